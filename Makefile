@@ -1,0 +1,45 @@
+# One-command set-up: `make run` and `make test` create .venv and install everything first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+CONFIG ?= config.yaml
+SNAKEMAKE_ARGS ?=
+
+.PHONY: run test lint dry-run lock clean
+
+$(STAMP): requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+## run: the whole workflow on $(CONFIG) (default: the embedded synthetic world)
+run: $(STAMP)
+	$(BIN)/snakemake --profile profiles/local --configfile $(CONFIG) $(SNAKEMAKE_ARGS)
+
+## dry-run: list the jobs the workflow would run
+dry-run: $(STAMP)
+	$(BIN)/snakemake -n --profile profiles/local --configfile $(CONFIG) $(SNAKEMAKE_ARGS)
+
+## lint: ruff, snakefmt and snakemake --lint
+lint: $(STAMP)
+	$(BIN)/ruff check src tests workflow/scripts
+	$(BIN)/ruff format --check src tests workflow/scripts
+	$(BIN)/snakefmt --check Snakefile workflow/rules
+	$(BIN)/snakemake --lint
+
+## test: lint, then the test suite (unit tests and a tiny end-to-end run of the workflow)
+test: lint
+	$(BIN)/python -m pytest
+
+## lock: re-pin requirements.lock from a fresh resolution of pyproject.toml
+lock:
+	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/pip install --quiet -e '.[test]' && .venv-lock/bin/pip freeze --exclude-editable \
+		| sed 's/^torch==\(.*\)+cpu$$/torch==\1/' > requirements.lock.new
+	rm -rf .venv-lock && mv requirements.lock.new requirements.lock
+
+clean:
+	rm -rf $(VENV) .snakemake results

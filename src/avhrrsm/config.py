@@ -1,0 +1,199 @@
+"""Configuration: load, validate against the JSON schema, fill defaults, hash.
+
+The schema (``workflow/schemas/config.schema.yaml``) is the single description of every key.
+Validation happens when the Snakefile is parsed, before any job starts, and raises
+:class:`ConfigError` with one line per problem naming the key and what is allowed.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import hashlib
+import json
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
+GRID_STEP_DEG = 0.05
+
+
+class ConfigError(ValueError):
+    """A configuration that does not satisfy the schema or a cross-key rule."""
+
+
+def load_schema(path: Path = SCHEMA_PATH) -> dict[str, Any]:
+    with open(path, encoding="utf-8") as handle:
+        return yaml.safe_load(handle)
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML config file with the safe loader; a clear error for bad syntax."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = yaml.safe_load(handle)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from err
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{path}: the top level must be a mapping of keys, not {type(data).__name__}"
+        )
+    return data
+
+
+def _fill_defaults(instance: Any, schema: Mapping[str, Any]) -> Any:
+    """Return a copy of ``instance`` with schema defaults filled in, recursively."""
+    if schema.get("type") == "object" and isinstance(instance, dict):
+        filled = dict(instance)
+        for key, subschema in schema.get("properties", {}).items():
+            if key not in filled and "default" in subschema:
+                filled[key] = copy.deepcopy(subschema["default"])
+            if key in filled:
+                filled[key] = _fill_defaults(filled[key], subschema)
+        return filled
+    return instance
+
+
+def _coerce_numbers(instance: Any, schema: Mapping[str, Any]) -> Any:
+    """Turn numeric strings into numbers where the schema wants numbers.
+
+    ``snakemake --config years=[2001,2002]`` hands over strings; a value that is not a clean
+    number stays a string and fails validation with its key named.
+    """
+    kind = schema.get("type")
+    if kind == "object" and isinstance(instance, dict):
+        props = schema.get("properties", {})
+        return {k: _coerce_numbers(v, props[k]) if k in props else v for k, v in instance.items()}
+    if kind == "array" and isinstance(instance, list) and "items" in schema:
+        return [_coerce_numbers(item, schema["items"]) for item in instance]
+    if kind in ("integer", "number") and isinstance(instance, str):
+        try:
+            number = float(instance)
+        except ValueError:
+            return instance
+        if kind == "integer" and number.is_integer():
+            return int(number)
+        return number if kind == "number" else instance
+    return instance
+
+
+def _key_path(error: jsonschema.ValidationError) -> str:
+    parts = [str(p) if not isinstance(p, int) else f"[{p}]" for p in error.absolute_path]
+    text = ".".join(parts).replace(".[", "[")
+    return text or "(top level)"
+
+
+def _describe(error: jsonschema.ValidationError) -> str:
+    """One line for one schema violation: the key, what is wrong, what is allowed."""
+    where = _key_path(error)
+    schema = error.schema
+    if error.validator == "additionalProperties":
+        allowed = sorted(schema.get("properties", {}))
+        unknown = sorted(set(error.instance) - set(allowed))
+        lines = []
+        for key in unknown:
+            close = difflib.get_close_matches(key, allowed, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            prefix = f"{where}." if where != "(top level)" else ""
+            lines.append(
+                f"{prefix}{key}: unknown key{hint}; allowed keys here: {', '.join(allowed)}"
+            )
+        return "\n  - ".join(lines)
+    if error.validator == "enum":
+        return (
+            f"{where}: {error.instance!r} is not one of the allowed values {error.validator_value}"
+        )
+    if error.validator == "type":
+        return f"{where}: {error.instance!r} has the wrong type; expected {error.validator_value}"
+    if error.validator in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        bounds = ", ".join(f"{k} {schema[k]}" for k in ("minimum", "maximum") if k in schema)
+        return f"{where}: {error.instance!r} is out of range (allowed: {bounds})"
+    if error.validator == "required":
+        return f"{where}: {error.message}"
+    description = schema.get("description", "")
+    suffix = f" ({description.strip()})" if description and len(description) < 120 else ""
+    return f"{where}: {error.message}{suffix}"
+
+
+def _semantic_problems(config: Mapping[str, Any]) -> Iterator[str]:
+    """Rules that span keys and that JSON schema cannot express."""
+    region = config["region"]
+    if region["lon_min"] >= region["lon_max"]:
+        yield f"region: lon_min ({region['lon_min']}) must be smaller than lon_max ({region['lon_max']})"
+    if region["lat_min"] >= region["lat_max"]:
+        yield f"region: lat_min ({region['lat_min']}) must be smaller than lat_max ({region['lat_max']})"
+    for key, value in region.items():
+        steps = value / GRID_STEP_DEG
+        if abs(steps - round(steps)) > 1e-6:
+            yield (
+                f"region.{key}: {value} is not on the 0.05 degree grid; "
+                f"use a multiple of 0.05 such as {round(steps) * GRID_STEP_DEG:.2f}"
+            )
+    synthetic_enabled = config["synthetic"]["enabled"]
+    for name, pattern in config["inputs"].items():
+        if "{synthetic}" in pattern and not synthetic_enabled:
+            yield (
+                f"inputs.{name}: refers to {{synthetic}} but synthetic.enabled is false; "
+                "give the path of the real product or enable the synthetic world"
+            )
+
+
+def validate_config(config: Mapping[str, Any], source: str = "config") -> dict[str, Any]:
+    """Validate ``config`` and return a new dict with every default filled in.
+
+    Raises :class:`ConfigError` listing every problem found, each naming the key.
+    """
+    schema = load_schema()
+    config = _coerce_numbers(copy.deepcopy(dict(config)), schema)
+    validator_cls = jsonschema.validators.validator_for(schema)
+    validator = validator_cls(schema)
+    errors = sorted(validator.iter_errors(dict(config)), key=lambda e: list(e.absolute_path))
+    if errors:
+        lines = "\n  - ".join(_describe(e) for e in errors)
+        raise ConfigError(f"{source} is invalid:\n  - {lines}")
+    resolved = _fill_defaults(dict(config), schema)
+    # Defaults can themselves contain nested objects whose defaults need filling.
+    resolved = _fill_defaults(resolved, schema)
+    problems = list(_semantic_problems(resolved))
+    if problems:
+        lines = "\n  - ".join(problems)
+        raise ConfigError(f"{source} is invalid:\n  - {lines}")
+    resolved["years"] = sorted(resolved["years"])
+    return resolved
+
+
+def load_config(path: str | Path) -> dict[str, Any]:
+    """Read and validate a config file (what the CLI uses; the Snakefile validates its own)."""
+    return validate_config(load_yaml(path), source=str(path))
+
+
+def config_hash(config: Mapping[str, Any]) -> str:
+    """sha256 of the canonical JSON form of a (resolved) config or params mapping."""
+    canonical = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def run_dir(config: Mapping[str, Any]) -> Path:
+    return Path(config["results_dir"]) / config["run"]
+
+
+def input_patterns(config: Mapping[str, Any]) -> dict[str, str]:
+    """The input path patterns with {synthetic} replaced by the run's synthetic-world folder.
+
+    The remaining fields ({year}, {doy}, ...) are filled by the readers.
+    """
+    synthetic_dir = str(run_dir(config) / "synthetic")
+    return {
+        name: pattern.replace("{synthetic}", synthetic_dir)
+        for name, pattern in config["inputs"].items()
+    }

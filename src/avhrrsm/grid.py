@@ -1,0 +1,72 @@
+"""The one target grid: global 0.05 degree geographic, 7200 x 3600 pixel centres.
+
+Longitudes run -179.975 ... 179.975 (west to east), latitudes 89.975 ... -89.975 (north to
+south), as GLASS-AVHRR is distributed. A region is a bounding box on this grid, never a new grid.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+STEP_DEG = 0.05
+N_LON = 7200
+N_LAT = 3600
+
+
+@dataclass(frozen=True)
+class Window:
+    """A rectangular block of the global grid: rows (north to south) and columns (west to east)."""
+
+    row_start: int
+    row_stop: int
+    col_start: int
+    col_stop: int
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.row_stop - self.row_start, self.col_stop - self.col_start)
+
+    def lat(self) -> np.ndarray:
+        """Pixel-centre latitudes (degrees north), descending."""
+        rows = np.arange(self.row_start, self.row_stop)
+        return np.round(90.0 - STEP_DEG * (rows + 0.5), 6)
+
+    def lon(self) -> np.ndarray:
+        """Pixel-centre longitudes (degrees east), ascending."""
+        cols = np.arange(self.col_start, self.col_stop)
+        return np.round(-180.0 + STEP_DEG * (cols + 0.5), 6)
+
+    def bounds(self) -> tuple[float, float, float, float]:
+        """(lon_min, lat_min, lon_max, lat_max) of the pixel edges."""
+        return (
+            -180.0 + STEP_DEG * self.col_start,
+            90.0 - STEP_DEG * self.row_stop,
+            -180.0 + STEP_DEG * self.col_stop,
+            90.0 - STEP_DEG * self.row_start,
+        )
+
+
+def window_for_bounds(lon_min: float, lat_min: float, lon_max: float, lat_max: float) -> Window:
+    """The grid window whose pixel edges are the given bounds (snapped to the 0.05 grid)."""
+    col_start = int(round((lon_min + 180.0) / STEP_DEG))
+    col_stop = int(round((lon_max + 180.0) / STEP_DEG))
+    row_start = int(round((90.0 - lat_max) / STEP_DEG))
+    row_stop = int(round((90.0 - lat_min) / STEP_DEG))
+    if not (0 <= col_start < col_stop <= N_LON and 0 <= row_start < row_stop <= N_LAT):
+        raise ValueError(
+            f"bounds lon {lon_min}..{lon_max}, lat {lat_min}..{lat_max} do not lie on the global grid"
+        )
+    return Window(row_start, row_stop, col_start, col_stop)
+
+
+def region_window(region: Mapping[str, float], margin_deg: float = 0.0) -> Window:
+    """The window of a config region, optionally widened by ``margin_deg`` (clipped to the globe)."""
+    return window_for_bounds(
+        max(-180.0, region["lon_min"] - margin_deg),
+        max(-90.0, region["lat_min"] - margin_deg),
+        min(180.0, region["lon_max"] + margin_deg),
+        min(90.0, region["lat_max"] + margin_deg),
+    )

@@ -1,0 +1,1 @@
+"""Readers (and small writers) for every input product."""

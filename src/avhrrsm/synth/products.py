@@ -1,0 +1,1307 @@
+"""Writers of the synthetic world's products, each in the layout of the real product.
+
+Every product is derived from the hidden truth (:mod:`avhrrsm.synth.world`) with the errors
+that make the real one imperfect. Per-day random numbers come from generators seeded with
+(seed, product, day), so the bytes do not depend on the order in which days are written.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import warnings
+from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import rasterio
+from pyproj import CRS, Transformer
+from rasterio.transform import from_origin
+from scipy import ndimage
+from scipy.interpolate import RegularGridInterpolator
+
+from avhrrsm.grid import STEP_DEG
+from avhrrsm.io.netcdf import NcVar, pack, write_netcdf
+from avhrrsm.logs import progress
+from avhrrsm.synth.fields import block_mean, exponential_filter, gaussian_field
+from avhrrsm.synth.world import StaticWorld, Truth
+
+LOGGER = logging.getLogger(__name__)
+
+AVHRR_VARIABLES = ("albedo_bsa_vis", "albedo_bsa_nir", "albedo_bsa_shortwave", "lst")
+MODIS_YEARS = range(2000, 2021)
+COSMOS_FIRST_YEAR = 2008  # cosmic-ray probes were not deployed before
+SMAP_FIRST_YEAR = 2015
+EASE2_M09_CELL_M = 9008.055210146
+EASE2_M09_X0 = -17367530.44516138
+EASE2_M09_Y0 = 7314540.830638
+# Approximate start dates of the afternoon NOAA platforms in the GLASS-AVHRR record, with a small
+# platform-dependent LST bias (K) so that homogeneity tests have breaks to find.
+AVHRR_PLATFORMS = (
+    ("1981-06-24", "NOAA-7", 0.4),
+    ("1985-02-01", "NOAA-9", -0.3),
+    ("1988-11-08", "NOAA-11", 0.6),
+    ("1995-02-01", "NOAA-14", -0.5),
+    ("2001-01-01", "NOAA-16", 0.3),
+    ("2005-08-30", "NOAA-18", -0.2),
+    ("2009-06-02", "NOAA-19", 0.2),
+)
+PRODUCT_CODES = {"avhrr": 1, "era5land": 2, "modis": 3, "cci": 4, "ismn": 5, "cosmos": 6, "smap": 7}
+SOILGRIDS_CRS = "+proj=igh +lat_0=0 +lon_0=0 +x_0=0 +y_0=0 +datum=WGS84 +units=m +no_defs"
+
+
+def avhrr_platform(day: pd.Timestamp) -> tuple[str, float]:
+    """(platform name, LST bias in K) of the AVHRR afternoon platform flying on ``day``."""
+    name, bias = AVHRR_PLATFORMS[0][1:]
+    for start, platform, platform_bias in AVHRR_PLATFORMS:
+        if day >= pd.Timestamp(start):
+            name, bias = platform, platform_bias
+    return name, bias
+
+
+@dataclass
+class World:
+    """Everything the writers need: the truth, the statics and where to put each product."""
+
+    static: StaticWorld
+    truth: Truth
+    patterns: Mapping[str, str]
+    settings: Mapping[str, object]
+    seed: int
+
+    def rng(self, product: str, key: int = 0) -> np.random.Generator:
+        return np.random.default_rng([self.seed, PRODUCT_CODES[product], key])
+
+    @cached_property
+    def clouds(self) -> np.ndarray:
+        """(t, y, x) AVHRR cloud mask of the simulation domain (computed once, shared)."""
+        return cloud_mask(self)
+
+    @cached_property
+    def vegetation(self) -> np.ndarray:
+        """(t, y, x) green-vegetation fraction of the simulation domain (computed once, shared)."""
+        return vegetation_fraction(self)
+
+    @cached_property
+    def era5land(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Daily ERA5-Land-like swvl1 on its 0.1 degree points (computed once, shared)."""
+        return era5land_daily(self)
+
+    def day_indices(
+        self, years: Collection[int] | None, first_year: int = 0, last_year: int = 9999
+    ) -> list[tuple[int, pd.Timestamp]]:
+        """(index, date) of the output days in ``years`` (all when None) within a product's span."""
+        return [
+            (t, d)
+            for t, d in enumerate(self.truth.dates)
+            if (years is None or d.year in years) and first_year <= d.year <= last_year
+        ]
+
+
+def _format(pattern: str, **fields: object) -> Path:
+    return Path(pattern.format(**fields))
+
+
+def _latlon_vars(lat: np.ndarray, lon: np.ndarray) -> dict[str, NcVar]:
+    return {
+        "lat": NcVar(
+            ("lat",),
+            lat,
+            np.float64,
+            {
+                "standard_name": "latitude",
+                "long_name": "latitude",
+                "units": "degrees_north",
+                "axis": "Y",
+            },
+        ),
+        "lon": NcVar(
+            ("lon",),
+            lon,
+            np.float64,
+            {
+                "standard_name": "longitude",
+                "long_name": "longitude",
+                "units": "degrees_east",
+                "axis": "X",
+            },
+        ),
+    }
+
+
+def _crs_var() -> NcVar:
+    return NcVar(
+        (),
+        np.int32(0),
+        np.int32,
+        {
+            "grid_mapping_name": "latitude_longitude",
+            "longitude_of_prime_meridian": 0.0,
+            "semi_major_axis": 6378137.0,
+            "inverse_flattening": 298.257223563,
+            "crs_wkt": CRS.from_epsg(4326).to_wkt(),
+        },
+        compress=False,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Daily fields shared by the optical products
+# --------------------------------------------------------------------------------------------
+
+
+def cloud_mask(world: World) -> np.ndarray:
+    """(t, y, x) bool on the simulation domain: rain-day clouds plus drifting cloud fields."""
+    weather = world.truth.weather
+    cloud_fraction = float(world.settings["cloud_fraction"])
+    threshold = float(np.quantile(world.static.rain_patterns, 1.0 - cloud_fraction))
+    rng = world.rng("avhrr", 0)
+    index = rng.integers(world.static.rain_patterns.shape[0], size=len(weather.dates))
+    clouds = world.static.rain_patterns[index] > threshold
+    return clouds | (weather.rain_mm > 0.5)
+
+
+def vegetation_fraction(world: World) -> np.ndarray:
+    """(t, y, x) green-vegetation fraction: spring green-up, summer die-back, moisture memory."""
+    doy = world.truth.dates.dayofyear.to_numpy()[:, None, None]
+    seasonal = 0.8 + 0.3 * np.sin(2.0 * np.pi * (doy - 40) / 365.25)
+    memory = exponential_filter(np.nan_to_num(world.truth.surface, nan=0.2), tau_days=30.0)
+    veg = world.static.vegetation[None] * seasonal + 0.6 * (memory - 0.2)
+    return np.clip(veg, 0.03, 0.95).astype(np.float32)
+
+
+# --------------------------------------------------------------------------------------------
+# GLASS-AVHRR albedo and LST
+# --------------------------------------------------------------------------------------------
+
+
+def write_glass_avhrr(world: World, years: Collection[int] | None = None) -> int:
+    """One file per variable and day at 0.05 degrees, integer-scaled, as GLASS distributes it."""
+    static, truth = world.static, world.truth
+    rows, cols = static.region_slice()
+    lat, lon = static.region.lat(), static.region.lon()
+    clouds = world.clouds[:, rows, cols]
+    veg = world.vegetation[:, rows, cols]
+    theta = truth.surface[:, rows, cols]
+    tair = truth.weather.air_temperature_k[:, rows, cols]
+    sat = static.theta_sat[rows, cols]
+    fc, res = static.theta_fc[rows, cols], static.theta_res[rows, cols]
+    sand = static.sand[rows, cols]
+    sea = ~static.land[rows, cols]
+    pattern = world.patterns["glass_avhrr"]
+    n_files = 0
+    days = world.day_indices(years)
+    for t, day in progress(days, len(days), "GLASS-AVHRR days", LOGGER):
+        rng = world.rng("avhrr", day.toordinal())
+        platform, lst_bias = avhrr_platform(day)
+        wetness = np.nan_to_num(theta[t] / sat, nan=0.0)
+        soil_vis = (0.10 + 0.14 * sand) * (1.0 - 0.55 * wetness)
+        soil_nir = (0.18 + 0.16 * sand) * (1.0 - 0.45 * wetness)
+        shape = theta[t].shape
+        vis = veg[t] * 0.045 + (1.0 - veg[t]) * soil_vis + rng.normal(0, 0.004, shape)
+        nir = veg[t] * 0.32 + (1.0 - veg[t]) * soil_nir + rng.normal(0, 0.006, shape)
+        shortwave = 0.47 * vis + 0.53 * nir + rng.normal(0, 0.003, shape)
+        doy = day.dayofyear
+        radiation = 0.55 + 0.45 * math.sin(2.0 * math.pi * (doy - 80) / 365.25)
+        stress = 1.0 - np.clip(np.nan_to_num((theta[t] - res) / (fc - res), nan=1.0), 0.0, 1.0)
+        lst = (
+            tair[t]
+            + 3.0
+            + 15.0 * stress * radiation * (1.0 - 0.5 * veg[t])
+            - 2.5 * veg[t]
+            + lst_bias
+            + rng.normal(0, 1.0, shape)
+        )
+        gap = clouds[t] | sea
+        fields = {
+            "albedo_bsa_vis": vis,
+            "albedo_bsa_nir": nir,
+            "albedo_bsa_shortwave": shortwave,
+            "lst": lst,
+        }
+        for name, values in fields.items():
+            values = np.where(gap, np.nan, values)
+            if name == "lst":
+                data = pack(values, 0.01, 0.0, 0, np.uint16)
+                attrs = {
+                    "long_name": "land surface temperature (afternoon overpass)",
+                    "standard_name": "surface_temperature",
+                    "units": "K",
+                    "scale_factor": 0.01,
+                    "add_offset": 0.0,
+                    "valid_range": np.array([1, 65534], np.uint16),
+                }
+                fill, dtype = np.uint16(0), np.uint16
+            else:
+                data = pack(np.clip(values, 0.0, 1.0), 1e-4, 0.0, -32768, np.int16)
+                band = name.rsplit("_", 1)[1]
+                attrs = {
+                    "long_name": f"black-sky albedo, {band}",
+                    "units": "1",
+                    "scale_factor": 1e-4,
+                    "add_offset": 0.0,
+                    "valid_range": np.array([0, 10000], np.int16),
+                }
+                fill, dtype = np.int16(-32768), np.int16
+            attrs = {**attrs, "grid_mapping": "crs"}
+            path = _format(
+                pattern, variable=name, year=day.year, doy=doy, month=day.month, day=day.day
+            )
+            write_netcdf(
+                path,
+                {"lat": len(lat), "lon": len(lon)},
+                {
+                    **_latlon_vars(lat, lon),
+                    "crs": _crs_var(),
+                    name: NcVar(("lat", "lon"), data, dtype, attrs, fill),
+                },
+                {
+                    "title": f"GLASS-AVHRR {name} (synthetic)",
+                    "product": "GLASS-AVHRR",
+                    "platform": platform,
+                    "sensor": "AVHRR",
+                    "time_coverage_start": day.strftime("%Y-%m-%d"),
+                    "spatial_resolution": "0.05 degree",
+                    "source": "avhrrsm synthetic world",
+                    "Conventions": "CF-1.8",
+                },
+            )
+            n_files += 1
+    return n_files
+
+
+# --------------------------------------------------------------------------------------------
+# ERA5-Land
+# --------------------------------------------------------------------------------------------
+
+
+def _smooth_nan(values: np.ndarray, sigma: float, valid: np.ndarray) -> np.ndarray:
+    """Gaussian smoothing over the valid pixels only (normalised convolution), per day."""
+    weights = ndimage.gaussian_filter(valid.astype(np.float64), sigma)
+    out = np.empty_like(values)
+    for t in range(values.shape[0]):
+        filled = np.where(valid, values[t], 0.0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[t] = ndimage.gaussian_filter(filled, sigma) / weights
+    return out
+
+
+def era5land_daily(world: World) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Daily ERA5-Land-like swvl1 on its 0.1 degree points: smoother, deeper (0-7 cm), wetter.
+
+    Returns (values (t, lat, lon) with NaN over sea, latitudes descending, longitudes -180..180).
+    """
+    static, truth = world.static, world.truth
+    margin = float(world.settings["margin_deg"])
+    west, south, east, north = static.region.bounds()
+    lat_points = np.round(
+        np.arange(
+            math.ceil((north + margin) * 10 - 1e-6),
+            math.floor((south - margin) * 10 + 1e-6) - 1,
+            -1,
+        )
+        / 10.0,
+        1,
+    )
+    lon_points = np.round(
+        np.arange(
+            math.ceil((west - margin) * 10 - 1e-6), math.floor((east + margin) * 10 + 1e-6) + 1
+        )
+        / 10.0,
+        1,
+    )
+    layer = 0.7 * truth.surface + 0.3 * truth.root_zone  # 0-7 cm reaches below the surface layer
+    layer = exponential_filter(np.nan_to_num(layer, nan=0.0), tau_days=1.5)
+    smooth = _smooth_nan(layer, 1.5, static.land)
+    biased = np.clip(0.92 * smooth + 0.055, 0.01, 0.6)
+    win_west, _, _, win_north = static.window.bounds()
+    # An ERA5-Land point p covers the four 0.05 degree pixels with centres p +/- 0.025.
+    rows = np.round((win_north - lat_points) / STEP_DEG - 1.0).astype(int)
+    cols = np.round((lon_points - win_west) / STEP_DEG - 1.0).astype(int)
+    rr, cc = np.meshgrid(rows, cols, indexing="ij")
+    values = np.zeros((len(truth.dates), len(lat_points), len(lon_points)))
+    land = np.zeros((len(lat_points), len(lon_points)))
+    for dr in (0, 1):
+        for dc in (0, 1):
+            values += 0.25 * biased[:, rr + dr, cc + dc]
+            land += 0.25 * static.land[rr + dr, cc + dc]
+    values[:, land < 0.5] = np.nan
+    return values, lat_points, lon_points
+
+
+def write_era5land(world: World, years: Collection[int] | None = None) -> int:
+    """Hourly swvl1, one file per month, longitudes 0-360, latitudes descending (new CDS layout)."""
+    daily, lat, lon = world.era5land
+    dates = world.truth.dates
+    lon360 = np.mod(lon, 360.0)
+    order = np.argsort(lon360, kind="stable")
+    lon360, daily = lon360[order], daily[:, :, order]
+    pattern = world.patterns["era5land"]
+    n_files = 0
+    months = sorted({(d.year, d.month) for d in dates if years is None or d.year in years})
+    for year, month in progress(months, len(months), "ERA5-Land months", LOGGER):
+        in_month = np.flatnonzero((dates.year == year) & (dates.month == month))
+        hours = pd.date_range(
+            pd.Timestamp(year=year, month=month, day=1), periods=24 * len(in_month), freq="h"
+        )
+        # Linear in time between daily values placed at 12 UTC, plus a small diurnal drying.
+        day_pos = in_month[0] + (np.arange(len(hours)) - 12) / 24.0
+        lower = np.clip(np.floor(day_pos).astype(int), in_month[0] - 1, len(dates) - 1)
+        lower = np.clip(lower, 0, len(dates) - 1)
+        upper = np.clip(lower + 1, 0, len(dates) - 1)
+        frac = np.clip(day_pos - np.floor(day_pos), 0.0, 1.0)[:, None, None]
+        hourly = (1.0 - frac) * daily[lower] + frac * daily[upper]
+        diurnal = -0.003 * np.sin(2.0 * np.pi * (hours.hour.to_numpy() - 9) / 24.0)
+        hourly = np.round(hourly + diurnal[:, None, None], 4).astype(np.float32)
+        seconds = ((hours - pd.Timestamp("1970-01-01")) // pd.Timedelta("1s")).to_numpy(np.int64)
+        path = _format(pattern, year=year, month=month)
+        write_netcdf(
+            path,
+            {"valid_time": len(hours), "latitude": len(lat), "longitude": len(lon360)},
+            {
+                "number": NcVar(
+                    (),
+                    np.int64(0),
+                    np.int64,
+                    {
+                        "long_name": "ensemble member numerical id",
+                        "units": "1",
+                        "standard_name": "realization",
+                    },
+                    compress=False,
+                ),
+                "valid_time": NcVar(
+                    ("valid_time",),
+                    seconds,
+                    np.int64,
+                    {
+                        "long_name": "time",
+                        "standard_name": "time",
+                        "units": "seconds since 1970-01-01",
+                        "calendar": "proleptic_gregorian",
+                    },
+                ),
+                "latitude": NcVar(
+                    ("latitude",),
+                    lat,
+                    np.float64,
+                    {
+                        "units": "degrees_north",
+                        "standard_name": "latitude",
+                        "long_name": "latitude",
+                        "stored_direction": "decreasing",
+                    },
+                ),
+                "longitude": NcVar(
+                    ("longitude",),
+                    lon360,
+                    np.float64,
+                    {
+                        "units": "degrees_east",
+                        "standard_name": "longitude",
+                        "long_name": "longitude",
+                    },
+                ),
+                "expver": NcVar(
+                    ("valid_time",),
+                    np.array(["0001"] * len(hours), dtype=object),
+                    str,
+                    {"long_name": "Experiment version"},
+                ),
+                "swvl1": NcVar(
+                    ("valid_time", "latitude", "longitude"),
+                    hourly,
+                    np.float32,
+                    {
+                        "GRIB_paramId": 39,
+                        "GRIB_shortName": "swvl1",
+                        "GRIB_units": "m**3 m**-3",
+                        "GRIB_name": "Volumetric soil water layer 1",
+                        "long_name": "Volumetric soil water layer 1",
+                        "units": "m**3 m**-3",
+                        "standard_name": "unknown",
+                        "GRIB_missingValue": 3.4028234663852886e38,
+                    },
+                    np.float32(np.nan),
+                ),
+            },
+            {
+                "GRIB_centre": "ecmf",
+                "GRIB_centreDescription": "European Centre for Medium-Range Weather Forecasts",
+                "GRIB_subCentre": 0,
+                "Conventions": "CF-1.7",
+                "institution": "European Centre for Medium-Range Weather Forecasts",
+                "history": "avhrrsm synthetic world in the layout of a CDS ERA5-Land download",
+            },
+        )
+        n_files += 1
+    return n_files
+
+
+# --------------------------------------------------------------------------------------------
+# MERIT DEM and SoilGrids
+# --------------------------------------------------------------------------------------------
+
+
+def write_merit_dem(world: World, years: Collection[int] | None = None) -> int:
+    """5 x 5 degree GeoTIFF tiles named like MERIT's (n40w005_dem.tif), sea as -9999."""
+    folder = Path(world.patterns["merit_dem"])
+    folder.mkdir(parents=True, exist_ok=True)
+    dem = world.static.dem
+    n_files = 0
+    for name, south, west in dem.tile_names():
+        tile = dem.tile_array(south, west)
+        data = np.where(np.isnan(tile), -9999.0, tile).astype(np.float32)
+        transform = from_origin(west, south + 5, dem.step_deg, dem.step_deg)
+        profile = {
+            "driver": "GTiff",
+            "height": data.shape[0],
+            "width": data.shape[1],
+            "count": 1,
+            "dtype": "float32",
+            "crs": "EPSG:4326",
+            "transform": transform,
+            "nodata": -9999.0,
+            "compress": "deflate",
+            "predictor": 3,
+            "tiled": True,
+            "blockxsize": 256,
+            "blockysize": 256,
+        }
+        with rasterio.open(folder / f"{name}_dem.tif", "w", **profile) as dst:
+            dst.write(data, 1)
+            dst.update_tags(
+                AREA_OR_POINT="Area", source="avhrrsm synthetic world (MERIT DEM layout)"
+            )
+        n_files += 1
+    return n_files
+
+
+def write_soilgrids(world: World, years: Collection[int] | None = None) -> int:
+    """sand/silt/clay 0-5 cm mean in g/kg (int16, nodata -32768) on the Homolosine projection."""
+    static = world.static
+    resolution = float(world.settings["soilgrids_resolution_m"])
+    west, south, east, north = static.region.bounds()
+    pad = 0.25
+    to_igh = Transformer.from_crs("EPSG:4326", SOILGRIDS_CRS, always_xy=True)
+    edge_lon = np.concatenate(
+        [
+            np.linspace(west - pad, east + pad, 50),
+            np.full(50, east + pad),
+            np.linspace(west - pad, east + pad, 50),
+            np.full(50, west - pad),
+        ]
+    )
+    edge_lat = np.concatenate(
+        [
+            np.full(50, south - pad),
+            np.linspace(south - pad, north + pad, 50),
+            np.full(50, north + pad),
+            np.linspace(south - pad, north + pad, 50),
+        ]
+    )
+    xs, ys = to_igh.transform(edge_lon, edge_lat)
+    x0 = math.floor(min(xs) / resolution) * resolution
+    x1 = math.ceil(max(xs) / resolution) * resolution
+    y0 = math.floor(min(ys) / resolution) * resolution
+    y1 = math.ceil(max(ys) / resolution) * resolution
+    width, height = int(round((x1 - x0) / resolution)), int(round((y1 - y0) / resolution))
+    xc = x0 + resolution * (np.arange(width) + 0.5)
+    yc = y1 - resolution * (np.arange(height) + 0.5)
+    xx, yy = np.meshgrid(xc, yc)
+    to_geo = Transformer.from_crs(SOILGRIDS_CRS, "EPSG:4326", always_xy=True)
+    lon, lat = to_geo.transform(xx, yy)
+    # Land or sea from the fine DEM (nearest pixel), texture by bilinear interpolation.
+    dem = static.dem
+    drow = np.clip(
+        ((dem.lat_north - lat) / dem.step_deg).astype(int), 0, dem.elevation.shape[0] - 1
+    )
+    dcol = np.clip(((lon - dem.lon_west) / dem.step_deg).astype(int), 0, dem.elevation.shape[1] - 1)
+    sea = np.isnan(dem.elevation[drow, dcol])
+    grid_lat = static.window.lat()[::-1]
+    grid_lon = static.window.lon()
+    points = np.column_stack([lat.ravel(), lon.ravel()])
+    rng = world.rng("avhrr", 999)
+    folder_pattern = world.patterns["soilgrids"]
+    n_files = 0
+    for name in ("sand", "silt", "clay"):
+        layer = getattr(static, name)[::-1]
+        interp = RegularGridInterpolator(
+            (grid_lat, grid_lon), layer, bounds_error=False, fill_value=None
+        )
+        grams = interp(points).reshape(lat.shape) * 1000.0 + rng.normal(0, 8.0, lat.shape)
+        data = np.where(sea, -32768, np.clip(np.round(grams), 0, 1000)).astype(np.int16)
+        path = _format(folder_pattern, fraction=name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        profile = {
+            "driver": "GTiff",
+            "height": height,
+            "width": width,
+            "count": 1,
+            "dtype": "int16",
+            "crs": rasterio.crs.CRS.from_string(SOILGRIDS_CRS),
+            "transform": from_origin(x0, y1, resolution, resolution),
+            "nodata": -32768,
+            "compress": "deflate",
+            "tiled": True,
+            "blockxsize": 256,
+            "blockysize": 256,
+        }
+        with rasterio.open(path, "w", **profile) as dst:
+            dst.write(data, 1)
+            dst.update_tags(
+                units="g/kg",
+                depth="0-5cm",
+                statistic="mean",
+                source="avhrrsm synthetic world (SoilGrids 2.0 layout)",
+            )
+        n_files += 1
+    return n_files
+
+
+# --------------------------------------------------------------------------------------------
+# GLASS-MODIS target
+# --------------------------------------------------------------------------------------------
+
+
+def write_glass_modis(world: World, years: Collection[int] | None = None) -> int:
+    """Daily 0.01 degree soil moisture for 2000-2020: the truth plus its own noise and gaps."""
+    static, truth = world.static, world.truth
+    rows, cols = static.region_slice()
+    factor = 5
+    ny, nx = static.region.shape
+    lat = np.round(static.region.bounds()[3] - 0.01 * (np.arange(ny * factor) + 0.5), 6)
+    lon = np.round(static.region.bounds()[0] + 0.01 * (np.arange(nx * factor) + 0.5), 6)
+    heterogeneity = 0.02 * gaussian_field((ny * factor, nx * factor), 2.0, world.rng("modis", 0))
+    clouds = world.clouds[:, rows, cols]
+    gap_fraction = float(world.settings["modis_gap_fraction"])
+    sat = np.repeat(np.repeat(static.theta_sat[rows, cols], factor, 0), factor, 1)
+    theta = truth.surface[:, rows, cols]
+    pattern = world.patterns["glass_modis"]
+    days = world.day_indices(years, MODIS_YEARS[0], MODIS_YEARS[-1])
+    n_files = 0
+    for t, day in progress(days, len(days), "GLASS-MODIS days", LOGGER):
+        rng = world.rng("modis", day.toordinal())
+        fine = np.repeat(np.repeat(theta[t], factor, 0), factor, 1)
+        values = fine + heterogeneity * (fine / 0.3) + rng.normal(0, 0.012, fine.shape)
+        values = np.clip(values, 0.005, sat)
+        cloud = np.repeat(np.repeat(clouds[t], factor, 0), factor, 1) & (
+            rng.random(fine.shape) < 0.7
+        )
+        random_gap = rng.random(fine.shape) < gap_fraction
+        values = np.where(cloud | random_gap | np.isnan(fine), np.nan, values)
+        data = pack(values, 1e-4, 0.0, -32768, np.int16)
+        path = _format(pattern, year=day.year, doy=day.dayofyear, month=day.month, day=day.day)
+        write_netcdf(
+            path,
+            {"lat": len(lat), "lon": len(lon)},
+            {
+                **_latlon_vars(lat, lon),
+                "crs": _crs_var(),
+                "soil_moisture": NcVar(
+                    ("lat", "lon"),
+                    data,
+                    np.int16,
+                    {
+                        "long_name": "surface (0-5 cm) volumetric soil moisture",
+                        "standard_name": "volume_fraction_of_condensed_water_in_soil",
+                        "units": "m3 m-3",
+                        "scale_factor": 1e-4,
+                        "add_offset": 0.0,
+                        "valid_range": np.array([0, 10000], np.int16),
+                        "grid_mapping": "crs",
+                    },
+                    np.int16(-32768),
+                ),
+            },
+            {
+                "title": "GLASS-MODIS surface soil moisture (synthetic)",
+                "product": "GLASS-MODIS SM",
+                "spatial_resolution": "0.01 degree",
+                "time_coverage_start": day.strftime("%Y-%m-%d"),
+                "source": "avhrrsm synthetic world",
+                "Conventions": "CF-1.8",
+            },
+        )
+        n_files += 1
+    return n_files
+
+
+# --------------------------------------------------------------------------------------------
+# ESA CCI SM COMBINED
+# --------------------------------------------------------------------------------------------
+
+CCI_FLAG_MEANINGS = (
+    "no_data_inconsistency_detected snow_coverage_or_temperature_below_zero dense_vegetation "
+    "others_no_convergence_in_the_model_thus_no_valid_sm_estimates "
+    "soil_moisture_value_exceeds_physical_boundary weight_of_measurement_below_threshold "
+    "all_datasets_deemed_unreliable barren_ground_advisory_flag"
+)
+
+
+def write_esa_cci(world: World, years: Collection[int] | None = None) -> int:
+    """Daily 0.25 degree COMBINED files with `sm` and `flag`; sm is missing where flagged."""
+    static, truth = world.static, world.truth
+    rows, cols = static.region_slice()
+    factor = 5
+    theta = truth.surface[:, rows, cols]
+    ny, nx = static.region.shape
+    west, _, _, north = static.region.bounds()
+    # The CCI cells are those of the global 0.25 degree grid that lie wholly inside the region.
+    west_c, north_c = math.ceil(west / 0.25 - 1e-9) * 0.25, math.floor(north / 0.25 + 1e-9) * 0.25
+    r_off = int(round((north - north_c) / STEP_DEG))
+    c_off = int(round((west_c - west) / STEP_DEG))
+    ny_c, nx_c = (ny - r_off) // factor, (nx - c_off) // factor
+    lat = np.round(north_c - 0.25 * (np.arange(ny_c) + 0.5), 6)
+    lon = np.round(west_c + 0.25 * (np.arange(nx_c) + 0.5), 6)
+    crop = (slice(None), slice(r_off, r_off + ny_c * factor), slice(c_off, c_off + nx_c * factor))
+    land = (
+        block_mean(static.land[rows, cols][None].astype(np.float64)[crop], factor, factor)[0] >= 0.5
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-sea blocks
+        coarse = block_mean(theta[crop], factor, factor)
+        tair = block_mean(truth.weather.air_temperature_k[:, rows, cols][crop], factor, factor)
+        veg = block_mean(world.vegetation[:, rows, cols][crop], factor, factor)
+    cell_bias = world.rng("cci", 0).normal(0, 0.02, (ny_c, nx_c))
+    pattern = world.patterns["esa_cci"]
+    n_files = 0
+    days = world.day_indices(years)
+    for t, day in progress(days, len(days), "ESA CCI days", LOGGER):
+        rng = world.rng("cci", day.toordinal())
+        noise = 0.035 if day.year < 2007 else 0.025
+        sm = coarse[t] + cell_bias + rng.normal(0, noise, (ny_c, nx_c))
+        flag = np.zeros((ny_c, nx_c), dtype=np.int8)
+        flag[tair[t] < 273.15] |= 1
+        flag[veg[t] > 0.75] |= 2
+        missing = 0.45 if day.year < 2002 else 0.25
+        flag[rng.random((ny_c, nx_c)) < missing] |= 4
+        sm = np.where(flag == 0, np.clip(sm, 0.01, 0.6), np.nan)
+        sm = np.where(land, sm, np.nan)
+        flag = np.where(land, flag, 127).astype(np.int8)
+        uncertainty = np.where(np.isnan(sm), np.nan, noise)
+        days_since = (day - pd.Timestamp("1970-01-01")).days
+        path = _format(pattern, year=day.year, month=day.month, day=day.day, doy=day.dayofyear)
+        write_netcdf(
+            path,
+            {"time": 1, "lat": ny_c, "lon": nx_c},
+            {
+                "time": NcVar(
+                    ("time",),
+                    np.array([days_since], np.float64),
+                    np.float64,
+                    {
+                        "standard_name": "time",
+                        "units": "days since 1970-01-01 00:00:00 UTC",
+                        "calendar": "standard",
+                    },
+                ),
+                "lat": NcVar(
+                    ("lat",),
+                    lat,
+                    np.float32,
+                    {"standard_name": "latitude", "units": "degrees_north"},
+                ),
+                "lon": NcVar(
+                    ("lon",),
+                    lon,
+                    np.float32,
+                    {"standard_name": "longitude", "units": "degrees_east"},
+                ),
+                "sm": NcVar(
+                    ("time", "lat", "lon"),
+                    np.nan_to_num(sm, nan=-9999.0)[None],
+                    np.float32,
+                    {
+                        "long_name": "Volumetric Soil Moisture",
+                        "units": "m3 m-3",
+                        "valid_range": np.array([0.0, 1.0], np.float32),
+                    },
+                    np.float32(-9999.0),
+                ),
+                "sm_uncertainty": NcVar(
+                    ("time", "lat", "lon"),
+                    np.nan_to_num(uncertainty, nan=-9999.0)[None],
+                    np.float32,
+                    {"long_name": "Volumetric Soil Moisture Uncertainty", "units": "m3 m-3"},
+                    np.float32(-9999.0),
+                ),
+                "flag": NcVar(
+                    ("time", "lat", "lon"),
+                    flag[None],
+                    np.int8,
+                    {
+                        "long_name": "Flag",
+                        "flag_values": np.array([0, 1, 2, 4, 8, 16, 32, 64], np.int8),
+                        "flag_meanings": CCI_FLAG_MEANINGS,
+                    },
+                    np.int8(127),
+                ),
+            },
+            {
+                "title": "ESA CCI Surface Soil Moisture Product (synthetic)",
+                "product_version": "09.1",
+                "time_coverage_start": day.strftime("%Y%m%dT000000Z"),
+                "Conventions": "CF-1.7",
+                "source": "avhrrsm synthetic world",
+            },
+        )
+        n_files += 1
+    return n_files
+
+
+# --------------------------------------------------------------------------------------------
+# In situ: ISMN, COSMOS-UK, SMAP core validation sites
+# --------------------------------------------------------------------------------------------
+
+STATION_NAMES = (
+    "Aubiac",
+    "Belvezet",
+    "Cadours",
+    "Deaux",
+    "Espere",
+    "Fabas",
+    "Ginestous",
+    "Hourtin",
+    "Isle-Jourdain",
+    "Jonquieres",
+    "Lezignan",
+    "Montaut",
+    "Nerac",
+    "Ourjout",
+    "Pezenas",
+    "Quillan",
+    "Rieumes",
+    "Sabres",
+    "Tarbes",
+    "Urgons",
+    "Vauvert",
+    "Wissous",
+    "Xertigny",
+    "Yzeure",
+)
+
+
+@dataclass
+class Site:
+    """An in-situ site placed in the synthetic world."""
+
+    name: str
+    lat: float
+    lon: float
+    row: int  # in the simulation domain
+    col: int
+    elevation: float
+
+
+def place_sites(world: World, count: int, rng: np.random.Generator, prefix: str = "") -> list[Site]:
+    """Random sites on land pixels of the region, at least two pixels away from the sea."""
+    static = world.static
+    rows, cols = static.region_slice()
+    inland = ndimage.binary_erosion(static.land, iterations=2)
+    candidates = np.argwhere(inland[rows, cols])
+    chosen = rng.choice(len(candidates), size=min(count, len(candidates)), replace=False)
+    sites = []
+    lat_c, lon_c = static.region.lat(), static.region.lon()
+    for index, pick in enumerate(chosen):
+        r, c = candidates[pick]
+        lat = float(lat_c[r] + rng.uniform(-0.02, 0.02))
+        lon = float(lon_c[c] + rng.uniform(-0.02, 0.02))
+        name = f"{prefix}{STATION_NAMES[index % len(STATION_NAMES)]}"
+        if index >= len(STATION_NAMES):
+            name += f"-{index // len(STATION_NAMES) + 1}"
+        elev = float(static.elevation_m[rows.start + r, cols.start + c])
+        sites.append(Site(name, round(lat, 5), round(lon, 5), rows.start + r, cols.start + c, elev))
+    return sites
+
+
+def point_series(world: World, site: Site, rng: np.random.Generator, depth_m: float) -> np.ndarray:
+    """Daily soil moisture at a point: the pixel truth with representativeness error."""
+    surface = world.truth.surface[:, site.row, site.col].astype(np.float64)
+    root = world.truth.root_zone[:, site.row, site.col].astype(np.float64)
+    weight = float(np.clip((depth_m - 0.05) / 0.3, 0.0, 1.0))
+    base = (1.0 - weight) * exponential_filter(surface, 1.0 + 10 * depth_m) + weight * root
+    mean = base.mean()
+    scale = rng.uniform(0.75, 1.25)
+    offset = rng.normal(0.0, 0.03)
+    error = np.zeros_like(base)
+    shocks = rng.normal(0.0, 0.012, len(base))
+    for t in range(1, len(base)):
+        error[t] = 0.7 * error[t - 1] + shocks[t]
+    sat = float(world.static.theta_sat[site.row, site.col])
+    return np.clip(mean + scale * (base - mean) + offset + error, 0.01, sat + 0.03)
+
+
+def hourly_from_daily(
+    dates: pd.DatetimeIndex, daily: np.ndarray, rng: np.random.Generator, amplitude: float = 0.004
+) -> tuple[pd.DatetimeIndex, np.ndarray]:
+    """Hourly values: linear between daily values at 12 UTC, a diurnal cycle, sensor noise."""
+    hours = pd.date_range(dates[0], dates[-1] + pd.Timedelta(hours=23), freq="h")
+    day_index = (hours - dates[0]) / pd.Timedelta("1D") - 0.5
+    # dates can jump (non-contiguous years): interpolate on day numbers, then keep real days.
+    day_numbers = ((dates - dates[0]) / pd.Timedelta("1D")).to_numpy()
+    values = np.interp(day_index, day_numbers, daily)
+    values += amplitude * np.sin(2 * np.pi * (hours.hour.to_numpy() - 9) / 24.0)
+    values += rng.normal(0.0, 0.0015, len(hours))
+    keep = hours.normalize().isin(dates)
+    return hours[keep], values[keep]
+
+
+def _ismn_flags(
+    values: np.ndarray, tair_hourly: np.ndarray, sat: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """ISMN quality flags for hourly values, with injected faults (values are changed in place)."""
+    n = len(values)
+    flags = np.full(n, "G", dtype=object)
+    spikes = rng.random(n) < 0.002
+    values[spikes] += 0.15
+    negative = rng.random(n) < 0.0005
+    values[negative] = -0.01
+    cold = tair_hourly < 273.15
+    codes = [
+        (cold, "D03"),
+        (cold & (tair_hourly < 271.0), "D02"),
+        (spikes, "D06"),
+        (values > sat, "C03"),
+        (negative, "C01"),
+    ]
+    for mask, code in codes:
+        add = mask & (flags != "G")
+        flags[add] = flags[add] + "," + code
+        flags[mask & (flags == "G")] = code
+    return values, flags
+
+
+def _ismn_header_line(
+    cse: str,
+    network: str,
+    station: str,
+    lat: float,
+    lon: float,
+    elevation: float,
+    depth_from: float,
+    depth_to: float,
+    sensor: str,
+) -> str:
+    return (
+        f"{cse:<10} {network:<15} {station:<17} {lat:9.5f} {lon:11.5f} {elevation:7.2f} "
+        f"{depth_from:7.2f} {depth_to:7.2f} {sensor} "
+    )
+
+
+def _write_stm(
+    folder: Path,
+    cse: str,
+    network: str,
+    site: Site,
+    depth_from: float,
+    depth_to: float,
+    sensor: str,
+    times: pd.DatetimeIndex,
+    values: np.ndarray,
+    flags: np.ndarray,
+    orig_flag: str,
+) -> Path:
+    start, end = times[0].strftime("%Y%m%d"), times[-1].strftime("%Y%m%d")
+    name = (
+        f"{cse}_{network}_{site.name}_sm_{depth_from:.6f}_{depth_to:.6f}_{sensor}_{start}_{end}.stm"
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    stamps = times.strftime("%Y/%m/%d %H:%M")
+    lines = [
+        _ismn_header_line(
+            cse,
+            network,
+            site.name,
+            site.lat,
+            site.lon,
+            site.elevation,
+            depth_from,
+            depth_to,
+            sensor,
+        )
+    ]
+    lines += [
+        f"{s} {v:8.4f} {f} {orig_flag}" for s, v, f in zip(stamps, values, flags, strict=True)
+    ]
+    path = folder / name
+    path.write_text("\n".join(lines) + "\n", encoding="ascii")
+    return path
+
+
+def _write_static_variables(folder: Path, cse: str, network: str, site: Site, world: World) -> None:
+    static = world.static
+    r, c = site.row, site.col
+    header = (
+        "quantity_name;unit;depth_from[m];depth_to[m];value;description;quantity_source_name;"
+        "quantity_source_description;quantity_source_provider;quantity_source_version;"
+        "quantity_source_resolution;quantity_source_timerange;quantity_source_url;"
+    )
+    rows = []
+    for top, bottom in ((0.0, 0.3), (0.3, 1.0)):
+        rows.append(
+            f"saturation;m^3*m^-3;{top:.2f};{bottom:.2f};{static.theta_sat[r, c]:.2f};;synthetic;"
+            "avhrrsm synthetic world;avhrrsm;1;0.05 deg;;;"
+        )
+        for quantity, layer in (
+            ("clay fraction", static.clay),
+            ("sand fraction", static.sand),
+            ("silt fraction", static.silt),
+        ):
+            rows.append(
+                f"{quantity};% weight;{top:.2f};{bottom:.2f};{100 * layer[r, c]:.2f};;synthetic;"
+                "avhrrsm synthetic world;avhrrsm;1;0.05 deg;;;"
+            )
+    for year, span in ((2000, "1998-2002"), (2005, "2003-2007"), (2010, "2008-2012")):
+        rows.append(
+            f"land cover classification;;;;130;Grassland;CCI_landcover_{year};ESA CCI Land Cover;"
+            f"ESA;{year}-v1.6.1;300m;{span};;"
+        )
+    rows.append(
+        "climate classification;;;;Csb;Temperate - Dry summer - Warm Summer;koeppen_geiger_2007;"
+        "Koeppen-Geiger Climate Classification;;Peel2007;0.1°;;;"
+    )
+    path = folder / f"{cse}_{network}_{site.name}_static_variables.csv"
+    path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+
+
+ISMN_METADATA_XML = """<?xml version="1.0"?>
+<gmd:MD_Metadata xmlns:gco="http://www.isotc211.org/2005/gco" xmlns:gmd="http://www.isotc211.org/2005/gmd">
+    <gmd:fileIdentifier><gco:CharacterString>Metadata</gco:CharacterString></gmd:fileIdentifier>
+    <gmd:language><gco:CharacterString>eng</gco:CharacterString></gmd:language>
+    <gmd:identificationInfo>
+        <gmd:MD_DataIdentification>
+            <gmd:citation><gmd:CI_Citation><gmd:title>
+                <gco:CharacterString>{title}</gco:CharacterString>
+            </gmd:title></gmd:CI_Citation></gmd:citation>
+            <gmd:abstract><gco:CharacterString>{abstract}</gco:CharacterString></gmd:abstract>
+        </gmd:MD_DataIdentification>
+    </gmd:identificationInfo>
+</gmd:MD_Metadata>
+"""
+
+
+def write_ismn(world: World, years: Collection[int] | None = None) -> int:
+    """An ISMN 'Header+values' archive: {network}/{station}/*.stm, static variables, Metadata.xml.
+
+    Two networks of point stations (0-5 cm and deeper sensors, hourly, flags G/Dxx/Cxx), and the
+    odd COSMOS cosmic-ray probes (0.00-0.19 m) that ISMN also distributes.
+    """
+    root = Path(world.patterns["ismn"])
+    root.mkdir(parents=True, exist_ok=True)
+    truth = world.truth
+    years = sorted(set(truth.dates.year))
+    rng = world.rng("ismn", 0)
+    n_stations = int(world.settings["n_ismn_stations"])
+    sites = place_sites(world, n_stations, rng)
+    n_files = 0
+    for index, site in enumerate(sites):
+        network = "AVSYN" if index % 2 == 0 else "MEDSM"
+        site_rng = world.rng("ismn", index + 1)
+        first = site_rng.integers(len(years))
+        last = site_rng.integers(first, len(years))
+        keep = truth.dates.year.isin(years[first : last + 1])
+        dates = truth.dates[keep]
+        sensors = [(0.05, 0.05, "ThetaProbe-ML2X"), (0.20, 0.20, "ThetaProbe-ML2X")]
+        if index % 3 == 0:
+            sensors.insert(0, (0.0, 0.05, "Hydraprobe-II_Sdi-12"))
+        if index % 4 == 1:
+            sensors.append((0.50, 0.50, "ThetaProbe-ML2X"))
+        folder = root / network / site.name
+        tair_daily = truth.weather.air_temperature_k[keep, site.row, site.col].astype(np.float64)
+        for depth_from, depth_to, sensor in sensors:
+            daily = point_series(world, site, site_rng, 0.5 * (depth_from + depth_to))[keep]
+            times, values = hourly_from_daily(dates, daily, site_rng)
+            tair = np.repeat(tair_daily, 24)[: len(times)]
+            tair = tair + 5.0 * np.sin(2 * np.pi * (times.hour.to_numpy() - 9) / 24.0)
+            sat = float(world.static.theta_sat[site.row, site.col])
+            values, flags = _ismn_flags(values, tair, sat, site_rng)
+            outages = site_rng.random(len(times)) < 0.003
+            outage = np.convolve(outages, np.ones(24 * 5), mode="same") > 0
+            present = ~outage & (site_rng.random(len(times)) > 0.002)
+            _write_stm(
+                folder,
+                network,
+                network,
+                site,
+                depth_from,
+                depth_to,
+                sensor,
+                times[present],
+                np.round(values[present], 4),
+                flags[present],
+                "M",
+            )
+            n_files += 1
+        _write_static_variables(folder, network, network, site, world)
+    # COSMOS probes that come through ISMN (odd-numbered COSMOS sites).
+    cosmos_years = [y for y in years if y >= COSMOS_FIRST_YEAR]
+    for site in _cosmos_sites(world)[1::2]:
+        if not cosmos_years:
+            break
+        keep = truth.dates.year.isin(cosmos_years)
+        dates = truth.dates[keep]
+        site_rng = world.rng("cosmos", hash_name(site.name))
+        daily = cosmos_field_scale(world, site)[keep]
+        times, values = hourly_from_daily(dates, daily, site_rng, amplitude=0.002)
+        flags = np.where(site_rng.random(len(times)) < 0.02, "D05", "G").astype(object)
+        folder = root / "COSMOS" / site.name
+        _write_stm(
+            folder,
+            "COSMOS",
+            "COSMOS",
+            site,
+            0.0,
+            0.19,
+            "Cosmic-ray-Probe",
+            times,
+            np.round(values, 4),
+            flags,
+            "M",
+        )
+        _write_static_variables(folder, "COSMOS", "COSMOS", site, world)
+        n_files += 1
+    (root / "Metadata.xml").write_text(
+        ISMN_METADATA_XML.format(
+            title="ISMN archive (synthetic, avhrrsm)",
+            abstract="Synthetic in situ soil moisture in the ISMN Header+values layout.",
+        ),
+        encoding="utf-8",
+    )
+    (root / "Readme.txt").write_text(
+        "Variables stored in separate files (Header+values), synthetic ISMN-layout archive written by\n"
+        "avhrrsm. Folder structure: Networkname/Stationname/*.stm. See ISMN documentation for the\n"
+        "format and the quality flags (G good; C01-C03 plausibility; D01-D10 spectral/ancillary).\n",
+        encoding="utf-8",
+    )
+    return n_files
+
+
+def hash_name(name: str) -> int:
+    """A stable small integer from a name (Python's hash() is salted per process)."""
+    return int.from_bytes(name.encode("utf-8")[:8].ljust(8, b"\0"), "little") % (2**31)
+
+
+def _cosmos_sites(world: World) -> list[Site]:
+    return place_sites(
+        world, int(world.settings["n_cosmos_sites"]), world.rng("cosmos", 0), prefix="CRS-"
+    )
+
+
+def cosmos_field_scale(world: World, site: Site) -> np.ndarray:
+    """Daily field-scale soil moisture sensed by a cosmic-ray probe (depth-weighted, smooth)."""
+    surface = world.truth.surface[:, site.row, site.col].astype(np.float64)
+    root = world.truth.root_zone[:, site.row, site.col].astype(np.float64)
+    depth_cm = cosmos_effective_depth_cm(surface)
+    surface_weight = np.clip(5.0 / depth_cm, 0.0, 1.0)
+    rng = world.rng("cosmos", hash_name(site.name) + 1)
+    value = (
+        surface_weight * surface
+        + (1.0 - surface_weight) * root
+        + rng.normal(0, 0.008, len(surface))
+    )
+    return np.clip(value, 0.01, 0.6)
+
+
+def cosmos_effective_depth_cm(
+    theta: np.ndarray, bulk_density: float = 1.4, lattice_water: float = 0.03
+) -> np.ndarray:
+    """Effective sensing depth z* (cm) of a cosmic-ray probe (Franz et al. 2012)."""
+    return 5.8 / (bulk_density * lattice_water + theta + 0.0829)
+
+
+def write_cosmos_uk(world: World, years: Collection[int] | None = None) -> int:
+    """COSMOS-UK daily CSV files (even-numbered COSMOS sites): VWC in %, D86 in cm, -9999 missing."""
+    folder = Path(world.patterns["cosmos"])
+    folder.mkdir(parents=True, exist_ok=True)
+    truth = world.truth
+    years = [y for y in sorted(set(truth.dates.year)) if y >= COSMOS_FIRST_YEAR]
+    n_files = 0
+    if not years:
+        return 0
+    keep = truth.dates.year.isin(years)
+    dates = truth.dates[keep]
+    for site in _cosmos_sites(world)[0::2]:
+        rng = world.rng("cosmos", hash_name(site.name) + 2)
+        vwc = cosmos_field_scale(world, site)[keep]
+        depth = cosmos_effective_depth_cm(
+            truth.surface[keep, site.row, site.col].astype(np.float64)
+        )
+        rain = truth.weather.rain_mm[keep, site.row, site.col].astype(np.float64)
+        tair = truth.weather.air_temperature_k[keep, site.row, site.col].astype(np.float64) - 273.15
+        missing = np.convolve(rng.random(len(dates)) < 0.01, np.ones(7), mode="same") > 0
+        frame = pd.DataFrame(
+            {
+                "SITE_ID": site.name.replace("CRS-", "").upper()[:5],
+                "DATE_TIME": dates.strftime("%Y-%m-%d"),
+                "PRECIP": np.round(rain, 1),
+                "TA": np.round(tair, 2),
+                "COSMOS_VWC": np.where(missing, -9999, np.round(100.0 * vwc, 1)),
+                "D86_75M": np.where(missing, -9999, np.round(depth, 1)),
+            }
+        )
+        site_id = frame["SITE_ID"].iloc[0]
+        path = folder / f"COSMOS-UK_{site_id}_HydroSoil_Daily_{years[0]}-{years[-1]}.csv"
+        frame.to_csv(path, index=False, lineterminator="\n")
+        (folder / f"COSMOS-UK_{site_id}_SiteMetadata.csv").write_text(
+            "SITE_ID,SITE_NAME,LATITUDE,LONGITUDE,ALTITUDE\n"
+            f"{site_id},{site.name},{site.lat},{site.lon},{site.elevation:.0f}\n",
+            encoding="utf-8",
+        )
+        n_files += 1
+    return n_files
+
+
+def ease2_m09_cell(lat: float, lon: float) -> tuple[int, int, tuple[float, float, float, float]]:
+    """(row, col, (x0, y0, x1, y1) metres) of the EASE-Grid 2.0 global 9 km cell holding a point."""
+    x, y = Transformer.from_crs("EPSG:4326", "EPSG:6933", always_xy=True).transform(lon, lat)
+    col = int((x - EASE2_M09_X0) // EASE2_M09_CELL_M)
+    row = int((EASE2_M09_Y0 - y) // EASE2_M09_CELL_M)
+    x0 = EASE2_M09_X0 + col * EASE2_M09_CELL_M
+    y1 = EASE2_M09_Y0 - row * EASE2_M09_CELL_M
+    return row, col, (x0, y1 - EASE2_M09_CELL_M, x0 + EASE2_M09_CELL_M, y1)
+
+
+def write_smap_cvs(world: World, years: Collection[int] | None = None) -> int:
+    """SMAP core validation sites: daily upscaled 0-5 cm soil moisture of one 9 km EASE2 cell."""
+    folder = Path(world.patterns["smap_cvs"])
+    folder.mkdir(parents=True, exist_ok=True)
+    truth, static = world.truth, world.static
+    years = [y for y in sorted(set(truth.dates.year)) if y >= SMAP_FIRST_YEAR]
+    if not years:
+        return 0
+    keep = truth.dates.year.isin(years)
+    dates = truth.dates[keep]
+    sites = place_sites(
+        world, int(world.settings["n_smap_sites"]), world.rng("smap", 0), prefix="CVS-"
+    )
+    to_ease = Transformer.from_crs("EPSG:4326", "EPSG:6933", always_xy=True)
+    lon_grid, lat_grid = np.meshgrid(static.window.lon(), static.window.lat())
+    xs, ys = to_ease.transform(lon_grid, lat_grid)
+    n_files = 0
+    for index, site in enumerate(sites):
+        row, col, (x0, y0, x1, y1) = ease2_m09_cell(site.lat, site.lon)
+        inside = (xs >= x0) & (xs < x1) & (ys >= y0) & (ys < y1) & static.land
+        rng = world.rng("smap", index + 1)
+        cell = np.nanmean(truth.surface[keep][:, inside], axis=1) + rng.normal(0, 0.008, len(dates))
+        cell = np.where(rng.random(len(dates)) < 0.03, -9999.0, np.round(cell, 4))
+        site_id = 1600 + index
+        header = [
+            "# SMAP core validation site: upscaled 0-5 cm soil moisture over one 9 km EASE-Grid 2.0 cell",
+            "# (synthetic, written by avhrrsm in the layout it reads)",
+            f"# site_id: {site_id}",
+            f"# site_name: {site.name}",
+            f"# latitude: {site.lat}",
+            f"# longitude: {site.lon}",
+            "# ease2_grid: EASE2_M09km",
+            f"# ease2_row: {row}",
+            f"# ease2_col: {col}",
+            f"# n_pixels_0.05deg: {int(inside.sum())}",
+            "# units: m3 m-3",
+            "# missing_value: -9999",
+            "date,soil_moisture",
+        ]
+        body = [
+            f"{d},{v:.4f}" if v != -9999.0 else f"{d},-9999"
+            for d, v in zip(dates.strftime("%Y-%m-%d"), cell, strict=True)
+        ]
+        (folder / f"SMAP_CVS_{site_id}_{site.name}_daily.csv").write_text(
+            "\n".join(header + body) + "\n", encoding="utf-8"
+        )
+        n_files += 1
+    return n_files
+
+
+# --------------------------------------------------------------------------------------------
+# Truth (for tests of model skill; never read as an input)
+# --------------------------------------------------------------------------------------------
+
+
+def write_truth(world: World, folder: Path) -> int:
+    static, truth = world.static, world.truth
+    rows, cols = static.region_slice()
+    lat, lon = static.region.lat(), static.region.lon()
+    n_files = 0
+    for year in sorted(set(truth.dates.year)):
+        in_year = truth.dates.year == year
+        days = ((truth.dates[in_year] - pd.Timestamp("1970-01-01")) / pd.Timedelta("1D")).to_numpy()
+        write_netcdf(
+            folder / f"surface_soil_moisture_truth_{year}.nc",
+            {"time": int(in_year.sum()), "lat": len(lat), "lon": len(lon)},
+            {
+                "time": NcVar(
+                    ("time",),
+                    days,
+                    np.float64,
+                    {
+                        "standard_name": "time",
+                        "units": "days since 1970-01-01",
+                        "calendar": "standard",
+                    },
+                ),
+                **_latlon_vars(lat, lon),
+                "crs": _crs_var(),
+                "soil_moisture_true": NcVar(
+                    ("time", "lat", "lon"),
+                    truth.surface[in_year][:, rows, cols],
+                    np.float32,
+                    {
+                        "long_name": "hidden true 0-5 cm soil moisture",
+                        "standard_name": "volume_fraction_of_condensed_water_in_soil",
+                        "units": "m3 m-3",
+                        "grid_mapping": "crs",
+                    },
+                    np.float32(np.nan),
+                ),
+            },
+            {
+                "title": "avhrrsm synthetic world: the hidden truth (never an input)",
+                "Conventions": "CF-1.8",
+            },
+        )
+        n_files += 1
+    static_layers = {
+        "land_mask": static.land[rows, cols].astype(np.int8),
+        "elevation": static.elevation_m[rows, cols],
+        "slope": static.slope_deg[rows, cols],
+        "sand": static.sand[rows, cols],
+        "silt": static.silt[rows, cols],
+        "clay": static.clay[rows, cols],
+        "theta_sat": static.theta_sat[rows, cols],
+        "theta_fc": static.theta_fc[rows, cols],
+    }
+    write_netcdf(
+        folder / "static_truth.nc",
+        {"lat": len(lat), "lon": len(lon)},
+        {
+            **_latlon_vars(lat, lon),
+            **{
+                name: NcVar(("lat", "lon"), values, np.asarray(values).dtype, {})
+                for name, values in static_layers.items()
+            },
+        },
+        {"title": "avhrrsm synthetic world: static truth on the region's 0.05 degree grid"},
+    )
+    return n_files + 1
+
+
+# Products written per year (daily files) can be split into one task per year.
+DAILY_PRODUCTS = frozenset({"era5land", "glass_avhrr", "glass_modis", "esa_cci"})
+WRITERS: Mapping[str, Callable[[World, Collection[int] | None], int]] = {
+    "merit_dem": write_merit_dem,
+    "soilgrids": write_soilgrids,
+    "era5land": write_era5land,
+    "glass_avhrr": write_glass_avhrr,
+    "glass_modis": write_glass_modis,
+    "esa_cci": write_esa_cci,
+    "ismn": write_ismn,
+    "cosmos": write_cosmos_uk,
+    "smap_cvs": write_smap_cvs,
+}
+
+
+def products_to_write(patterns: Mapping[str, str]) -> Iterable[str]:
+    return [name for name in WRITERS if name in patterns]

@@ -1,0 +1,85 @@
+"""The real workflow, run through Snakemake: config validation at parse time, DAG, end to end."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import REPO_ROOT, TEST_CONFIG
+
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+
+
+def _snakemake(args, cwd, timeout=600):
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    return subprocess.run(
+        [*SNAKEMAKE, "--snakefile", str(REPO_ROOT / "Snakefile"), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
+
+
+@pytest.fixture
+def workdir(tmp_path) -> Path:
+    shutil.copy(REPO_ROOT / "config.yaml", tmp_path / "config.yaml")
+    return tmp_path
+
+
+def test_dry_run_default_config_is_fast(workdir):
+    start = time.monotonic()
+    result = _snakemake(["-n", "--cores", "1"], cwd=workdir)
+    elapsed = time.monotonic() - start
+    assert result.returncode == 0, result.stderr
+    assert "synthesize" in result.stdout
+    assert elapsed < 30  # the issue's target is 10 s; generous for a loaded CI machine
+
+
+@pytest.mark.parametrize(
+    ("override", "fragment"),
+    [
+        (["synthetic={'sed': 3}"], "synthetic.sed: unknown key (did you mean 'seed'?)"),
+        (["years=[1970]"], "years[0]: 1970 is out of range"),
+        (
+            ["region={'lon_min': 'west', 'lon_max': 1, 'lat_min': 0, 'lat_max': 1}"],
+            "region.lon_min: 'west' has the wrong type",
+        ),
+    ],
+)
+def test_bad_config_stops_before_any_job(workdir, override, fragment):
+    result = _snakemake(["-n", "--cores", "1", "--config", *override], cwd=workdir)
+    assert result.returncode != 0
+    assert fragment in result.stderr + result.stdout
+    assert not (workdir / "results").exists()
+
+
+def test_typo_in_config_file_is_named(workdir):
+    (workdir / "config.yaml").write_text("run: x\nyeras: [2001]\n")
+    result = _snakemake(["-n", "--cores", "1"], cwd=workdir)
+    assert result.returncode != 0
+    assert "yeras: unknown key (did you mean 'years'?)" in result.stderr + result.stdout
+
+
+@pytest.mark.slow
+def test_end_to_end_tiny_config(tmp_path):
+    """The real workflow on the tiny config: every rule runs, logs and benchmarks are written."""
+    shutil.copy(TEST_CONFIG, tmp_path / "config.yaml")
+    result = _snakemake(["--cores", "2", "--configfile", "config.yaml"], cwd=tmp_path, timeout=900)
+    assert result.returncode == 0, result.stderr[-5000:]
+    run = tmp_path / "results" / "test"
+    world = run / "synthetic"
+    assert (world / "world.json").is_file()
+    assert (run / "logs" / "synthesize.log").read_text().count("synthetic world written") == 1
+    assert (run / "benchmarks" / "synthesize.tsv").is_file()
+    assert not list(run.glob(".synthetic.tmp-*"))
+    # A second run has nothing to do.
+    again = _snakemake(["--cores", "2", "--configfile", "config.yaml"], cwd=tmp_path)
+    assert again.returncode == 0
+    assert "Nothing to be done" in again.stdout + again.stderr

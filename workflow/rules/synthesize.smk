@@ -1,0 +1,27 @@
+# The embedded synthetic world: a hidden daily soil-moisture truth and every input product
+# derived from it, written in the real products' formats, so that the real readers, regridding
+# and models run end to end without the terabytes of real data.
+
+
+rule synthesize:
+    output:
+        directory(synthetic_dir()),
+    log:
+        log_path("synthesize"),
+    benchmark:
+        benchmark_path("synthesize")
+    conda:
+        "../../envs/geo.yaml"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    params:
+        region=config["region"],
+        years=config["years"],
+        synthetic=config["synthetic"],
+        inputs=config["inputs"],
+    message:
+        "Writing the synthetic world (seed {params.synthetic[seed]}) for years {params.years}"
+    script:
+        "../scripts/synthesize.py"

@@ -1,0 +1,16 @@
+"""Entry point of rule `synthesize`: unpack Snakemake's job and call avhrrsm.synth."""
+
+import _bootstrap  # noqa: F401  (makes avhrrsm importable)
+
+from avhrrsm.logs import configure_logging
+from avhrrsm.synth import write_world
+
+configure_logging(snakemake.log[0])
+write_world(
+    out_dir=snakemake.output[0],
+    region=snakemake.params.region,
+    years=snakemake.params.years,
+    settings=snakemake.params.synthetic,
+    input_patterns=snakemake.params.inputs,
+    threads=snakemake.threads,
+)
