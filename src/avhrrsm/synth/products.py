@@ -166,7 +166,7 @@ def cloud_mask(world: World) -> np.ndarray:
 
 def vegetation_fraction(world: World) -> np.ndarray:
     """(t, y, x) green-vegetation fraction: spring green-up, summer die-back, moisture memory."""
-    doy = world.truth.dates.dayofyear.to_numpy()[:, None, None]
+    doy = world.truth.dates.day_of_year.to_numpy()[:, None, None]
     seasonal = 0.8 + 0.3 * np.sin(2.0 * np.pi * (doy - 40) / 365.25)
     memory = exponential_filter(np.nan_to_num(world.truth.surface, nan=0.2), tau_days=30.0)
     veg = world.static.vegetation[None] * seasonal + 0.6 * (memory - 0.2)
@@ -204,7 +204,7 @@ def write_glass_avhrr(world: World, years: Collection[int] | None = None) -> int
         vis = veg[t] * 0.045 + (1.0 - veg[t]) * soil_vis + rng.normal(0, 0.004, shape)
         nir = veg[t] * 0.32 + (1.0 - veg[t]) * soil_nir + rng.normal(0, 0.006, shape)
         shortwave = 0.47 * vis + 0.53 * nir + rng.normal(0, 0.003, shape)
-        doy = day.dayofyear
+        doy = day.day_of_year
         radiation = 0.55 + 0.45 * math.sin(2.0 * math.pi * (doy - 80) / 365.25)
         stress = 1.0 - np.clip(np.nan_to_num((theta[t] - res) / (fc - res), nan=1.0), 0.0, 1.0)
         lst = (
@@ -594,7 +594,7 @@ def write_glass_modis(world: World, years: Collection[int] | None = None) -> int
         random_gap = rng.random(fine.shape) < gap_fraction
         values = np.where(cloud | random_gap | np.isnan(fine), np.nan, values)
         data = pack(values, 1e-4, 0.0, -32768, np.int16)
-        path = _format(pattern, year=day.year, doy=day.dayofyear, month=day.month, day=day.day)
+        path = _format(pattern, year=day.year, doy=day.day_of_year, month=day.month, day=day.day)
         write_netcdf(
             path,
             {"lat": len(lat), "lon": len(lon)},
@@ -684,7 +684,7 @@ def write_esa_cci(world: World, years: Collection[int] | None = None) -> int:
         flag = np.where(land, flag, 127).astype(np.int8)
         uncertainty = np.where(np.isnan(sm), np.nan, noise)
         days_since = (day - pd.Timestamp("1970-01-01")).days
-        path = _format(pattern, year=day.year, month=day.month, day=day.day, doy=day.dayofyear)
+        path = _format(pattern, year=day.year, month=day.month, day=day.day, doy=day.day_of_year)
         write_netcdf(
             path,
             {"time": 1, "lat": ny_c, "lon": nx_c},
@@ -1190,7 +1190,7 @@ def write_smap_cvs(world: World, years: Collection[int] | None = None) -> int:
         cell = np.where(rng.random(len(dates)) < 0.03, -9999.0, np.round(cell, 4))
         site_id = 1600 + index
         header = [
-            "# SMAP core validation site: upscaled 0-5 cm soil moisture over one 9 km EASE-Grid 2.0 cell",
+            "# SMAP core validation site, upscaled 0-5 cm soil moisture over one 9 km EASE-Grid 2.0 cell",
             "# (synthetic, written by avhrrsm in the layout it reads)",
             f"# site_id: {site_id}",
             f"# site_name: {site.name}",

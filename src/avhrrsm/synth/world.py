@@ -273,7 +273,7 @@ def simulate(
     n_patterns = static.rain_patterns.shape[0]
     k_out = 0
     for day_index, day in enumerate(all_days):
-        season = math.cos(2.0 * math.pi * (day.dayofyear - 15) / 365.25)
+        season = math.cos(2.0 * math.pi * (day.day_of_year - 15) / 365.25)
         p_wet = 0.28 + 0.12 * season + (0.25 if wet_yesterday else 0.0)
         wet = bool(rng.random() < p_wet)
         temp_anomaly = 0.8 * temp_anomaly + rng.normal(0.0, 1.6)

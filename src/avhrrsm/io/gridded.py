@@ -1,0 +1,211 @@
+"""Readers of the gridded NetCDF products: ERA5-Land, GLASS-AVHRR, GLASS-MODIS, ESA CCI SM.
+
+Every reader returns an ``xarray.DataArray`` on CF coordinates ``lat`` (degrees north,
+descending, as on the 0.05 degree target grid) and ``lon`` (degrees east, -180..180,
+ascending), plus ``time`` where the file has one; values are floats in SI-style units
+(m3 m-3, K, albedo as a fraction) with scaling applied and fill values as NaN. Anything that
+is not what the product should be raises :class:`InputError` naming the file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from avhrrsm.io.errors import InputError, require_file
+
+LAT_NAMES = ("lat", "latitude", "y")
+LON_NAMES = ("lon", "longitude", "x")
+TIME_NAMES = ("time", "valid_time")
+SOIL_MOISTURE_UNITS = {"m3 m-3", "m**3 m**-3", "m3/m3", "m^3 m^-3", "m3.m-3", "1"}
+AVHRR_VARIABLES = ("albedo_bsa_vis", "albedo_bsa_nir", "albedo_bsa_shortwave", "lst")
+
+
+def open_netcdf(path: str | Path, product: str) -> xr.Dataset:
+    """Open a NetCDF file (decoded, lazily) or raise an InputError naming it."""
+    path = require_file(path, product)
+    try:
+        return xr.open_dataset(path, engine="netcdf4", mask_and_scale=True, decode_times=True)
+    except (OSError, ValueError, RuntimeError, KeyError) as err:
+        raise InputError(
+            path, f"not a readable {product} NetCDF file ({type(err).__name__}: {err})"
+        ) from err
+
+
+def pick_variable(
+    dataset: xr.Dataset, names: Iterable[str], path: str | Path, product: str
+) -> xr.DataArray:
+    names = list(names)
+    for name in names:
+        if name in dataset.data_vars:
+            return dataset[name]
+    raise InputError(
+        path,
+        f"{product}: variable {' or '.join(repr(n) for n in names)} not found",
+        f"variables in the file: {', '.join(sorted(map(str, dataset.data_vars))) or 'none'}",
+    )
+
+
+def standardise_coords(array: xr.DataArray, path: str | Path) -> xr.DataArray:
+    """Rename to lat/lon/time, wrap longitudes to -180..180, sort lon ascending, lat descending."""
+    renames = {}
+    for wanted, options in (("lat", LAT_NAMES), ("lon", LON_NAMES), ("time", TIME_NAMES)):
+        for name in options:
+            if name in array.dims or name in array.coords:
+                if name != wanted:
+                    renames[name] = wanted
+                break
+    array = array.rename(renames)
+    for coord in ("lat", "lon"):
+        if coord not in array.coords:
+            raise InputError(path, f"no {coord} coordinate", f"dimensions are {list(array.dims)}")
+    lon = array["lon"].values.astype(np.float64)
+    if np.nanmax(lon) > 180.0:
+        array = array.assign_coords(lon=np.where(lon > 180.0, lon - 360.0, lon))
+    if array.indexes["lon"].has_duplicates or array.indexes["lat"].has_duplicates:
+        raise InputError(path, "duplicated latitude or longitude values")
+    array = array.sortby("lon").sortby("lat", ascending=False)
+    if "time" in array.dims:
+        times = array.indexes["time"]
+        if times.has_duplicates:
+            raise InputError(path, "duplicated time stamps")
+        if not times.is_monotonic_increasing:
+            array = array.sortby("time")
+    extra = [c for c in array.coords if c not in ("lat", "lon", "time") and c not in array.dims]
+    array = array.drop_vars(extra)
+    return array.assign_coords(
+        lat=array["lat"]
+        .astype(np.float64)
+        .assign_attrs(standard_name="latitude", units="degrees_north"),
+        lon=array["lon"]
+        .astype(np.float64)
+        .assign_attrs(standard_name="longitude", units="degrees_east"),
+    )
+
+
+def check_range(
+    array: xr.DataArray, low: float, high: float, path: str | Path, what: str, hint: str
+) -> None:
+    """InputError when valid values fall outside [low, high] (e.g. wrong units)."""
+    values = array.values
+    if not np.isfinite(values).any():
+        return
+    vmin, vmax = float(np.nanmin(values)), float(np.nanmax(values))
+    if vmin < low or vmax > high:
+        raise InputError(path, f"{what} values {vmin:.4g}..{vmax:.4g} outside {low}..{high}", hint)
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def read_era5land(path: str | Path) -> xr.DataArray:
+    """Hourly ERA5-Land ``swvl1`` (m3 m-3) from one CDS NetCDF file (new or legacy layout).
+
+    Handles ``valid_time`` or ``time``, ``latitude``/``longitude``, longitudes 0-360, packed
+    (legacy int16) or float storage; drops ``number``/``expver``.
+    """
+    with open_netcdf(path, "ERA5-Land") as dataset:
+        array = pick_variable(dataset, ["swvl1"], path, "ERA5-Land").load()
+    if "time" not in array.dims and "valid_time" not in array.dims:
+        raise InputError(
+            path, "ERA5-Land swvl1 has no time dimension", f"dimensions are {list(array.dims)}"
+        )
+    array = standardise_coords(array, path)
+    units = str(array.attrs.get("units", ""))
+    if units and units not in SOIL_MOISTURE_UNITS:
+        raise InputError(
+            path, f"ERA5-Land swvl1 has units {units!r}", "expected m**3 m**-3 (volumetric)"
+        )
+    check_range(
+        array, 0.0, 1.0, path, "ERA5-Land swvl1", "volumetric soil water must be 0..1 m3 m-3"
+    )
+    array = array.astype(np.float32)
+    array.name = "era5land_swvl1"
+    array.attrs = {
+        "long_name": "ERA5-Land volumetric soil water layer 1 (0-7 cm)",
+        "units": "m3 m-3",
+        "source_file": str(path),
+    }
+    return array.transpose("time", "lat", "lon")
+
+
+def read_glass_avhrr(path: str | Path, variable: str) -> xr.DataArray:
+    """One GLASS-AVHRR daily file: albedo (fraction) or LST (K) on (lat, lon)."""
+    if variable not in AVHRR_VARIABLES:
+        raise ValueError(f"unknown GLASS-AVHRR variable {variable!r}; one of {AVHRR_VARIABLES}")
+    with open_netcdf(path, "GLASS-AVHRR") as dataset:
+        array = pick_variable(dataset, [variable], path, "GLASS-AVHRR").load()
+        platform = str(dataset.attrs.get("platform", ""))
+    array = standardise_coords(array, path)
+    if variable == "lst":
+        units = str(array.attrs.get("units", "K"))
+        if units not in ("K", "kelvin", "Kelvin"):
+            raise InputError(path, f"GLASS-AVHRR lst has units {units!r}", "expected kelvin (K)")
+        check_range(
+            array,
+            150.0,
+            360.0,
+            path,
+            "GLASS-AVHRR lst",
+            "expected kelvin; values look like degrees Celsius",
+        )
+        attrs = {
+            "long_name": "AVHRR land surface temperature",
+            "units": "K",
+            "standard_name": "surface_temperature",
+        }
+    else:
+        check_range(
+            array, 0.0, 1.0, path, f"GLASS-AVHRR {variable}", "albedo must be a fraction 0..1"
+        )
+        band = variable.rsplit("_", 1)[1]
+        attrs = {"long_name": f"AVHRR black-sky albedo ({band})", "units": "1"}
+    array = array.astype(np.float32)
+    array.name = f"avhrr_{variable}"
+    array.attrs = {**attrs, "source_file": str(path), "platform": platform}
+    return array.transpose("lat", "lon")
+
+
+def read_glass_modis(path: str | Path) -> xr.DataArray:
+    """One GLASS-MODIS daily 0.01 degree soil-moisture file (m3 m-3) on (lat, lon)."""
+    with open_netcdf(path, "GLASS-MODIS") as dataset:
+        array = pick_variable(dataset, ["soil_moisture", "SM", "sm"], path, "GLASS-MODIS").load()
+    array = standardise_coords(array, path)
+    units = str(array.attrs.get("units", "m3 m-3"))
+    if units not in SOIL_MOISTURE_UNITS:
+        raise InputError(path, f"GLASS-MODIS soil moisture has units {units!r}", "expected m3 m-3")
+    check_range(array, 0.0, 1.0, path, "GLASS-MODIS soil moisture", "expected volumetric m3 m-3")
+    array = array.astype(np.float32)
+    array.name = "glass_modis_sm"
+    array.attrs = {
+        "long_name": "GLASS-MODIS surface soil moisture",
+        "units": "m3 m-3",
+        "source_file": str(path),
+    }
+    return array.transpose("lat", "lon")
+
+
+def read_esa_cci(path: str | Path) -> xr.DataArray:
+    """One ESA CCI SM daily file: ``sm`` (m3 m-3) on (time, lat, lon), NaN where flagged."""
+    with open_netcdf(path, "ESA CCI SM") as dataset:
+        sm = pick_variable(dataset, ["sm"], path, "ESA CCI SM").load()
+        flag = dataset["flag"].load() if "flag" in dataset.data_vars else None
+    if flag is not None:
+        sm = sm.where(flag.fillna(1) == 0)
+    sm = standardise_coords(sm, path)
+    check_range(sm, 0.0, 1.0, path, "ESA CCI sm", "expected volumetric m3 m-3")
+    sm = sm.astype(np.float32)
+    sm.name = "esa_cci_sm"
+    sm.attrs = {
+        "long_name": "ESA CCI SM COMBINED surface soil moisture",
+        "units": "m3 m-3",
+        "source_file": str(path),
+    }
+    if "time" not in sm.dims:
+        raise InputError(
+            path, "ESA CCI sm has no time dimension", f"dimensions are {list(sm.dims)}"
+        )
+    return sm.transpose("time", "lat", "lon")
