@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import DATA_DIR
 
 from avhrrsm.io.errors import InputError
 from avhrrsm.io.ismn import parse_file_name, read_archive, read_sensor_file, read_static_variables
-from conftest import DATA_DIR
 
 ISMN_DIR = DATA_DIR / "ismn"
 HEADER_FILE = next((ISMN_DIR / "format_header_values" / "SMOSMANIA").glob("*.stm"))
@@ -57,24 +57,43 @@ def test_ceop_and_header_values_agree():
     header = read_sensor_file(HEADER_FILE)
     ceop = read_sensor_file(CEOP_FILE)
     assert ceop.attrs["format"] == "ceop_sep"
-    pd.testing.assert_frame_equal(header[["soil_moisture", "flag"]], ceop[["soil_moisture", "flag"]])
+    pd.testing.assert_frame_equal(
+        header[["soil_moisture", "flag"]], ceop[["soil_moisture", "flag"]]
+    )
     # The two real files differ in one place: the Header+values line of 2007-01-01 22:00 has
     # no provider flag, the CEOP line has 'M'. Everywhere else the provider flags agree.
     both = header["orig_flag"].notna()
-    assert (~both).sum() == 1 and header.index[~both][0] == pd.Timestamp("2007-01-01 22:00", tz="UTC")
+    assert (~both).sum() == 1 and header.index[~both][0] == pd.Timestamp(
+        "2007-01-01 22:00", tz="UTC"
+    )
     assert (header["orig_flag"][both] == ceop["orig_flag"][both]).all()
-    for key in ("network", "station", "latitude", "longitude", "elevation", "depth_from", "depth_to", "sensor"):
+    for key in (
+        "network",
+        "station",
+        "latitude",
+        "longitude",
+        "elevation",
+        "depth_from",
+        "depth_to",
+        "sensor",
+    ):
         assert header.attrs[key] == ceop.attrs[key], key
 
 
-@pytest.mark.parametrize("path", [HEADER_FILE, CEOP_FILE, COSMOS_FILE], ids=["header", "ceop", "cosmos"])
+@pytest.mark.parametrize(
+    "path", [HEADER_FILE, CEOP_FILE, COSMOS_FILE], ids=["header", "ceop", "cosmos"]
+)
 def test_agrees_with_the_ismn_package(path):
     root = path.parents[1] if path != COSMOS_FILE else COSMOS_DIR
     reference, meta = _ismn_package_frame(root, path)
     ours = read_sensor_file(path)
     assert len(ours) == len(reference)
-    np.testing.assert_array_equal(ours.index.tz_localize(None).to_numpy(), reference.index.to_numpy())
-    np.testing.assert_allclose(ours["soil_moisture"].to_numpy(), reference["soil_moisture"].to_numpy())
+    np.testing.assert_array_equal(
+        ours.index.tz_localize(None).to_numpy(), reference.index.to_numpy()
+    )
+    np.testing.assert_allclose(
+        ours["soil_moisture"].to_numpy(), reference["soil_moisture"].to_numpy()
+    )
     assert (ours["flag"].to_numpy() == reference["soil_moisture_flag"].astype(str).to_numpy()).all()
     ref_orig = reference["soil_moisture_orig_flag"]
     assert (ours["orig_flag"].isna().to_numpy() == ref_orig.isna().to_numpy()).all()
@@ -82,7 +101,10 @@ def test_agrees_with_the_ismn_package(path):
     assert ours.attrs["latitude"] == pytest.approx(meta["latitude"][0])
     assert ours.attrs["longitude"] == pytest.approx(meta["longitude"][0])
     assert ours.attrs["station"] == meta["station"][0]
-    assert (ours.attrs["depth_from"], ours.attrs["depth_to"]) == (meta["variable"][1], meta["variable"][2])
+    assert (ours.attrs["depth_from"], ours.attrs["depth_to"]) == (
+        meta["variable"][1],
+        meta["variable"][2],
+    )
 
 
 def test_cosmos_probe_flags_and_depth():
@@ -106,7 +128,9 @@ def test_file_name_with_underscores_in_sensor():
     assert parts.station == "Aubiac" and parts.variable == "sm"
     assert parts.sensor == "Hydraprobe-II_Sdi-12"
     assert (parts.depth_from, parts.depth_to) == (0.0, 0.05)
-    newer = parse_file_name("FR_Aqui_SMOSMANIA_Narbonne_sm_0.050000_0.050000_Theta_Probe_ML2X_A_20070101_20070131.stm")
+    newer = parse_file_name(
+        "FR_Aqui_SMOSMANIA_Narbonne_sm_0.050000_0.050000_Theta_Probe_ML2X_A_20070101_20070131.stm"
+    )
     assert newer.sensor == "Theta_Probe_ML2X_A"
 
 
@@ -129,8 +153,10 @@ def test_synthetic_archive_read_by_ismn_package_and_by_us(synthetic_world, tmp_p
     copy = tmp_path / "ismn"
     shutil.copytree(synthetic_world / "ismn", copy)
     interface = ISMN_Interface(str(copy))
-    ours = {(f.attrs["network"], f.attrs["station"], f.attrs["depth_from"], f.attrs["depth_to"]): f
-            for f in read_archive(synthetic_world / "ismn")}
+    ours = {
+        (f.attrs["network"], f.attrs["station"], f.attrs["depth_from"], f.attrs["depth_to"]): f
+        for f in read_archive(synthetic_world / "ismn")
+    }
     n_compared = 0
     for network in interface.networks.values():
         for station in network.stations.values():
@@ -138,9 +164,16 @@ def test_synthetic_archive_read_by_ismn_package_and_by_us(synthetic_world, tmp_p
                 reference = sensor.read_data()
                 key = (network.name, station.name, sensor.depth.start, sensor.depth.end)
                 frame = ours[key]
-                np.testing.assert_allclose(frame["soil_moisture"].to_numpy(), reference["soil_moisture"].to_numpy())
-                assert (frame["flag"].to_numpy() == reference["soil_moisture_flag"].astype(str).to_numpy()).all()
-                np.testing.assert_array_equal(frame.index.tz_localize(None).to_numpy(), reference.index.to_numpy())
+                np.testing.assert_allclose(
+                    frame["soil_moisture"].to_numpy(), reference["soil_moisture"].to_numpy()
+                )
+                assert (
+                    frame["flag"].to_numpy()
+                    == reference["soil_moisture_flag"].astype(str).to_numpy()
+                ).all()
+                np.testing.assert_array_equal(
+                    frame.index.tz_localize(None).to_numpy(), reference.index.to_numpy()
+                )
                 n_compared += 1
     assert n_compared == len(ours) > 0
     flags = pd.concat([f["flag"] for f in ours.values()])
@@ -163,7 +196,10 @@ HEADER = "NET        NET             Stat               43.00000     2.00000  10
 
 
 def test_bad_lines_are_skipped_counted_and_logged(tmp_path, caplog):
-    text = HEADER + "2020/01/01 00:00   0.2000 G M\nthis line is broken\n2020/01/01 01:00   0.2100 G M\n"
+    text = (
+        HEADER
+        + "2020/01/01 00:00   0.2000 G M\nthis line is broken\n2020/01/01 01:00   0.2100 G M\n"
+    )
     frame = read_sensor_file(_write(tmp_path, GOOD_NAME, text))
     assert len(frame) == 2
     assert frame.attrs["n_bad_lines"] == 1
@@ -177,7 +213,10 @@ def test_bad_lines_are_skipped_counted_and_logged(tmp_path, caplog):
         ("a,b,c\n1,2,3\n", "unknown ISMN file format"),
         (HEADER, "header line but no data lines"),
         (HEADER + "garbage garbage\n", "unknown ISMN file format"),
-        ("NET NET Stat north east 100 0.05 0.05 Probe\n2020/01/01 00:00 0.2 G M\n", "station line not understood"),
+        (
+            "NET NET Stat north east 100 0.05 0.05 Probe\n2020/01/01 00:00 0.2 G M\n",
+            "station line not understood",
+        ),
     ],
 )
 def test_odd_files_get_a_clear_error_naming_the_file(tmp_path, text, problem):

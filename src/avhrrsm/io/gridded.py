@@ -49,6 +49,14 @@ def pick_variable(
     )
 
 
+def _exact_degrees(values: np.ndarray) -> np.ndarray:
+    """float64 coordinates; float32 ones (legacy ERA5) by their shortest decimal form,
+    so that 359.9f becomes 359.9 and not 359.899993896."""
+    if values.dtype == np.float32:
+        return np.array([float(str(v)) for v in values], dtype=np.float64)
+    return values.astype(np.float64)
+
+
 def standardise_coords(array: xr.DataArray, path: str | Path) -> xr.DataArray:
     """Rename to lat/lon/time, wrap longitudes to -180..180, sort lon ascending, lat descending."""
     renames = {}
@@ -62,9 +70,9 @@ def standardise_coords(array: xr.DataArray, path: str | Path) -> xr.DataArray:
     for coord in ("lat", "lon"):
         if coord not in array.coords:
             raise InputError(path, f"no {coord} coordinate", f"dimensions are {list(array.dims)}")
-    lon = array["lon"].values.astype(np.float64)
-    if np.nanmax(lon) > 180.0:
-        array = array.assign_coords(lon=np.where(lon > 180.0, lon - 360.0, lon))
+    lat, lon = _exact_degrees(array["lat"].values), _exact_degrees(array["lon"].values)
+    lon = np.round(np.where(lon > 180.0, lon - 360.0, lon), 10)
+    array = array.assign_coords(lat=lat, lon=lon)
     if array.indexes["lon"].has_duplicates or array.indexes["lat"].has_duplicates:
         raise InputError(path, "duplicated latitude or longitude values")
     array = array.sortby("lon").sortby("lat", ascending=False)

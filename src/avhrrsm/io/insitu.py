@@ -61,7 +61,9 @@ def read_cosmos_uk(path: str | Path) -> pd.DataFrame:
         {
             "soil_moisture": (vwc / 100.0).to_numpy(),
             "effective_depth_cm": pd.to_numeric(
-                frame["D86_75M"] if "D86_75M" in frame.columns else pd.Series(np.nan, index=frame.index),
+                frame["D86_75M"]
+                if "D86_75M" in frame.columns
+                else pd.Series(np.nan, index=frame.index),
                 errors="coerce",
             ).to_numpy(),
         },

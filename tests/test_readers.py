@@ -1,0 +1,393 @@
+"""Every reader round-trips its synthetic files and rejects malformed ones with the file named."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import netCDF4
+import numpy as np
+import pandas as pd
+import pytest
+import rasterio
+import xarray as xr
+from rasterio.transform import from_origin
+
+from avhrrsm.io.errors import InputError
+from avhrrsm.io.gridded import read_era5land, read_esa_cci, read_glass_avhrr, read_glass_modis
+from avhrrsm.io.insitu import read_cosmos_uk, read_smap_cvs
+from avhrrsm.io.netcdf import NcVar, write_netcdf
+from avhrrsm.io.rasters import merit_tiles_for_bounds, read_merit_tile, read_soilgrids
+
+
+def _files(world: Path, sub: str, suffix: str = ".nc") -> list[Path]:
+    return sorted(p for p in (world / sub).rglob(f"*{suffix}"))
+
+
+def _truth(world: Path, year: int) -> xr.DataArray:
+    with xr.open_dataset(world / "truth" / f"surface_soil_moisture_truth_{year}.nc") as ds:
+        return ds["soil_moisture_true"].load()
+
+
+# ------------------------------------------------------------------------------ ERA5-Land
+
+
+def test_era5land_wraps_longitudes_and_keeps_raw_values(synthetic_world):
+    path = _files(synthetic_world, "era5land")[0]
+    swvl1 = read_era5land(path)
+    assert swvl1.dims == ("time", "lat", "lon")
+    assert swvl1.attrs["units"] == "m3 m-3"
+    lon = swvl1["lon"].values
+    assert lon.min() < 0 < lon.max() and np.all(np.diff(lon) > 0)
+    assert np.all(np.diff(swvl1["lat"].values) < 0)
+    assert np.allclose(np.diff(lon), 0.1)
+    with netCDF4.Dataset(path) as raw:
+        raw_lon = raw["longitude"][:]
+        assert raw_lon.min() >= 0 and raw_lon.max() > 300  # the file itself is 0..360
+        column = int(np.flatnonzero(np.isclose(raw_lon, 359.9))[0])
+        raw_values = raw["swvl1"][:, :, column]
+    np.testing.assert_allclose(
+        swvl1.sel(lon=-0.1, method="nearest").values, np.ma.filled(raw_values, np.nan)
+    )
+    assert swvl1.sizes["time"] == 24 * 31 and pd.Timestamp(swvl1["time"].values[0]) == pd.Timestamp(
+        "2001-01-01"
+    )
+
+
+def test_era5land_is_wetter_and_smoother_than_the_truth(synthetic_world):
+    truth = _truth(synthetic_world, 2001)
+    era = xr.concat([read_era5land(p) for p in _files(synthetic_world, "era5land")[:12]], "time")
+    daily = era.resample(time="1D").mean()
+    on_truth = daily.interp(lat=truth["lat"], lon=truth["lon"]).values
+    valid = np.isfinite(on_truth) & np.isfinite(truth.values)
+    bias = np.mean(on_truth[valid] - truth.values[valid])
+    assert 0.01 < bias < 0.1
+    day_to_day = lambda a: np.nanmean(np.abs(np.diff(a, axis=0)))  # noqa: E731
+    assert day_to_day(on_truth) < day_to_day(truth.values)
+
+
+def test_era5land_legacy_layout_time_and_packing(tmp_path):
+    """The pre-2024 CDS layout: `time`, int16 packed with scale/offset, 0..360."""
+    values = np.array([[[0.2, 0.3], [0.25, np.nan]]], dtype=np.float64)
+    packed = np.where(np.isnan(values), -32767, np.round((values - 0.3) / 1e-5)).astype(np.int16)
+    path = tmp_path / "legacy.nc"
+    write_netcdf(
+        path,
+        {"time": 1, "latitude": 2, "longitude": 2},
+        {
+            "time": NcVar(
+                ("time",),
+                np.array([1_000_000], np.int32),
+                np.int32,
+                {"units": "hours since 1900-01-01 00:00:00.0", "calendar": "gregorian"},
+            ),
+            "latitude": NcVar(
+                ("latitude",), np.array([45.0, 44.9]), np.float32, {"units": "degrees_north"}
+            ),
+            "longitude": NcVar(
+                ("longitude",), np.array([0.0, 359.9]), np.float32, {"units": "degrees_east"}
+            ),
+            "swvl1": NcVar(
+                ("time", "latitude", "longitude"),
+                packed,
+                np.int16,
+                {"scale_factor": 1e-5, "add_offset": 0.3, "units": "m**3 m**-3"},
+                np.int16(-32767),
+            ),
+        },
+    )
+    swvl1 = read_era5land(path)
+    assert list(swvl1["lon"].values) == pytest.approx([-0.1, 0.0])
+    np.testing.assert_allclose(swvl1.values[0], [[0.3, 0.2], [np.nan, 0.25]], atol=1e-5)
+
+
+# ----------------------------------------------------------------------------- GLASS-AVHRR
+
+
+@pytest.mark.parametrize(
+    "variable", ["albedo_bsa_vis", "albedo_bsa_nir", "albedo_bsa_shortwave", "lst"]
+)
+def test_glass_avhrr_decodes_scale_and_fill(synthetic_world, variable):
+    path = _files(synthetic_world / "glass_avhrr", variable)[40]
+    array = read_glass_avhrr(path, variable)
+    with netCDF4.Dataset(path) as raw:
+        raw.set_auto_maskandscale(False)
+        stored = raw[variable][:]
+        scale = raw[variable].scale_factor
+        fill = raw[variable]._FillValue
+    expected = np.where(stored == fill, np.nan, stored * scale)
+    np.testing.assert_allclose(array.values, expected, rtol=1e-6)
+    assert np.isnan(array.values).any() and np.isfinite(array.values).any()
+    assert array.attrs["platform"] == "NOAA-16"
+    if variable == "lst":
+        assert 240 < np.nanmean(array.values) < 320 and array.attrs["units"] == "K"
+    else:
+        assert 0 < np.nanmean(array.values) < 0.5
+
+
+def test_glass_avhrr_responds_to_wetness(synthetic_world):
+    """Albedo darker and LST cooler when wet, as the synthetic world promises."""
+    truth = _truth(synthetic_world, 2001)
+    files = {v: _files(synthetic_world / "glass_avhrr", v)[:365] for v in ("albedo_bsa_vis", "lst")}
+    vis = np.stack([read_glass_avhrr(p, "albedo_bsa_vis").values for p in files["albedo_bsa_vis"]])
+    lst = np.stack([read_glass_avhrr(p, "lst").values for p in files["lst"]])
+    theta = truth.values
+    # anomalies from each day's spatial mean remove the shared seasonal cycle
+    anomaly = lambda a: a - np.nanmean(a, axis=(1, 2), keepdims=True)  # noqa: E731
+    ok = np.isfinite(vis) & np.isfinite(theta)
+    assert np.corrcoef(anomaly(theta)[ok], anomaly(vis)[ok])[0, 1] < -0.2
+    ok = np.isfinite(lst) & np.isfinite(theta)
+    assert np.corrcoef(anomaly(theta)[ok], anomaly(lst)[ok])[0, 1] < -0.2
+
+
+# ----------------------------------------------------------------------------- GLASS-MODIS
+
+
+def test_glass_modis_block_mean_tracks_the_truth(synthetic_world):
+    truth = _truth(synthetic_world, 2001)
+    files = _files(synthetic_world / "glass_modis", "2001")
+    assert len(files) == 365
+    diffs = []
+    for day in (10, 100, 200, 300):
+        fine = read_glass_modis(files[day])
+        assert fine.shape == (5 * truth.sizes["lat"], 5 * truth.sizes["lon"])
+        assert float(fine["lat"][0]) == pytest.approx(float(truth["lat"][0]) + 0.02)
+        coarse = fine.coarsen(lat=5, lon=5).mean().values
+        diffs.append(coarse - truth.values[day])
+    diffs = np.concatenate([d[np.isfinite(d)] for d in diffs])
+    assert abs(np.mean(diffs)) < 0.01 and np.sqrt(np.mean(diffs**2)) < 0.03
+
+
+def test_glass_modis_only_2000_to_2020(synthetic_world):
+    years = {p.parent.name for p in _files(synthetic_world, "glass_modis")}
+    assert years == {"2001", "2015"}  # the test config's years, both inside 2000-2020
+
+
+# -------------------------------------------------------------------------------- ESA CCI
+
+
+def test_esa_cci_masks_flagged_cells(synthetic_world):
+    for path in _files(synthetic_world, "esa_cci")[:60]:
+        sm = read_esa_cci(path)
+        with netCDF4.Dataset(path) as raw:
+            flag = raw["flag"][:].filled(127)[0]
+        assert sm.dims == ("time", "lat", "lon")
+        assert np.isnan(sm.values[0][flag != 0]).all()
+        assert np.isfinite(sm.values[0][flag == 0]).all()
+        assert np.allclose(np.diff(sm["lon"].values), 0.25)
+
+
+# ------------------------------------------------------------------------ MERIT, SoilGrids
+
+
+def test_merit_tiles_and_values(synthetic_world, test_config):
+    region = test_config["region"]
+    present, absent = merit_tiles_for_bounds(
+        synthetic_world / "merit_dem",
+        (region["lon_min"], region["lat_min"], region["lon_max"], region["lat_max"]),
+    )
+    assert [p.name for p in present] == ["n40w005_dem.tif", "n40e000_dem.tif"] and absent == []
+    tile = read_merit_tile(present[1])
+    assert tile.rio.crs.to_epsg() == 4326
+    assert float(tile["x"].min()) == pytest.approx(0 + 0.0025, abs=1e-6)  # 18 arc-second pixels
+    assert float(tile["y"].max()) == pytest.approx(45 - 0.0025, abs=1e-6)
+    assert np.isnan(tile.values).any()  # the sea
+    assert np.nanmin(tile.values) >= 1.0
+
+
+def test_merit_missing_tiles_reported(tmp_path):
+    present, absent = merit_tiles_for_bounds(tmp_path, (-2, 41, 2, 45))
+    assert present == [] and absent == ["n40w005", "n40e000"]
+
+
+def test_soilgrids_fractions_sum_to_one(synthetic_world):
+    fractions = [
+        read_soilgrids(synthetic_world / "soilgrids" / f"{n}_0-5cm_mean.tif", n)
+        for n in ("sand", "silt", "clay")
+    ]
+    assert "Goode" in fractions[0].rio.crs.to_wkt() or "igh" in fractions[0].rio.crs.to_proj4()
+    total = sum(f.values for f in fractions)
+    valid = np.isfinite(total)
+    assert valid.mean() > 0.5
+    assert np.abs(total[valid] - 1.0).max() < 0.05
+
+
+# --------------------------------------------------------------------------- COSMOS, SMAP
+
+
+def test_cosmos_uk_converts_percent_and_missing(synthetic_world):
+    path = next((synthetic_world / "cosmos").glob("*_HydroSoil_Daily_*.csv"))
+    frame = read_cosmos_uk(path)
+    raw = pd.read_csv(path)
+    assert (raw["COSMOS_VWC"] == -9999).sum() == frame["soil_moisture"].isna().sum() > 0
+    good = raw["COSMOS_VWC"] != -9999
+    np.testing.assert_allclose(
+        frame["soil_moisture"].to_numpy()[good], raw["COSMOS_VWC"][good] / 100.0
+    )
+    assert frame["effective_depth_cm"].notna().sum() == good.sum()
+    assert 5 < frame["effective_depth_cm"].median() < 40
+    assert {"site_id", "latitude", "longitude"} <= set(frame.attrs)
+    assert str(frame.index.tz) == "UTC" and frame.index.year.min() >= 2008
+
+
+def test_smap_cvs_header_and_values(synthetic_world):
+    path = next((synthetic_world / "smap_cvs").glob("*.csv"))
+    frame = read_smap_cvs(path)
+    assert frame.index.year.min() >= 2015
+    assert frame.attrs["ease2_grid"] == "EASE2_M09km"
+    assert isinstance(frame.attrs["ease2_row"], int) and frame.attrs["n_pixels_0.05deg"] >= 1
+    assert frame["soil_moisture"].isna().any() and frame["soil_moisture"].between(0, 1).sum() > 300
+
+
+# ------------------------------------------------------------------------------ bad input
+
+
+def _garbage(path: Path) -> Path:
+    path.write_bytes(b"\x89HDF\r\n\x1a\n" + b"\x00" * 64)  # an HDF5 signature, then nothing
+    return path
+
+
+def test_truncated_netcdf_is_named(synthetic_world, tmp_path):
+    source = _files(synthetic_world, "era5land")[0]
+    truncated = tmp_path / source.name
+    truncated.write_bytes(source.read_bytes()[:5000])
+    for reader in (
+        read_era5land,
+        read_glass_modis,
+        read_esa_cci,
+        lambda p: read_glass_avhrr(p, "lst"),
+    ):
+        with pytest.raises(InputError) as info:
+            reader(truncated)
+        assert str(truncated) in str(info.value) and "not a readable" in str(info.value)
+    with pytest.raises(InputError, match="not a readable ERA5-Land NetCDF"):
+        read_era5land(_garbage(tmp_path / "garbage.nc"))
+
+
+def test_missing_file_and_missing_variable(synthetic_world, tmp_path):
+    with pytest.raises(InputError, match="ERA5-Land file not found"):
+        read_era5land(tmp_path / "nope.nc")
+    lst_file = _files(synthetic_world / "glass_avhrr", "lst")[0]
+    with pytest.raises(InputError) as info:
+        read_glass_avhrr(lst_file, "albedo_bsa_vis")
+    assert "variable 'albedo_bsa_vis' not found" in str(info.value) and "lst" in str(info.value)
+
+
+def _small_grid_file(
+    path: Path, name: str, values: np.ndarray, units: str, lon=(0.025, 0.075)
+) -> Path:
+    write_netcdf(
+        path,
+        {"lat": 2, "lon": 2},
+        {
+            "lat": NcVar(("lat",), np.array([45.025, 44.975])),
+            "lon": NcVar(("lon",), np.array(lon)),
+            name: NcVar(("lat", "lon"), values.astype(np.float32), np.float32, {"units": units}),
+        },
+    )
+    return path
+
+
+def test_lst_in_celsius_is_rejected(tmp_path):
+    path = _small_grid_file(
+        tmp_path / "lst_c.nc", "lst", np.array([[15.0, 20.0], [18.0, 22.0]]), "K"
+    )
+    with pytest.raises(InputError, match="values look like degrees Celsius"):
+        read_glass_avhrr(path, "lst")
+    path = _small_grid_file(
+        tmp_path / "lst_unit.nc", "lst", np.array([[288.0, 290.0], [289.0, 291.0]]), "degC"
+    )
+    with pytest.raises(InputError, match="units 'degC'"):
+        read_glass_avhrr(path, "lst")
+
+
+def test_soil_moisture_in_percent_is_rejected(tmp_path):
+    path = _small_grid_file(
+        tmp_path / "modis.nc", "soil_moisture", np.array([[25.0, 30.0], [20.0, 35.0]]), "m3 m-3"
+    )
+    with pytest.raises(InputError, match="outside 0.0..1.0"):
+        read_glass_modis(path)
+
+
+def test_duplicated_coordinates_are_rejected(tmp_path):
+    path = _small_grid_file(
+        tmp_path / "dup.nc", "soil_moisture", np.full((2, 2), 0.2), "m3 m-3", lon=(0.025, 0.025)
+    )
+    with pytest.raises(InputError, match="duplicated latitude or longitude"):
+        read_glass_modis(path)
+
+
+def _write_tif(path: Path, data: np.ndarray, crs: str | None, nodata=-32768) -> Path:
+    profile = {
+        "driver": "GTiff",
+        "height": data.shape[0],
+        "width": data.shape[1],
+        "count": 1,
+        "dtype": str(data.dtype),
+        "transform": from_origin(0, 1000, 100, 100),
+        "nodata": nodata,
+    }
+    if crs:
+        profile["crs"] = crs
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(data, 1)
+    return path
+
+
+def test_soilgrids_in_percent_or_without_crs_is_rejected(tmp_path):
+    percent = _write_tif(
+        tmp_path / "sand_0-5cm_mean.tif", np.full((20, 20), 45, np.int16), "ESRI:54052"
+    )
+    with pytest.raises(InputError, match="look like percent, not g/kg"):
+        read_soilgrids(percent, "sand")
+    no_crs = _write_tif(tmp_path / "clay_0-5cm_mean.tif", np.full((20, 20), 300, np.int16), None)
+    with pytest.raises(InputError, match="has no CRS"):
+        read_soilgrids(no_crs, "clay")
+    broken = tmp_path / "silt_0-5cm_mean.tif"
+    broken.write_bytes(b"II*\x00garbage")
+    with pytest.raises(InputError, match="not a readable SoilGrids GeoTIFF"):
+        read_soilgrids(broken, "silt")
+
+
+def test_merit_tile_in_projected_crs_or_bad_name_is_rejected(tmp_path):
+    projected = _write_tif(
+        tmp_path / "n40e000_dem.tif", np.full((4, 4), 100.0, np.float32), "EPSG:3857", -9999.0
+    )
+    with pytest.raises(InputError, match="projected CRS"):
+        read_merit_tile(projected)
+    with pytest.raises(InputError, match="not a MERIT DEM tile name"):
+        read_merit_tile(shutil.copy(projected, tmp_path / "dem.tif"))
+
+
+def test_cosmos_bad_files(tmp_path):
+    no_columns = tmp_path / "COSMOS-UK_X_HydroSoil_Daily_2015-2015.csv"
+    no_columns.write_text("SITE_ID,DATE,VWC\nX,2015-01-01,30\n")
+    with pytest.raises(InputError, match="COSMOS-UK columns missing: DATE_TIME, COSMOS_VWC"):
+        read_cosmos_uk(no_columns)
+    fraction = tmp_path / "COSMOS-UK_Y_HydroSoil_Daily_2015-2015.csv"
+    fraction.write_text(
+        "SITE_ID,DATE_TIME,COSMOS_VWC,D86_75M\nY,2015-01-01,0.30,15\nY,2015-01-02,0.31,15\n"
+    )
+    with pytest.raises(InputError, match="look like m3 m-3, not percent"):
+        read_cosmos_uk(fraction)
+    all_missing = tmp_path / "COSMOS-UK_Z_HydroSoil_Daily_2015-2015.csv"
+    all_missing.write_text(
+        "SITE_ID,DATE_TIME,COSMOS_VWC,D86_75M\nZ,2015-01-01,-9999,-9999\nZ,2015-01-02,-9999,-9999\n"
+    )
+    frame = read_cosmos_uk(all_missing)
+    assert frame["soil_moisture"].isna().all() and frame.attrs["n_missing_days"] == 2
+    bad_date = tmp_path / "COSMOS-UK_W_HydroSoil_Daily_2015-2015.csv"
+    bad_date.write_text("SITE_ID,DATE_TIME,COSMOS_VWC\nW,2015-01-01,30\nW,yesterday,31\n")
+    with pytest.raises(InputError, match="unreadable date 'yesterday' in data row 2"):
+        read_cosmos_uk(bad_date)
+
+
+def test_smap_cvs_bad_files(tmp_path):
+    no_table = tmp_path / "cvs1.csv"
+    no_table.write_text("# latitude: 40\n# longitude: 0\n")
+    with pytest.raises(InputError, match="no 'date,soil_moisture' table"):
+        read_smap_cvs(no_table)
+    no_position = tmp_path / "cvs2.csv"
+    no_position.write_text("# site_id: 1\ndate,soil_moisture\n2015-01-01,0.2\n")
+    with pytest.raises(InputError, match="header has no 'latitude'"):
+        read_smap_cvs(no_position)
