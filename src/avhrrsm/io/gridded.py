@@ -106,6 +106,20 @@ def check_range(
         raise InputError(path, f"{what} values {vmin:.4g}..{vmax:.4g} outside {low}..{high}", hint)
 
 
+def _as_soil_moisture(
+    array: xr.DataArray, path: str | Path, product: str, name: str, long_name: str
+) -> xr.DataArray:
+    """Check volumetric units and range, then name and describe a soil-moisture array."""
+    units = str(array.attrs.get("units", "m3 m-3"))
+    if units not in SOIL_MOISTURE_UNITS:
+        raise InputError(path, f"{product} has units {units!r}", "expected volumetric m3 m-3")
+    check_range(array, 0.0, 1.0, path, product, "expected volumetric m3 m-3")
+    array = array.astype(np.float32)
+    array.name = name
+    array.attrs = {"long_name": long_name, "units": "m3 m-3", "source_file": str(path)}
+    return array
+
+
 # --------------------------------------------------------------------------------------------
 
 
@@ -122,21 +136,13 @@ def read_era5land(path: str | Path) -> xr.DataArray:
             path, "ERA5-Land swvl1 has no time dimension", f"dimensions are {list(array.dims)}"
         )
     array = standardise_coords(array, path)
-    units = str(array.attrs.get("units", ""))
-    if units and units not in SOIL_MOISTURE_UNITS:
-        raise InputError(
-            path, f"ERA5-Land swvl1 has units {units!r}", "expected m**3 m**-3 (volumetric)"
-        )
-    check_range(
-        array, 0.0, 1.0, path, "ERA5-Land swvl1", "volumetric soil water must be 0..1 m3 m-3"
+    array = _as_soil_moisture(
+        array,
+        path,
+        "ERA5-Land swvl1",
+        "era5land_swvl1",
+        "ERA5-Land volumetric soil water layer 1 (0-7 cm)",
     )
-    array = array.astype(np.float32)
-    array.name = "era5land_swvl1"
-    array.attrs = {
-        "long_name": "ERA5-Land volumetric soil water layer 1 (0-7 cm)",
-        "units": "m3 m-3",
-        "source_file": str(path),
-    }
     return array.transpose("time", "lat", "lon")
 
 
@@ -182,17 +188,13 @@ def read_glass_modis(path: str | Path) -> xr.DataArray:
     with open_netcdf(path, "GLASS-MODIS") as dataset:
         array = pick_variable(dataset, ["soil_moisture", "SM", "sm"], path, "GLASS-MODIS").load()
     array = standardise_coords(array, path)
-    units = str(array.attrs.get("units", "m3 m-3"))
-    if units not in SOIL_MOISTURE_UNITS:
-        raise InputError(path, f"GLASS-MODIS soil moisture has units {units!r}", "expected m3 m-3")
-    check_range(array, 0.0, 1.0, path, "GLASS-MODIS soil moisture", "expected volumetric m3 m-3")
-    array = array.astype(np.float32)
-    array.name = "glass_modis_sm"
-    array.attrs = {
-        "long_name": "GLASS-MODIS surface soil moisture",
-        "units": "m3 m-3",
-        "source_file": str(path),
-    }
+    array = _as_soil_moisture(
+        array,
+        path,
+        "GLASS-MODIS soil moisture",
+        "glass_modis_sm",
+        "GLASS-MODIS surface soil moisture",
+    )
     return array.transpose("lat", "lon")
 
 
@@ -201,19 +203,14 @@ def read_esa_cci(path: str | Path) -> xr.DataArray:
     with open_netcdf(path, "ESA CCI SM") as dataset:
         sm = pick_variable(dataset, ["sm"], path, "ESA CCI SM").load()
         flag = dataset["flag"].load() if "flag" in dataset.data_vars else None
-    if flag is not None:
-        sm = sm.where(flag.fillna(1) == 0)
-    sm = standardise_coords(sm, path)
-    check_range(sm, 0.0, 1.0, path, "ESA CCI sm", "expected volumetric m3 m-3")
-    sm = sm.astype(np.float32)
-    sm.name = "esa_cci_sm"
-    sm.attrs = {
-        "long_name": "ESA CCI SM COMBINED surface soil moisture",
-        "units": "m3 m-3",
-        "source_file": str(path),
-    }
     if "time" not in sm.dims:
         raise InputError(
             path, "ESA CCI sm has no time dimension", f"dimensions are {list(sm.dims)}"
         )
+    if flag is not None:
+        sm = sm.where(flag.fillna(1) == 0).assign_attrs(sm.attrs)
+    sm = standardise_coords(sm, path)
+    sm = _as_soil_moisture(
+        sm, path, "ESA CCI sm", "esa_cci_sm", "ESA CCI SM COMBINED surface soil moisture"
+    )
     return sm.transpose("time", "lat", "lon")
