@@ -38,7 +38,7 @@ def test_dry_run_default_config_is_fast(workdir):
     result = _snakemake(["-n", "--cores", "1"], cwd=workdir)
     elapsed = time.monotonic() - start
     assert result.returncode == 0, result.stderr
-    assert "synthesize" in result.stdout
+    assert "synthesize" in result.stdout and "static_layers" in result.stdout
     assert elapsed < 30  # the target is 10 s; generous for a loaded CI machine
 
 
@@ -79,6 +79,9 @@ def test_end_to_end_tiny_config(tmp_path):
     assert (run / "logs" / "synthesize.log").read_text().count("synthetic world written") == 1
     assert (run / "benchmarks" / "synthesize.tsv").is_file()
     assert not list(run.glob(".synthetic.tmp-*"))
+    static = run / "static" / "static_layers.zarr"
+    assert static.is_dir() and (run / "logs" / "static_layers.log").is_file()
+    assert (run / "benchmarks" / "static_layers.tsv").is_file()
     # A second run has nothing to do.
     again = _snakemake(["--cores", "2", "--configfile", "config.yaml"], cwd=tmp_path)
     assert again.returncode == 0

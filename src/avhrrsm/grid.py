@@ -70,3 +70,25 @@ def region_window(region: Mapping[str, float], margin_deg: float = 0.0) -> Windo
         min(180.0, region["lon_max"] + margin_deg),
         min(90.0, region["lat_max"] + margin_deg),
     )
+
+
+def tiles(window: Window, tile_deg: float) -> list[tuple[str, Window]]:
+    """The tiles of the global tiling (``tile_deg`` degrees) that meet ``window``, clipped to it.
+
+    Tile ids are ``h{column:02d}v{row:02d}`` counted from the north-west corner of the globe,
+    so a tile has the same id whatever the region.
+    """
+    size = int(round(tile_deg / STEP_DEG))
+    if size * STEP_DEG - tile_deg > 1e-9 or N_LAT % size:
+        raise ValueError(f"tile size {tile_deg} degrees does not divide the 180 degree grid")
+    out = []
+    for v in range(window.row_start // size, (window.row_stop - 1) // size + 1):
+        for h in range(window.col_start // size, (window.col_stop - 1) // size + 1):
+            tile = Window(
+                max(window.row_start, v * size),
+                min(window.row_stop, (v + 1) * size),
+                max(window.col_start, h * size),
+                min(window.col_stop, (h + 1) * size),
+            )
+            out.append((f"h{h:02d}v{v:02d}", tile))
+    return out

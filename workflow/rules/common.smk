@@ -10,7 +10,7 @@ SRC_DIR = str(Path(workflow.basedir) / "src")
 if SRC_DIR not in sys.path:
     sys.path.insert(0, SRC_DIR)
 
-from avhrrsm.config import ConfigError, validate_config
+from avhrrsm.config import ConfigError, input_patterns, validate_config
 
 try:
     _resolved = validate_config(
@@ -22,6 +22,8 @@ config.clear()
 config.update(_resolved)
 
 RUN_DIR = Path(config["results_dir"]) / config["run"]
+INPUTS = input_patterns(config)
+SOIL_FRACTIONS = ("sand", "silt", "clay")
 
 
 def run_path(*parts):
@@ -41,9 +43,23 @@ def synthetic_dir():
     return run_path("synthetic")
 
 
+def uses_synthetic(*products):
+    """True when any of these products is read from the synthetic world."""
+    return config["synthetic"]["enabled"] and any(
+        config["inputs"][name].startswith("{synthetic}") for name in products
+    )
+
+
+def static_inputs(wildcards):
+    """The static layers' inputs: the synthetic world, or the real DEM folder and soil files."""
+    if uses_synthetic("merit_dem", "soilgrids"):
+        return {"world": synthetic_dir()}
+    return {
+        "merit_dem": INPUTS["merit_dem"],
+        "soilgrids": [INPUTS["soilgrids"].format(fraction=f) for f in SOIL_FRACTIONS],
+    }
+
+
 def all_targets():
     """The default targets: the last output of every stage built so far."""
-    targets = []
-    if config["synthetic"]["enabled"]:
-        targets.append(synthetic_dir())
-    return targets
+    return [run_path("static", "static_layers.zarr")]

@@ -1,0 +1,370 @@
+"""Static layers on the 0.05 degree grid: land mask, elevation, slope, aspect, soil texture.
+
+- Elevation: mean of the MERIT DEM pixels in each 0.05 degree cell (block reduction when the
+  DEM pixel divides 0.05 degrees, GDAL area-weighted warp otherwise); the land mask is
+  "at least half of the cell's DEM pixels are land".
+- Slope (degrees) is computed on the fine DEM, with pixel sizes in metres that shrink with
+  latitude, then averaged per cell.
+- Aspect is aggregated as its **sin/cos components** (compass direction of steepest descent,
+  clockwise from north; flat pixels contribute 0): ``aspect_sin`` and ``aspect_cos`` are the
+  cell means, and the circular-mean aspect is ``atan2(aspect_sin, aspect_cos)``. Components
+  avoid the 359/1 degree wrap and keep a measure of how consistent the aspect is.
+- Sand, silt and clay (SoilGrids g/kg, Homolosine) are warped with area-weighted averaging and
+  given as **fractions** rescaled so that the three sum to 1. Land cells without soil data get
+  the nearest valid value and ``soil_fill_flag`` = 1.
+
+Each tile of the region is computed separately, so memory does not grow with the region.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import rasterio
+import xarray as xr
+from pyproj import Transformer
+from rasterio.windows import from_bounds
+from scipy import ndimage
+
+from avhrrsm.grid import STEP_DEG, Window
+from avhrrsm.io.errors import InputError
+from avhrrsm.io.rasters import MERIT_TILE, merit_tiles_for_bounds
+from avhrrsm.regrid import block_reduce_mean, warp_average
+
+LOGGER = logging.getLogger(__name__)
+METRES_PER_DEGREE = 111_195.0
+SOIL_FRACTIONS = ("sand", "silt", "clay")
+
+
+def read_dem_mosaic(
+    folder: str | Path, window: Window, halo_pixels: int = 1
+) -> tuple[np.ndarray, float, float, float]:
+    """The MERIT DEM over a window widened by ``halo_pixels`` DEM pixels: (elevation, step, west, north).
+
+    Missing tiles are sea (MERIT ships none for all-sea tiles) and are logged.
+    """
+    west, south, east, north = window.bounds()
+    search = 0.01  # wider than any DEM pixel, so tiles touched by the halo are found
+    present, absent = merit_tiles_for_bounds(
+        folder, (west - search, south - search, east + search, north + search)
+    )
+    if not present:
+        raise InputError(
+            folder,
+            f"no MERIT DEM tile covers lon {west:.2f}..{east:.2f}, lat {south:.2f}..{north:.2f}",
+        )
+    if absent:
+        LOGGER.info("MERIT tiles absent (treated as sea): %d (%s)", len(absent), ", ".join(absent))
+    with rasterio.open(present[0]) as first:
+        step = abs(first.transform.a)
+    halo = halo_pixels * step
+    west, south, east, north = west - halo, south - halo, east + halo, north + halo
+    n_rows = int(round((north - south) / step))
+    n_cols = int(round((east - west) / step))
+    mosaic = np.full((n_rows, n_cols), np.nan, dtype=np.float32)
+    for path in present:
+        if not MERIT_TILE.match(path.name):
+            raise InputError(path, "not a MERIT DEM tile name", "expected e.g. n45e005_dem.tif")
+        try:
+            with rasterio.open(path) as src:
+                if src.crs is None or not src.crs.is_geographic:
+                    raise InputError(
+                        path, f"MERIT DEM tile CRS is {src.crs}", "expected geographic EPSG:4326"
+                    )
+                if not math.isclose(abs(src.transform.a), step, rel_tol=1e-9):
+                    raise InputError(
+                        path, f"pixel size {abs(src.transform.a)} differs from other tiles ({step})"
+                    )
+                left, bottom, right, top = src.bounds
+                ix0, ix1 = max(west, left), min(east, right)
+                iy0, iy1 = max(south, bottom), min(north, top)
+                if ix0 >= ix1 or iy0 >= iy1:
+                    continue
+                read_window = (
+                    from_bounds(ix0, iy0, ix1, iy1, src.transform).round_offsets().round_lengths()
+                )
+                data = (
+                    src.read(1, window=read_window, masked=True)
+                    .astype(np.float32)
+                    .filled(np.nan)
+                    .astype(np.float32)
+                )
+        except rasterio.errors.RasterioIOError as err:
+            raise InputError(path, f"not a readable MERIT DEM GeoTIFF ({err})") from err
+        data[data < -1000] = np.nan
+        row0 = int(round((north - iy1) / step))
+        col0 = int(round((ix0 - west) / step))
+        mosaic[row0 : row0 + data.shape[0], col0 : col0 + data.shape[1]] = data
+    return mosaic, step, west, north
+
+
+def slope_aspect(
+    elevation: np.ndarray, lat: np.ndarray, step_deg: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(slope degrees, sin aspect, cos aspect) of a north-up geographic DEM.
+
+    ``lat`` is the latitude of each row. Aspect is the compass direction of steepest descent;
+    flat pixels have sin = cos = 0. NaN (sea) pixels give NaN.
+    """
+    filled = np.where(
+        np.isnan(elevation),
+        np.nanmean(elevation) if np.isfinite(elevation).any() else 0.0,
+        elevation,
+    )
+    dz_drow, dz_dcol = np.gradient(filled.astype(np.float64))
+    dy = step_deg * METRES_PER_DEGREE
+    dx = step_deg * METRES_PER_DEGREE * np.cos(np.deg2rad(lat))[:, None]
+    gradient_east = dz_dcol / dx
+    gradient_north = -dz_drow / dy  # rows run north to south
+    magnitude = np.hypot(gradient_east, gradient_north)
+    slope = np.degrees(np.arctan(magnitude))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sin_aspect = np.where(magnitude > 0, -gradient_east / magnitude, 0.0)
+        cos_aspect = np.where(magnitude > 0, -gradient_north / magnitude, 0.0)
+    sea = np.isnan(elevation)
+    return tuple(
+        np.where(sea, np.nan, a).astype(np.float32) for a in (slope, sin_aspect, cos_aspect)
+    )
+
+
+def terrain_layers(folder: str | Path, window: Window) -> dict[str, np.ndarray]:
+    """Land fraction and mask, elevation, slope, aspect components of one window."""
+    mosaic, step, west, north = read_dem_mosaic(folder, window, halo_pixels=1)
+    lat = north - step * (np.arange(mosaic.shape[0]) + 0.5)
+    slope, sin_a, cos_a = slope_aspect(mosaic, lat, step)
+    core = (slice(1, -1), slice(1, -1))  # drop the one-pixel halo used by the gradient
+    layers = {
+        "elevation": mosaic[core],
+        "slope": slope[core],
+        "aspect_sin": sin_a[core],
+        "aspect_cos": cos_a[core],
+    }
+    land = np.isfinite(mosaic[core]).astype(np.float32)
+    factor = STEP_DEG / step
+    out: dict[str, np.ndarray] = {}
+    if math.isclose(factor, round(factor), rel_tol=1e-9):
+        factor = int(round(factor))
+        for name, values in layers.items():
+            out[name], _ = block_reduce_mean(values, factor)
+        out["land_fraction"], _ = block_reduce_mean(land, factor)
+    else:
+        from affine import Affine
+        from rasterio.crs import CRS
+
+        transform = Affine(step, 0.0, west + step, 0.0, -step, north - step)
+        for name, values in {**layers, "land_fraction": land}.items():
+            out[name] = warp_average(values, transform, CRS.from_epsg(4326), window)
+    mask = out["land_fraction"] >= 0.5
+    for name in layers:
+        out[name] = np.where(mask, out[name], np.nan).astype(np.float32)
+    out["land_mask"] = mask.astype(np.int8)
+    return out
+
+
+def soil_layers(pattern: str, window: Window, land: np.ndarray) -> dict[str, np.ndarray]:
+    """Sand, silt, clay fractions (summing to 1 on land) and the soil fill flag of one window."""
+    raw = {}
+    for fraction in SOIL_FRACTIONS:
+        path = Path(pattern.format(fraction=fraction))
+        raw[fraction] = _warp_soilgrids(path, fraction, window)
+    total = raw["sand"] + raw["silt"] + raw["clay"]
+    valid = np.isfinite(total) & (total > 0)
+    out = {}
+    for fraction in SOIL_FRACTIONS:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[f"{fraction}_fraction"] = np.where(valid, raw[fraction] / total, np.nan)
+    missing = (land == 1) & ~valid
+    flag = np.zeros(window.shape, dtype=np.int8)
+    if missing.any():
+        if not valid.any():
+            raise InputError(pattern, "SoilGrids has no valid pixel over the window's land")
+        _, (rows, cols) = ndimage.distance_transform_edt(~valid, return_indices=True)
+        for key in out:
+            out[key] = np.where(missing, out[key][rows, cols], out[key])
+        flag[missing] = 1
+        LOGGER.info(
+            "soil texture filled from the nearest valid cell in %d land cells", int(missing.sum())
+        )
+    for key in out:
+        out[key] = np.where(land == 1, out[key], np.nan).astype(np.float32)
+    out["soil_fill_flag"] = flag
+    return out
+
+
+def _warp_soilgrids(path: Path, fraction: str, window: Window) -> np.ndarray:
+    """Area-weighted average of one SoilGrids raster (g/kg) onto the window, as a fraction."""
+    if not path.is_file():
+        raise InputError(path, "SoilGrids file not found", "check inputs.soilgrids in config.yaml")
+    try:
+        src = rasterio.open(path)
+    except rasterio.errors.RasterioIOError as err:
+        raise InputError(path, f"not a readable SoilGrids GeoTIFF ({err})") from err
+    with src:
+        if src.crs is None:
+            raise InputError(
+                path, "SoilGrids raster has no CRS", "expected Homolosine (ESRI:54052)"
+            )
+        west, south, east, north = window.bounds()
+        to_src = Transformer.from_crs("EPSG:4326", src.crs, always_xy=True)
+        edge = np.linspace(0.0, 1.0, 41)
+        lons = np.concatenate(
+            [
+                west + (east - west) * edge,
+                np.full(41, east),
+                west + (east - west) * edge,
+                np.full(41, west),
+            ]
+        )
+        lats = np.concatenate(
+            [
+                np.full(41, south),
+                south + (north - south) * edge,
+                np.full(41, north),
+                south + (north - south) * edge,
+            ]
+        )
+        xs, ys = to_src.transform(lons, lats)
+        pad = 2 * abs(src.transform.a)
+        read_window = from_bounds(
+            min(xs) - pad, min(ys) - pad, max(xs) + pad, max(ys) + pad, src.transform
+        )
+        read_window = read_window.round_offsets().round_lengths()
+        data = (
+            src.read(1, window=read_window, masked=True, boundless=True)
+            .astype(np.float32)
+            .filled(np.nan)
+            .astype(np.float32)
+        )
+        transform = src.window_transform(read_window)
+        crs = src.crs
+    valid = data[np.isfinite(data)]
+    if valid.size and (valid.min() < 0 or valid.max() > 1000):
+        raise InputError(
+            path,
+            f"SoilGrids {fraction} values {valid.min():.4g}..{valid.max():.4g} outside 0..1000 g/kg",
+        )
+    if valid.size > 100 and valid.max() <= 100:
+        raise InputError(
+            path, f"SoilGrids {fraction} values are all <= 100: they look like percent, not g/kg"
+        )
+    return warp_average(data / 1000.0, transform, crs, window)
+
+
+def static_dataset(
+    merit_folder: str | Path, soilgrids_pattern: str, window: Window
+) -> dict[str, np.ndarray]:
+    """Every static layer of one window, as plain arrays keyed by variable name."""
+    terrain = terrain_layers(merit_folder, window)
+    soil = soil_layers(soilgrids_pattern, window, terrain["land_mask"])
+    return {**terrain, **soil}
+
+
+STATIC_ATTRS: Mapping[str, Mapping[str, object]] = {
+    "land_mask": {
+        "long_name": "land mask (at least half of the cell's DEM pixels are land)",
+        "units": "1",
+        "flag_values": np.array([0, 1], np.int8),
+        "flag_meanings": "water land",
+    },
+    "land_fraction": {"long_name": "fraction of the cell's DEM pixels that are land", "units": "1"},
+    "elevation": {
+        "long_name": "mean elevation (MERIT DEM)",
+        "standard_name": "surface_altitude",
+        "units": "m",
+    },
+    "slope": {"long_name": "mean terrain slope from the fine DEM", "units": "degree"},
+    "aspect_sin": {
+        "long_name": "mean sine of aspect (direction of steepest descent, clockwise from north)",
+        "units": "1",
+    },
+    "aspect_cos": {
+        "long_name": "mean cosine of aspect (direction of steepest descent, clockwise from north)",
+        "units": "1",
+    },
+    "sand_fraction": {
+        "long_name": "sand mass fraction, 0-5 cm (SoilGrids 2.0, rescaled so sand+silt+clay=1)",
+        "units": "1",
+    },
+    "silt_fraction": {
+        "long_name": "silt mass fraction, 0-5 cm (SoilGrids 2.0, rescaled so sand+silt+clay=1)",
+        "units": "1",
+    },
+    "clay_fraction": {
+        "long_name": "clay mass fraction, 0-5 cm (SoilGrids 2.0, rescaled so sand+silt+clay=1)",
+        "units": "1",
+    },
+    "soil_fill_flag": {
+        "long_name": "soil texture gap-filled from the nearest cell",
+        "units": "1",
+        "flag_values": np.array([0, 1], np.int8),
+        "flag_meanings": "observed nearest_neighbour_fill",
+    },
+}
+
+
+def as_dataset(layers: Mapping[str, np.ndarray], window: Window) -> xr.Dataset:
+    """Wrap the arrays of one window in a CF-described Dataset on lat/lon."""
+    coords = {
+        "lat": (
+            "lat",
+            window.lat(),
+            {"standard_name": "latitude", "units": "degrees_north", "axis": "Y"},
+        ),
+        "lon": (
+            "lon",
+            window.lon(),
+            {"standard_name": "longitude", "units": "degrees_east", "axis": "X"},
+        ),
+    }
+    data_vars = {
+        name: (("lat", "lon"), values, {**STATIC_ATTRS[name], "grid_mapping": "crs"})
+        for name, values in layers.items()
+    }
+    return xr.Dataset(data_vars, coords=coords)
+
+
+def build_static_layers(
+    out_path: str | Path,
+    merit_folder: str | Path,
+    soilgrids_pattern: str,
+    region: Mapping[str, float],
+    tile_deg: float,
+    global_attrs: Mapping[str, str],
+) -> None:
+    """Write the static layers of ``region`` as a CF Zarr store, one tile at a time."""
+    from avhrrsm.grid import region_window, tiles
+    from avhrrsm.logs import progress
+    from avhrrsm.store import atomic_path, create_store, write_region
+
+    window = region_window(region)
+    variables = {
+        name: (
+            ("lat", "lon"),
+            np.int8 if name in ("land_mask", "soil_fill_flag") else np.float32,
+            attrs,
+        )
+        for name, attrs in STATIC_ATTRS.items()
+    }
+    tile_px = int(round(tile_deg / STEP_DEG))
+    tile_list = tiles(window, tile_deg)
+    attrs = {
+        "title": "avhrrsm static layers on the global 0.05 degree grid",
+        "aspect_aggregation": "mean of sin/cos components of the fine-DEM aspect",
+        "soil_texture_units": "mass fractions rescaled to sum to 1",
+        **global_attrs,
+    }
+    with atomic_path(out_path) as tmp:
+        create_store(tmp, window, variables, {"lat": tile_px, "lon": tile_px}, attrs)
+        n_land = 0
+        for tile_id, tile in progress(tile_list, len(tile_list), "static tiles", LOGGER):
+            layers = static_dataset(merit_folder, soilgrids_pattern, tile)
+            write_region(tmp, window, tile, layers, dict.fromkeys(layers, ("lat", "lon")))
+            n_land += int(layers["land_mask"].sum())
+            LOGGER.info("tile %s: %d land cells", tile_id, int(layers["land_mask"].sum()))
+    LOGGER.info(
+        "static layers: %d tiles, %d land cells, written to %s", len(tile_list), n_land, out_path
+    )

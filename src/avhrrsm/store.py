@@ -1,0 +1,142 @@
+"""Writing gridded outputs as CF-described Zarr stores, tile by tile, atomically.
+
+A store is created empty (lazily, with its final shape, chunks and attributes), then each tile
+is written into its region, so memory is bounded by one tile. Everything is written under a
+temporary name beside the target and renamed into place only when complete.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import dask.array as da
+import numpy as np
+import xarray as xr
+from pyproj import CRS
+
+from avhrrsm.grid import Window
+
+CONVENTIONS = "CF-1.8"
+
+
+@contextmanager
+def atomic_path(target: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; rename it onto ``target`` on success only."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    _remove(tmp)
+    try:
+        yield tmp
+        _remove(target)
+        os.replace(tmp, target)
+    except BaseException:
+        _remove(tmp)
+        raise
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path)
+    elif path.exists():
+        path.unlink()
+
+
+def crs_variable() -> xr.DataArray:
+    """The CF grid-mapping variable of the geographic 0.05 degree grid (WGS 84)."""
+    return xr.DataArray(
+        np.int32(0),
+        attrs={
+            "grid_mapping_name": "latitude_longitude",
+            "longitude_of_prime_meridian": 0.0,
+            "semi_major_axis": 6378137.0,
+            "inverse_flattening": 298.257223563,
+            "crs_wkt": CRS.from_epsg(4326).to_wkt(),
+        },
+    )
+
+
+def lat_lon_coords(window: Window) -> dict[str, xr.DataArray]:
+    return {
+        "lat": xr.DataArray(
+            window.lat(),
+            dims="lat",
+            attrs={
+                "standard_name": "latitude",
+                "long_name": "latitude",
+                "units": "degrees_north",
+                "axis": "Y",
+            },
+        ),
+        "lon": xr.DataArray(
+            window.lon(),
+            dims="lon",
+            attrs={
+                "standard_name": "longitude",
+                "long_name": "longitude",
+                "units": "degrees_east",
+                "axis": "X",
+            },
+        ),
+    }
+
+
+def create_store(
+    path: Path,
+    window: Window,
+    variables: Mapping[str, tuple[tuple[str, ...], Any, Mapping[str, Any]]],
+    chunks: Mapping[str, int],
+    global_attrs: Mapping[str, Any],
+    extra_coords: Mapping[str, xr.DataArray] | None = None,
+) -> None:
+    """An empty store with the final layout: ``variables`` maps name -> (dims, dtype, attrs)."""
+    coords = {**lat_lon_coords(window), **(extra_coords or {})}
+    sizes = {name: coord.size for name, coord in coords.items()}
+    data_vars = {}
+    encoding = {}
+    for name, (dims, dtype, attrs) in variables.items():
+        shape = tuple(sizes[d] for d in dims)
+        chunk_shape = tuple(min(chunks.get(d, sizes[d]), sizes[d]) for d in dims)
+        fill = (
+            np.nan
+            if np.dtype(dtype).kind == "f"
+            else np.iinfo(dtype).min
+            if np.dtype(dtype).kind == "i"
+            else 0
+        )
+        data_vars[name] = xr.DataArray(
+            da.full(shape, fill, dtype=dtype, chunks=chunk_shape),
+            dims=dims,
+            attrs={**attrs, "grid_mapping": "crs"},
+        )
+        encoding[name] = {"chunks": chunk_shape}
+        if np.dtype(dtype).kind != "f":
+            encoding[name]["_FillValue"] = None
+    dataset = xr.Dataset(data_vars, coords=coords)
+    dataset["crs"] = crs_variable()
+    dataset.attrs = {"Conventions": CONVENTIONS, **global_attrs}
+    dataset.to_zarr(path, mode="w", compute=False, encoding=encoding, consolidated=True)
+
+
+def write_region(
+    path: Path,
+    window: Window,
+    tile: Window,
+    arrays: Mapping[str, np.ndarray],
+    dims: Mapping[str, tuple[str, ...]],
+) -> None:
+    """Write the arrays of one tile (a sub-window of ``window``) into the store."""
+    rows = slice(tile.row_start - window.row_start, tile.row_stop - window.row_start)
+    cols = slice(tile.col_start - window.col_start, tile.col_stop - window.col_start)
+    data_vars = {name: (dims[name], values) for name, values in arrays.items()}
+    region = {"lat": rows, "lon": cols}
+    for name in arrays:
+        for dim in dims[name]:
+            if dim not in region:
+                region[dim] = slice(0, arrays[name].shape[dims[name].index(dim)])
+    xr.Dataset(data_vars).to_zarr(path, region=region, consolidated=True)

@@ -1,0 +1,27 @@
+# Static layers on the 0.05 degree grid, once per run: land mask, elevation, slope and aspect
+# from the MERIT DEM tiles; sand, silt and clay fractions from SoilGrids (Homolosine).
+
+
+rule static_layers:
+    input:
+        unpack(static_inputs),
+    output:
+        directory(run_path("static", "static_layers.zarr")),
+    log:
+        log_path("static_layers"),
+    benchmark:
+        benchmark_path("static_layers")
+    conda:
+        "../../envs/geo.yaml"
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        # input patterns in a dict, so that Snakemake leaves {fraction} alone
+        inputs={"merit_dem": INPUTS["merit_dem"], "soilgrids": INPUTS["soilgrids"]},
+        region=config["region"],
+        tile_deg=config["tile_deg"],
+    message:
+        "Static layers (terrain and soil texture) on the 0.05 degree grid"
+    script:
+        "../scripts/static_layers.py"

@@ -1,0 +1,18 @@
+"""Entry point of rule `static_layers`: unpack Snakemake's job and call avhrrsm.static."""
+
+import _bootstrap  # noqa: F401  (makes avhrrsm importable)
+
+from avhrrsm.logs import configure_logging
+from avhrrsm.provenance import provenance_attrs
+from avhrrsm.static import build_static_layers
+
+configure_logging(snakemake.log[0])
+params = dict(snakemake.params.items())
+build_static_layers(
+    out_path=snakemake.output[0],
+    merit_folder=snakemake.params.inputs["merit_dem"],
+    soilgrids_pattern=snakemake.params.inputs["soilgrids"],
+    region=snakemake.params.region,
+    tile_deg=snakemake.params.tile_deg,
+    global_attrs=provenance_attrs("static_layers", params, snakemake.input),
+)
