@@ -5,6 +5,7 @@
 #   workflow/rules/common.smk      config validation, paths under results/{run}/, input patterns
 #   workflow/rules/synthesize.smk  the embedded synthetic world in the real products' formats
 #   workflow/rules/static.smk      static layers on the 0.05 degree grid (terrain, soil texture)
+#   workflow/rules/stacks.smk      per-year stacks of the dynamic inputs and the training target
 #
 # Later stages (regridded stacks, samples, training, inference, product, validation, report)
 # join the DAG as they are built; none is stubbed.
@@ -19,6 +20,7 @@ report: "workflow/report/workflow.rst"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/synthesize.smk"
 include: "workflow/rules/static.smk"
+include: "workflow/rules/stacks.smk"
 
 
 rule all:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -39,6 +40,7 @@ def test_dry_run_default_config_is_fast(workdir):
     elapsed = time.monotonic() - start
     assert result.returncode == 0, result.stderr
     assert "synthesize" in result.stdout and "static_layers" in result.stdout
+    assert re.search(r"stack_year\s+6\b", result.stdout)  # one job per configured year
     assert elapsed < 30  # the target is 10 s; generous for a loaded CI machine
 
 
@@ -82,6 +84,10 @@ def test_end_to_end_tiny_config(tmp_path):
     static = run / "static" / "static_layers.zarr"
     assert static.is_dir() and (run / "logs" / "static_layers.log").is_file()
     assert (run / "benchmarks" / "static_layers.tsv").is_file()
+    for year in (2001, 2015):
+        assert (run / "stacks" / f"{year}.zarr").is_dir()
+        assert (run / "logs" / f"stack_year_{year}.log").is_file()
+        assert (run / "benchmarks" / f"stack_year_{year}.tsv").is_file()
     # A second run has nothing to do.
     again = _snakemake(["--cores", "2", "--configfile", "config.yaml"], cwd=tmp_path)
     assert again.returncode == 0

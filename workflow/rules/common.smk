@@ -60,6 +60,24 @@ def static_inputs(wildcards):
     }
 
 
+def stack_inputs(wildcards):
+    """A year's stack inputs: the synthetic world, or the real ERA5-Land month files.
+
+    GLASS-AVHRR and GLASS-MODIS days are read by pattern: a missing day is counted, logged
+    and gap-filled rather than stopping the DAG.
+    """
+    if uses_synthetic("era5land", "glass_avhrr", "glass_modis"):
+        return {"world": synthetic_dir()}
+    year = int(wildcards.year)
+    return {
+        "era5land": [
+            INPUTS["era5land"].format(year=year, month=m) for m in range(1, 13)
+        ]
+    }
+
+
 def all_targets():
     """The default targets: the last output of every stage built so far."""
-    return [run_path("static", "static_layers.zarr")]
+    return [run_path("static", "static_layers.zarr")] + [
+        run_path("stacks", f"{year}.zarr") for year in config["years"]
+    ]

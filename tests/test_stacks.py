@@ -1,0 +1,201 @@
+"""Per-year stacks: gap filling, grid checks, ERA5-Land daily means, the stack of a synthetic year."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from avhrrsm.config import validate_config
+from avhrrsm.grid import region_window, window_for_bounds
+from avhrrsm.io.errors import InputError
+from avhrrsm.io.netcdf import NcVar, write_netcdf
+from avhrrsm.stacks import (
+    FLAG_ANNUAL,
+    FLAG_INTERPOLATED,
+    FLAG_NEAREST,
+    FLAG_OBSERVED,
+    FLAG_SEASONAL,
+    FLAG_WATER,
+    _subset_on_grid,
+    build_year_stack,
+    era5land_daily_on_grid,
+    fill_gaps,
+)
+from avhrrsm.static import build_static_layers
+
+
+def test_fill_gaps_hand_case():
+    series = np.array([1.0, np.nan, np.nan, 4.0] + [np.nan] * 8 + [10.0, 10.0])
+    values = np.stack([series, series, np.full(14, np.nan)], axis=1)[:, :, None]  # (t, 3, 1)
+    land = np.array([[True], [False], [True]])
+    filled, flag = fill_gaps(values, land, max_interp_days=3, seasonal_window_days=5)
+    pixel = filled[:, 0, 0]
+    assert pixel[:4].tolist() == [1.0, 2.0, 3.0, 4.0]
+    assert flag[1, 0, 0] == FLAG_INTERPOLATED and flag[0, 0, 0] == FLAG_OBSERVED
+    # day 5 is 2 days after the last observation (day 3): the +-2 day window holds only 4.0
+    assert pixel[5] == pytest.approx(4.0) and flag[5, 0, 0] == FLAG_SEASONAL
+    # day 7 has no observation within +-2 days and no land pixel observed that day:
+    # the pixel's mean of the year; the never-observed pixel takes its nearest land pixel's
+    assert pixel[7] == pytest.approx(6.25) and flag[7, 0, 0] == FLAG_ANNUAL
+    assert flag[7, 2, 0] == FLAG_NEAREST and flag[2, 2, 0] == FLAG_NEAREST
+    # the water pixel stays empty, the never-observed land pixel copies its nearest neighbour
+    assert np.isnan(filled[:, 1, 0]).all() and (flag[:, 1, 0] == FLAG_WATER).all()
+    assert np.isfinite(filled[:, 2, 0]).all()
+    np.testing.assert_allclose(filled[:, 2, 0], pixel)
+
+
+def _grid_file(path, lat, lon):
+    write_netcdf(
+        path,
+        {"lat": len(lat), "lon": len(lon)},
+        {
+            "lat": NcVar(("lat",), lat),
+            "lon": NcVar(("lon",), lon),
+            "lst": NcVar(
+                ("lat", "lon"),
+                np.full((len(lat), len(lon)), 290.0, np.float32),
+                np.float32,
+                {"units": "K"},
+            ),
+        },
+    )
+    return path
+
+
+def test_grid_alignment_is_checked(tmp_path):
+    from avhrrsm.io.gridded import read_glass_avhrr
+
+    window = window_for_bounds(0.0, 44.9, 0.1, 45.0)
+    good = _grid_file(tmp_path / "good.nc", np.array([44.975, 44.925]), np.array([0.025, 0.075]))
+    assert _subset_on_grid(read_glass_avhrr(good, "lst"), window, good).shape == (2, 2)
+    shifted = _grid_file(tmp_path / "shifted.nc", np.array([44.99, 44.94]), np.array([0.04, 0.09]))
+    with pytest.raises(InputError, match="not on the 0.05 degree grid"):
+        _subset_on_grid(read_glass_avhrr(shifted, "lst"), window, shifted)
+    small = _grid_file(tmp_path / "small.nc", np.array([44.975]), np.array([0.025, 0.075]))
+    with pytest.raises(InputError, match="does not cover"):
+        _subset_on_grid(read_glass_avhrr(small, "lst"), window, small)
+
+
+def test_era5land_daily_mean_needs_24_hours(tmp_path):
+    hours = pd.date_range("2001-01-01", periods=48, freq="h")
+    values = np.full((48, 2, 2), 0.2, dtype=np.float32)
+    values[24:] = 0.4
+    values[30, 0, 0] = np.nan  # one missing hour on day 2 at one point
+    seconds = ((hours - pd.Timestamp("1970-01-01")) // pd.Timedelta("1s")).to_numpy()
+    path = tmp_path / "era.nc"
+    write_netcdf(
+        path,
+        {"valid_time": 48, "latitude": 2, "longitude": 2},
+        {
+            "valid_time": NcVar(
+                ("valid_time",), seconds, np.int64, {"units": "seconds since 1970-01-01"}
+            ),
+            "latitude": NcVar(("latitude",), np.array([45.0, 44.9])),
+            "longitude": NcVar(("longitude",), np.array([0.0, 0.1])),
+            "swvl1": NcVar(
+                ("valid_time", "latitude", "longitude"),
+                values,
+                np.float32,
+                {"units": "m**3 m**-3"},
+                np.float32(np.nan),
+            ),
+        },
+    )
+    window = window_for_bounds(0.0, 44.9, 0.1, 45.0)
+    days = pd.date_range("2001-01-01", "2001-01-03")
+    daily = era5land_daily_on_grid(path, window, days)
+    assert np.allclose(daily[0], 0.2)
+    assert np.isnan(daily[2]).all()  # no data for the third day
+    # the point with a missing hour drops out of day 2; its neighbours carry the cells
+    assert np.allclose(daily[1], 0.4)
+
+
+@pytest.fixture(scope="module")
+def stack_2001(synthetic_world, world_patterns, test_config, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("stacks")
+    static = folder / "static.zarr"
+    build_static_layers(
+        static,
+        world_patterns["merit_dem"],
+        world_patterns["soilgrids"],
+        test_config["region"],
+        0.5,
+        {},
+    )
+    settings = validate_config({})["stacks"]
+    missing = build_year_stack(
+        folder / "2001.zarr",
+        2001,
+        world_patterns,
+        static,
+        test_config["region"],
+        0.5,
+        settings,
+        {"avhrrsm_rule": "stack_year"},
+    )
+    assert missing == dict.fromkeys(missing, 0)
+    return xr.open_zarr(folder / "2001.zarr").load(), xr.open_zarr(static).load()
+
+
+def test_stack_is_seamless_on_land_with_flags(stack_2001, test_config):
+    stack, static = stack_2001
+    land = static["land_mask"].values == 1
+    assert stack.sizes == {"time": 365, "lat": 20, "lon": 20}
+    assert stack["time"].values[0] == np.datetime64("2001-01-01")
+    np.testing.assert_allclose(stack["lat"].values, region_window(test_config["region"]).lat())
+    for name in (
+        "albedo_bsa_vis",
+        "albedo_bsa_nir",
+        "albedo_bsa_shortwave",
+        "lst",
+        "era5land_swvl1",
+    ):
+        values, flag = stack[name].values, stack[f"{name}_fill_flag"].values
+        assert np.isfinite(values[:, land]).all(), name
+        assert np.isnan(values[:, ~land]).all() and (flag[:, ~land] == FLAG_WATER).all()
+        assert stack[f"{name}_fill_flag"].attrs["flag_meanings"].startswith("water observed")
+    lst_flag = stack["lst_fill_flag"].values[:, land]
+    assert 0.3 < (lst_flag == FLAG_OBSERVED).mean() < 0.95  # clouds were filled
+    assert (stack["era5land_swvl1_fill_flag"].values[:, land] == FLAG_OBSERVED).all()
+    assert stack["lst"].attrs["units"] == "K" and stack["era5land_swvl1"].attrs["units"] == "m3 m-3"
+    assert stack.attrs["target_available"] == "true" and stack.attrs["avhrrsm_rule"] == "stack_year"
+
+
+def test_stack_values_match_the_synthetic_truth(stack_2001, synthetic_world):
+    stack, static = stack_2001
+    truth = xr.open_dataset(synthetic_world / "truth" / "surface_soil_moisture_truth_2001.nc")
+    truth = truth["soil_moisture_true"].values
+    target = stack["glass_modis_sm"].values
+    valid = np.isfinite(target)
+    assert 0.4 < valid[:, static["land_mask"].values == 1].mean() < 0.95
+    assert np.sqrt(np.mean((target[valid] - truth[valid]) ** 2)) < 0.025
+    era = stack["era5land_swvl1"].values
+    land = np.isfinite(truth)
+    assert 0.02 < np.mean(era[land] - truth[land]) < 0.1  # ERA5-Land's wet bias survives regridding
+    assert np.corrcoef(era[land], truth[land])[0, 1] > 0.6
+
+
+def test_a_year_without_any_avhrr_file_fails_clearly(
+    synthetic_world, world_patterns, test_config, tmp_path
+):
+    static = tmp_path / "static.zarr"
+    build_static_layers(
+        static,
+        world_patterns["merit_dem"],
+        world_patterns["soilgrids"],
+        test_config["region"],
+        1,
+        {},
+    )
+    patterns = {
+        **world_patterns,
+        "glass_avhrr": str(tmp_path / "nothing" / "{variable}_{year}{doy:03d}.nc"),
+    }
+    out = tmp_path / "2015.zarr"
+    with pytest.raises(InputError, match="albedo_bsa_vis has no valid value in 2015"):
+        build_year_stack(
+            out, 2015, patterns, static, test_config["region"], 1, validate_config({})["stacks"], {}
+        )
+    assert not out.exists() and not list(tmp_path.glob(".2015.zarr.tmp-*"))
