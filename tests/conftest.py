@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -42,3 +43,28 @@ def world_patterns(synthetic_world, test_config) -> dict[str, str]:
         name: pattern.replace("{synthetic}", str(synthetic_world))
         for name, pattern in test_config["inputs"].items()
     }
+
+
+def _apt_install(package: str) -> bool:
+    import os
+    import subprocess
+
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        return False
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install = ["apt-get", "install", "-y", "--no-install-recommends", package]
+    if subprocess.run(install, env=env, capture_output=True, timeout=600).returncode == 0:
+        return True
+    subprocess.run(["apt-get", "update"], env=env, capture_output=True, timeout=600)
+    return subprocess.run(install, env=env, capture_output=True, timeout=600).returncode == 0
+
+
+@pytest.fixture(scope="session")
+def gdalwarp() -> str:
+    """The `gdalwarp` command (GDAL's reference warper), installed from apt where missing."""
+    path = shutil.which("gdalwarp")
+    if path is None and _apt_install("gdal-bin"):
+        path = shutil.which("gdalwarp")
+    if path is None:
+        pytest.skip("gdalwarp is not installed and could not be installed (needs root and apt)")
+    return path

@@ -199,3 +199,14 @@ def test_a_year_without_any_avhrr_file_fails_clearly(
             out, 2015, patterns, static, test_config["region"], 1, validate_config({})["stacks"], {}
         )
     assert not out.exists() and not list(tmp_path.glob(".2015.zarr.tmp-*"))
+
+
+def test_read_blocks_shrink_for_large_regions():
+    from avhrrsm.grid import Window
+    from avhrrsm.stacks import read_block_days
+
+    small = region_window({"lon_min": 0, "lon_max": 1, "lat_min": 40, "lat_max": 41})
+    assert read_block_days(small, 32, 2000) == 32
+    globe = Window(0, 3600, 0, 7200)
+    assert read_block_days(globe, 32, 2000) == 1
+    assert read_block_days(globe, 32, 8000) == 6

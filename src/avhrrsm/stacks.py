@@ -235,6 +235,16 @@ def fill_gaps(
     return filled, flag
 
 
+def read_block_days(window: Window, chunk_days: int, memory_budget_mb: float) -> int:
+    """Days read at once in pass 1: a chunk's worth, fewer when the region is large.
+
+    One day of the whole region costs (inputs + target) float32 arrays, twice over for
+    temporaries; a global day is about 1.2 GB, so a global year is read a day at a time.
+    """
+    per_day = window.shape[0] * window.shape[1] * 4 * (len(INPUTS) + 1) * 2
+    return int(max(1, min(chunk_days, memory_budget_mb * 2**20 // per_day)))
+
+
 def _fill_from_nearest(
     day: np.ndarray, flag: np.ndarray, land: np.ndarray, flag_value: int
 ) -> None:
@@ -310,7 +320,8 @@ def build_year_stack(
             extra_coords={"time": time},
         )
         # pass 1: inputs as observed, block of days by block of days
-        blocks = [days[i : i + chunk_days] for i in range(0, len(days), chunk_days)]
+        block_days = read_block_days(window, chunk_days, float(settings["memory_budget_mb"]))
+        blocks = [days[i : i + block_days] for i in range(0, len(days), block_days)]
         era5_cache: dict[tuple[int, int], np.ndarray] = {}
         for block in progress(blocks, len(blocks), f"stack {year}: reading", LOGGER):
             arrays = read_inputs_block(
