@@ -122,27 +122,34 @@ def _subset_on_grid(
     return array.values[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
 
 
-def era5land_daily_on_grid(path: str | Path, window: Window, days: pd.DatetimeIndex) -> np.ndarray:
-    """Daily means (UTC days, 24 hours required) of one ERA5-Land month, bilinear onto the window."""
-    hourly = read_era5land(path)
-    counts = hourly.notnull().resample(time="1D").sum()
-    daily = hourly.resample(time="1D").mean().where(counts == 24)
-    present = pd.DatetimeIndex(daily["time"].values)
-    incomplete = int(((hourly.resample(time="1D").count().max(("lat", "lon"))) < 24).sum())
-    if incomplete:
+def era5land_daily_on_grid(path: str | Path, window: Window, day: pd.Timestamp) -> np.ndarray:
+    """The UTC-day mean (all 24 hours required) of ERA5-Land swvl1, bilinear onto the window.
+
+    Points with fewer than 24 valid hours are missing (logged); the bilinear interpolation
+    then leaves them out.
+    """
+    hourly = read_era5land(path, day)
+    counts = hourly.notnull().sum("time").values
+    with np.errstate(invalid="ignore", divide="ignore"):
+        values = (hourly.fillna(0.0).sum("time").values / counts).astype(np.float32)
+    land_points = counts > 0
+    incomplete = land_points & (counts < 24)
+    n_hours = hourly.sizes["time"]
+    if n_hours < 24:
+        LOGGER.warning("%s: %s has only %d hour(s); the day is missing", path, day.date(), n_hours)
+    elif incomplete.any():
         LOGGER.warning(
-            "%s: %d day(s) with fewer than 24 hours, treated as missing", path, incomplete
+            "%s: %s has fewer than 24 valid hours at %d point(s); left out",
+            path,
+            day.date(),
+            int(incomplete.sum()),
         )
-    lat, lon = daily["lat"].values, daily["lon"].values
-    values = daily.values
+    values = np.where(counts == 24, values, np.nan)
+    lat, lon = hourly["lat"].values, hourly["lon"].values
     if len(lon) == 3600:  # a global file: repeat the first column after the last, for 179.95..180
         lon = np.append(lon, lon[0] + 360.0)
-        values = np.concatenate([values, values[..., :1]], axis=-1)
-    on_grid = bilinear_to_points(values, lat, lon, window.lat(), window.lon())
-    out = np.full((len(days), *window.shape), np.nan, dtype=np.float32)
-    index = days.get_indexer(present)
-    out[index[index >= 0]] = on_grid[index >= 0]
-    return out
+        values = np.concatenate([values, values[:, :1]], axis=-1)
+    return bilinear_to_points(values, lat, lon, window.lat(), window.lon())
 
 
 def read_inputs_block(
@@ -322,21 +329,14 @@ def build_year_stack(
         # pass 1: inputs as observed, block of days by block of days
         block_days = read_block_days(window, chunk_days, float(settings["memory_budget_mb"]))
         blocks = [days[i : i + block_days] for i in range(0, len(days), block_days)]
-        era5_cache: dict[tuple[int, int], np.ndarray] = {}
         for block in progress(blocks, len(blocks), f"stack {year}: reading", LOGGER):
             arrays = read_inputs_block(
                 patterns, window, block, float(settings["modis_min_valid_fraction"]), missing
             )
             era = np.empty((len(block), *window.shape), dtype=np.float32)
             for k, day in enumerate(block):
-                key = (day.year, day.month)
-                if key not in era5_cache:
-                    era5_cache.clear()
-                    month_days = days[(days.month == day.month)]
-                    path = Path(patterns["era5land"].format(year=day.year, month=day.month))
-                    era5_cache[key] = era5land_daily_on_grid(path, window, month_days)
-                month_index = day.day - 1
-                era[k] = era5_cache[key][month_index]
+                path = Path(patterns["era5land"].format(year=day.year, month=day.month))
+                era[k] = era5land_daily_on_grid(path, window, day)
             arrays["era5land_swvl1"] = era
             start = days.get_loc(block[0])
             _write_time_block(tmp, window, arrays, start, dims)

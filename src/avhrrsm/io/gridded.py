@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 
 from avhrrsm.io.errors import InputError, require_file
@@ -123,18 +124,24 @@ def _as_soil_moisture(
 # --------------------------------------------------------------------------------------------
 
 
-def read_era5land(path: str | Path) -> xr.DataArray:
+def read_era5land(path: str | Path, day: pd.Timestamp | None = None) -> xr.DataArray:
     """Hourly ERA5-Land ``swvl1`` (m3 m-3) from one CDS NetCDF file (new or legacy layout).
 
     Handles ``valid_time`` or ``time``, ``latitude``/``longitude``, longitudes 0-360, packed
-    (legacy int16) or float storage; drops ``number``/``expver``.
+    (legacy int16) or float storage; drops ``number``/``expver``. With ``day``, only that UTC
+    day's hours are read (a global month does not fit in memory; a global day does).
     """
     with open_netcdf(path, "ERA5-Land") as dataset:
-        array = pick_variable(dataset, ["swvl1"], path, "ERA5-Land").load()
-    if "time" not in array.dims and "valid_time" not in array.dims:
-        raise InputError(
-            path, "ERA5-Land swvl1 has no time dimension", f"dimensions are {list(array.dims)}"
-        )
+        array = pick_variable(dataset, ["swvl1"], path, "ERA5-Land")
+        if "time" not in array.dims and "valid_time" not in array.dims:
+            raise InputError(
+                path, "ERA5-Land swvl1 has no time dimension", f"dimensions are {list(array.dims)}"
+            )
+        if day is not None:
+            time_name = "time" if "time" in array.dims else "valid_time"
+            start = pd.Timestamp(day).normalize()
+            array = array.sel({time_name: slice(start, start + pd.Timedelta(hours=23, minutes=59))})
+        array = array.load()
     array = standardise_coords(array, path)
     array = _as_soil_moisture(
         array,
