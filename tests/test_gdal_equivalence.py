@@ -6,25 +6,16 @@ import subprocess
 
 import numpy as np
 import rasterio
-from rasterio.transform import from_origin
 
 from avhrrsm.grid import window_for_bounds
+from avhrrsm.io.rasters import write_geotiff
 from avhrrsm.regrid import bilinear_to_points, block_reduce_mean, window_transform
 
 
 def _write(path, data, west, north, step, nodata=-9999.0):
-    profile = {
-        "driver": "GTiff",
-        "height": data.shape[0],
-        "width": data.shape[1],
-        "count": 1,
-        "dtype": "float32",
-        "crs": "EPSG:4326",
-        "transform": from_origin(west, north, step, step),
-        "nodata": nodata,
-    }
-    with rasterio.open(path, "w", **profile) as dst:
-        dst.write(np.where(np.isnan(data), nodata, data).astype(np.float32), 1)
+    write_geotiff(
+        path, np.where(np.isnan(data), nodata, data).astype(np.float32), west, north, step, nodata
+    )
 
 
 def _warp(gdalwarp, source, target, window, method):

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import rasterio
 import xarray as xr
-from rasterio.transform import from_origin
 
 from avhrrsm.grid import Window, region_window, tiles, window_for_bounds
+from avhrrsm.io.rasters import write_geotiff
 from avhrrsm.regrid import bilinear_to_points, block_reduce_mean
 from avhrrsm.static import build_static_layers, slope_aspect, terrain_layers
 
@@ -66,18 +65,9 @@ def test_slope_and_aspect_of_a_plane():
 
 
 def _tile(folder, name, west, south, step, data):
-    profile = {
-        "driver": "GTiff",
-        "height": data.shape[0],
-        "width": data.shape[1],
-        "count": 1,
-        "dtype": "float32",
-        "crs": "EPSG:4326",
-        "transform": from_origin(west, south + 5, step, step),
-        "nodata": -9999.0,
-    }
-    with rasterio.open(folder / f"{name}_dem.tif", "w", **profile) as dst:
-        dst.write(data.astype(np.float32), 1)
+    write_geotiff(
+        folder / f"{name}_dem.tif", data.astype(np.float32), west, south + 5, step, -9999.0
+    )
 
 
 def test_terrain_layers_hand_case(tmp_path):

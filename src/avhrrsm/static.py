@@ -25,7 +25,6 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
-import xarray as xr
 from pyproj import Transformer
 from rasterio.windows import from_bounds
 from scipy import ndimage
@@ -304,27 +303,6 @@ STATIC_ATTRS: Mapping[str, Mapping[str, object]] = {
         "flag_meanings": "observed nearest_neighbour_fill",
     },
 }
-
-
-def as_dataset(layers: Mapping[str, np.ndarray], window: Window) -> xr.Dataset:
-    """Wrap the arrays of one window in a CF-described Dataset on lat/lon."""
-    coords = {
-        "lat": (
-            "lat",
-            window.lat(),
-            {"standard_name": "latitude", "units": "degrees_north", "axis": "Y"},
-        ),
-        "lon": (
-            "lon",
-            window.lon(),
-            {"standard_name": "longitude", "units": "degrees_east", "axis": "X"},
-        ),
-    }
-    data_vars = {
-        name: (("lat", "lon"), values, {**STATIC_ATTRS[name], "grid_mapping": "crs"})
-        for name, values in layers.items()
-    }
-    return xr.Dataset(data_vars, coords=coords)
 
 
 def build_static_layers(

@@ -12,9 +12,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import rasterio
 import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
 from rasterio.errors import RasterioIOError
+from rasterio.transform import from_origin
 
 from avhrrsm.io.errors import InputError, require_file
 
@@ -124,3 +126,35 @@ def read_soilgrids(path: str | Path, fraction: str) -> xr.DataArray:
     }
     fraction_array.rio.write_crs(array.rio.crs, inplace=True)
     return fraction_array
+
+
+def write_geotiff(
+    path: str | Path,
+    data: np.ndarray,
+    west: float,
+    north: float,
+    step: float,
+    nodata: float,
+    crs: str = "EPSG:4326",
+    tags: dict[str, str] | None = None,
+    **creation: object,
+) -> Path:
+    """Write one north-up band (pixel size ``step`` in the CRS's units) with its nodata value."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    profile = {
+        "driver": "GTiff",
+        "height": data.shape[0],
+        "width": data.shape[1],
+        "count": 1,
+        "dtype": str(data.dtype),
+        "crs": rasterio.crs.CRS.from_string(crs),
+        "transform": from_origin(west, north, step, step),
+        "nodata": nodata,
+        **creation,
+    }
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(data, 1)
+        if tags:
+            dst.update_tags(**tags)
+    return path

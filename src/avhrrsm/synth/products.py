@@ -17,14 +17,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import rasterio
 from pyproj import CRS, Transformer
-from rasterio.transform import from_origin
 from scipy import ndimage
 from scipy.interpolate import RegularGridInterpolator
 
 from avhrrsm.grid import STEP_DEG
 from avhrrsm.io.netcdf import NcVar, pack, write_netcdf
+from avhrrsm.io.rasters import write_geotiff
 from avhrrsm.logs import progress
 from avhrrsm.synth.fields import block_mean, exponential_filter, gaussian_field
 from avhrrsm.synth.world import StaticWorld, Truth
@@ -50,6 +49,7 @@ AVHRR_PLATFORMS = (
     ("2009-06-02", "NOAA-19", 0.2),
 )
 PRODUCT_CODES = {"avhrr": 1, "era5land": 2, "modis": 3, "cci": 4, "ismn": 5, "cosmos": 6, "smap": 7}
+TIFF_CREATION = {"compress": "deflate", "tiled": True, "blockxsize": 256, "blockysize": 256}
 SOILGRIDS_CRS = "+proj=igh +lat_0=0 +lon_0=0 +x_0=0 +y_0=0 +datum=WGS84 +units=m +no_defs"
 
 
@@ -455,27 +455,17 @@ def write_merit_dem(world: World, years: Collection[int] | None = None) -> int:
     for name, south, west in dem.tile_names():
         tile = dem.tile_array(south, west)
         data = np.where(np.isnan(tile), -9999.0, tile).astype(np.float32)
-        transform = from_origin(west, south + 5, dem.step_deg, dem.step_deg)
-        profile = {
-            "driver": "GTiff",
-            "height": data.shape[0],
-            "width": data.shape[1],
-            "count": 1,
-            "dtype": "float32",
-            "crs": "EPSG:4326",
-            "transform": transform,
-            "nodata": -9999.0,
-            "compress": "deflate",
-            "predictor": 3,
-            "tiled": True,
-            "blockxsize": 256,
-            "blockysize": 256,
-        }
-        with rasterio.open(folder / f"{name}_dem.tif", "w", **profile) as dst:
-            dst.write(data, 1)
-            dst.update_tags(
-                AREA_OR_POINT="Area", source="avhrrsm synthetic world (MERIT DEM layout)"
-            )
+        write_geotiff(
+            folder / f"{name}_dem.tif",
+            data,
+            west,
+            south + 5,
+            dem.step_deg,
+            -9999.0,
+            tags={"AREA_OR_POINT": "Area", "source": "avhrrsm synthetic world (MERIT DEM layout)"},
+            **TIFF_CREATION,
+            predictor=3,
+        )
         n_files += 1
     return n_files
 
@@ -534,30 +524,22 @@ def write_soilgrids(world: World, years: Collection[int] | None = None) -> int:
         )
         grams = interp(points).reshape(lat.shape) * 1000.0 + rng.normal(0, 8.0, lat.shape)
         data = np.where(sea, -32768, np.clip(np.round(grams), 0, 1000)).astype(np.int16)
-        path = _format(folder_pattern, fraction=name)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        profile = {
-            "driver": "GTiff",
-            "height": height,
-            "width": width,
-            "count": 1,
-            "dtype": "int16",
-            "crs": rasterio.crs.CRS.from_string(SOILGRIDS_CRS),
-            "transform": from_origin(x0, y1, resolution, resolution),
-            "nodata": -32768,
-            "compress": "deflate",
-            "tiled": True,
-            "blockxsize": 256,
-            "blockysize": 256,
-        }
-        with rasterio.open(path, "w", **profile) as dst:
-            dst.write(data, 1)
-            dst.update_tags(
-                units="g/kg",
-                depth="0-5cm",
-                statistic="mean",
-                source="avhrrsm synthetic world (SoilGrids 2.0 layout)",
-            )
+        write_geotiff(
+            _format(folder_pattern, fraction=name),
+            data,
+            x0,
+            y1,
+            resolution,
+            -32768,
+            crs=SOILGRIDS_CRS,
+            tags={
+                "units": "g/kg",
+                "depth": "0-5cm",
+                "statistic": "mean",
+                "source": "avhrrsm synthetic world (SoilGrids 2.0 layout)",
+            },
+            **TIFF_CREATION,
+        )
         n_files += 1
     return n_files
 
