@@ -191,24 +191,25 @@ def fill_gaps(
     flag = np.full(values.shape, FLAG_OBSERVED, dtype=np.int8)
     observed = np.isfinite(values)
     flag[~observed] = FLAG_NEAREST  # provisional: refined below
-    days = np.arange(n_days)
-    # 1. linear interpolation in time over short gaps
-    for r, c in zip(*np.nonzero(land & ~observed.all(axis=0)), strict=True):
-        series = values[:, r, c]
-        ok = np.isfinite(series)
-        if ok.sum() < 2:
-            continue
-        gap_start = np.maximum.accumulate(np.where(ok, days, -1))
-        gap_end = np.minimum.accumulate(np.where(ok, days, n_days)[::-1])[::-1]
-        short = (
-            ~ok
-            & (gap_start >= 0)
-            & (gap_end < n_days)
-            & (gap_end - gap_start - 1 <= max_interp_days)
-        )
-        if short.any():
-            filled[short, r, c] = np.interp(days[short], days[ok], series[ok])
-            flag[short, r, c] = FLAG_INTERPOLATED
+    # 1. linear interpolation in time over short gaps (vectorised over pixels)
+    index = np.arange(n_days)[:, None, None]
+    previous = np.maximum.accumulate(np.where(observed, index, -1), axis=0)
+    following = np.minimum.accumulate(np.where(observed, index, n_days)[::-1], axis=0)[::-1]
+    short = (
+        ~observed
+        & land[None]
+        & (previous >= 0)
+        & (following < n_days)
+        & (following - previous - 1 <= max_interp_days)
+    )
+    if short.any():
+        before = np.take_along_axis(values, np.clip(previous, 0, n_days - 1), axis=0)
+        after = np.take_along_axis(values, np.clip(following, 0, n_days - 1), axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            weight = (index - previous) / (following - previous)
+        interpolated = before + weight * (after - before)
+        filled[short] = interpolated[short]
+        flag[short] = FLAG_INTERPOLATED
     # 2. seasonal window mean of the observed values (land only: water never donates)
     still = ~np.isfinite(filled) & land
     if still.any():
