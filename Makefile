@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 CONFIG ?= config.yaml
 SNAKEMAKE_ARGS ?=
 
-.PHONY: run test lint dry-run lock clean
+.PHONY: run test lint dry-run bench lock clean
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,13 @@ lint: $(STAMP)
 ## test: lint, then the test suite (unit tests and a tiny end-to-end run of the workflow)
 test: lint
 	$(BIN)/python -m pytest
+
+## bench: speed and memory figures -> benchmarks/results.json and benchmarks/RESULTS.md
+bench: $(STAMP)
+	@command -v gdalwarp >/dev/null || (apt-get install -y --no-install-recommends gdal-bin >/dev/null 2>&1 || \
+		(apt-get update >/dev/null 2>&1 && apt-get install -y --no-install-recommends gdal-bin >/dev/null 2>&1) || \
+		echo "gdalwarp unavailable: the regridding comparisons will be skipped")
+	$(BIN)/avhrrsm bench
 
 ## lock: re-pin requirements.lock from a fresh resolution of pyproject.toml
 lock:

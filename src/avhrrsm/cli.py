@@ -44,6 +44,15 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from avhrrsm.bench import run_benchmarks
+
+    configure_logging(None)
+    run_benchmarks(args.out, tuple(args.section) if args.section else None)
+    print(Path(args.out, "RESULTS.md").read_text())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="avhrrsm", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -63,6 +72,18 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--threads", type=int, default=2)
     synth.add_argument("--log", help="also log to this file")
     synth.set_defaults(func=_cmd_synth)
+
+    bench = commands.add_parser(
+        "bench", help="measure speed and memory; write benchmarks/results.json and RESULTS.md"
+    )
+    bench.add_argument("--out", default="benchmarks")
+    bench.add_argument(
+        "--section",
+        action="append",
+        choices=["regrid_block", "regrid_bilinear", "stack_global"],
+        help="run only this section (repeatable)",
+    )
+    bench.set_defaults(func=_cmd_bench)
     return parser
 
 

@@ -275,10 +275,14 @@ def build_year_stack(
     tile_deg: float,
     settings: Mapping[str, float],
     global_attrs: Mapping[str, str],
+    day_count: int | None = None,
 ) -> dict[str, int]:
-    """Write the stack of ``year``; returns the counts of missing input days per variable."""
+    """Write the stack of ``year``; returns the counts of missing input days per variable.
+
+    ``day_count`` limits the stack to the first days of the year (benchmarks, quick checks).
+    """
     window = region_window(region)
-    days = year_days(year)
+    days = year_days(year)[:day_count]
     with xr.open_zarr(static_path) as static:
         land = static["land_mask"].values.astype(bool)
     if land.shape != window.shape:
