@@ -150,15 +150,31 @@ def test_cli_synth_and_config_check(tmp_path, capsys):
 def test_bench_renders_results_with_target_verdicts():
     from avhrrsm.bench import render_markdown
 
-    text = render_markdown({
-        "machine": {"cpus": 2},
-        "regrid_block": {"1km_to_5km": {"input_megapixels": 4.0, "ours_mpix_per_s": 90.0,
-                                        "gdalwarp_mpix_per_s": 30.0, "ratio": 3.0, "max_abs_diff": 0.0},
-                         "90m_to_5km": {"input_megapixels": 4.0, "ours_mpix_per_s": 40.0,
-                                        "gdalwarp_mpix_per_s": 30.0, "ratio": 1.33, "max_abs_diff": 0.0}},
-        "stack_global": {"2_days": {"seconds": 10.0, "peak_rss_gib": 2.5},
-                         "4_days": {"seconds": 20.0, "peak_rss_gib": 4.5}},
-    })
+    text = render_markdown(
+        {
+            "machine": {"cpus": 2},
+            "regrid_block": {
+                "1km_to_5km": {
+                    "input_megapixels": 4.0,
+                    "ours_mpix_per_s": 90.0,
+                    "gdalwarp_mpix_per_s": 30.0,
+                    "ratio": 3.0,
+                    "max_abs_diff": 0.0,
+                },
+                "90m_to_5km": {
+                    "input_megapixels": 4.0,
+                    "ours_mpix_per_s": 40.0,
+                    "gdalwarp_mpix_per_s": 30.0,
+                    "ratio": 1.33,
+                    "max_abs_diff": 0.0,
+                },
+            },
+            "stack_global": {
+                "2_days": {"seconds": 10.0, "peak_rss_gib": 2.5},
+                "4_days": {"seconds": 20.0, "peak_rss_gib": 4.5},
+            },
+        }
+    )
     assert "| 1km_to_5km | 4.0 | 90.0 | 30.0 | 3.00 | 0.00e+00 | met |" in text
     assert "| 90m_to_5km | 4.0 | 40.0 | 30.0 | 1.33 | 0.00e+00 | **missed** |" in text
     assert "| 4 | 20.0 | 4.50 | **missed** |" in text and "| 2 | 10.0 | 2.50 | met |" in text
