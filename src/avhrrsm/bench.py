@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import platform
 import resource
 import shutil
@@ -269,12 +270,15 @@ def run_benchmarks(
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     gdalwarp = shutil.which("gdalwarp")
-    results: dict[str, Any] = {
-        "machine": {
-            "python": platform.python_version(),
-            "processor": platform.machine(),
-            "cpus": __import__("os").cpu_count(),
-        }
+    # A partial run (--section) updates its sections and keeps the others' last figures.
+    previous = out_dir / "results.json"
+    results: dict[str, Any] = (
+        json.loads(previous.read_text()) if sections and previous.is_file() else {}
+    )
+    results["machine"] = {
+        "python": platform.python_version(),
+        "processor": platform.machine(),
+        "cpus": os.cpu_count(),
     }
     todo = sections or ("regrid_block", "regrid_bilinear", "stack_global")
     for name in todo:
