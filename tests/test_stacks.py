@@ -211,3 +211,29 @@ def test_read_blocks_shrink_for_large_regions():
     globe = Window(0, 3600, 0, 7200)
     assert read_block_days(globe, 32, 2000) == 1
     assert read_block_days(globe, 32, 8000) == 6
+
+
+def test_modis_target_read_in_stripes_equals_whole(world_patterns, test_config, monkeypatch):
+    import avhrrsm.stacks as stacks
+
+    window = region_window(test_config["region"])
+    days = pd.date_range("2001-03-01", periods=3)
+    whole = stacks.read_inputs_block(
+        world_patterns, window, days, 0.5, dict.fromkeys(stacks.missing_keys(), 0)
+    )
+    monkeypatch.setattr(stacks, "MODIS_STRIPE_ROWS", 7)  # 20 rows -> stripes of 7, 7 and 6
+    striped = stacks.read_inputs_block(
+        world_patterns, window, days, 0.5, dict.fromkeys(stacks.missing_keys(), 0)
+    )
+    np.testing.assert_array_equal(whole[stacks.TARGET], striped[stacks.TARGET])
+    assert np.isfinite(whole[stacks.TARGET]).any()
+
+
+def test_lazy_subset_reads_only_the_bounds(synthetic_world):
+    from avhrrsm.io.gridded import read_glass_modis
+
+    path = sorted((synthetic_world / "glass_modis" / "2001").glob("*.nc"))[0]
+    full = read_glass_modis(path)
+    part = read_glass_modis(path, (-0.2, 42.5, 0.1, 42.7))
+    assert part.shape == (20, 30)
+    np.testing.assert_array_equal(part.values, full.sel(lat=part["lat"], lon=part["lon"]).values)

@@ -45,6 +45,9 @@ AVHRR_INPUTS = ("albedo_bsa_vis", "albedo_bsa_nir", "albedo_bsa_shortwave", "lst
 INPUTS = (*AVHRR_INPUTS, "era5land_swvl1")
 TARGET = "glass_modis_sm"
 MODIS_YEARS = range(2000, 2021)
+MODIS_STRIPE_ROWS = (
+    100  # 5 degrees of 0.05 degree rows: a global stripe of 0.01 degree pixels is 72 MB
+)
 FLAG_WATER, FLAG_OBSERVED, FLAG_INTERPOLATED, FLAG_SEASONAL, FLAG_NEAREST, FLAG_ANNUAL = (
     -1,
     0,
@@ -83,6 +86,11 @@ VARIABLE_ATTRS: Mapping[str, Mapping[str, str]] = {
         "units": "m3 m-3",
     },
 }
+
+
+def missing_keys() -> tuple[str, ...]:
+    """The variables whose missing days are counted while reading."""
+    return (*AVHRR_INPUTS, TARGET)
 
 
 def year_days(year: int) -> pd.DatetimeIndex:
@@ -177,8 +185,19 @@ def read_inputs_block(
             if not path.is_file():
                 missing[TARGET] += 1
                 continue
-            fine = _subset_on_grid(read_glass_modis(path), window, path, factor=5)
-            out[TARGET][k], _ = block_reduce_mean(fine, 5, modis_min_valid_fraction)
+            # in stripes of MODIS_STRIPE_ROWS cells, so that a global day is never held whole
+            for start in range(0, window.shape[0], MODIS_STRIPE_ROWS):
+                stripe = Window(
+                    window.row_start + start,
+                    min(window.row_stop, window.row_start + start + MODIS_STRIPE_ROWS),
+                    window.col_start,
+                    window.col_stop,
+                )
+                fine = _subset_on_grid(
+                    read_glass_modis(path, stripe.bounds()), stripe, path, factor=5
+                )
+                rows = slice(start, start + stripe.shape[0])
+                out[TARGET][k, rows], _ = block_reduce_mean(fine, 5, modis_min_valid_fraction)
     return out
 
 
@@ -320,7 +339,7 @@ def build_year_stack(
         "glass_modis_aggregation": f"0.01 -> 0.05 degree block mean, >= {settings['modis_min_valid_fraction']} valid",
         **global_attrs,
     }
-    missing = dict.fromkeys((*AVHRR_INPUTS, TARGET), 0)
+    missing = dict.fromkeys(missing_keys(), 0)
     dims = dict.fromkeys(variables, ("time", "lat", "lon"))
     with atomic_path(out_path) as tmp:
         create_store(

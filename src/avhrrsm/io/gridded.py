@@ -95,6 +95,24 @@ def standardise_coords(array: xr.DataArray, path: str | Path) -> xr.DataArray:
     )
 
 
+def _lazy_subset(array: xr.DataArray, bounds: tuple[float, float, float, float]) -> xr.DataArray:
+    """The pixels of a not-yet-loaded (lat, lon) array whose centres lie inside ``bounds``."""
+    west, south, east, north = bounds
+    selection = {}
+    for names, low, high in ((LAT_NAMES, south, north), (LON_NAMES, west, east)):
+        name = next((n for n in names if n in array.dims), None)
+        if name is None:
+            return array
+        coord = array[name].values
+        if name in LON_NAMES and np.nanmax(coord) > 180.0:
+            return array  # 0..360 longitudes: read whole, standardise_coords wraps them
+        inside = np.flatnonzero((coord > low) & (coord < high))
+        if inside.size == 0:
+            return array.isel({name: slice(0, 0)})
+        selection[name] = slice(int(inside.min()), int(inside.max()) + 1)
+    return array.isel(selection)
+
+
 def check_range(
     array: xr.DataArray, low: float, high: float, path: str | Path, what: str, hint: str
 ) -> None:
@@ -190,10 +208,19 @@ def read_glass_avhrr(path: str | Path, variable: str) -> xr.DataArray:
     return array.transpose("lat", "lon")
 
 
-def read_glass_modis(path: str | Path) -> xr.DataArray:
-    """One GLASS-MODIS daily 0.01 degree soil-moisture file (m3 m-3) on (lat, lon)."""
+def read_glass_modis(
+    path: str | Path, bounds: tuple[float, float, float, float] | None = None
+) -> xr.DataArray:
+    """One GLASS-MODIS daily 0.01 degree soil-moisture file (m3 m-3) on (lat, lon).
+
+    With ``bounds`` (west, south, east, north) only the pixels inside are read: a global
+    0.01 degree day is 648 million pixels.
+    """
     with open_netcdf(path, "GLASS-MODIS") as dataset:
-        array = pick_variable(dataset, ["soil_moisture", "SM", "sm"], path, "GLASS-MODIS").load()
+        array = pick_variable(dataset, ["soil_moisture", "SM", "sm"], path, "GLASS-MODIS")
+        if bounds is not None:
+            array = _lazy_subset(array, bounds)
+        array = array.load()
     array = standardise_coords(array, path)
     array = _as_soil_moisture(
         array,
