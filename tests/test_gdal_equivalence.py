@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
-
 import numpy as np
 import rasterio
 
+from avhrrsm.bench import gdalwarp_to_window
 from avhrrsm.grid import window_for_bounds
 from avhrrsm.io.rasters import write_geotiff
 from avhrrsm.regrid import bilinear_to_points, block_reduce_mean, window_transform
@@ -19,31 +18,7 @@ def _write(path, data, west, north, step, nodata=-9999.0):
 
 
 def _warp(gdalwarp, source, target, window, method):
-    west, south, east, north = window.bounds()
-    subprocess.run(
-        [
-            gdalwarp,
-            "-q",
-            "-overwrite",
-            "-r",
-            method,
-            "-te",
-            str(west),
-            str(south),
-            str(east),
-            str(north),
-            "-ts",
-            str(window.shape[1]),
-            str(window.shape[0]),
-            "-dstnodata",
-            "nan",
-            "-ot",
-            "Float32",
-            str(source),
-            str(target),
-        ],
-        check=True,
-    )
+    gdalwarp_to_window(gdalwarp, source, target, window, method)
     with rasterio.open(target) as src:
         assert src.transform.almost_equals(window_transform(window))
         return src.read(1)
