@@ -13,8 +13,10 @@ from conftest import TEST_CONFIG
 from avhrrsm.cli import main
 from avhrrsm.config import validate_config
 from avhrrsm.grid import region_window, window_for_bounds
+from avhrrsm.io.rasters import merit_tile_name
+from avhrrsm.static import slope_aspect
 from avhrrsm.synth import products, synthetic_patterns, write_world
-from avhrrsm.synth.world import build_static, merit_tile_name, simulate, slope_degrees
+from avhrrsm.synth.world import build_static, simulate
 
 
 def _digests(folder: Path) -> dict[str, str]:
@@ -84,11 +86,12 @@ def test_truth_spans_dry_to_wet_on_the_default_world():
     assert 0.6 < static.land.mean() < 0.95  # a coast in the north-west
 
 
-def test_slope_uses_metric_pixel_sizes():
+def test_world_slope_uses_metric_pixel_sizes():
+    """The synthetic world takes its slope from the static-layers stage's function."""
     step = 1 / 400  # 9 arc-seconds
     lat = np.array([60.0, 60.0 - step, 60.0 - 2 * step])
     east_rise = np.tile(np.arange(3) * 10.0, (3, 1))  # 10 m per pixel eastward
-    slope = slope_degrees(east_rise, lat, step)
+    slope, _, _ = slope_aspect(east_rise, lat, step)
     dx = step * 111_195.0 * np.cos(np.deg2rad(lat[1]))
     assert slope[1, 1] == pytest.approx(np.degrees(np.arctan(10.0 / dx)), rel=1e-3)
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -21,6 +19,7 @@ import numpy as np
 
 from avhrrsm import __version__
 from avhrrsm.config import config_hash
+from avhrrsm.store import atomic_path
 from avhrrsm.synth.products import (
     DAILY_PRODUCTS,
     WRITERS,
@@ -80,68 +79,64 @@ def write_world(
     """
     global _WORLD
     out_dir = Path(out_dir)
-    tmp_dir = out_dir.with_name(f".{out_dir.name}.tmp-{os.getpid()}")
-    if tmp_dir.exists():
-        shutil.rmtree(tmp_dir)
-    tmp_dir.mkdir(parents=True)
     started = time.monotonic()
-    try:
-        rng = np.random.default_rng(int(settings["seed"]))
-        LOGGER.info("building static layers for region %s", dict(region))
-        static = build_static(region, settings, rng)
-        LOGGER.info("simulating the water balance for years %s", list(years))
-        truth = simulate(static, years, int(settings["spinup_years"]), rng)
-        patterns = synthetic_patterns(input_patterns, tmp_dir)
-        _WORLD = World(static, truth, patterns, settings, int(settings["seed"]))
-        names = list(products_to_write(patterns))
-        # Shared daily fields are computed before the workers fork, so each is computed once.
-        if {"glass_avhrr", "glass_modis"} & set(names):
-            _ = _WORLD.clouds
-        if {"glass_avhrr", "esa_cci"} & set(names):
-            _ = _WORLD.vegetation
-        if "era5land" in names:
-            _ = _WORLD.era5land
-        tasks = _tasks(names, years)
-        if threads > 1 and len(tasks) > 1:
-            import multiprocessing
+    with atomic_path(out_dir) as tmp_dir:
+        tmp_dir.mkdir()
+        try:
+            rng = np.random.default_rng(int(settings["seed"]))
+            LOGGER.info("building static layers for region %s", dict(region))
+            static = build_static(region, settings, rng)
+            LOGGER.info("simulating the water balance for years %s", list(years))
+            truth = simulate(static, years, int(settings["spinup_years"]), rng)
+            patterns = synthetic_patterns(input_patterns, tmp_dir)
+            _WORLD = World(static, truth, patterns, settings, int(settings["seed"]))
+            names = list(products_to_write(patterns))
+            # Shared daily fields are computed before the workers fork, so each is computed once.
+            if {"glass_avhrr", "glass_modis"} & set(names):
+                _ = _WORLD.clouds
+            if {"glass_avhrr", "esa_cci"} & set(names):
+                _ = _WORLD.vegetation
+            if "era5land" in names:
+                _ = _WORLD.era5land
+            tasks = _tasks(names, years)
+            if threads > 1 and len(tasks) > 1:
+                import multiprocessing
 
-            context = multiprocessing.get_context("fork")
-            with ProcessPoolExecutor(max_workers=threads, mp_context=context) as pool:
-                results = list(pool.map(_run_writer, tasks))
-        else:
-            results = [_run_writer(task) for task in tasks]
-        counts: dict[str, int] = dict.fromkeys(names, 0)
-        seconds: dict[str, float] = dict.fromkeys(names, 0.0)
-        for name, count, elapsed in results:
-            counts[name] += count
-            seconds[name] += elapsed
-        for name in names:
-            LOGGER.info("%s: %d files in %.1f s of worker time", name, counts[name], seconds[name])
-        counts["truth"] = write_truth(_WORLD, tmp_dir / "truth")
-        manifest = {
-            "description": "avhrrsm synthetic world: products in the real formats, derived from a "
-            "hidden daily soil-moisture truth (truth/ is for tests, never an input)",
-            "avhrrsm_version": __version__,
-            "seed": int(settings["seed"]),
-            "region": dict(region),
-            "years": list(years),
-            "settings": dict(settings),
-            "settings_sha256": config_hash(
-                {"region": dict(region), "years": list(years), "settings": dict(settings)}
-            ),
-            "products": {
-                name: {"pattern": input_patterns[name], "files": counts[name]} for name in names
-            },
-            "truth_files": counts["truth"],
-        }
-        (tmp_dir / "world.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(tmp_dir, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp_dir, ignore_errors=True)
-        raise
-    finally:
-        _WORLD = None
+                context = multiprocessing.get_context("fork")
+                with ProcessPoolExecutor(max_workers=threads, mp_context=context) as pool:
+                    results = list(pool.map(_run_writer, tasks))
+            else:
+                results = [_run_writer(task) for task in tasks]
+            counts: dict[str, int] = dict.fromkeys(names, 0)
+            seconds: dict[str, float] = dict.fromkeys(names, 0.0)
+            for name, count, elapsed in results:
+                counts[name] += count
+                seconds[name] += elapsed
+            for name in names:
+                LOGGER.info(
+                    "%s: %d files in %.1f s of worker time", name, counts[name], seconds[name]
+                )
+            counts["truth"] = write_truth(_WORLD, tmp_dir / "truth")
+            manifest = {
+                "description": "avhrrsm synthetic world: products in the real formats, derived from a "
+                "hidden daily soil-moisture truth (truth/ is for tests, never an input)",
+                "avhrrsm_version": __version__,
+                "seed": int(settings["seed"]),
+                "region": dict(region),
+                "years": list(years),
+                "settings": dict(settings),
+                "settings_sha256": config_hash(
+                    {"region": dict(region), "years": list(years), "settings": dict(settings)}
+                ),
+                "products": {
+                    name: {"pattern": input_patterns[name], "files": counts[name]} for name in names
+                },
+                "truth_files": counts["truth"],
+            }
+            (tmp_dir / "world.json").write_text(
+                json.dumps(manifest, indent=2, sort_keys=True) + "\n"
+            )
+        finally:
+            _WORLD = None
     LOGGER.info("synthetic world written to %s in %.1f s", out_dir, time.monotonic() - started)
     return manifest

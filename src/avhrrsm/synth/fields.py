@@ -42,11 +42,3 @@ def exponential_filter(series: np.ndarray, tau_days: float, axis: int = 0) -> np
         state += gain * (moved[index] - state)
         out[index] = state
     return np.moveaxis(out, 0, axis)
-
-
-def block_mean(values: np.ndarray, factor_y: int, factor_x: int) -> np.ndarray:
-    """Mean over non-overlapping blocks of the last two axes (NaN-aware)."""
-    *lead, ny, nx = values.shape
-    blocks = values.reshape(*lead, ny // factor_y, factor_y, nx // factor_x, factor_x)
-    with np.errstate(invalid="ignore"):
-        return np.nanmean(blocks, axis=(-3, -1))

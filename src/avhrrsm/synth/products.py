@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import math
-import warnings
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -22,16 +21,16 @@ from scipy import ndimage
 from scipy.interpolate import RegularGridInterpolator
 
 from avhrrsm.grid import STEP_DEG
+from avhrrsm.io.gridded import GLASS_MODIS_YEARS
 from avhrrsm.io.netcdf import NcVar, pack, write_netcdf
 from avhrrsm.io.rasters import write_geotiff
 from avhrrsm.logs import progress
-from avhrrsm.synth.fields import block_mean, exponential_filter, gaussian_field
+from avhrrsm.regrid import block_reduce_mean
+from avhrrsm.synth.fields import exponential_filter, gaussian_field
 from avhrrsm.synth.world import StaticWorld, Truth
 
 LOGGER = logging.getLogger(__name__)
 
-AVHRR_VARIABLES = ("albedo_bsa_vis", "albedo_bsa_nir", "albedo_bsa_shortwave", "lst")
-MODIS_YEARS = range(2000, 2021)
 COSMOS_FIRST_YEAR = 2008  # cosmic-ray probes were not deployed before
 SMAP_FIRST_YEAR = 2015
 EASE2_M09_CELL_M = 9008.055210146
@@ -563,7 +562,7 @@ def write_glass_modis(world: World, years: Collection[int] | None = None) -> int
     sat = np.repeat(np.repeat(static.theta_sat[rows, cols], factor, 0), factor, 1)
     theta = truth.surface[:, rows, cols]
     pattern = world.patterns["glass_modis"]
-    days = world.day_indices(years, MODIS_YEARS[0], MODIS_YEARS[-1])
+    days = world.day_indices(years, GLASS_MODIS_YEARS[0], GLASS_MODIS_YEARS[-1])
     n_files = 0
     for t, day in progress(days, len(days), "GLASS-MODIS days", LOGGER):
         rng = world.rng("modis", day.toordinal())
@@ -640,14 +639,13 @@ def write_esa_cci(world: World, years: Collection[int] | None = None) -> int:
     lat = np.round(north_c - 0.25 * (np.arange(ny_c) + 0.5), 6)
     lon = np.round(west_c + 0.25 * (np.arange(nx_c) + 0.5), 6)
     crop = (slice(None), slice(r_off, r_off + ny_c * factor), slice(c_off, c_off + nx_c * factor))
-    land = (
-        block_mean(static.land[rows, cols][None].astype(np.float64)[crop], factor, factor)[0] >= 0.5
+    land_fraction, _ = block_reduce_mean(
+        static.land[rows, cols].astype(np.float32)[crop[1:]], factor
     )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-sea blocks
-        coarse = block_mean(theta[crop], factor, factor)
-        tair = block_mean(truth.weather.air_temperature_k[:, rows, cols][crop], factor, factor)
-        veg = block_mean(world.vegetation[:, rows, cols][crop], factor, factor)
+    land = land_fraction >= 0.5
+    coarse, _ = block_reduce_mean(theta[crop], factor)
+    tair, _ = block_reduce_mean(truth.weather.air_temperature_k[:, rows, cols][crop], factor)
+    veg, _ = block_reduce_mean(world.vegetation[:, rows, cols][crop], factor)
     cell_bias = world.rng("cci", 0).normal(0, 0.02, (ny_c, nx_c))
     pattern = world.patterns["esa_cci"]
     n_files = 0

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import math
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -21,11 +20,13 @@ from scipy import ndimage
 from scipy.special import ndtr
 
 from avhrrsm.grid import STEP_DEG, Window, region_window
-from avhrrsm.synth.fields import block_mean, fractal_field, gaussian_field
+from avhrrsm.io.rasters import merit_tile_name
+from avhrrsm.regrid import block_reduce_mean
+from avhrrsm.static import slope_aspect
+from avhrrsm.synth.fields import fractal_field, gaussian_field
 
 LOGGER = logging.getLogger(__name__)
 
-METRES_PER_DEGREE = 111_195.0  # spherical Earth, R = 6371 km
 SURFACE_LAYER_MM = 50.0  # 0-5 cm
 ROOT_LAYER_MM = 300.0  # 5-35 cm, feeds the surface by capillary rise
 DEM_TILE_DEG = 5
@@ -57,13 +58,6 @@ class DemTiles:
         row = int(round((self.lat_north - (south + DEM_TILE_DEG)) / self.step_deg))
         col = int(round((west - self.lon_west) / self.step_deg))
         return self.elevation[row : row + tile_px, col : col + tile_px]
-
-
-def merit_tile_name(south: int, west: int) -> str:
-    """MERIT DEM tile name from its south-west corner, e.g. (45, 5) -> 'n45e005'."""
-    ns = "n" if south >= 0 else "s"
-    ew = "e" if west >= 0 else "w"
-    return f"{ns}{abs(south):02d}{ew}{abs(west):03d}"
 
 
 @dataclass
@@ -166,16 +160,6 @@ def build_dem(
     )
 
 
-def slope_degrees(elevation: np.ndarray, lat: np.ndarray, step_deg: float) -> np.ndarray:
-    """Slope (degrees) of a geographic DEM, pixel sizes in metres varying with latitude."""
-    filled = np.where(np.isnan(elevation), 0.0, elevation)
-    dz_drow, dz_dcol = np.gradient(filled)
-    dy = step_deg * METRES_PER_DEGREE
-    dx = step_deg * METRES_PER_DEGREE * np.cos(np.deg2rad(lat))[:, None]
-    slope = np.degrees(np.arctan(np.hypot(dz_drow / dy, dz_dcol / dx)))
-    return np.where(np.isnan(elevation), np.nan, slope)
-
-
 def build_static(
     region: Mapping[str, float], settings: Mapping[str, float], rng: np.random.Generator
 ) -> StaticWorld:
@@ -189,11 +173,10 @@ def build_static(
     ny, nx = window.shape
     fine = dem.elevation[row0 : row0 + ny * factor, col0 : col0 + nx * factor].astype(np.float64)
     fine_lat = dem.lat_north - dem.step_deg * (row0 + np.arange(ny * factor) + 0.5)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        land_fraction = block_mean(np.isfinite(fine).astype(np.float64), factor, factor)
-        elevation = block_mean(fine, factor, factor)
-        slope = block_mean(slope_degrees(fine, fine_lat, dem.step_deg), factor, factor)
+    # The same aggregation and slope as the static-layers stage: what it computes is the truth.
+    elevation, land_fraction = block_reduce_mean(fine, factor)
+    slope, _, _ = slope_aspect(fine, fine_lat, dem.step_deg)
+    slope, _ = block_reduce_mean(slope, factor)
     land = land_fraction >= 0.5
     elevation = np.where(land, np.nan_to_num(elevation, nan=1.0), np.nan)
     slope = np.where(land, np.nan_to_num(slope, nan=0.0), np.nan)
