@@ -9,15 +9,18 @@ import netCDF4
 import numpy as np
 import pandas as pd
 import pytest
-import rasterio
 import xarray as xr
-from rasterio.transform import from_origin
 
 from avhrrsm.io.errors import InputError
 from avhrrsm.io.gridded import read_era5land, read_esa_cci, read_glass_avhrr, read_glass_modis
 from avhrrsm.io.insitu import read_cosmos_uk, read_smap_cvs
 from avhrrsm.io.netcdf import NcVar, write_netcdf
-from avhrrsm.io.rasters import merit_tiles_for_bounds, read_merit_tile, read_soilgrids
+from avhrrsm.io.rasters import (
+    merit_tiles_for_bounds,
+    read_merit_tile,
+    read_soilgrids,
+    write_geotiff,
+)
 
 
 def _files(world: Path, sub: str, suffix: str = ".nc") -> list[Path]:
@@ -318,20 +321,7 @@ def test_duplicated_coordinates_are_rejected(tmp_path):
 
 
 def _write_tif(path: Path, data: np.ndarray, crs: str | None, nodata=-32768) -> Path:
-    profile = {
-        "driver": "GTiff",
-        "height": data.shape[0],
-        "width": data.shape[1],
-        "count": 1,
-        "dtype": str(data.dtype),
-        "transform": from_origin(0, 1000, 100, 100),
-        "nodata": nodata,
-    }
-    if crs:
-        profile["crs"] = crs
-    with rasterio.open(path, "w", **profile) as dst:
-        dst.write(data, 1)
-    return path
+    return write_geotiff(path, data, 0, 1000, 100, nodata, crs=crs)
 
 
 def test_soilgrids_in_percent_or_without_crs_is_rejected(tmp_path):

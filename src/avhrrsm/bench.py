@@ -17,7 +17,6 @@ import json
 import logging
 import os
 import platform
-import resource
 import shutil
 import subprocess
 import sys
@@ -301,7 +300,6 @@ def run_benchmarks(
     (out_dir / "results.json").write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
     (out_dir / "RESULTS.md").write_text(render_markdown(results))
     shutil.rmtree(work, ignore_errors=True)
-    _ = resource  # peak memory is measured inside the job processes
     return results
 
 

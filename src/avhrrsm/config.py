@@ -161,9 +161,7 @@ def validate_config(config: Mapping[str, Any], source: str = "config") -> dict[s
     if errors:
         lines = "\n  - ".join(_describe(e) for e in errors)
         raise ConfigError(f"{source} is invalid:\n  - {lines}")
-    resolved = _fill_defaults(dict(config), schema)
-    # Defaults can themselves contain nested objects whose defaults need filling.
-    resolved = _fill_defaults(resolved, schema)
+    resolved = _fill_defaults(dict(config), schema)  # recursive: fills inside filled defaults too
     problems = list(_semantic_problems(resolved))
     if problems:
         lines = "\n  - ".join(problems)

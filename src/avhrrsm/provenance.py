@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import platform
 import subprocess
@@ -79,11 +78,3 @@ def provenance_attrs(
         "avhrrsm_libraries": json.dumps(library_versions(), sort_keys=True),
         "avhrrsm_python": platform.python_version(),
     }
-
-
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()

@@ -35,16 +35,20 @@ from scipy import ndimage
 
 from avhrrsm.grid import STEP_DEG, Window, region_window, tiles
 from avhrrsm.io.errors import InputError
-from avhrrsm.io.gridded import read_era5land, read_glass_avhrr, read_glass_modis
+from avhrrsm.io.gridded import (
+    AVHRR_VARIABLES,
+    GLASS_MODIS_YEARS,
+    read_era5land,
+    read_glass_avhrr,
+    read_glass_modis,
+)
 from avhrrsm.logs import progress
 from avhrrsm.regrid import bilinear_to_points, block_reduce_mean
 from avhrrsm.store import atomic_path, create_store, write_region
 
 LOGGER = logging.getLogger(__name__)
-AVHRR_INPUTS = ("albedo_bsa_vis", "albedo_bsa_nir", "albedo_bsa_shortwave", "lst")
-INPUTS = (*AVHRR_INPUTS, "era5land_swvl1")
+INPUTS = (*AVHRR_VARIABLES, "era5land_swvl1")
 TARGET = "glass_modis_sm"
-MODIS_YEARS = range(2000, 2021)
 MODIS_STRIPE_ROWS = (
     100  # 5 degrees of 0.05 degree rows: a global stripe of 0.01 degree pixels is 72 MB
 )
@@ -90,7 +94,7 @@ VARIABLE_ATTRS: Mapping[str, Mapping[str, str]] = {
 
 def missing_keys() -> tuple[str, ...]:
     """The variables whose missing days are counted while reading."""
-    return (*AVHRR_INPUTS, TARGET)
+    return (*AVHRR_VARIABLES, TARGET)
 
 
 def year_days(year: int) -> pd.DatetimeIndex:
@@ -170,17 +174,17 @@ def read_inputs_block(
     """AVHRR inputs and the GLASS-MODIS target for a block of days (missing days counted)."""
     out = {
         name: np.full((len(days), *window.shape), np.nan, dtype=np.float32)
-        for name in (*AVHRR_INPUTS, TARGET)
+        for name in (*AVHRR_VARIABLES, TARGET)
     }
     for k, day in enumerate(days):
         fields = dict(year=day.year, month=day.month, day=day.day, doy=day.day_of_year)
-        for variable in AVHRR_INPUTS:
+        for variable in AVHRR_VARIABLES:
             path = Path(patterns["glass_avhrr"].format(variable=variable, **fields))
             if not path.is_file():
                 missing[variable] += 1
                 continue
             out[variable][k] = _subset_on_grid(read_glass_avhrr(path, variable), window, path)
-        if day.year in MODIS_YEARS:
+        if day.year in GLASS_MODIS_YEARS:
             path = Path(patterns["glass_modis"].format(**fields))
             if not path.is_file():
                 missing[TARGET] += 1
@@ -332,7 +336,7 @@ def build_year_stack(
     attrs = {
         "title": f"avhrrsm input stack {year} on the global 0.05 degree grid",
         "year": str(year),
-        "target_available": str(year in MODIS_YEARS).lower(),
+        "target_available": str(year in GLASS_MODIS_YEARS).lower(),
         "gap_filling": f"linear in time up to {settings['max_interp_days']} days, then mean within "
         f"+-{int(settings['seasonal_window_days']) // 2} days, then nearest land pixel",
         "era5land_regridding": "daily mean of 24 UTC hours, NaN-aware bilinear 0.1 -> 0.05 degree",
@@ -363,7 +367,7 @@ def build_year_stack(
                 era[k] = era5land_daily_on_grid(path, window, day)
             arrays["era5land_swvl1"] = era
             start = days.get_loc(block[0])
-            _write_time_block(tmp, window, arrays, start, dims)
+            write_region(tmp, window, window, arrays, dims, starts={"time": start})
         # pass 2: gap filling, tile by tile
         tile_list = tiles(window, tile_deg)
         for tile_id, tile in progress(tile_list, len(tile_list), f"stack {year}: filling", LOGGER):
@@ -397,23 +401,3 @@ def build_year_stack(
             )
     LOGGER.info("stack %d written to %s", year, out_path)
     return missing
-
-
-def _write_time_block(
-    path: Path,
-    window: Window,
-    arrays: Mapping[str, np.ndarray],
-    start: int,
-    dims: Mapping[str, tuple[str, ...]],
-) -> None:
-    n = next(iter(arrays.values())).shape[0]
-    data_vars = {name: (dims[name], values) for name, values in arrays.items()}
-    xr.Dataset(data_vars).to_zarr(
-        path,
-        region={
-            "time": slice(start, start + n),
-            "lat": slice(0, window.shape[0]),
-            "lon": slice(0, window.shape[1]),
-        },
-        consolidated=True,
-    )

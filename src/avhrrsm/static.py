@@ -29,14 +29,21 @@ from pyproj import Transformer
 from rasterio.windows import from_bounds
 from scipy import ndimage
 
-from avhrrsm.grid import STEP_DEG, Window
+from avhrrsm.grid import STEP_DEG, Window, region_window, tiles
 from avhrrsm.io.errors import InputError
-from avhrrsm.io.rasters import MERIT_TILE, merit_tiles_for_bounds
+from avhrrsm.io.rasters import (
+    SOIL_FRACTIONS,
+    check_merit_crs,
+    check_merit_name,
+    check_soilgrids_grams,
+    merit_tiles_for_bounds,
+)
+from avhrrsm.logs import progress
 from avhrrsm.regrid import block_reduce_mean, warp_average
+from avhrrsm.store import atomic_path, create_store, write_region
 
 LOGGER = logging.getLogger(__name__)
 METRES_PER_DEGREE = 111_195.0
-SOIL_FRACTIONS = ("sand", "silt", "clay")
 
 
 def read_dem_mosaic(
@@ -66,14 +73,10 @@ def read_dem_mosaic(
     n_cols = int(round((east - west) / step))
     mosaic = np.full((n_rows, n_cols), np.nan, dtype=np.float32)
     for path in present:
-        if not MERIT_TILE.match(path.name):
-            raise InputError(path, "not a MERIT DEM tile name", "expected e.g. n45e005_dem.tif")
+        check_merit_name(path)
         try:
             with rasterio.open(path) as src:
-                if src.crs is None or not src.crs.is_geographic:
-                    raise InputError(
-                        path, f"MERIT DEM tile CRS is {src.crs}", "expected geographic EPSG:4326"
-                    )
+                check_merit_crs(path, src.crs)
                 if not math.isclose(abs(src.transform.a), step, rel_tol=1e-9):
                     raise InputError(
                         path, f"pixel size {abs(src.transform.a)} differs from other tiles ({step})"
@@ -236,20 +239,10 @@ def _warp_soilgrids(path: Path, fraction: str, window: Window) -> np.ndarray:
             src.read(1, window=read_window, masked=True, boundless=True)
             .astype(np.float32)
             .filled(np.nan)
-            .astype(np.float32)
         )
         transform = src.window_transform(read_window)
         crs = src.crs
-    valid = data[np.isfinite(data)]
-    if valid.size and (valid.min() < 0 or valid.max() > 1000):
-        raise InputError(
-            path,
-            f"SoilGrids {fraction} values {valid.min():.4g}..{valid.max():.4g} outside 0..1000 g/kg",
-        )
-    if valid.size > 100 and valid.max() <= 100:
-        raise InputError(
-            path, f"SoilGrids {fraction} values are all <= 100: they look like percent, not g/kg"
-        )
+    check_soilgrids_grams(data, path, fraction)
     return warp_average(data / 1000.0, transform, crs, window)
 
 
@@ -314,10 +307,6 @@ def build_static_layers(
     global_attrs: Mapping[str, str],
 ) -> None:
     """Write the static layers of ``region`` as a CF Zarr store, one tile at a time."""
-    from avhrrsm.grid import region_window, tiles
-    from avhrrsm.logs import progress
-    from avhrrsm.store import atomic_path, create_store, write_region
-
     window = region_window(region)
     variables = {
         name: (

@@ -129,8 +129,12 @@ def write_region(
     tile: Window,
     arrays: Mapping[str, np.ndarray],
     dims: Mapping[str, tuple[str, ...]],
+    starts: Mapping[str, int] | None = None,
 ) -> None:
-    """Write the arrays of one tile (a sub-window of ``window``) into the store."""
+    """Write the arrays of one tile (a sub-window of ``window``) into the store.
+
+    Other dimensions (time) start at ``starts[dim]`` (default 0) and run the arrays' length.
+    """
     rows = slice(tile.row_start - window.row_start, tile.row_stop - window.row_start)
     cols = slice(tile.col_start - window.col_start, tile.col_stop - window.col_start)
     data_vars = {name: (dims[name], values) for name, values in arrays.items()}
@@ -138,5 +142,6 @@ def write_region(
     for name in arrays:
         for dim in dims[name]:
             if dim not in region:
-                region[dim] = slice(0, arrays[name].shape[dims[name].index(dim)])
+                start = (starts or {}).get(dim, 0)
+                region[dim] = slice(start, start + arrays[name].shape[dims[name].index(dim)])
     xr.Dataset(data_vars).to_zarr(path, region=region, consolidated=True)

@@ -68,19 +68,45 @@ def merit_tiles_for_bounds(
     return present, absent
 
 
-def read_merit_tile(path: str | Path) -> xr.DataArray:
-    """One MERIT DEM tile: elevation (m) on (y, x) in EPSG:4326, sea (nodata) as NaN."""
-    path = Path(path)
+def check_merit_name(path: Path) -> None:
     if not MERIT_TILE.match(path.name):
         raise InputError(path, "not a MERIT DEM tile name", "expected e.g. n45e005_dem.tif")
-    array = _open_raster(path, "MERIT DEM")
-    crs = array.rio.crs
+
+
+def check_merit_crs(path: Path, crs: rasterio.crs.CRS | None) -> None:
+    """MERIT tiles are geographic (EPSG:4326): no CRS or a projected one is an error."""
     if crs is None:
         raise InputError(path, "MERIT DEM tile has no CRS", "expected geographic EPSG:4326")
     if not crs.is_geographic:
         raise InputError(
             path, f"MERIT DEM tile is in a projected CRS ({crs})", "expected geographic EPSG:4326"
         )
+
+
+def check_soilgrids_grams(values: np.ndarray, path: Path, fraction: str) -> None:
+    """SoilGrids stores g/kg: values outside 0..1000, or all <= 100 (percent), are errors."""
+    valid = values[np.isfinite(values)]
+    if valid.size == 0:
+        return
+    if valid.min() < 0 or valid.max() > 1000:
+        raise InputError(
+            path,
+            f"SoilGrids {fraction} values {valid.min():.4g}..{valid.max():.4g} outside 0..1000 g/kg",
+        )
+    if valid.max() <= 100 and valid.size > 100:
+        raise InputError(
+            path,
+            f"SoilGrids {fraction} values are all <= 100: they look like percent, not g/kg",
+            "SoilGrids 2.0 stores g/kg; convert the file or use the original download",
+        )
+
+
+def read_merit_tile(path: str | Path) -> xr.DataArray:
+    """One MERIT DEM tile: elevation (m) on (y, x) in EPSG:4326, sea (nodata) as NaN."""
+    path = Path(path)
+    check_merit_name(path)
+    array = _open_raster(path, "MERIT DEM")
+    check_merit_crs(path, array.rio.crs)
     array = array.where(array > -1000.0)  # -9999 sea if the nodata tag was lost
     array.name = "elevation"
     array.attrs.update({"units": "m", "long_name": "MERIT DEM elevation", "source_file": str(path)})
@@ -102,21 +128,9 @@ def read_soilgrids(path: str | Path, fraction: str) -> xr.DataArray:
             "SoilGrids raster has no CRS",
             "expected Interrupted Goode Homolosine (ESRI:54052)",
         )
-    values = array.values
-    valid = values[np.isfinite(values)]
-    if valid.size == 0:
+    if not np.isfinite(array.values).any():
         raise InputError(path, "SoilGrids raster has no valid pixel")
-    if valid.min() < 0 or valid.max() > 1000:
-        raise InputError(
-            path,
-            f"SoilGrids {fraction} values {valid.min():.4g}..{valid.max():.4g} outside 0..1000 g/kg",
-        )
-    if valid.max() <= 100 and valid.size > 100:
-        raise InputError(
-            path,
-            f"SoilGrids {fraction} values are all <= 100: they look like percent, not g/kg",
-            "SoilGrids 2.0 stores g/kg; convert the file or use the original download",
-        )
+    check_soilgrids_grams(array.values, path, fraction)
     fraction_array = (array / 1000.0).astype(np.float32)
     fraction_array.name = f"{fraction}_fraction"
     fraction_array.attrs = {
@@ -135,7 +149,7 @@ def write_geotiff(
     north: float,
     step: float,
     nodata: float,
-    crs: str = "EPSG:4326",
+    crs: str | None = "EPSG:4326",
     tags: dict[str, str] | None = None,
     **creation: object,
 ) -> Path:
@@ -148,7 +162,7 @@ def write_geotiff(
         "width": data.shape[1],
         "count": 1,
         "dtype": str(data.dtype),
-        "crs": rasterio.crs.CRS.from_string(crs),
+        "crs": rasterio.crs.CRS.from_string(crs) if crs else None,
         "transform": from_origin(west, north, step, step),
         "nodata": nodata,
         **creation,
