@@ -6,8 +6,11 @@
 #   workflow/rules/synthesize.smk  the embedded synthetic world in the real products' formats
 #   workflow/rules/static.smk      static layers on the 0.05 degree grid (terrain, soil texture)
 #   workflow/rules/stacks.smk      per-year stacks of the dynamic inputs and the training target
+#   workflow/rules/samples.smk     train/validation/test split map, per-year sample sets, merge
+#   workflow/rules/train.smk       the four deep models and the XGBoost benchmark
+#   workflow/rules/compare.smk     the model comparison of the paper on the test split
 #
-# Later stages (regridded stacks, samples, training, inference, product, validation, report)
+# Later stages (inference, product, validation)
 # join the DAG as they are built; none is stubbed.
 
 
@@ -21,6 +24,9 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/synthesize.smk"
 include: "workflow/rules/static.smk"
 include: "workflow/rules/stacks.smk"
+include: "workflow/rules/samples.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/compare.smk"
 
 
 rule all:

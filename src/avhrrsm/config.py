@@ -139,6 +139,7 @@ def _semantic_problems(config: Mapping[str, Any]) -> Iterator[str]:
                 f"region.{key}: {value} is not on the 0.05 degree grid; "
                 f"use a multiple of 0.05 such as {round(steps) * GRID_STEP_DEG:.2f}"
             )
+    yield from _learning_problems(config)
     synthetic_enabled = config["synthetic"]["enabled"]
     for name, pattern in config["inputs"].items():
         if "{synthetic}" in pattern and not synthetic_enabled:
@@ -195,3 +196,46 @@ def input_patterns(config: Mapping[str, Any]) -> dict[str, str]:
         name: pattern.replace("{synthetic}", synthetic_dir)
         for name, pattern in config["inputs"].items()
     }
+
+
+TARGET_YEARS = range(2000, 2021)  # GLASS-MODIS soil moisture, the training target
+
+
+def _learning_problems(config: Mapping[str, Any]) -> Iterator[str]:
+    """Cross-key rules of the sample sets, the models and the comparison."""
+    samples = config["samples"]
+    stored = samples["stored_lags"]
+    if samples["sequence_length"] > stored:
+        yield (
+            f"samples.sequence_length ({samples['sequence_length']}) exceeds samples.stored_lags "
+            f"({stored}); raise stored_lags"
+        )
+    too_long = [n for n in config["comparison"]["sequence_lengths"] if n > stored]
+    if too_long:
+        yield (
+            f"comparison.sequence_lengths: {too_long} exceed samples.stored_lags ({stored}); "
+            "raise stored_lags or drop them"
+        )
+    total = sum(samples["split_fractions"].values())
+    if abs(total - 1.0) > 1e-6:
+        yield f"samples.split_fractions: train + validation + test is {total:g}, must be 1"
+    target_years = [y for y in config["years"] if y in TARGET_YEARS]
+    if not target_years:
+        yield (
+            f"years: none of {config['years']} has a GLASS-MODIS target (2000-2020); "
+            "the models cannot be trained; add at least one year from 2000-2020"
+        )
+    for year in samples["holdout_years"]:
+        if year not in target_years:
+            yield (
+                f"samples.holdout_years: {year} is not a configured year with a target "
+                f"(configured target years: {target_years})"
+            )
+    if target_years and set(target_years) <= set(samples["holdout_years"]):
+        yield "samples.holdout_years: every target year is held out; nothing is left to train on"
+    transformer = config["models"]["transformer"]
+    if transformer["d_model"] % transformer["nhead"]:
+        yield (
+            f"models.transformer: d_model ({transformer['d_model']}) must be a multiple of "
+            f"nhead ({transformer['nhead']})"
+        )

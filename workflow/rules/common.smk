@@ -10,7 +10,7 @@ SRC_DIR = str(Path(workflow.basedir) / "src")
 if SRC_DIR not in sys.path:
     sys.path.insert(0, SRC_DIR)
 
-from avhrrsm.config import ConfigError, input_patterns, validate_config
+from avhrrsm.config import TARGET_YEARS, ConfigError, input_patterns, validate_config
 
 try:
     _resolved = validate_config(
@@ -76,8 +76,66 @@ def stack_inputs(wildcards):
     }
 
 
+def stack_path(year):
+    return run_path("stacks", f"{year}.zarr")
+
+
+def target_years():
+    """Configured years with a GLASS-MODIS target (2000-2020): the years samples come from."""
+    return [year for year in config["years"] if year in TARGET_YEARS]
+
+
+def previous_stack(wildcards):
+    """The previous year's stack where it is configured (sequences cross 1 January)."""
+    year = int(wildcards.year)
+    return {"previous": stack_path(year - 1)} if year - 1 in config["years"] else {}
+
+
+DEEP_MODELS = ("lstm", "bilstm", "atlstm", "transformer")
+
+
+def model_file(model, length):
+    """The trained model of one run: models/{model}/L{length}/model.pt (XGBoost: model.ubj)."""
+    name = "model.ubj" if model == "xgboost" else "model.pt"
+    return run_path("models", model, f"L{length}", name)
+
+
+def compared_models():
+    """The model file of every model in models.train, at samples.sequence_length."""
+    length = config["samples"]["sequence_length"]
+    return {model: model_file(model, length) for model in config["models"]["train"]}
+
+
+def sweep_models():
+    """The sweep model's file at every length of comparison.sequence_lengths."""
+    model = config["comparison"]["sweep_model"]
+    return {
+        f"L{length}": model_file(model, length)
+        for length in config["comparison"]["sequence_lengths"]
+    }
+
+
+COMPARISON_OUTPUTS = {
+    "metrics": "metrics.csv",
+    "sequence_length": "sequence_length.csv",
+    "attention": "attention.csv",
+    "scatter": "scatter_density.png",
+    "length_figure": "metric_vs_sequence_length.png",
+    "attention_figure": "attention_per_lag.png",
+    "summary": "summary.html",
+    "summary_json": "summary.json",
+}
+
+
+def comparison_path(key):
+    return run_path("comparison", COMPARISON_OUTPUTS[key])
+
+
 def all_targets():
     """The default targets: the last output of every stage built so far."""
-    return [run_path("static", "static_layers.zarr")] + [
-        run_path("stacks", f"{year}.zarr") for year in config["years"]
-    ]
+    return (
+        [run_path("static", "static_layers.zarr")]
+        + [stack_path(year) for year in config["years"]]
+        + [run_path("samples", "manifest.json")]
+        + [comparison_path(key) for key in COMPARISON_OUTPUTS]
+    )

@@ -1,0 +1,1 @@
+"""The learning stage: sample sets, the five models, their training and their comparison."""

@@ -1,0 +1,170 @@
+"""The XGBoost benchmark: gradient-boosted trees on the flattened sequence plus static layers.
+
+It reads the same sample set as the deep models (same splits, same last ``L`` lags), in
+physical units (trees need no normalisation). Trees use the ``hist`` method on the device of
+:func:`avhrrsm.device.select_device` (``cuda`` when a GPU is present); the model is saved in
+XGBoost's own UBJSON format (``model.ubj``), never pickled.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xgboost as xgb
+
+from avhrrsm.device import select_device
+from avhrrsm.io.errors import InputError
+from avhrrsm.learn.samples import DYNAMIC_FEATURES, STATIC_FEATURES, SampleArrays, load_split
+from avhrrsm.learn.train import sample_set_id
+from avhrrsm.store import atomic_path
+
+LOGGER = logging.getLogger(__name__)
+
+
+def feature_names(sequence_length: int) -> list[str]:
+    """Names of the flattened features: each dynamic input at each lag, then the static layers."""
+    lagged = [
+        f"{name}_d{days}"
+        for days in range(sequence_length - 1, -1, -1)
+        for name in DYNAMIC_FEATURES
+    ]
+    return lagged + list(STATIC_FEATURES)
+
+
+def flatten(arrays: SampleArrays) -> np.ndarray:
+    """(n, L, F) dynamic + (n, S) static -> (n, L*F + S), in the order of :func:`feature_names`."""
+    n = len(arrays)
+    return np.concatenate([arrays.dynamic.reshape(n, -1), arrays.static], axis=1).astype(np.float32)
+
+
+def _matrix(arrays: SampleArrays, sequence_length: int, with_label: bool) -> xgb.DMatrix:
+    keep = np.isfinite(arrays.target) if with_label else np.ones(len(arrays), bool)
+    return xgb.DMatrix(
+        flatten(arrays)[keep],
+        label=arrays.target[keep] if with_label else None,
+        feature_names=feature_names(sequence_length),
+    )
+
+
+def train_xgboost(
+    samples_path: str | Path,
+    run_dir: str | Path,
+    hyperparameters: Mapping[str, Any],
+    sequence_length: int,
+    device: str,
+    seed: int,
+    threads: int = 0,
+    global_attrs: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Train the benchmark with early stopping on the validation split; write the run folder."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    torch_device = select_device(device)
+    train = load_split(samples_path, "train", sequence_length)
+    validation = load_split(samples_path, "validation", sequence_length)
+    if len(train) == 0 or len(validation) == 0:
+        raise InputError(
+            samples_path,
+            f"has {len(train)} training and {len(validation)} validation samples",
+            "both splits need samples",
+        )
+    skipped = int((~np.isfinite(train.target)).sum() + (~np.isfinite(validation.target)).sum())
+    if skipped:
+        LOGGER.warning("%d samples without a target skipped", skipped)
+    hyper = dict(hyperparameters)
+    params = {
+        "objective": "reg:squarederror",
+        "eval_metric": "rmse",
+        "tree_method": "hist",
+        "device": torch_device.type,
+        "max_depth": int(hyper["max_depth"]),
+        "eta": float(hyper["learning_rate"]),
+        "subsample": float(hyper["subsample"]),
+        "colsample_bytree": float(hyper["colsample_bytree"]),
+        "min_child_weight": float(hyper["min_child_weight"]),
+        "seed": int(seed % 2**31),
+        "nthread": int(threads) if threads > 0 else 0,
+    }
+    dtrain = _matrix(train, sequence_length, True)
+    dvalidation = _matrix(validation, sequence_length, True)
+    history: dict[str, dict[str, list[float]]] = {}
+    LOGGER.info(
+        "training xgboost (L=%d, %d features) on %s: %d train, %d validation samples",
+        sequence_length,
+        dtrain.num_col(),
+        params["device"],
+        dtrain.num_row(),
+        dvalidation.num_row(),
+    )
+    booster = xgb.train(
+        params,
+        dtrain,
+        num_boost_round=int(hyper["n_estimators"]),
+        evals=[(dtrain, "train"), (dvalidation, "validation")],
+        early_stopping_rounds=int(hyper["early_stopping_rounds"]),
+        evals_result=history,
+        verbose_eval=False,
+    )
+    booster.set_attr(sequence_length=str(sequence_length))
+    with atomic_path(run_dir / "model.ubj") as tmp:
+        booster.save_model(str(tmp.with_suffix(".ubj")))
+        tmp.with_suffix(".ubj").rename(tmp)
+    with atomic_path(run_dir / "metrics.csv") as tmp, tmp.open("w", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(["round", "train_rmse_m3m3", "validation_rmse_m3m3"])
+        for k, (a, b) in enumerate(
+            zip(history["train"]["rmse"], history["validation"]["rmse"], strict=True), start=1
+        ):
+            writer.writerow([k, repr(float(a)), repr(float(b))])
+    summary = {
+        "model": "xgboost",
+        "hyperparameters": hyper,
+        "sequence_length": sequence_length,
+        "xgboost_params": params,
+        "seed": seed,
+        "samples": sample_set_id(samples_path),
+        "samples_path": str(samples_path),
+        "n_train": int(dtrain.num_row()),
+        "n_validation": int(dvalidation.num_row()),
+        "skipped_without_target": skipped,
+        "rounds_run": len(history["validation"]["rmse"]),
+        "best_iteration": int(booster.best_iteration),
+        "best_validation_rmse_m3m3": float(history["validation"]["rmse"][booster.best_iteration]),
+        "provenance": dict(global_attrs or {}),
+    }
+    with atomic_path(run_dir / "run.json") as tmp:
+        tmp.write_text(json.dumps(summary, indent=2, sort_keys=True, default=str) + "\n")
+    LOGGER.info(
+        "xgboost: best iteration %d, validation RMSE %.4f m3 m-3",
+        summary["best_iteration"],
+        summary["best_validation_rmse_m3m3"],
+    )
+    return summary
+
+
+def load_xgboost(path: str | Path) -> tuple[xgb.Booster, int]:
+    """A trained booster and its sequence length, from ``model.ubj``."""
+    booster = xgb.Booster()
+    try:
+        booster.load_model(str(path))
+    except xgb.core.XGBoostError as err:
+        raise InputError(path, f"cannot be read as an XGBoost model ({err})", "retrain it") from err
+    length = booster.attr("sequence_length")
+    if length is None:
+        raise InputError(path, "has no sequence_length attribute", "use a model from train_xgboost")
+    return booster, int(length)
+
+
+def predict_xgboost(booster: xgb.Booster, arrays: SampleArrays) -> np.ndarray:
+    """Predictions (m3 m-3) with the trees up to the best iteration."""
+    length = arrays.dynamic.shape[1]
+    matrix = _matrix(arrays, length, False)
+    best = int(booster.best_iteration) if booster.attr("best_iteration") is not None else None
+    iterations = (0, best + 1) if best is not None else (0, 0)
+    return booster.predict(matrix, iteration_range=iterations).astype(np.float32)

@@ -1,0 +1,280 @@
+"""The model comparison of the paper, on the test split of the sample set.
+
+For every trained model and for the raw ERA5-Land ``swvl1`` of the sample day (the baseline a
+model must beat): n, R^2 (coefficient of determination, 1 - SSE/SST), RMSE, bias
+(= mean(predicted) - mean(target)) and Pearson R, overall and for targets above the wet
+threshold; the sequence-length sweep of one deep model; the attention-LSTM's mean attention
+weight per lag. Written as CSV, figures and a short HTML summary that names the winner.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from avhrrsm.learn.boost import load_xgboost, predict_xgboost
+from avhrrsm.learn.models import AttentionLSTM
+from avhrrsm.learn.samples import DYNAMIC_FEATURES, SampleArrays, load_split
+from avhrrsm.learn.train import load_deep_model, predict_normalised
+from avhrrsm.store import atomic_path
+
+LOGGER = logging.getLogger(__name__)
+BASELINE = "era5land_swvl1"
+METRIC_FIELDS = (
+    "model",
+    "sequence_length",
+    "subset",
+    "n",
+    "r2",
+    "rmse_m3m3",
+    "bias_m3m3",
+    "pearson_r",
+)
+
+
+def regression_metrics(predicted: np.ndarray, observed: np.ndarray) -> dict[str, float]:
+    """n, R^2, RMSE, bias (predicted - observed) and Pearson R over pairs where both are finite."""
+    predicted = np.asarray(predicted, np.float64)
+    observed = np.asarray(observed, np.float64)
+    both = np.isfinite(predicted) & np.isfinite(observed)
+    p, o = predicted[both], observed[both]
+    n = int(p.size)
+    if n < 2:
+        return {"n": n, "r2": np.nan, "rmse_m3m3": np.nan, "bias_m3m3": np.nan, "pearson_r": np.nan}
+    residual = p - o
+    total = ((o - o.mean()) ** 2).sum()
+    spread = p.std() * o.std()
+    return {
+        "n": n,
+        "r2": float(1.0 - (residual**2).sum() / total) if total > 0 else np.nan,
+        "rmse_m3m3": float(np.sqrt((residual**2).mean())),
+        "bias_m3m3": float(residual.mean()),
+        "pearson_r": float(((p - p.mean()) * (o - o.mean())).mean() / spread)
+        if spread > 0
+        else np.nan,
+    }
+
+
+def predict_run(model_path: str | Path, arrays: SampleArrays) -> np.ndarray:
+    """Predictions (m3 m-3) of a trained run (model.pt or model.ubj) on ``arrays``."""
+    model_path = Path(model_path)
+    if model_path.suffix == ".ubj":
+        booster, _ = load_xgboost(model_path)
+        return predict_xgboost(booster, arrays)
+    model, _, scaler = load_deep_model(model_path)
+    dynamic = torch.from_numpy(scaler.dynamic(arrays.dynamic))
+    static = torch.from_numpy(scaler.static(arrays.static))
+    return scaler.target_back(predict_normalised(model, dynamic, static).numpy())
+
+
+@torch.no_grad()
+def mean_attention(model_path: str | Path, arrays: SampleArrays) -> np.ndarray | None:
+    """Mean attention weight per lag (oldest first) of an attention-LSTM run; None otherwise."""
+    model, _, scaler = load_deep_model(model_path)
+    if not isinstance(model, AttentionLSTM):
+        return None
+    dynamic = torch.from_numpy(scaler.dynamic(arrays.dynamic))
+    static = torch.from_numpy(scaler.static(arrays.static))
+    total = torch.zeros(dynamic.shape[1], dtype=torch.float64)
+    for start in range(0, dynamic.shape[0], 8192):
+        weights = model.attention_weights(
+            dynamic[start : start + 8192], static[start : start + 8192]
+        )
+        total += weights.double().sum(dim=0)
+    return (total / max(dynamic.shape[0], 1)).numpy()
+
+
+def _rows(
+    label: str, length: int, predicted: np.ndarray, target: np.ndarray, wet_threshold: float
+) -> list[dict[str, Any]]:
+    wet = target > wet_threshold
+    return [
+        {
+            "model": label,
+            "sequence_length": length,
+            "subset": "all",
+            **regression_metrics(predicted, target),
+        },
+        {
+            "model": label,
+            "sequence_length": length,
+            "subset": f"target_above_{wet_threshold:g}",
+            **regression_metrics(predicted[wet], target[wet]),
+        },
+    ]
+
+
+def _write_csv(path: Path, fields: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> None:
+    with atomic_path(path) as tmp, tmp.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(fields), lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow(
+                {k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()}
+            )
+
+
+def compare_models(
+    samples_path: str | Path,
+    model_runs: Mapping[str, str | Path],
+    sweep_runs: Mapping[int, str | Path],
+    sweep_model: str,
+    wet_threshold: float,
+    outputs: Mapping[str, str | Path],
+    global_attrs: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Evaluate every run on the test split and write ``outputs``:
+
+    ``metrics`` (CSV), ``sequence_length`` (CSV), ``attention`` (CSV), ``scatter`` (PNG),
+    ``length_figure`` (PNG), ``attention_figure`` (PNG), ``summary`` (HTML), ``summary_json``.
+    ``model_runs`` maps a model name to its model file; ``sweep_runs`` maps L to the sweep
+    model's file.
+    """
+    from avhrrsm.learn import figures
+
+    cache: dict[int, SampleArrays] = {}
+
+    def test_arrays(length: int) -> SampleArrays:
+        if length not in cache:
+            cache[length] = load_split(samples_path, "test", length)
+        return cache[length]
+
+    base = test_arrays(1)
+    target = base.target
+    if target.size == 0:
+        raise ValueError(f"{samples_path}: the test split is empty; nothing to compare")
+    baseline = base.dynamic[:, -1, DYNAMIC_FEATURES.index(BASELINE)]
+    predictions: dict[str, np.ndarray] = {BASELINE: baseline}
+    rows = _rows(BASELINE, 1, baseline, target, wet_threshold)
+    lengths: dict[str, int] = {}
+    for name, path in model_runs.items():
+        length = _run_length(path)
+        lengths[name] = length
+        predictions[name] = predict_run(path, test_arrays(length))
+        rows += _rows(name, length, predictions[name], target, wet_threshold)
+    sweep_rows: list[dict[str, Any]] = []
+    attention_rows: list[dict[str, Any]] = []
+    for length, path in sorted(sweep_runs.items()):
+        arrays = test_arrays(length)
+        sweep_rows += _rows(sweep_model, length, predict_run(path, arrays), target, wet_threshold)
+        weights = mean_attention(path, arrays) if sweep_model == "atlstm" else None
+        if weights is not None:
+            attention_rows += [
+                {"sequence_length": length, "days_before": length - 1 - k, "mean_weight": float(w)}
+                for k, w in enumerate(weights)
+            ]
+    if not attention_rows and "atlstm" in model_runs:
+        length = lengths["atlstm"]
+        weights = mean_attention(model_runs["atlstm"], test_arrays(length))
+        attention_rows = [
+            {"sequence_length": length, "days_before": length - 1 - k, "mean_weight": float(w)}
+            for k, w in enumerate(weights if weights is not None else [])
+        ]
+    _write_csv(Path(outputs["metrics"]), METRIC_FIELDS, rows)
+    _write_csv(Path(outputs["sequence_length"]), METRIC_FIELDS, sweep_rows)
+    _write_csv(
+        Path(outputs["attention"]),
+        ("sequence_length", "days_before", "mean_weight"),
+        attention_rows,
+    )
+    figures.scatter_density(Path(outputs["scatter"]), predictions, target, rows)
+    figures.metric_vs_length(Path(outputs["length_figure"]), sweep_rows, sweep_model, rows)
+    figures.attention_per_lag(Path(outputs["attention_figure"]), attention_rows)
+    summary = summarise(rows, sweep_rows, wet_threshold)
+    summary["provenance"] = dict(global_attrs or {})
+    with atomic_path(Path(outputs["summary_json"])) as tmp:
+        tmp.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    with atomic_path(Path(outputs["summary"])) as tmp:
+        tmp.write_text(summary_html(summary, rows, sweep_rows))
+    LOGGER.info("%s", summary["statement"])
+    return summary
+
+
+def _run_length(path: str | Path) -> int:
+    path = Path(path)
+    if path.suffix == ".ubj":
+        return load_xgboost(path)[1]
+    return int(load_deep_model(path)[1]["sequence_length"])
+
+
+def summarise(
+    rows: Sequence[Mapping[str, Any]], sweep_rows: Sequence[Mapping[str, Any]], wet_threshold: float
+) -> dict[str, Any]:
+    """Which model wins on the test RMSE, by how much over the baseline and the runner-up."""
+    overall = [r for r in rows if r["subset"] == "all"]
+    baseline = next(r for r in overall if r["model"] == BASELINE)
+    models = sorted((r for r in overall if r["model"] != BASELINE), key=lambda r: r["rmse_m3m3"])
+    best = models[0]
+    gain = 1.0 - best["rmse_m3m3"] / baseline["rmse_m3m3"]
+    statement = (
+        f"{best['model']} wins on the test split: RMSE {best['rmse_m3m3']:.4f} m3 m-3, "
+        f"R2 {best['r2']:.3f} (n = {best['n']}), {100 * gain:.1f}% lower RMSE than raw "
+        f"ERA5-Land swvl1 ({baseline['rmse_m3m3']:.4f} m3 m-3, R2 {baseline['r2']:.3f})"
+    )
+    if len(models) > 1:
+        second = models[1]
+        margin = 1.0 - best["rmse_m3m3"] / second["rmse_m3m3"]
+        statement += (
+            f", and {100 * margin:.1f}% lower than the runner-up {second['model']} "
+            f"({second['rmse_m3m3']:.4f} m3 m-3)"
+        )
+    statement += "."
+    wet_rows = [r for r in rows if r["subset"] != "all" and r["model"] != BASELINE and r["n"] >= 2]
+    wet_best = min(wet_rows, key=lambda r: r["rmse_m3m3"]) if wet_rows else None
+    if wet_best is not None:
+        statement += (
+            f" Above {wet_threshold:g} m3 m-3 (n = {wet_best['n']}), {wet_best['model']} is best: "
+            f"RMSE {wet_best['rmse_m3m3']:.4f} m3 m-3, R2 {wet_best['r2']:.3f}."
+        )
+    sweep_all = [r for r in sweep_rows if r["subset"] == "all"]
+    best_length = min(sweep_all, key=lambda r: r["rmse_m3m3"]) if sweep_all else None
+    if best_length is not None:
+        statement += (
+            f" In the sequence-length sweep of {best_length['model']}, L = "
+            f"{best_length['sequence_length']} days gives the lowest RMSE "
+            f"({best_length['rmse_m3m3']:.4f} m3 m-3)."
+        )
+    return {
+        "winner": best["model"],
+        "winner_rmse_m3m3": best["rmse_m3m3"],
+        "baseline_rmse_m3m3": baseline["rmse_m3m3"],
+        "rmse_reduction_vs_baseline": gain,
+        "ranking": [r["model"] for r in models],
+        "best_sequence_length": best_length["sequence_length"] if best_length else None,
+        "statement": statement,
+    }
+
+
+def summary_html(
+    summary: Mapping[str, Any],
+    rows: Sequence[Mapping[str, Any]],
+    sweep_rows: Sequence[Mapping[str, Any]],
+) -> str:
+    def table(records: Sequence[Mapping[str, Any]]) -> str:
+        head = "".join(f"<th>{html.escape(f)}</th>" for f in METRIC_FIELDS)
+        body = "".join(
+            "<tr>"
+            + "".join(
+                f"<td>{v:.4f}</td>" if isinstance(v, float) else f"<td>{html.escape(str(v))}</td>"
+                for v in (r[f] for f in METRIC_FIELDS)
+            )
+            + "</tr>"
+            for r in records
+        )
+        return f"<table border='1' cellpadding='3'><tr>{head}</tr>{body}</table>"
+
+    return (
+        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>avhrrsm model comparison</title>"
+        "</head><body><h1>Model comparison on the test split</h1>"
+        f"<p><strong>{html.escape(summary['statement'])}</strong></p>"
+        f"<h2>All models</h2>{table(rows)}<h2>Sequence-length sweep</h2>{table(sweep_rows)}"
+        "</body></html>\n"
+    )

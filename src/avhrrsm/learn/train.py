@@ -1,0 +1,354 @@
+"""Training of the deep models: seeded, deterministic, resumable, early-stopped.
+
+A training run lives in one folder::
+
+    model.pt          the best epoch's weights + everything needed to use them (no pickle:
+                      plain tensors, numbers and strings, loaded with weights_only=True)
+    metrics.csv       train and validation loss (normalised MSE) and validation RMSE per epoch
+    run.json          the resolved settings, seed, device, sample set, result and provenance
+    scaler.json       the normalisation statistics (fitted on the training split)
+    checkpoints/      epoch_NNN.pt after every epoch (model, optimizer, scheduler, early-stopping
+                      state, history): a killed job resumes from the last one
+
+Determinism: the model is initialised from the seed; every epoch's shuffle and dropout draw
+from a generator seeded by (seed, epoch), so an epoch replays identically after a resume; on
+CUDA, cuDNN runs deterministic and without autotuning. On the CPU, the same seed and thread
+count give identical weights.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import xarray as xr
+
+from avhrrsm.config import config_hash
+from avhrrsm.device import (
+    autocast_dtype,
+    describe_device,
+    make_deterministic,
+    select_device,
+    set_threads,
+)
+from avhrrsm.io.errors import InputError
+from avhrrsm.learn.models import SequenceRegressor, build_model, masked_mse
+from avhrrsm.learn.samples import SampleArrays, Scaler, load_scaler, load_split
+from avhrrsm.store import atomic_path
+
+LOGGER = logging.getLogger(__name__)
+MODEL_FORMAT = "avhrrsm-model-1"
+CHECKPOINT_FORMAT = "avhrrsm-checkpoint-1"
+EVAL_BATCH = 8192
+StepHook = Callable[[int, int], None]
+
+
+def sample_set_id(samples_path: str | Path) -> str:
+    """A content hash of a merged sample set (its manifest and scaler attributes)."""
+    with xr.open_zarr(samples_path) as samples:
+        attrs = {key: samples.attrs.get(key, "") for key in ("manifest", "scaler")}
+    return hashlib.sha256(json.dumps(attrs, sort_keys=True).encode()).hexdigest()
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    return (seed * 1_000_003 + epoch) % (2**63)
+
+
+def _save(obj: Mapping[str, Any], path: Path) -> None:
+    """torch.save to a temporary name, renamed into place when complete."""
+    buffer = io.BytesIO()
+    torch.save(dict(obj), buffer)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(buffer.getvalue())
+
+
+def _to_cpu(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {key: value.detach().to("cpu").clone() for key, value in state.items()}
+
+
+def _tensors(
+    arrays: SampleArrays, scaler: Scaler, device: torch.device
+) -> tuple[torch.Tensor, ...]:
+    return (
+        torch.from_numpy(scaler.dynamic(arrays.dynamic)).to(device),
+        torch.from_numpy(scaler.static(arrays.static)).to(device),
+        torch.from_numpy(scaler.target(arrays.target)).to(device),
+    )
+
+
+@torch.no_grad()
+def predict_normalised(
+    model: SequenceRegressor,
+    dynamic: torch.Tensor,
+    static: torch.Tensor,
+    batch_size: int = EVAL_BATCH,
+) -> torch.Tensor:
+    model.eval()
+    dtype = autocast_dtype(dynamic.device)
+    out = []
+    for start in range(0, dynamic.shape[0], batch_size):
+        with torch.autocast(dynamic.device.type, dtype=dtype, enabled=dtype is not None):
+            out.append(
+                model(
+                    dynamic[start : start + batch_size], static[start : start + batch_size]
+                ).float()
+            )
+    return torch.cat(out) if out else torch.empty(0, device=dynamic.device)
+
+
+def _latest_checkpoint(folder: Path, fingerprint: str) -> dict[str, Any] | None:
+    """The newest readable checkpoint of this run's fingerprint, or None."""
+    for path in sorted(folder.glob("epoch_*.pt"), reverse=True):
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as err:  # a damaged file: fall back to the one before  # noqa: BLE001
+            LOGGER.warning("checkpoint %s cannot be read (%s); trying the previous one", path, err)
+            continue
+        if state.get("format") != CHECKPOINT_FORMAT or state.get("fingerprint") != fingerprint:
+            LOGGER.warning(
+                "checkpoints in %s come from other settings or samples; training from scratch",
+                folder,
+            )
+            return None
+        return state
+    return None
+
+
+def train_deep_model(
+    samples_path: str | Path,
+    run_dir: str | Path,
+    model_name: str,
+    hyperparameters: Mapping[str, Any],
+    sequence_length: int,
+    training: Mapping[str, Any],
+    seed: int,
+    threads: int = 0,
+    global_attrs: Mapping[str, str] | None = None,
+    step_hook: StepHook | None = None,
+) -> dict[str, Any]:
+    """Train ``model_name`` on the sample set; write the run folder; return the run summary.
+
+    ``step_hook(epoch, step)`` is called before every training step (tests use it to
+    interrupt a run mid-epoch).
+    """
+    run_dir = Path(run_dir)
+    checkpoints = run_dir / "checkpoints"
+    checkpoints.mkdir(parents=True, exist_ok=True)
+    device = select_device(str(training["device"]))
+    threads_used = set_threads(threads)
+    make_deterministic(device)
+    dtype = autocast_dtype(device)
+
+    scaler = load_scaler(samples_path)
+    train = load_split(samples_path, "train", sequence_length)
+    validation = load_split(samples_path, "validation", sequence_length)
+    if len(train) == 0 or len(validation) == 0:
+        raise InputError(
+            samples_path,
+            f"has {len(train)} training and {len(validation)} validation samples",
+            "both splits need samples: check samples.split_fractions and samples.per_year",
+        )
+    settings = {
+        "model": model_name,
+        "hyperparameters": dict(hyperparameters),
+        "sequence_length": sequence_length,
+        "training": {k: v for k, v in training.items() if k not in ("resume", "device")},
+        "seed": seed,
+        "samples": sample_set_id(samples_path),
+    }
+    fingerprint = config_hash(settings)
+    train_x, train_s, train_y = _tensors(train, scaler, device)
+    val_x, val_s, val_y = _tensors(validation, scaler, device)
+
+    torch.manual_seed(seed)
+    model = build_model(model_name, train_x.shape[-1], train_s.shape[-1], hyperparameters).to(
+        device
+    )
+    optimizer = torch.optim.Adam(
+        model.parameters(),
+        lr=float(training["learning_rate"]),
+        weight_decay=float(training["weight_decay"]),
+    )
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=2)
+    grad_scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
+    state: dict[str, Any] = {
+        "epoch": 0,
+        "best_val_loss": float("inf"),
+        "best_epoch": 0,
+        "epochs_without_improvement": 0,
+        "best_model_state": _to_cpu(model.state_dict()),
+        "history": [],
+    }
+    resumed_from = None
+    if training["resume"]:
+        checkpoint = _latest_checkpoint(checkpoints, fingerprint)
+        if checkpoint is not None:
+            model.load_state_dict(checkpoint["model_state"])
+            optimizer.load_state_dict(checkpoint["optimizer_state"])
+            scheduler.load_state_dict(checkpoint["scheduler_state"])
+            state = {key: checkpoint[key] for key in state}
+            resumed_from = int(checkpoint["epoch"])
+            LOGGER.info("resuming %s after epoch %d", model_name, resumed_from)
+    if resumed_from is None:
+        for old in checkpoints.glob("epoch_*.pt"):
+            old.unlink()
+
+    batch_size = int(training["batch_size"])
+    n_train = train_x.shape[0]
+    LOGGER.info(
+        "training %s (L=%d, %d parameters) on %s: %d train, %d validation samples",
+        model_name,
+        sequence_length,
+        sum(p.numel() for p in model.parameters()),
+        describe_device(device),
+        n_train,
+        val_x.shape[0],
+    )
+    stopped_early = False
+    while state["epoch"] < int(training["epochs"]):
+        if state["epochs_without_improvement"] >= int(training["patience"]):
+            stopped_early = True
+            break
+        epoch = state["epoch"] + 1
+        started = time.monotonic()
+        model.train()
+        generator = torch.Generator().manual_seed(epoch_seed(seed, epoch))
+        torch.manual_seed(epoch_seed(seed, epoch))  # dropout
+        order = torch.randperm(n_train, generator=generator).to(device)
+        loss_sum, loss_count = 0.0, 0
+        for step, start in enumerate(range(0, n_train, batch_size)):
+            if step_hook is not None:
+                step_hook(epoch, step)
+            index = order[start : start + batch_size]
+            with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+                prediction = model(train_x[index], train_s[index])
+            loss = masked_mse(prediction.float(), train_y[index])
+            optimizer.zero_grad(set_to_none=True)
+            grad_scaler.scale(loss).backward()
+            grad_scaler.step(optimizer)
+            grad_scaler.update()
+            loss_sum += float(loss) * index.numel()
+            loss_count += index.numel()
+        val_loss = float(masked_mse(predict_normalised(model, val_x, val_s), val_y))
+        scheduler.step(val_loss)
+        improved = val_loss < state["best_val_loss"]
+        if improved:
+            state["best_val_loss"] = val_loss
+            state["best_epoch"] = epoch
+            state["best_model_state"] = _to_cpu(model.state_dict())
+            state["epochs_without_improvement"] = 0
+        else:
+            state["epochs_without_improvement"] += 1
+        state["history"].append(
+            {
+                "epoch": epoch,
+                "train_loss": loss_sum / max(loss_count, 1),
+                "validation_loss": val_loss,
+                "validation_rmse_m3m3": float(np.sqrt(val_loss) * scaler.target_std),
+                "learning_rate": float(optimizer.param_groups[0]["lr"]),
+            }
+        )
+        state["epoch"] = epoch
+        _save(
+            {
+                "format": CHECKPOINT_FORMAT,
+                "fingerprint": fingerprint,
+                "model_state": _to_cpu(model.state_dict()),
+                "optimizer_state": optimizer.state_dict(),
+                "scheduler_state": scheduler.state_dict(),
+                **state,
+            },
+            checkpoints / f"epoch_{epoch:03d}.pt",
+        )
+        LOGGER.info(
+            "%s epoch %d: train %.4f, validation %.4f (RMSE %.4f m3 m-3)%s, %.1f s",
+            model_name,
+            epoch,
+            state["history"][-1]["train_loss"],
+            val_loss,
+            state["history"][-1]["validation_rmse_m3m3"],
+            " *" if improved else "",
+            time.monotonic() - started,
+        )
+    else:
+        stopped_early = state["epochs_without_improvement"] >= int(training["patience"])
+
+    _save(
+        {
+            "format": MODEL_FORMAT,
+            "model_name": model_name,
+            "hyperparameters": dict(hyperparameters),
+            "sequence_length": sequence_length,
+            "n_dynamic": int(train_x.shape[-1]),
+            "n_static": int(train_s.shape[-1]),
+            "state_dict": state["best_model_state"],
+            "scaler": json.dumps(scaler.to_dict(), sort_keys=True),
+            "fingerprint": fingerprint,
+            "best_epoch": state["best_epoch"],
+        },
+        run_dir / "model.pt",
+    )
+    _write_history(run_dir / "metrics.csv", state["history"])
+    with atomic_path(run_dir / "scaler.json") as tmp:
+        tmp.write_text(json.dumps(scaler.to_dict(), indent=2, sort_keys=True) + "\n")
+    summary = {
+        **settings,
+        "training": dict(training),
+        "fingerprint": fingerprint,
+        "device": describe_device(device),
+        "threads": threads_used,
+        "mixed_precision": str(dtype).replace("torch.", "") if dtype else "none",
+        "samples_path": str(samples_path),
+        "n_train": int(n_train),
+        "n_validation": int(val_x.shape[0]),
+        "epochs_run": state["epoch"],
+        "best_epoch": state["best_epoch"],
+        "stopped_early": stopped_early,
+        "resumed_after_epoch": resumed_from,
+        "best_validation_rmse_m3m3": float(np.sqrt(state["best_val_loss"]) * scaler.target_std),
+        "provenance": dict(global_attrs or {}),
+    }
+    with atomic_path(run_dir / "run.json") as tmp:
+        tmp.write_text(json.dumps(summary, indent=2, sort_keys=True, default=str) + "\n")
+    return summary
+
+
+def _write_history(path: Path, history: list[Mapping[str, float]]) -> None:
+    fields = ["epoch", "train_loss", "validation_loss", "validation_rmse_m3m3", "learning_rate"]
+    with atomic_path(path) as tmp, tmp.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields, lineterminator="\n")
+        writer.writeheader()
+        for row in history:
+            writer.writerow({key: repr(row[key]) if key != "epoch" else row[key] for key in fields})
+
+
+def load_deep_model(
+    path: str | Path, device: torch.device | str = "cpu"
+) -> tuple[SequenceRegressor, dict[str, Any], Scaler]:
+    """A trained model (in eval mode), its metadata and its scaler, from ``model.pt``."""
+    try:
+        stored = torch.load(path, map_location=device, weights_only=True)
+    except Exception as err:  # noqa: BLE001 - re-raised with the file named
+        raise InputError(
+            path, f"cannot be read as a model file ({err})", "retrain the model"
+        ) from err
+    if not isinstance(stored, dict) or stored.get("format") != MODEL_FORMAT:
+        raise InputError(
+            path, "is not an avhrrsm model file", "give a model.pt from rule train_deep"
+        )
+    model = build_model(
+        stored["model_name"], stored["n_dynamic"], stored["n_static"], stored["hyperparameters"]
+    )
+    model.load_state_dict(stored["state_dict"])
+    model.to(device).eval()
+    meta = {key: value for key, value in stored.items() if key != "state_dict"}
+    return model, meta, Scaler.from_dict(json.loads(stored["scaler"]))

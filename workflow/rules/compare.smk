@@ -1,0 +1,55 @@
+# The model comparison of the paper on the test split: metrics of every model and of raw
+# ERA5-Land, the sequence-length sweep, attention per lag, figures and the summary.
+
+
+rule compare_models:
+    input:
+        unpack(lambda wildcards: {**compared_models(), **sweep_models()}),
+        samples=run_path("samples", "samples.zarr"),
+    output:
+        metrics=report(
+            comparison_path("metrics"),
+            caption="../report/comparison_metrics.rst",
+            category="Model comparison",
+        ),
+        sequence_length=comparison_path("sequence_length"),
+        attention=comparison_path("attention"),
+        scatter=report(
+            comparison_path("scatter"),
+            caption="../report/comparison_scatter.rst",
+            category="Model comparison",
+        ),
+        length_figure=report(
+            comparison_path("length_figure"),
+            caption="../report/comparison_length.rst",
+            category="Model comparison",
+        ),
+        attention_figure=report(
+            comparison_path("attention_figure"),
+            caption="../report/comparison_attention.rst",
+            category="Model comparison",
+        ),
+        summary=report(
+            comparison_path("summary"),
+            caption="../report/comparison_summary.rst",
+            category="Model comparison",
+        ),
+        summary_json=comparison_path("summary_json"),
+    log:
+        log_path("compare_models"),
+    benchmark:
+        benchmark_path("compare_models")
+    conda:
+        "../../envs/learn.yaml"
+    resources:
+        mem_mb=6000,
+        runtime=60,
+    params:
+        models=list(compared_models()),
+        sweep_lengths=config["comparison"]["sequence_lengths"],
+        sweep_model=config["comparison"]["sweep_model"],
+        wet_threshold=config["samples"]["wet_threshold"],
+    message:
+        "Compare the models on the test split"
+    script:
+        "../scripts/compare_models.py"

@@ -1,0 +1,80 @@
+# Training sample sets: the train/validation/test split map (spatial blocks, stratified by
+# wetness), the samples of every target year, and their merge with the scaler and manifest.
+
+
+rule sample_split:
+    input:
+        stacks=[stack_path(year) for year in target_years()],
+        static=run_path("static", "static_layers.zarr"),
+    output:
+        directory(run_path("samples", "split.zarr")),
+    log:
+        log_path("sample_split"),
+    benchmark:
+        benchmark_path("sample_split")
+    conda:
+        "../../envs/learn.yaml"
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        region=config["region"],
+        samples=config["samples"],
+        seed=config["seed"],
+    message:
+        "Train/validation/test split of the region's pixels (spatial blocks)"
+    script:
+        "../scripts/sample_split.py"
+
+
+rule samples_year:
+    input:
+        unpack(previous_stack),
+        stack=stack_path("{year}"),
+        static=run_path("static", "static_layers.zarr"),
+        split=run_path("samples", "split.zarr"),
+    output:
+        directory(run_path("samples", "{year}.zarr")),
+    log:
+        log_path("samples_year_{year}"),
+    benchmark:
+        benchmark_path("samples_year_{year}")
+    wildcard_constraints:
+        year=r"\d{4}",
+    conda:
+        "../../envs/learn.yaml"
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        region=config["region"],
+        tile_deg=config["tile_deg"],
+        samples=config["samples"],
+        seed=config["seed"],
+    message:
+        "Training samples of {wildcards.year}"
+    script:
+        "../scripts/samples_year.py"
+
+
+rule samples_merge:
+    input:
+        years=[run_path("samples", f"{year}.zarr") for year in target_years()],
+    output:
+        samples=directory(run_path("samples", "samples.zarr")),
+        manifest=run_path("samples", "manifest.json"),
+    log:
+        log_path("samples_merge"),
+    benchmark:
+        benchmark_path("samples_merge")
+    conda:
+        "../../envs/learn.yaml"
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    params:
+        years=target_years(),
+    message:
+        "Merge the sample sets of {params.years}; scaler from the training split"
+    script:
+        "../scripts/samples_merge.py"

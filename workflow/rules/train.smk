@@ -1,0 +1,64 @@
+# Training: the four deep models (one rule, model and sequence length as wildcards) and the
+# XGBoost benchmark. Run folders: models/{model}/L{length}/ with the model file, metrics.csv,
+# run.json and (deep models) scaler.json and checkpoints/ (kept between attempts: a killed
+# training resumes from its last epoch).
+
+
+rule train_deep:
+    input:
+        samples=run_path("samples", "samples.zarr"),
+    output:
+        model=run_path("models", "{model}", "L{length}", "model.pt"),
+        metrics=run_path("models", "{model}", "L{length}", "metrics.csv"),
+        run=run_path("models", "{model}", "L{length}", "run.json"),
+        scaler=run_path("models", "{model}", "L{length}", "scaler.json"),
+    log:
+        log_path("train_{model}_L{length}"),
+    benchmark:
+        benchmark_path("train_{model}_L{length}")
+    wildcard_constraints:
+        model="|".join(DEEP_MODELS),
+        length=r"\d+",
+    conda:
+        "../../envs/learn.yaml"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=240,
+    params:
+        hyperparameters=lambda wildcards: config["models"][wildcards.model],
+        training=config["training"],
+        seed=config["seed"],
+    message:
+        "Train {wildcards.model} with sequences of {wildcards.length} days"
+    script:
+        "../scripts/train_deep.py"
+
+
+rule train_xgboost:
+    input:
+        samples=run_path("samples", "samples.zarr"),
+    output:
+        model=run_path("models", "xgboost", "L{length}", "model.ubj"),
+        metrics=run_path("models", "xgboost", "L{length}", "metrics.csv"),
+        run=run_path("models", "xgboost", "L{length}", "run.json"),
+    log:
+        log_path("train_xgboost_L{length}"),
+    benchmark:
+        benchmark_path("train_xgboost_L{length}")
+    wildcard_constraints:
+        length=r"\d+",
+    conda:
+        "../../envs/learn.yaml"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=240,
+    params:
+        hyperparameters=config["models"]["xgboost"],
+        device=config["training"]["device"],
+        seed=config["seed"],
+    message:
+        "Train the XGBoost benchmark with sequences of {wildcards.length} days"
+    script:
+        "../scripts/train_xgboost.py"
