@@ -68,3 +68,80 @@ def gdalwarp() -> str:
     if path is None:
         pytest.skip("gdalwarp is not installed and could not be installed (needs root and apt)")
     return path
+
+
+@pytest.fixture(scope="session")
+def test_stacks(synthetic_world, world_patterns, test_config, tmp_path_factory) -> dict:
+    """Static layers and the stacks of every test-config year, built once per session."""
+    from avhrrsm.stacks import build_year_stack
+    from avhrrsm.static import build_static_layers
+
+    folder = tmp_path_factory.mktemp("stacks")
+    static = folder / "static_layers.zarr"
+    build_static_layers(
+        static,
+        world_patterns["merit_dem"],
+        world_patterns["soilgrids"],
+        test_config["region"],
+        test_config["tile_deg"],
+        {},
+    )
+    stacks = {}
+    for year in test_config["years"]:
+        stacks[year] = folder / f"{year}.zarr"
+        build_year_stack(
+            stacks[year],
+            year,
+            world_patterns,
+            static,
+            test_config["region"],
+            test_config["tile_deg"],
+            test_config["stacks"],
+            {},
+        )
+    return {"static": static, "stacks": stacks, "folder": folder}
+
+
+@pytest.fixture(scope="session")
+def sample_set(test_stacks, test_config, tmp_path_factory) -> dict:
+    """The test config's split map, per-year sample sets and merged set."""
+    from avhrrsm.learn.samples import build_split_map, draw_year_samples, merge_sample_sets
+
+    folder = tmp_path_factory.mktemp("samples")
+    settings = test_config["samples"]
+    split = folder / "split.zarr"
+    build_split_map(
+        split,
+        list(test_stacks["stacks"].values()),
+        test_stacks["static"],
+        test_config["region"],
+        settings,
+        test_config["seed"],
+        {},
+    )
+    years, summaries = [], {}
+    for year, stack in test_stacks["stacks"].items():
+        years.append(folder / f"{year}.zarr")
+        summaries[year] = draw_year_samples(
+            years[-1],
+            year,
+            stack,
+            None,
+            test_stacks["static"],
+            split,
+            test_config["region"],
+            test_config["tile_deg"],
+            settings,
+            test_config["seed"],
+            {},
+        )
+    merged = folder / "samples.zarr"
+    manifest = merge_sample_sets(years, merged, folder / "manifest.json", {})
+    return {
+        "split": split,
+        "years": years,
+        "summaries": summaries,
+        "merged": merged,
+        "manifest": manifest,
+        "folder": folder,
+    }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import json
 import os
 import re
 import shutil
@@ -88,6 +90,28 @@ def test_end_to_end_tiny_config(tmp_path):
         assert (run / "stacks" / f"{year}.zarr").is_dir()
         assert (run / "logs" / f"stack_year_{year}.log").is_file()
         assert (run / "benchmarks" / f"stack_year_{year}.tsv").is_file()
+    # the learning stage: sample sets, five models, the sweep and the comparison
+    manifest = json.loads((run / "samples" / "manifest.json").read_text())
+    assert manifest["samples"] > 0 and [y["year"] for y in manifest["years"]] == [2001, 2015]
+    for model in ("lstm", "bilstm", "atlstm", "transformer"):
+        assert (run / "models" / model / "L4" / "model.pt").is_file()
+        assert (run / "models" / model / "L4" / "checkpoints" / "epoch_001.pt").is_file()
+    assert (run / "models" / "atlstm" / "L1" / "model.pt").is_file()
+    assert (run / "models" / "xgboost" / "L4" / "model.ubj").is_file()
+    comparison = run / "comparison"
+    rows = list(csv.DictReader((comparison / "metrics.csv").open()))
+    overall = {r["model"]: float(r["rmse_m3m3"]) for r in rows if r["subset"] == "all"}
+    assert set(overall) == {"era5land_swvl1", "lstm", "bilstm", "atlstm", "transformer", "xgboost"}
+    for model in ("lstm", "bilstm", "atlstm", "transformer"):
+        # the deep models beat raw ERA5-Land clearly, even this tiny and this briefly trained
+        assert overall[model] < 0.7 * overall["era5land_swvl1"], (model, overall)
+    summary = json.loads((comparison / "summary.json").read_text())
+    assert summary["winner"] in overall and summary["winner"] in summary["statement"]
+    for figure in ("scatter_density", "metric_vs_sequence_length", "attention_per_lag"):
+        assert (comparison / f"{figure}.png").stat().st_size > 1000
+    report = _snakemake(["--configfile", "config.yaml", "--report", "report.html"], cwd=tmp_path)
+    assert report.returncode == 0, report.stderr[-3000:]
+    assert "Model comparison" in (tmp_path / "report.html").read_text()
     # A second run has nothing to do.
     again = _snakemake(["--cores", "2", "--configfile", "config.yaml"], cwd=tmp_path)
     assert again.returncode == 0

@@ -41,7 +41,7 @@ def scatter_density(
             target, np.clip(predictions[name], 0, 0.6), bins=[edges, edges]
         )
         shown = np.ma.masked_equal(counts.T, 0)
-        mesh = ax.pcolormesh(edges, edges, np.log10(shown), cmap="viridis", shading="flat")
+        mesh = ax.pcolormesh(edges, edges, np.ma.log10(shown), cmap="viridis", shading="flat")
         ax.plot([0, 0.6], [0, 0.6], color="k", lw=0.8)
         s = stats[name]
         ax.set_title(name, fontsize=10)

@@ -236,7 +236,7 @@ def train_deep_model(
             grad_scaler.scale(loss).backward()
             grad_scaler.step(optimizer)
             grad_scaler.update()
-            loss_sum += float(loss) * index.numel()
+            loss_sum += float(loss.detach()) * index.numel()
             loss_count += index.numel()
         val_loss = float(masked_mse(predict_normalised(model, val_x, val_s), val_y))
         scheduler.step(val_loss)
