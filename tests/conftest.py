@@ -72,7 +72,8 @@ def gdalwarp() -> str:
 
 @pytest.fixture(scope="session")
 def test_stacks(synthetic_world, world_patterns, test_config, tmp_path_factory) -> dict:
-    """Static layers and the stacks of every test-config year, built once per session."""
+    """Static layers and the stacks of every test-config year, built once per session in
+    0.5 degree tiles (so that the test region spans several tiles)."""
     from avhrrsm.stacks import build_year_stack
     from avhrrsm.static import build_static_layers
 
@@ -83,23 +84,23 @@ def test_stacks(synthetic_world, world_patterns, test_config, tmp_path_factory) 
         world_patterns["merit_dem"],
         world_patterns["soilgrids"],
         test_config["region"],
-        test_config["tile_deg"],
+        0.5,
         {},
     )
-    stacks = {}
+    stacks, missing = {}, {}
     for year in test_config["years"]:
         stacks[year] = folder / f"{year}.zarr"
-        build_year_stack(
+        missing[year] = build_year_stack(
             stacks[year],
             year,
             world_patterns,
             static,
             test_config["region"],
-            test_config["tile_deg"],
+            0.5,
             test_config["stacks"],
-            {},
+            {"avhrrsm_rule": "stack_year"},
         )
-    return {"static": static, "stacks": stacks, "folder": folder}
+    return {"static": static, "stacks": stacks, "missing": missing, "folder": folder}
 
 
 @pytest.fixture(scope="session")

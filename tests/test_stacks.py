@@ -114,30 +114,13 @@ def test_era5land_daily_mean_needs_24_hours(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def stack_2001(synthetic_world, world_patterns, test_config, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("stacks")
-    static = folder / "static.zarr"
-    build_static_layers(
-        static,
-        world_patterns["merit_dem"],
-        world_patterns["soilgrids"],
-        test_config["region"],
-        0.5,
-        {},
+def stack_2001(test_stacks):
+    """The 2001 stack of the test region, built in 0.5 degree tiles (conftest.test_stacks)."""
+    assert test_stacks["missing"][2001] == dict.fromkeys(test_stacks["missing"][2001], 0)
+    return (
+        xr.open_zarr(test_stacks["stacks"][2001]).load(),
+        xr.open_zarr(test_stacks["static"]).load(),
     )
-    settings = validate_config({})["stacks"]
-    missing = build_year_stack(
-        folder / "2001.zarr",
-        2001,
-        world_patterns,
-        static,
-        test_config["region"],
-        0.5,
-        settings,
-        {"avhrrsm_rule": "stack_year"},
-    )
-    assert missing == dict.fromkeys(missing, 0)
-    return xr.open_zarr(folder / "2001.zarr").load(), xr.open_zarr(static).load()
 
 
 def test_stack_is_seamless_on_land_with_flags(stack_2001, test_config):

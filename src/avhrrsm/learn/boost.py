@@ -20,7 +20,12 @@ import xgboost as xgb
 
 from avhrrsm.device import select_device
 from avhrrsm.io.errors import InputError
-from avhrrsm.learn.samples import DYNAMIC_FEATURES, STATIC_FEATURES, SampleArrays, load_split
+from avhrrsm.learn.samples import (
+    DYNAMIC_FEATURES,
+    STATIC_FEATURES,
+    SampleArrays,
+    load_training_splits,
+)
 from avhrrsm.learn.train import sample_set_id
 from avhrrsm.store import atomic_path
 
@@ -66,14 +71,7 @@ def train_xgboost(
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     torch_device = select_device(device)
-    train = load_split(samples_path, "train", sequence_length)
-    validation = load_split(samples_path, "validation", sequence_length)
-    if len(train) == 0 or len(validation) == 0:
-        raise InputError(
-            samples_path,
-            f"has {len(train)} training and {len(validation)} validation samples",
-            "both splits need samples",
-        )
+    train, validation = load_training_splits(samples_path, sequence_length)
     skipped = int((~np.isfinite(train.target)).sum() + (~np.isfinite(validation.target)).sum())
     if skipped:
         LOGGER.warning("%d samples without a target skipped", skipped)

@@ -46,18 +46,26 @@ class SequenceRegressor(nn.Module):
         return torch.cat([dynamic, repeated], dim=-1)
 
 
+def _lstm(
+    n_inputs: int, hidden_size: int, num_layers: int, dropout: float, bidirectional: bool = False
+) -> nn.LSTM:
+    """A batch-first LSTM (dropout between layers only where there are several)."""
+    return nn.LSTM(
+        n_inputs,
+        hidden_size,
+        num_layers=num_layers,
+        batch_first=True,
+        bidirectional=bidirectional,
+        dropout=dropout if num_layers > 1 else 0.0,
+    )
+
+
 class LSTMRegressor(SequenceRegressor):
     def __init__(
         self, n_dynamic: int, n_static: int, hidden_size: int, num_layers: int, dropout: float
     ) -> None:
         super().__init__(n_dynamic, n_static)
-        self.lstm = nn.LSTM(
-            n_dynamic + n_static,
-            hidden_size,
-            num_layers=num_layers,
-            batch_first=True,
-            dropout=dropout if num_layers > 1 else 0.0,
-        )
+        self.lstm = _lstm(n_dynamic + n_static, hidden_size, num_layers, dropout)
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(hidden_size, 1)
 
@@ -72,14 +80,7 @@ class BiLSTMRegressor(SequenceRegressor):
     ) -> None:
         super().__init__(n_dynamic, n_static)
         self.hidden_size = hidden_size
-        self.lstm = nn.LSTM(
-            n_dynamic + n_static,
-            hidden_size,
-            num_layers=num_layers,
-            batch_first=True,
-            bidirectional=True,
-            dropout=dropout if num_layers > 1 else 0.0,
-        )
+        self.lstm = _lstm(n_dynamic + n_static, hidden_size, num_layers, dropout, True)
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(2 * hidden_size, 1)
 
@@ -102,13 +103,7 @@ class AttentionLSTM(SequenceRegressor):
         attention_size: int,
     ) -> None:
         super().__init__(n_dynamic, n_static)
-        self.lstm = nn.LSTM(
-            n_dynamic + n_static,
-            hidden_size,
-            num_layers=num_layers,
-            batch_first=True,
-            dropout=dropout if num_layers > 1 else 0.0,
-        )
+        self.lstm = _lstm(n_dynamic + n_static, hidden_size, num_layers, dropout)
         self.score_hidden = nn.Linear(hidden_size, attention_size)
         self.score_out = nn.Linear(attention_size, 1, bias=False)
         self.dropout = nn.Dropout(dropout)

@@ -697,6 +697,21 @@ def load_split(path: str | Path, split: str, sequence_length: int) -> SampleArra
         )
 
 
+def load_training_splits(
+    path: str | Path, sequence_length: int
+) -> tuple[SampleArrays, SampleArrays]:
+    """The train and validation splits; an error naming the set when either is empty."""
+    train = load_split(path, "train", sequence_length)
+    validation = load_split(path, "validation", sequence_length)
+    if len(train) == 0 or len(validation) == 0:
+        raise InputError(
+            path,
+            f"has {len(train)} training and {len(validation)} validation samples",
+            "both splits need samples: check samples.split_fractions and samples.per_year",
+        )
+    return train, validation
+
+
 def load_scaler(path: str | Path) -> Scaler:
     """The scaler stored with a merged sample set."""
     with xr.open_zarr(path) as samples:

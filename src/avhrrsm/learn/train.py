@@ -42,7 +42,7 @@ from avhrrsm.device import (
 )
 from avhrrsm.io.errors import InputError
 from avhrrsm.learn.models import SequenceRegressor, build_model, masked_mse
-from avhrrsm.learn.samples import SampleArrays, Scaler, load_scaler, load_split
+from avhrrsm.learn.samples import SampleArrays, Scaler, load_scaler, load_training_splits
 from avhrrsm.store import atomic_path
 
 LOGGER = logging.getLogger(__name__)
@@ -149,14 +149,7 @@ def train_deep_model(
     dtype = autocast_dtype(device)
 
     scaler = load_scaler(samples_path)
-    train = load_split(samples_path, "train", sequence_length)
-    validation = load_split(samples_path, "validation", sequence_length)
-    if len(train) == 0 or len(validation) == 0:
-        raise InputError(
-            samples_path,
-            f"has {len(train)} training and {len(validation)} validation samples",
-            "both splits need samples: check samples.split_fractions and samples.per_year",
-        )
+    train, validation = load_training_splits(samples_path, sequence_length)
     settings = {
         "model": model_name,
         "hyperparameters": dict(hyperparameters),
