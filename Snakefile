@@ -9,8 +9,10 @@
 #   workflow/rules/samples.smk     train/validation/test split map, per-year sample sets, merge
 #   workflow/rules/train.smk       the four deep models and the XGBoost benchmark
 #   workflow/rules/compare.smk     the model comparison of the paper on the test split
+#   workflow/rules/inference.smk   the product's model over every land pixel-day, per (year, tile)
+#   workflow/rules/product.smk     one CF-NetCDF file per day, and a summary figure per year
 #
-# Later stages (inference, product, validation)
+# Later stages (validation)
 # join the DAG as they are built; none is stubbed.
 
 
@@ -27,6 +29,8 @@ include: "workflow/rules/stacks.smk"
 include: "workflow/rules/samples.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/compare.smk"
+include: "workflow/rules/inference.smk"
+include: "workflow/rules/product.smk"
 
 
 rule all:

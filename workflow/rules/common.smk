@@ -10,7 +10,14 @@ SRC_DIR = str(Path(workflow.basedir) / "src")
 if SRC_DIR not in sys.path:
     sys.path.insert(0, SRC_DIR)
 
-from avhrrsm.config import TARGET_YEARS, ConfigError, input_patterns, validate_config
+from avhrrsm.config import (
+    TARGET_YEARS,
+    ConfigError,
+    config_hash,
+    input_patterns,
+    validate_config,
+)
+from avhrrsm.grid import region_window, tiles
 
 try:
     _resolved = validate_config(
@@ -131,6 +138,34 @@ def comparison_path(key):
     return run_path("comparison", COMPARISON_OUTPUTS[key])
 
 
+def region_tiles():
+    """Ids of the tiles of the global tiling (tile_deg) that meet the region."""
+    return [
+        tile_id
+        for tile_id, _ in tiles(region_window(config["region"]), config["tile_deg"])
+    ]
+
+
+def product_model_file():
+    """The model the product is made with (inference.model at samples.sequence_length)."""
+    return model_file(
+        config["inference"]["model"], config["samples"]["sequence_length"]
+    )
+
+
+def inference_tile_path(year, tile):
+    return run_path("inference", str(year), f"{tile}.zarr")
+
+
+def product_targets():
+    return [run_path("product", str(year)) for year in config["years"]] + [
+        run_path("product", f"summary_{year}.png") for year in config["years"]
+    ]
+
+
+CONFIG_SHA256 = config_hash(config)
+
+
 def all_targets():
     """The default targets: the last output of every stage built so far."""
     return (
@@ -138,4 +173,5 @@ def all_targets():
         + [stack_path(year) for year in config["years"]]
         + [run_path("samples", "manifest.json")]
         + [comparison_path(key) for key in COMPARISON_OUTPUTS]
+        + product_targets()
     )

@@ -599,6 +599,11 @@ class Scaler:
     static_std: np.ndarray
     target_mean: float
     target_std: float
+    # the training range of every input (inference flags values outside it)
+    dynamic_min: np.ndarray
+    dynamic_max: np.ndarray
+    static_min: np.ndarray
+    static_max: np.ndarray
 
     @classmethod
     def fit(cls, dynamic: np.ndarray, static: np.ndarray, target: np.ndarray) -> Scaler:
@@ -619,6 +624,10 @@ class Scaler:
             static_std=std(static, 0),
             target_mean=float(target.astype(np.float64).mean()),
             target_std=float(std(target, None)),
+            dynamic_min=dynamic.min(axis=(0, 1)).astype(np.float64),
+            dynamic_max=dynamic.max(axis=(0, 1)).astype(np.float64),
+            static_min=static.min(axis=0).astype(np.float64),
+            static_max=static.max(axis=0).astype(np.float64),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -631,6 +640,10 @@ class Scaler:
             "static_std": [float(v) for v in self.static_std],
             "target_mean": self.target_mean,
             "target_std": self.target_std,
+            **{
+                name: [float(v) for v in getattr(self, name)]
+                for name in ("dynamic_min", "dynamic_max", "static_min", "static_max")
+            },
         }
 
     @classmethod
@@ -644,6 +657,10 @@ class Scaler:
             static_std=np.asarray(values["static_std"], np.float64),
             target_mean=float(values["target_mean"]),
             target_std=float(values["target_std"]),
+            **{
+                name: np.asarray(values[name], np.float64)
+                for name in ("dynamic_min", "dynamic_max", "static_min", "static_max")
+            },
         )
 
     def dynamic(self, values: np.ndarray) -> np.ndarray:

@@ -1,0 +1,314 @@
+"""The daily product: one CF-1.8 NetCDF4 file per day on the 0.05 degree grid.
+
+The (year, tile) inference stores are mosaicked block of days by block of days (memory bounded
+by ``memory_budget_mb`` whatever the region), checked to be seamless (every land pixel has a
+value every day), packed into int16 and written one file per day, each to a temporary name
+renamed into place when complete. A per-year summary figure shows the annual mean and the
+number of days whose inputs were gap-filled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import netCDF4
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from avhrrsm import __version__
+from avhrrsm.grid import STEP_DEG, Window, region_window, tiles
+from avhrrsm.infer import FLAG_GAP_FILLED, QUALITY_ATTRS, SM_ATTRS
+from avhrrsm.io.errors import InputError
+from avhrrsm.store import atomic_path, crs_variable
+
+LOGGER = logging.getLogger(__name__)
+SM_FILL = np.int16(-32768)
+FLAG_FILL = np.int8(-1)
+REFERENCE = (
+    "Zhang et al. (2025): a global daily 5 km surface soil moisture product from AVHRR "
+    "(1982-2021) with deep learning, Earth Syst. Sci. Data, 17, 5181"
+)
+
+
+def sha256_file(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def product_file_name(day: pd.Timestamp, version: str) -> str:
+    return f"avhrrsm_sm_{day:%Y%m%d}_v{version}.nc"
+
+
+def _bounds(centres: np.ndarray) -> np.ndarray:
+    half = STEP_DEG / 2
+    return np.round(np.stack([centres - half, centres + half], axis=1), 6)
+
+
+def write_day(
+    path: Path,
+    day: pd.Timestamp,
+    window: Window,
+    soil_moisture: np.ndarray,
+    quality: np.ndarray,
+    land: np.ndarray,
+    settings: Mapping[str, Any],
+    global_attrs: Mapping[str, Any],
+) -> None:
+    """One day's CF file: soil moisture packed to int16, the quality flag, the grid mapping."""
+    scale = float(settings["scale_factor"])
+    lo, hi = (float(v) for v in settings["valid_range"])
+    packed = np.where(land, np.round(soil_moisture / scale), SM_FILL)
+    packed = np.where(np.isfinite(packed), packed, SM_FILL).astype(np.int16)
+    flags = np.where(land, quality, FLAG_FILL).astype(np.int8)
+    lat, lon = window.lat(), window.lon()
+    chunks = (1, min(window.shape[0], 900), min(window.shape[1], 900))
+    crs = crs_variable()
+    with atomic_path(path) as tmp, netCDF4.Dataset(tmp, "w", format="NETCDF4") as nc:
+        nc.set_auto_maskandscale(False)
+        nc.createDimension("time", 1)
+        nc.createDimension("lat", lat.size)
+        nc.createDimension("lon", lon.size)
+        nc.createDimension("nv", 2)
+        time = nc.createVariable("time", "f8", ("time",))
+        time.setncatts(
+            {
+                "standard_name": "time",
+                "long_name": "time (start of the UTC day)",
+                "units": "days since 1970-01-01 00:00:00",
+                "calendar": "standard",
+                "axis": "T",
+                "bounds": "time_bnds",
+            }
+        )
+        days_since = float((day - pd.Timestamp("1970-01-01")).days)
+        time[:] = [days_since]
+        time_bnds = nc.createVariable("time_bnds", "f8", ("time", "nv"))
+        time_bnds[:] = [[days_since, days_since + 1.0]]
+        for name, values, attrs in (
+            (
+                "lat",
+                lat,
+                {
+                    "standard_name": "latitude",
+                    "long_name": "latitude",
+                    "units": "degrees_north",
+                    "axis": "Y",
+                },
+            ),
+            (
+                "lon",
+                lon,
+                {
+                    "standard_name": "longitude",
+                    "long_name": "longitude",
+                    "units": "degrees_east",
+                    "axis": "X",
+                },
+            ),
+        ):
+            coord = nc.createVariable(name, "f8", (name,))
+            coord.setncatts({**attrs, "bounds": f"{name}_bnds"})
+            coord[:] = values
+            bounds = nc.createVariable(f"{name}_bnds", "f8", (name, "nv"))
+            bounds[:] = _bounds(values)
+        grid = nc.createVariable("crs", "i4")
+        grid.setncatts(crs.attrs)
+        sm = nc.createVariable(
+            "soil_moisture",
+            "i2",
+            ("time", "lat", "lon"),
+            fill_value=SM_FILL,
+            zlib=True,
+            complevel=4,
+            shuffle=True,
+            chunksizes=chunks,
+        )
+        sm.setncatts(
+            {
+                **SM_ATTRS,
+                "scale_factor": np.float32(scale),
+                "add_offset": np.float32(0.0),
+                "valid_range": np.array([round(lo / scale), round(hi / scale)], np.int16),
+                "grid_mapping": "crs",
+                "ancillary_variables": "quality_flag",
+                "cell_methods": "time: mean area: mean",
+                "comment": "0-5 cm; fill value over water and permanent ice",
+            }
+        )
+        sm.set_auto_maskandscale(False)  # the values are packed already
+        sm[0] = packed
+        flag = nc.createVariable(
+            "quality_flag",
+            "i1",
+            ("time", "lat", "lon"),
+            fill_value=FLAG_FILL,
+            zlib=True,
+            complevel=4,
+            shuffle=True,
+            chunksizes=chunks,
+        )
+        flag.setncatts({**QUALITY_ATTRS, "grid_mapping": "crs"})
+        flag.set_auto_maskandscale(False)
+        flag[0] = flags
+        west, south, east, north = window.bounds()
+        nc.setncatts(
+            {
+                **global_attrs,
+                "time_coverage_start": f"{day:%Y-%m-%d}T00:00:00Z",
+                "time_coverage_end": f"{day + pd.Timedelta(days=1):%Y-%m-%d}T00:00:00Z",
+                "time_coverage_duration": "P1D",
+                "time_coverage_resolution": "P1D",
+                "geospatial_lat_min": south,
+                "geospatial_lat_max": north,
+                "geospatial_lon_min": west,
+                "geospatial_lon_max": east,
+                "geospatial_lat_units": "degrees_north",
+                "geospatial_lon_units": "degrees_east",
+                "geospatial_lat_resolution": STEP_DEG,
+                "geospatial_lon_resolution": STEP_DEG,
+            }
+        )
+
+
+def product_attrs(
+    settings: Mapping[str, Any], model_name: str, model_sha256: str, provenance: Mapping[str, str]
+) -> dict[str, str]:
+    return {
+        "Conventions": "CF-1.8",
+        "title": "avhrrsm global daily 0.05 degree surface soil moisture from AVHRR",
+        "summary": (
+            "Surface (0-5 cm) volumetric soil moisture estimated by a deep-learning model from "
+            "AVHRR albedo and land surface temperature (GLASS-AVHRR), ERA5-Land swvl1, terrain "
+            "(MERIT DEM) and soil texture (SoilGrids), trained on GLASS-MODIS soil moisture."
+        ),
+        "institution": str(settings["institution"]),
+        "source": f"avhrrsm {__version__}, model {model_name}",
+        "references": REFERENCE,
+        "history": f"produced by avhrrsm {__version__} (rule product_year)",
+        "product_version": str(settings["version"]),
+        "model": model_name,
+        "model_checkpoint_sha256": model_sha256,
+        "naming_authority": "avhrrsm",
+        "cdm_data_type": "Grid",
+        "keywords": "soil moisture, AVHRR, deep learning, LSTM",
+        **provenance,
+    }
+
+
+def _mosaic_block(
+    tile_paths: Mapping[str, str | Path],
+    window: Window,
+    tile_deg: float,
+    start: int,
+    stop: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    layout = dict(tiles(window, tile_deg))
+    sm = np.full((stop - start, *window.shape), np.nan, np.float32)
+    quality = np.zeros((stop - start, *window.shape), np.int8)
+    for tile_id, path in tile_paths.items():
+        tile = layout[tile_id]
+        rows = slice(tile.row_start - window.row_start, tile.row_stop - window.row_start)
+        cols = slice(tile.col_start - window.col_start, tile.col_stop - window.col_start)
+        with xr.open_zarr(path, chunks=None) as stored:
+            sm[:, rows, cols] = stored["soil_moisture"][start:stop].values
+            quality[:, rows, cols] = stored["quality_flag"][start:stop].values
+    return sm, quality
+
+
+def write_year_product(
+    out_dir: str | Path,
+    summary_png: str | Path,
+    year: int,
+    tile_paths: Mapping[str, str | Path],
+    static_path: str | Path,
+    region: Mapping[str, float],
+    tile_deg: float,
+    settings: Mapping[str, Any],
+    model_path: str | Path,
+    model_name: str,
+    provenance: Mapping[str, str],
+) -> dict[str, Any]:
+    """Write every daily file of ``year`` into ``out_dir`` and the year's summary figure."""
+    window = region_window(region)
+    missing_tiles = sorted(set(dict(tiles(window, tile_deg))) - set(tile_paths))
+    if missing_tiles:
+        raise ValueError(f"inference tiles missing for {year}: {missing_tiles}")
+    with xr.open_zarr(static_path, chunks=None) as static:
+        land = static["land_mask"].values.astype(bool)
+    days = pd.date_range(f"{year}-01-01", f"{year}-12-31", freq="D")
+    attrs = product_attrs(settings, model_name, sha256_file(model_path), provenance)
+    per_day = window.shape[0] * window.shape[1] * (4 + 1 + 2 + 1) * 2
+    block = max(1, min(len(days), int(float(settings["memory_budget_mb"]) * 2**20 // per_day)))
+    total = np.zeros(window.shape, np.float64)
+    filled_days = np.zeros(window.shape, np.int32)
+    counts = {"days": 0, "land_pixel_days": 0, "gap_filled_pixel_days": 0}
+    with atomic_path(out_dir) as tmp:
+        tmp.mkdir()
+        for start in range(0, len(days), block):
+            stop = min(len(days), start + block)
+            sm, quality = _mosaic_block(tile_paths, window, tile_deg, start, stop)
+            holes = land[None] & ~np.isfinite(sm)
+            if holes.any():
+                k, r, c = (int(v[0]) for v in np.nonzero(holes))
+                raise InputError(
+                    next(iter(tile_paths.values())),
+                    f"{int(holes.sum())} land pixel-days without a prediction, first on "
+                    f"{days[start + k]:%Y-%m-%d} at lat {window.lat()[r]}, lon {window.lon()[c]}",
+                    "rerun the inference tiles of this year",
+                )
+            total += np.where(land, sm, 0.0).sum(axis=0)
+            filled_days += ((quality & FLAG_GAP_FILLED) > 0).sum(axis=0, dtype=np.int32)
+            for k in range(stop - start):
+                day = days[start + k]
+                write_day(
+                    tmp / product_file_name(day, str(settings["version"])),
+                    day,
+                    window,
+                    sm[k],
+                    quality[k],
+                    land,
+                    settings,
+                    attrs,
+                )
+            counts["days"] += stop - start
+            counts["land_pixel_days"] += int(land.sum()) * (stop - start)
+            counts["gap_filled_pixel_days"] += int(((quality & FLAG_GAP_FILLED) > 0)[:, land].sum())
+    annual_mean = np.where(land, total / len(days), np.nan)
+    _summary_figure(Path(summary_png), year, window, annual_mean, np.where(land, filled_days, -1))
+    LOGGER.info("product %d: %s", year, counts)
+    return counts
+
+
+def _summary_figure(
+    path: Path, year: int, window: Window, annual_mean: np.ndarray, filled: np.ndarray
+) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    west, south, east, north = window.bounds()
+    extent = (west, east, south, north)
+    figure, (ax_mean, ax_filled) = plt.subplots(1, 2, figsize=(10, 4.2))
+    image = ax_mean.imshow(annual_mean, extent=extent, cmap="YlGnBu", vmin=0, vmax=0.5)
+    figure.colorbar(image, ax=ax_mean, label="m3 m-3")
+    ax_mean.set_title(f"{year}: annual mean soil moisture")
+    shown = np.ma.masked_less(filled, 0)
+    image = ax_filled.imshow(shown, extent=extent, cmap="magma_r")
+    figure.colorbar(image, ax=ax_filled, label="days")
+    ax_filled.set_title(f"{year}: days with gap-filled inputs")
+    for ax in (ax_mean, ax_filled):
+        ax.set_xlabel("longitude (degrees east)")
+        ax.set_ylabel("latitude (degrees north)")
+    figure.tight_layout()
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png", dpi=100, metadata={"Software": None})
+    plt.close(figure)
