@@ -109,6 +109,12 @@ def test_end_to_end_tiny_config(tmp_path):
     assert summary["winner"] in overall and summary["winner"] in summary["statement"]
     for figure in ("scatter_density", "metric_vs_sequence_length", "attention_per_lag"):
         assert (comparison / f"{figure}.png").stat().st_size > 1000
+    # inference tiles and the daily product of every year
+    for year, n_days in ((2001, 365), (2015, 365)):
+        files = sorted((run / "product" / str(year)).glob("avhrrsm_sm_*.nc"))
+        assert len(files) == n_days, year
+        assert (run / "product" / f"summary_{year}.png").stat().st_size > 1000
+        assert list((run / "inference" / str(year)).glob("h*v*.zarr"))
     report = _snakemake(["--configfile", "config.yaml", "--report", "report.html"], cwd=tmp_path)
     assert report.returncode == 0, report.stderr[-3000:]
     assert "Model comparison" in (tmp_path / "report.html").read_text()

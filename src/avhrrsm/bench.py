@@ -9,6 +9,9 @@
 - ``regrid_bilinear``: ERA5-Land 0.1 -> 0.05 degree against ``gdalwarp -r bilinear``.
 - ``stack_global``: a stack job on the global 7200 x 3600 grid for 2 and 4 days (synthetic
   global inputs in the real layouts): wall time and peak memory (RSS) of the job process.
+- ``inference``: per deep model, model-only forward throughput (pixel-days per second, batch
+  sizes swept) against the whole tile job (read, normalise, predict, write) on a 10 degree
+  tile, the ratio, and the job's peak memory.
 """
 
 from __future__ import annotations
@@ -36,9 +39,11 @@ from avhrrsm.io.rasters import write_geotiff
 from avhrrsm.regrid import bilinear_to_points, block_reduce_mean
 
 LOGGER = logging.getLogger(__name__)
+BENCH_SECTIONS = ("regrid_block", "regrid_bilinear", "stack_global", "inference")
 TARGETS = {
     "block_vs_gdalwarp_ratio": 3.0,
     "stack_peak_memory_gib": 4.0,
+    "tile_vs_model_only_ratio": 0.7,
 }
 
 
@@ -285,7 +290,7 @@ def run_benchmarks(
         "processor": platform.machine(),
         "cpus": os.cpu_count(),
     }
-    todo = sections or ("regrid_block", "regrid_bilinear", "stack_global")
+    todo = sections or BENCH_SECTIONS
     for name in todo:
         LOGGER.info("benchmark %s", name)
         if name.startswith("regrid") and gdalwarp is None:
@@ -297,6 +302,8 @@ def run_benchmarks(
             results[name] = bench_regrid_bilinear(work, gdalwarp)
         elif name == "stack_global":
             results[name] = bench_stack_global(work)
+        elif name == "inference":
+            results[name] = bench_inference(work)
     (out_dir / "results.json").write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
     (out_dir / "RESULTS.md").write_text(render_markdown(results))
     shutil.rmtree(work, ignore_errors=True)
@@ -344,4 +351,204 @@ def render_markdown(results: dict[str, Any]) -> str:
                 f"| {case.split('_')[0]} | {r['seconds']:.1f} | {r['peak_rss_gib']:.2f} | {met} |"
             )
         lines.append("")
+    inference = results.get("inference", {})
+    if inference:
+        lines += [
+            f"## Inference on a {inference['tile_pixels']}-pixel tile x {inference['days']} days "
+            f"({inference['threads']} threads)",
+            "",
+            "Model-only: forward passes over 2^20 pixel-days of ready, normalised inputs in "
+            "distinct batches. Tile job: `predict_tile` end to end (load the model, read the "
+            "stack, normalise, predict, flag, write the tile store), in its own process.",
+            "",
+            "| model | device | model-only best (px-days/s) | model-only at the job's batch | "
+            "tile job (px-days/s) | ratio (same batch) | ratio (best batch) | peak RSS (GiB) | "
+            "target (>= 0.7) |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for name, r in inference.items():
+            if not isinstance(r, dict):
+                continue
+            same = r["model_only_pixel_days_per_s"][str(r["tile_job_batch_size"])]
+            ratio = r["ratio_vs_model_only_same_batch"]
+            met = "met" if ratio >= TARGETS["tile_vs_model_only_ratio"] else "**missed**"
+            lines.append(
+                f"| {name} | {r['device']} | {max(r['model_only_pixel_days_per_s'].values()):,.0f} | "
+                f"{same:,.0f} (batch {r['tile_job_batch_size']}) | "
+                f"{r['tile_job_pixel_days_per_s']:,.0f} | {ratio:.2f} | "
+                f"{r['ratio_vs_model_only_best_batch']:.2f} | {r['peak_rss_gib']:.2f} | {met} |"
+            )
+        lines.append("")
     return "\n".join(lines)
+
+
+INFERENCE_JOB = """
+import json, resource, sys, time
+from avhrrsm.infer import predict_tile
+work, tile_id, model = sys.argv[1], sys.argv[2], sys.argv[3]
+region = json.loads(sys.argv[4])
+start = time.perf_counter()
+result = predict_tile(work + "/tile_out.zarr", 1999, tile_id, 10, work + "/stack.zarr", None,
+                      work + "/static.zarr", model, region,
+                      {"device": "auto", "batch_size": 0, "memory_budget_mb": 1500}, [0.0, 0.6], {},
+                      threads=int(sys.argv[5]))
+print(json.dumps({"seconds": time.perf_counter() - start, "pixel_days": result.pixel_days,
+                  "forward_seconds": result.forward_seconds, "read_seconds": result.read_seconds,
+                  "write_seconds": result.write_seconds,
+                  "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}))
+"""
+
+
+def write_inference_inputs(work: Path, n_days: int, seed: int = 0) -> tuple[dict[str, float], str]:
+    """A stack and static layers of one 10 degree tile (200 x 200 pixels, all land), plausible
+    values (smooth random fields), in the stage's real layout."""
+    import xarray as xr
+
+    from avhrrsm.grid import tiles
+    from avhrrsm.stacks import FLAG_ATTRS, INPUTS, TARGET, VARIABLE_ATTRS
+    from avhrrsm.store import create_store, write_region
+
+    region = {"lon_min": 0.0, "lon_max": 10.0, "lat_min": 40.0, "lat_max": 50.0}
+    window = window_for_bounds(0.0, 40.0, 10.0, 50.0)
+    rng = np.random.default_rng(seed)
+    days = pd.date_range("1999-01-01", periods=n_days, freq="D")
+    ranges = {
+        "albedo_bsa_vis": (0.03, 0.12),
+        "albedo_bsa_nir": (0.15, 0.35),
+        "albedo_bsa_shortwave": (0.1, 0.25),
+        "lst": (270.0, 310.0),
+        "era5land_swvl1": (0.1, 0.45),
+    }
+    variables = {
+        name: (("time", "lat", "lon"), np.float32, VARIABLE_ATTRS[name])
+        for name in (*INPUTS, TARGET)
+    }
+    variables.update(
+        {f"{n}_fill_flag": (("time", "lat", "lon"), np.int8, FLAG_ATTRS) for n in INPUTS}
+    )
+    time_coord = xr.DataArray(days.values, dims="time")
+    stack = work / "stack.zarr"
+    create_store(
+        stack, window, variables, {"time": 32, "lat": 200, "lon": 200}, {}, {"time": time_coord}
+    )
+    for start in range(0, n_days, 32):
+        block = slice(start, min(n_days, start + 32))
+        count = block.stop - block.start
+        arrays = {}
+        for name, (lo, hi) in ranges.items():
+            base = rng.random((1, *window.shape), dtype=np.float32)
+            noise = rng.random((count, *window.shape), dtype=np.float32)
+            arrays[name] = (lo + (hi - lo) * (0.7 * base + 0.3 * noise)).astype(np.float32)
+            arrays[f"{name}_fill_flag"] = (noise < 0.3).astype(np.int8)
+        arrays[TARGET] = np.full((count, *window.shape), np.nan, np.float32)
+        write_region(
+            stack,
+            window,
+            window,
+            arrays,
+            dict.fromkeys(arrays, ("time", "lat", "lon")),
+            {"time": start},
+        )
+    static_vars = {
+        "land_mask": (("lat", "lon"), np.int8, {}),
+        **{
+            name: (("lat", "lon"), np.float32, {})
+            for name in (
+                "elevation",
+                "slope",
+                "aspect_sin",
+                "aspect_cos",
+                "sand_fraction",
+                "silt_fraction",
+                "clay_fraction",
+            )
+        },
+    }
+    static = work / "static.zarr"
+    create_store(static, window, static_vars, {"lat": 200, "lon": 200}, {})
+    fields = {"land_mask": np.ones(window.shape, np.int8)}
+    for name in static_vars:
+        if name != "land_mask":
+            fields[name] = rng.random(window.shape, dtype=np.float32)
+    write_region(static, window, window, fields, dict.fromkeys(fields, ("lat", "lon")))
+    tile_id = tiles(window, 10)[0][0]
+    return region, tile_id
+
+
+def bench_inference(
+    work: Path,
+    models: tuple[str, ...] = ("lstm", "bilstm", "atlstm", "transformer"),
+    n_days: int = 365,
+    batch_sizes: tuple[int, ...] = (1024, 4096, 16384, 65536),
+    threads: int = 2,
+) -> dict[str, Any]:
+    """Model-only forward throughput (batch sizes swept) against the whole tile job (read,
+    normalise, predict, write) on a 200 x 200 pixel tile, per deep model (default sizes)."""
+    import torch
+
+    from avhrrsm.config import validate_config
+    from avhrrsm.infer import auto_batch_size, load_predictor
+    from avhrrsm.learn.models import build_model
+    from avhrrsm.learn.samples import DYNAMIC_FEATURES, STATIC_FEATURES, Scaler
+    from avhrrsm.learn.train import write_model_file
+
+    region, tile_id = write_inference_inputs(work, n_days)
+    config = validate_config({})
+    length = int(config["samples"]["sequence_length"])
+    rng = np.random.default_rng(1)
+    scaler = Scaler.fit(
+        rng.random((1000, length, len(DYNAMIC_FEATURES)), dtype=np.float32),
+        rng.random((1000, len(STATIC_FEATURES)), dtype=np.float32),
+        rng.random(1000, dtype=np.float32),
+    )
+    results: dict[str, Any] = {"tile_pixels": 200 * 200, "days": n_days, "threads": threads}
+    for name in models:
+        torch.manual_seed(0)
+        model = build_model(
+            name, len(DYNAMIC_FEATURES), len(STATIC_FEATURES), config["models"][name]
+        )
+        path = work / f"{name}.pt"
+        write_model_file(path, name, config["models"][name], length, model.state_dict(), scaler)
+        predictor = load_predictor(path, "auto", threads)
+        sweep = {}
+        for batch in batch_sizes:
+            # distinct batches of ready inputs (2**20 pixel-days, beyond the caches), as in a job
+            count = max(4, 2**20 // batch)
+            xs = rng.standard_normal((count, batch, length, len(DYNAMIC_FEATURES)), np.float32)
+            ss = rng.standard_normal((count, batch, len(STATIC_FEATURES)), np.float32)
+            predictor(xs[0], ss[0])  # warm-up
+
+            def forward_all(xs=xs, ss=ss, predictor=predictor) -> None:
+                for x, s in zip(xs, ss, strict=True):
+                    predictor(x, s)
+
+            sweep[str(batch)] = count * batch / _best_of(forward_all, repeat=2)
+        job = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                INFERENCE_JOB,
+                str(work),
+                tile_id,
+                str(path),
+                json.dumps(region),
+                str(threads),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        tile = json.loads(job.stdout.strip().splitlines()[-1])
+        used_batch = auto_batch_size(0, predictor.device)
+        tile_rate = tile["pixel_days"] / tile["seconds"]
+        results[name] = {
+            "device": predictor.device.type,
+            "model_only_pixel_days_per_s": sweep,
+            "tile_job_pixel_days_per_s": tile_rate,
+            "tile_job_batch_size": used_batch,
+            "ratio_vs_model_only_same_batch": tile_rate / sweep[str(used_batch)],
+            "ratio_vs_model_only_best_batch": tile_rate / max(sweep.values()),
+            **tile,
+        }
+        shutil.rmtree(work / "tile_out.zarr", ignore_errors=True)
+    return results

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from avhrrsm import __version__
+from avhrrsm.bench import BENCH_SECTIONS
 from avhrrsm.config import ConfigError, load_config, run_dir
 from avhrrsm.logs import configure_logging
 
@@ -80,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--section",
         action="append",
-        choices=["regrid_block", "regrid_bilinear", "stack_global"],
+        choices=list(BENCH_SECTIONS),
         help="run only this section (repeatable)",
     )
     bench.set_defaults(func=_cmd_bench)

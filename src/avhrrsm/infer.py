@@ -256,9 +256,11 @@ def predict_tile(
         ).astype(np.float32)
     land_rows, land_cols = np.nonzero(land)
     static_land = static_all[land_rows, land_cols]
-    scaler = getattr(predictor, "scaler", None)
+    scaler = getattr(predictor, "scaler", None)  # trees have none: no range flag
     static_outside = (
-        _outside(static_land, scaler, "static") if scaler else np.zeros(len(static_land), bool)
+        _outside(static_land, scaler, "static")
+        if scaler is not None
+        else np.zeros(len(static_land), bool)
     )
     n_days = stack.sizes["time"]
     chunk_days = int(stack[DYNAMIC_FEATURES[0]].encoding.get("chunks", (32,))[0])
@@ -294,11 +296,18 @@ def predict_tile(
     }
     dims = dict.fromkeys(variables, ("time", "lat", "lon"))
 
-    def read(block: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, bool]:
+    prepared_static = predictor.prepare_static(static_land)
+
+    def read(block: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        """Read and prepare a block (in the background while the previous one is predicted)."""
         t0 = time.perf_counter()
-        out = _read_block(stack, previous, block, length, rows, cols, land_rows, land_cols)
+        series, fill_flags, short = _read_block(
+            stack, previous, block, length, rows, cols, land_rows, land_cols
+        )
+        flags = input_flags(series, fill_flags, short, scaler, static_outside, length)
+        prepared = predictor.prepare_dynamic(series)
         result.read_seconds += time.perf_counter() - t0
-        return out
+        return prepared, flags
 
     batch = auto_batch_size(int(settings["batch_size"]), predictor.device)
     lo, hi = float(valid_range[0]), float(valid_range[1])
@@ -314,7 +323,7 @@ def predict_tile(
         with ThreadPoolExecutor(max_workers=1) as reader:
             pending = reader.submit(read, blocks[0]) if blocks else None
             for index, block in enumerate(blocks):
-                series, day_flags, short = pending.result()
+                prepared, block_flags = pending.result()
                 if index + 1 < len(blocks):
                     pending = reader.submit(read, blocks[index + 1])
                 n_block = block[1] - block[0]
@@ -322,16 +331,7 @@ def predict_tile(
                 quality = np.zeros((n_block, *tile.shape), np.int8)
                 if land_rows.size:
                     values, flags = _predict_block(
-                        predictor,
-                        series,
-                        day_flags,
-                        short,
-                        static_land,
-                        static_outside,
-                        length,
-                        batch,
-                        lo,
-                        hi,
+                        predictor, prepared, prepared_static, block_flags, length, batch, lo, hi
                     )
                     sm[:, land_rows, land_cols] = values
                     quality[:, land_rows, land_cols] = flags
@@ -407,12 +407,21 @@ def _read_block(
     series = np.concatenate(parts, axis=0) if len(parts) > 1 else parts[0]
     flags = np.stack(
         [
-            stack[f"{name}_fill_flag"][start:stop, rows, cols].values[:, land_rows, land_cols]
+            _at_land(
+                stack[f"{name}_fill_flag"][start:stop, rows, cols].values, land_rows, land_cols
+            )
             for name in DYNAMIC_FEATURES
         ],
         axis=-1,
     )
     return series, flags, short
+
+
+def _at_land(values: np.ndarray, land_rows: np.ndarray, land_cols: np.ndarray) -> np.ndarray:
+    """``(time, land pixels)`` of a ``(time, rows, cols)`` block (a view where all is land)."""
+    if land_rows.size == values.shape[1] * values.shape[2]:  # np.nonzero order is row-major
+        return values.reshape(values.shape[0], -1)
+    return values[:, land_rows, land_cols]
 
 
 def _land_series(
@@ -425,7 +434,7 @@ def _land_series(
 ) -> np.ndarray:
     return np.stack(
         [
-            stack[name][days, rows, cols].values[:, land_rows, land_cols]
+            _at_land(stack[name][days, rows, cols].values, land_rows, land_cols)
             for name in DYNAMIC_FEATURES
         ],
         axis=-1,
@@ -437,47 +446,56 @@ def _batches(total: int, size: int) -> Iterator[slice]:
         yield slice(start, min(total, start + size))
 
 
+def input_flags(
+    series: np.ndarray,
+    day_fill_flags: np.ndarray,
+    short: bool,
+    scaler: Scaler | None,
+    static_outside: np.ndarray,
+    length: int,
+) -> np.ndarray:
+    """Quality bits known from the inputs alone, ``(days, pixels)``: gap-filled inputs on the
+    day, inputs of the sequence (or static layers) outside the training range, short history."""
+    n_days = series.shape[0] - (length - 1)
+    flags = np.where((day_fill_flags > 0).any(axis=-1), FLAG_GAP_FILLED, 0).astype(np.int8)
+    if scaler is not None:
+        outside_day = _outside(series, scaler, "dynamic")  # (time, pixels)
+        window_outside = static_outside[None, :] | outside_day[length - 1 :]
+        for k in range(length - 1):
+            window_outside |= outside_day[k : k + n_days]
+        flags |= np.where(window_outside, FLAG_OUTSIDE_TRAINING, 0).astype(np.int8)
+    if short:
+        flags[: length - 1] |= FLAG_SHORT_HISTORY
+    return flags
+
+
 def _predict_block(
     predictor: Predictor,
-    series: np.ndarray,
-    day_flags: np.ndarray,
-    short: bool,
-    static_land: np.ndarray,
-    static_outside: np.ndarray,
+    prepared: np.ndarray,
+    prepared_static: np.ndarray,
+    flags: np.ndarray,
     length: int,
     batch: int,
     lo: float,
     hi: float,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Soil moisture and quality flags ``(days, land pixels)`` of one block."""
-    n_days = series.shape[0] - (length - 1)
-    n_pixels = series.shape[1]
+    """Soil moisture and quality flags ``(days, land pixels)`` of one prepared block."""
+    n_days = prepared.shape[0] - (length - 1)
+    n_pixels = prepared.shape[1]
     values = np.empty((n_days, n_pixels), np.float32)
-    prepared = predictor.prepare_dynamic(series)
-    prepared_static = predictor.prepare_static(static_land)
     # batches of whole days (or of pixels of one day where a day exceeds the batch)
     days_per_batch = max(1, batch // max(n_pixels, 1))
     pixels_per_batch = min(n_pixels, batch)
     for days in _batches(n_days, days_per_batch):
         sequences = day_windows(prepared, length, days)  # (days, pixels, L, F)
         for pixels in _batches(n_pixels, pixels_per_batch):
-            chosen = np.ascontiguousarray(sequences[:, pixels]).reshape(-1, length, series.shape[2])
+            chosen = np.ascontiguousarray(sequences[:, pixels]).reshape(
+                -1, length, prepared.shape[2]
+            )
             static_batch = np.tile(prepared_static[pixels], (days.stop - days.start, 1))
             values[days, pixels] = predictor(chosen, static_batch).reshape(
                 -1, pixels.stop - pixels.start
             )
-    flags = np.zeros((n_days, n_pixels), np.int8)
-    flags |= np.where((day_flags > 0).any(axis=-1), FLAG_GAP_FILLED, 0).astype(np.int8)
-    scaler = getattr(predictor, "scaler", None)
-    if scaler is not None:
-        outside_day = _outside(series, scaler, "dynamic")  # (time, pixels)
-        window_outside = np.zeros((n_days, n_pixels), bool)
-        for k in range(length):
-            window_outside |= outside_day[k : k + n_days]
-        window_outside |= static_outside[None, :]
-        flags |= np.where(window_outside, FLAG_OUTSIDE_TRAINING, 0).astype(np.int8)
-    if short:
-        flags[: length - 1] |= FLAG_SHORT_HISTORY
     clipped = (values < lo) | (values > hi)
-    flags |= np.where(clipped, FLAG_CLIPPED, 0).astype(np.int8)
+    flags = flags | np.where(clipped, FLAG_CLIPPED, 0).astype(np.int8)
     return np.clip(values, lo, hi), flags

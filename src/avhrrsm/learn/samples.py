@@ -664,10 +664,12 @@ class Scaler:
         )
 
     def dynamic(self, values: np.ndarray) -> np.ndarray:
-        return ((values - self.dynamic_mean) / self.dynamic_std).astype(np.float32)
+        """Normalised dynamic inputs (float32 arithmetic, in one new array: inference calls
+        this on a block of a whole tile)."""
+        return _normalise(values, self.dynamic_mean, self.dynamic_std)
 
     def static(self, values: np.ndarray) -> np.ndarray:
-        return ((values - self.static_mean) / self.static_std).astype(np.float32)
+        return _normalise(values, self.static_mean, self.static_std)
 
     def target(self, values: np.ndarray) -> np.ndarray:
         return ((values - self.target_mean) / self.target_std).astype(np.float32)
@@ -675,6 +677,13 @@ class Scaler:
     def target_back(self, values: np.ndarray) -> np.ndarray:
         """From the normalised scale back to m3 m-3."""
         return (values * self.target_std + self.target_mean).astype(np.float32)
+
+
+def _normalise(values: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    out = np.array(values, dtype=np.float32, copy=True)
+    out -= mean.astype(np.float32)
+    out *= (1.0 / std).astype(np.float32)
+    return out
 
 
 @dataclass(frozen=True)

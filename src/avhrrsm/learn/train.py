@@ -275,20 +275,14 @@ def train_deep_model(
     else:
         stopped_early = state["epochs_without_improvement"] >= int(training["patience"])
 
-    _save(
-        {
-            "format": MODEL_FORMAT,
-            "model_name": model_name,
-            "hyperparameters": dict(hyperparameters),
-            "sequence_length": sequence_length,
-            "n_dynamic": int(train_x.shape[-1]),
-            "n_static": int(train_s.shape[-1]),
-            "state_dict": state["best_model_state"],
-            "scaler": json.dumps(scaler.to_dict(), sort_keys=True),
-            "fingerprint": fingerprint,
-            "best_epoch": state["best_epoch"],
-        },
+    write_model_file(
         run_dir / "model.pt",
+        model_name,
+        hyperparameters,
+        sequence_length,
+        state["best_model_state"],
+        scaler,
+        {"fingerprint": fingerprint, "best_epoch": state["best_epoch"]},
     )
     _write_history(run_dir / "metrics.csv", state["history"])
     with atomic_path(run_dir / "scaler.json") as tmp:
@@ -322,6 +316,32 @@ def _write_history(path: Path, history: list[Mapping[str, float]]) -> None:
         writer.writeheader()
         for row in history:
             writer.writerow({key: repr(row[key]) if key != "epoch" else row[key] for key in fields})
+
+
+def write_model_file(
+    path: str | Path,
+    model_name: str,
+    hyperparameters: Mapping[str, Any],
+    sequence_length: int,
+    state_dict: Mapping[str, torch.Tensor],
+    scaler: Scaler,
+    extra: Mapping[str, Any] | None = None,
+) -> None:
+    """A model file: weights, architecture, L and scaler; tensors, numbers and strings only."""
+    _save(
+        {
+            "format": MODEL_FORMAT,
+            "model_name": model_name,
+            "hyperparameters": dict(hyperparameters),
+            "sequence_length": sequence_length,
+            "n_dynamic": len(scaler.dynamic_features),
+            "n_static": len(scaler.static_features),
+            "state_dict": _to_cpu(state_dict),
+            "scaler": json.dumps(scaler.to_dict(), sort_keys=True),
+            **dict(extra or {}),
+        },
+        Path(path),
+    )
 
 
 def load_deep_model(

@@ -1,0 +1,290 @@
+"""Inference tiles and the daily product: mosaic = whole region, year boundary, seamless,
+packing, CF compliance, bounded memory, determinism."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+import pytest
+import torch
+import xarray as xr
+
+from avhrrsm.grid import region_window, tiles
+from avhrrsm.infer import (
+    FLAG_SHORT_HISTORY,
+    block_days,
+    day_windows,
+    load_predictor,
+    predict_tile,
+)
+from avhrrsm.learn.train import train_deep_model
+from avhrrsm.product import product_file_name, write_year_product
+
+TRAINING = {
+    "device": "cpu",
+    "epochs": 2,
+    "patience": 5,
+    "batch_size": 256,
+    "learning_rate": 0.003,
+    "weight_decay": 0.0,
+    "resume": True,
+}
+ATLSTM = {"hidden_size": 8, "num_layers": 1, "dropout": 0.0, "attention_size": 4}
+INFERENCE = {"model": "atlstm", "device": "auto", "batch_size": 0, "memory_budget_mb": 1500}
+PRODUCT = {
+    "version": "1.0",
+    "scale_factor": 0.0001,
+    "valid_range": [0.0, 0.6],
+    "memory_budget_mb": 2000,
+    "institution": "avhrrsm tests",
+}
+
+
+@pytest.fixture(scope="module")
+def model_path(sample_set, tmp_path_factory):
+    run = tmp_path_factory.mktemp("model")
+    train_deep_model(sample_set["merged"], run, "atlstm", ATLSTM, 4, TRAINING, 1, 2)
+    return run / "model.pt"
+
+
+def _predict_all(folder, year, tile_deg, test_stacks, test_config, model_path, previous=None, **kw):
+    paths = {}
+    window = region_window(test_config["region"])
+    for tile_id, _ in tiles(window, tile_deg):
+        paths[tile_id] = folder / f"{year}_{tile_id}.zarr"
+        predict_tile(
+            paths[tile_id],
+            year,
+            tile_id,
+            tile_deg,
+            test_stacks["stacks"][year],
+            previous,
+            test_stacks["static"],
+            model_path,
+            test_config["region"],
+            {**INFERENCE, **kw},
+            PRODUCT["valid_range"],
+            {"avhrrsm_rule": "inference_tile"},
+            threads=2,
+        )
+    return paths
+
+
+@pytest.fixture(scope="module")
+def products(test_stacks, test_config, model_path, tmp_path_factory):
+    """The 2001 product made from 0.5 degree tiles and from 10 degree tiles."""
+    out = {}
+    for tile_deg in (0.5, 10):
+        folder = tmp_path_factory.mktemp(f"tiles{tile_deg}")
+        paths = _predict_all(folder, 2001, tile_deg, test_stacks, test_config, model_path)
+        product_dir = folder / "product"
+        counts = write_year_product(
+            product_dir,
+            folder / "summary.png",
+            2001,
+            paths,
+            test_stacks["static"],
+            test_config["region"],
+            tile_deg,
+            PRODUCT,
+            model_path,
+            "atlstm",
+            {"avhrrsm_config_sha256": "0" * 64},
+        )
+        out[tile_deg] = {"dir": product_dir, "tiles": paths, "counts": counts, "folder": folder}
+    return out
+
+
+def test_tile_mosaic_equals_a_whole_region_run(products):
+    small, large = products[0.5], products[10]
+    assert len(small["tiles"]) > len(large["tiles"])
+    for day in ("20010101", "20010615", "20011231"):
+        name = f"avhrrsm_sm_{day}_v1.0.nc"
+        with xr.open_dataset(small["dir"] / name, mask_and_scale=False) as a:
+            with xr.open_dataset(large["dir"] / name, mask_and_scale=False) as b:
+                np.testing.assert_array_equal(a["quality_flag"].values, b["quality_flag"].values)
+                diff = np.abs(a["soil_moisture"].values.astype(int) - b["soil_moisture"].values)
+                assert diff.max() <= 1  # at most one count (1e-4 m3 m-3) of float rounding
+
+
+def test_every_land_pixel_has_a_value_every_day(products, test_stacks):
+    product = products[0.5]
+    land = xr.open_zarr(test_stacks["static"])["land_mask"].values.astype(bool)
+    files = sorted(product["dir"].glob("*.nc"))
+    assert len(files) == 365 and files[0].name == "avhrrsm_sm_20010101_v1.0.nc"
+    with xr.open_mfdataset(files, combine="by_coords") as ds:
+        sm = ds["soil_moisture"].values
+    assert np.isfinite(sm[:, land]).all()
+    assert np.isnan(sm[:, ~land]).all()
+    assert product["counts"]["land_pixel_days"] == int(land.sum()) * 365
+
+
+def test_product_reads_back_to_the_predictions(products):
+    product = products[0.5]
+    tile_id, path = next(iter(product["tiles"].items()))
+    predicted = xr.open_zarr(path).load()
+    with xr.open_dataset(
+        product["dir"] / product_file_name(predicted.time.to_index()[40], "1.0")
+    ) as ds:
+        assert ds["soil_moisture"].attrs["units"] == "m3 m-3"
+        assert ds["soil_moisture"].encoding["dtype"] == np.int16
+        decoded = ds["soil_moisture"].sel(lat=predicted.lat, lon=predicted.lon).values[0]
+        assert ds.attrs["model"] == "atlstm" and len(ds.attrs["model_checkpoint_sha256"]) == 64
+        assert ds.attrs["avhrrsm_config_sha256"] == "0" * 64
+    expected = predicted["soil_moisture"].values[40]
+    land = np.isfinite(expected)
+    assert land.any()
+    np.testing.assert_allclose(decoded[land], expected[land], atol=0.5e-4 + 1e-7)
+
+
+def test_daily_files_pass_the_cf_compliance_checker(products, tmp_path):
+    from compliance_checker.runner import CheckSuite, ComplianceChecker
+
+    CheckSuite.load_all_available_checkers()
+    path = products[0.5]["dir"] / "avhrrsm_sm_20010301_v1.0.nc"
+    report = tmp_path / "cf.json"
+    passed, errors = ComplianceChecker.run_checker(
+        str(path), ["cf:1.8"], 0, "normal", output_filename=str(report), output_format="json"
+    )
+    results = json.loads(report.read_text())["cf:1.8"]
+    failures = [r["name"] for r in results["high_priorities"] if r["value"][0] < r["value"][1]]
+    assert passed and not errors and not failures, failures
+
+
+def test_product_bytes_are_reproducible(products, test_stacks, test_config, model_path, tmp_path):
+    product = products[0.5]
+    again = tmp_path / "again"
+    write_year_product(
+        again,
+        tmp_path / "summary.png",
+        2001,
+        product["tiles"],
+        test_stacks["static"],
+        test_config["region"],
+        0.5,
+        PRODUCT,
+        model_path,
+        "atlstm",
+        {"avhrrsm_config_sha256": "0" * 64},
+    )
+    for name in ("avhrrsm_sm_20010101_v1.0.nc", "avhrrsm_sm_20010930_v1.0.nc"):
+        first = hashlib.sha256((product["dir"] / name).read_bytes()).hexdigest()
+        second = hashlib.sha256((again / name).read_bytes()).hexdigest()
+        assert first == second
+    assert (tmp_path / "summary.png").read_bytes() == (
+        product["folder"] / "summary.png"
+    ).read_bytes()
+
+
+def test_a_missing_tile_or_a_hole_is_refused(
+    products, test_stacks, test_config, model_path, tmp_path
+):
+    tiles_05 = dict(products[0.5]["tiles"])
+    tiles_05.pop(next(iter(tiles_05)))
+    with pytest.raises(ValueError, match="inference tiles missing"):
+        write_year_product(
+            tmp_path / "p", tmp_path / "s.png", 2001, tiles_05, test_stacks["static"],
+            test_config["region"], 0.5, PRODUCT, model_path, "atlstm", {},
+        )  # fmt: skip
+    assert not (tmp_path / "p").exists()
+    # a tile store with a hole over land
+    holed = dict(products[0.5]["tiles"])
+    tile_id, path = next(iter(holed.items()))
+    copy = tmp_path / "holed.zarr"
+    store = xr.open_zarr(path).load()
+    land_pixel = np.argwhere(np.isfinite(store["soil_moisture"].values[3]))[0]
+    store["soil_moisture"].values[3, land_pixel[0], land_pixel[1]] = np.nan
+    for name in store.variables:
+        store[name].encoding = {}
+    store.to_zarr(copy)
+    holed[tile_id] = copy
+    with pytest.raises(Exception, match="without a prediction, first on 2001-01-04"):
+        write_year_product(
+            tmp_path / "p", tmp_path / "s.png", 2001, holed, test_stacks["static"],
+            test_config["region"], 0.5, PRODUCT, model_path, "atlstm", {},
+        )  # fmt: skip
+    assert not (tmp_path / "p").exists()
+
+
+def test_year_boundary_sequences_use_the_previous_year(
+    test_stacks, test_config, model_path, tmp_path
+):
+    source = xr.open_zarr(test_stacks["stacks"][2001]).load()
+    days = np.arange("2014-01-01", "2015-01-01", dtype="datetime64[D]").astype("datetime64[ns]")
+    previous = source.isel(time=slice(0, days.size)).assign_coords(time=days)
+    for name in previous.variables:
+        previous[name].encoding = {}
+    previous_path = tmp_path / "2014.zarr"
+    previous.to_zarr(previous_path)
+    with_previous = _predict_all(
+        tmp_path / "with", 2015, 10, test_stacks, test_config, model_path, previous_path
+    )
+    without = _predict_all(tmp_path / "without", 2015, 10, test_stacks, test_config, model_path)
+    tile_id = next(iter(with_previous))
+    a = xr.open_zarr(with_previous[tile_id]).load()
+    b = xr.open_zarr(without[tile_id]).load()
+    land = np.isfinite(a["soil_moisture"].values[0])
+    # the first 3 days differ (another history) and only the padded run is flagged
+    assert not np.array_equal(
+        a["soil_moisture"].values[0][land], b["soil_moisture"].values[0][land]
+    )
+    assert ((b["quality_flag"].values[:3][:, land] & FLAG_SHORT_HISTORY) > 0).all()
+    assert ((a["quality_flag"].values[:, land] & FLAG_SHORT_HISTORY) == 0).all()
+    assert ((b["quality_flag"].values[3:][:, land] & FLAG_SHORT_HISTORY) == 0).all()
+    np.testing.assert_array_equal(a["soil_moisture"].values[3:], b["soil_moisture"].values[3:])
+    # 1 January 2015 equals the model applied by hand to 29-31 December 2014 and 1 January 2015
+    predictor = load_predictor(model_path, "cpu")
+    current = xr.open_zarr(test_stacks["stacks"][2015]).load()
+    static = xr.open_zarr(test_stacks["static"]).load()
+    r, c = np.argwhere(land)[0]
+    row = int(np.flatnonzero(current["lat"].values == a["lat"].values[r])[0])
+    col = int(np.flatnonzero(current["lon"].values == a["lon"].values[c])[0])
+    names = ("albedo_bsa_vis", "albedo_bsa_nir", "albedo_bsa_shortwave", "lst", "era5land_swvl1")
+    sequence = np.stack(
+        [
+            np.concatenate([previous[n].values[-3:, row, col], current[n].values[:1, row, col]])
+            for n in names
+        ],
+        axis=-1,
+    )[None].astype(np.float32)
+    layers = (
+        "elevation",
+        "slope",
+        "aspect_sin",
+        "aspect_cos",
+        "sand_fraction",
+        "silt_fraction",
+        "clay_fraction",
+    )
+    static_values = np.array([[static[n].values[row, col] for n in layers]], np.float32)
+    by_hand = predictor(
+        predictor.prepare_dynamic(sequence), predictor.prepare_static(static_values)
+    )
+    assert a["soil_moisture"].values[0, r, c] == pytest.approx(float(by_hand[0]), abs=1e-6)
+
+
+def test_day_windows_are_the_sequences_ending_on_each_day():
+    series = np.arange(6 * 2 * 1, dtype=np.float32).reshape(6, 2, 1)  # 6 days, 2 pixels
+    windows = day_windows(series, 3, slice(0, 4))
+    assert windows.shape == (4, 2, 3, 1)
+    np.testing.assert_array_equal(windows[0, 1, :, 0], series[0:3, 1, 0])
+    np.testing.assert_array_equal(windows[3, 0, :, 0], series[3:6, 0, 0])
+
+
+def test_block_memory_is_bounded_whatever_the_tile_size():
+    small = block_days(10_000, 365, 4, 1500, 32)
+    assert small == 32
+    huge = block_days(1800 * 1800, 365, 4, 1500, 32)  # a 90-degree tile
+    assert 1 <= huge < 32
+    per_day_bytes = 1800 * 1800 * 5 * 9 * 1.5
+    assert (huge + 3) * per_day_bytes <= 1500 * 2**20
+    assert block_days(10**9, 365, 4, 100, 32) == 1
+
+
+def test_inference_runs_on_the_detected_device(model_path):
+    predictor = load_predictor(model_path, "auto", threads=1)
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert predictor.device.type == expected
+    assert torch.get_num_threads() == 1
