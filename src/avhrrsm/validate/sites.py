@@ -1,0 +1,270 @@
+"""In-situ sites at three scales, as daily series on UTC days, placed on the 0.05 degree grid.
+
+- ``point``: ISMN sensors whose depth lies within 0..``ismn_max_depth_m``; readings kept when
+  every part of their ISMN quality flag is in ``quality_flags`` (``G`` by default); hourly ->
+  daily mean over UTC days with at least ``min_obs_per_day`` readings; the nearest 0.05 degree
+  pixel.
+- ``field``: cosmic-ray probes, from COSMOS-UK daily files (VWC % -> m3 m-3) and from ISMN
+  networks in ``cosmos_networks`` (depth within 0..``cosmos_max_depth_m``); effective depth kept.
+- ``9km``: SMAP core validation sites; the product is averaged over the 0.05 degree pixels whose
+  centres lie in the site's 9 km EASE-Grid 2.0 cell.
+
+Nothing is dropped silently: every reading, day, sensor or site left out is counted under a
+reason in ``SkipLog`` (and the skipped sites are listed by name).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pyproj import Transformer
+
+from avhrrsm.grid import STEP_DEG, Window
+from avhrrsm.io.errors import InputError
+from avhrrsm.io.insitu import read_cosmos_uk, read_smap_cvs
+from avhrrsm.io.ismn import read_archive
+
+LOGGER = logging.getLogger(__name__)
+EASE2_M09_CELL_M = 9008.055210146
+EASE2_M09_X0 = -17367530.44516138
+EASE2_M09_Y0 = 7314540.830638
+
+
+@dataclass
+class Site:
+    network: str
+    station: str
+    sensor: str
+    scale: str  # point | field | 9km
+    latitude: float
+    longitude: float
+    depth_from: float
+    depth_to: float
+    source: str
+    series: pd.Series  # daily, UTC days, m3 m-3
+    pixels: np.ndarray  # (k, 2) rows and columns within the validation window
+
+
+@dataclass
+class SkipLog:
+    """What was left out, counted by reason, with the names of skipped sites."""
+
+    counts: Counter = field(default_factory=Counter)
+    sites: list[dict[str, str]] = field(default_factory=list)
+
+    def skip_site(self, reason: str, network: str, station: str, detail: str = "") -> None:
+        self.counts[f"site_{reason}"] += 1
+        self.sites.append(
+            {"network": network, "station": station, "reason": reason, "detail": detail}
+        )
+        LOGGER.warning("skipped %s/%s: %s %s", network, station, reason, detail)
+
+
+def nearest_pixel(lat: float, lon: float, window: Window) -> tuple[int, int] | None:
+    """(row, col) within ``window`` of the 0.05 degree pixel holding the point, or None."""
+    row = int(np.floor((90.0 - lat) / STEP_DEG)) - window.row_start
+    col = int(np.floor((lon + 180.0) / STEP_DEG)) - window.col_start
+    if 0 <= row < window.shape[0] and 0 <= col < window.shape[1]:
+        return row, col
+    return None
+
+
+def flag_kept(flags: pd.Series, kept: set[str]) -> np.ndarray:
+    """True where every comma-separated part of an ISMN quality flag is in ``kept``."""
+    parts = flags.astype(str).str.split(",")
+    return parts.map(lambda codes: all(code.strip() in kept for code in codes)).to_numpy(bool)
+
+
+def ismn_daily(
+    frame: pd.DataFrame, kept_flags: set[str], min_obs_per_day: int, skips: SkipLog
+) -> pd.Series:
+    """Daily means (UTC days) of the readings whose flags are kept; days with too few readings
+    are dropped. Counts go to ``skips``."""
+    values = frame["soil_moisture"]
+    keep = flag_kept(frame["flag"], kept_flags)
+    for code, count in frame.loc[~keep, "flag"].astype(str).value_counts().items():
+        skips.counts[f"readings_flag_{code}"] += int(count)
+    finite = np.isfinite(values.to_numpy())
+    skips.counts["readings_missing_value"] += int((keep & ~finite).sum())
+    good = values[keep & finite]
+    index = pd.DatetimeIndex(good.index)
+    if index.tz is not None:
+        index = index.tz_convert("UTC").tz_localize(None)
+    days = index.floor("D")
+    grouped = good.groupby(days)
+    daily = grouped.mean()
+    counts = grouped.count()
+    too_few = counts < min_obs_per_day
+    skips.counts["days_too_few_readings"] += int(too_few.sum())
+    daily = daily[~too_few]
+    daily.index = pd.DatetimeIndex(daily.index, name="date")
+    return daily.astype(np.float64)
+
+
+def ismn_sites(
+    archive: str | Path, window: Window, settings: Mapping[str, Any], skips: SkipLog
+) -> list[Site]:
+    """Point sites (and cosmic-ray probes of ``cosmos_networks``) from an ISMN archive."""
+    kept = set(settings["quality_flags"])
+    cosmos_networks = set(settings["cosmos_networks"])
+    sites = []
+    for frame in read_archive(archive, "sm"):
+        a = frame.attrs
+        cosmos = a["network"] in cosmos_networks
+        max_depth = float(settings["cosmos_max_depth_m" if cosmos else "ismn_max_depth_m"])
+        if not (0.0 <= a["depth_from"] <= a["depth_to"] <= max_depth + 1e-9):
+            skips.counts["sensors_depth_outside_range"] += 1
+            LOGGER.info(
+                "%s: depth %s-%s m outside 0-%s m, not used",
+                a["path"],
+                a["depth_from"],
+                a["depth_to"],
+                max_depth,
+            )
+            continue
+        pixel = nearest_pixel(a["latitude"], a["longitude"], window)
+        if pixel is None:
+            skips.skip_site(
+                "outside_region",
+                a["network"],
+                a["station"],
+                f"lat {a['latitude']}, lon {a['longitude']}",
+            )
+            continue
+        series = ismn_daily(frame, kept, int(settings["min_obs_per_day"]), skips)
+        if series.empty:
+            skips.skip_site("no_valid_day", a["network"], a["station"], a["path"])
+            continue
+        sites.append(
+            Site(
+                network=a["network"],
+                station=a["station"],
+                sensor=a["sensor"],
+                scale="field" if cosmos else "point",
+                latitude=a["latitude"],
+                longitude=a["longitude"],
+                depth_from=a["depth_from"],
+                depth_to=a["depth_to"],
+                source=a["path"],
+                series=series,
+                pixels=np.array([pixel]),
+            )
+        )
+    return sites
+
+
+def cosmos_uk_sites(folder: str | Path, window: Window, skips: SkipLog) -> list[Site]:
+    """Field-scale sites from COSMOS-UK daily files (``COSMOS-UK_*_HydroSoil_Daily_*.csv``)."""
+    folder = Path(folder)
+    files = sorted(folder.glob("COSMOS-UK_*_HydroSoil_Daily*.csv")) if folder.is_dir() else []
+    if folder.exists() and not folder.is_dir():
+        raise InputError(folder, "is not a folder of COSMOS-UK daily files")
+    sites = []
+    for path in files:
+        frame = read_cosmos_uk(path)
+        a = frame.attrs
+        if "latitude" not in a:
+            skips.skip_site("no_site_metadata", "COSMOS-UK", a["site_id"], str(path))
+            continue
+        pixel = nearest_pixel(a["latitude"], a["longitude"], window)
+        if pixel is None:
+            skips.skip_site(
+                "outside_region",
+                "COSMOS-UK",
+                a["site_id"],
+                f"lat {a['latitude']}, lon {a['longitude']}",
+            )
+            continue
+        series = frame["soil_moisture"].dropna()
+        skips.counts["days_missing_value"] += int(frame["soil_moisture"].isna().sum())
+        if series.empty:
+            skips.skip_site("no_valid_day", "COSMOS-UK", a["site_id"], "every value is -9999")
+            continue
+        depth_cm = (
+            float(np.nanmedian(frame["effective_depth_cm"]))
+            if frame["effective_depth_cm"].notna().any()
+            else np.nan
+        )
+        sites.append(
+            Site(
+                network="COSMOS-UK",
+                station=str(a.get("site_name", a["site_id"])),
+                sensor="cosmic-ray probe",
+                scale="field",
+                latitude=a["latitude"],
+                longitude=a["longitude"],
+                depth_from=0.0,
+                depth_to=depth_cm / 100.0,
+                source=str(path),
+                series=series.astype(np.float64),
+                pixels=np.array([pixel]),
+            )
+        )
+    return sites
+
+
+def ease2_m09_bounds(row: int, col: int) -> tuple[float, float, float, float]:
+    """(x0, y0, x1, y1) in metres (EPSG:6933) of the EASE-Grid 2.0 global 9 km cell."""
+    x0 = EASE2_M09_X0 + col * EASE2_M09_CELL_M
+    y1 = EASE2_M09_Y0 - row * EASE2_M09_CELL_M
+    return x0, y1 - EASE2_M09_CELL_M, x0 + EASE2_M09_CELL_M, y1
+
+
+def cell_pixels(row: int, col: int, window: Window) -> np.ndarray:
+    """The window's 0.05 degree pixels whose centres lie in an EASE-Grid 2.0 9 km cell."""
+    x0, y0, x1, y1 = ease2_m09_bounds(row, col)
+    lat, lon = window.lat(), window.lon()
+    lon_grid, lat_grid = np.meshgrid(lon, lat)
+    x, y = Transformer.from_crs("EPSG:4326", "EPSG:6933", always_xy=True).transform(
+        lon_grid, lat_grid
+    )
+    inside = (x >= x0) & (x < x1) & (y >= y0) & (y < y1)
+    return np.argwhere(inside)
+
+
+def smap_sites(folder: str | Path, window: Window, skips: SkipLog) -> list[Site]:
+    """9 km sites from SMAP core validation site files (``*.csv`` with '# key: value' headers)."""
+    folder = Path(folder)
+    files = sorted(folder.glob("*.csv")) if folder.is_dir() else []
+    sites = []
+    for path in files:
+        frame = read_smap_cvs(path)
+        a = frame.attrs
+        name = str(a.get("site_name", a.get("site_id", path.stem)))
+        if "ease2_row" in a and "ease2_col" in a:
+            pixels = cell_pixels(int(a["ease2_row"]), int(a["ease2_col"]), window)
+        else:
+            pixel = nearest_pixel(a["latitude"], a["longitude"], window)
+            pixels = np.array([pixel]) if pixel is not None else np.empty((0, 2), int)
+        if pixels.size == 0:
+            skips.skip_site(
+                "outside_region", "SMAP-CVS", name, f"lat {a['latitude']}, lon {a['longitude']}"
+            )
+            continue
+        series = frame["soil_moisture"].dropna()
+        if series.empty:
+            skips.skip_site("no_valid_day", "SMAP-CVS", name, str(path))
+            continue
+        sites.append(
+            Site(
+                network="SMAP-CVS",
+                station=name,
+                sensor="upscaled network",
+                scale="9km",
+                latitude=a["latitude"],
+                longitude=a["longitude"],
+                depth_from=0.0,
+                depth_to=0.05,
+                source=str(path),
+                series=series.astype(np.float64),
+                pixels=pixels,
+            )
+        )
+    return sites
