@@ -11,9 +11,7 @@
 #   workflow/rules/compare.smk     the model comparison of the paper on the test split
 #   workflow/rules/inference.smk   the product's model over every land pixel-day, per (year, tile)
 #   workflow/rules/product.smk     one CF-NetCDF file per day, and a summary figure per year
-#
-# Later stages (validation)
-# join the DAG as they are built; none is stubbed.
+#   workflow/rules/validation.smk  in-situ validation at three scales, intercomparison, report
 
 
 configfile: "config.yaml"
@@ -31,6 +29,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/compare.smk"
 include: "workflow/rules/inference.smk"
 include: "workflow/rules/product.smk"
+include: "workflow/rules/validation.smk"
 
 
 rule all:

@@ -12,7 +12,9 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
+import xarray as xr
 from conftest import REPO_ROOT, TEST_CONFIG
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
@@ -115,6 +117,22 @@ def test_end_to_end_tiny_config(tmp_path):
         assert len(files) == n_days, year
         assert (run / "product" / f"summary_{year}.png").stat().st_size > 1000
         assert list((run / "inference" / str(year)).glob("h*v*.zarr"))
+    # validation: per-site metrics, summaries, intercomparison and the report
+    validation = run / "validation"
+    results = xr.open_dataset(validation / "results.nc")
+    assert results.sizes["site"] > 0 and set(results["product"].values) == {
+        "avhrrsm",
+        "era5land",
+        "esa_cci",
+    }
+    assert np.isfinite(results["r"].sel(product="avhrrsm").values).any()
+    assert {"point", "field", "9km"} <= set(results["scale"].values)
+    summary = list(csv.DictReader((validation / "network_summary.csv").open()))
+    assert any(row["network"] == "all" and row["product"] == "avhrrsm" for row in summary)
+    page = (validation / "report.html").read_text()
+    assert "Model comparison" in page and "Skipped sites" in page
+    inter = json.loads((validation / "intercomparison.json").read_text())
+    assert inter["coverage_fraction_of_land_pixel_days"]["avhrrsm"] == 1.0
     report = _snakemake(["--configfile", "config.yaml", "--report", "report.html"], cwd=tmp_path)
     assert report.returncode == 0, report.stderr[-3000:]
     assert "Model comparison" in (tmp_path / "report.html").read_text()

@@ -165,6 +165,31 @@ def product_targets():
 
 CONFIG_SHA256 = config_hash(config)
 
+VALIDATION_OUTPUTS = {
+    "results": "results.nc",
+    "network_summary": "network_summary.csv",
+    "intercomparison": "intercomparison.json",
+    "modis_consistency": "modis_consistency.nc",
+    "report": "report.html",
+    "boxplots": "boxplots.png",
+    "site_map": "site_r_map.png",
+    "scatter": "scatter_density.png",
+    "timeseries": "timeseries.png",
+    "modis_map": "modis_consistency.png",
+    "homogeneity": "homogeneity.png",
+}
+
+
+def validation_path(key):
+    return run_path("validation", VALIDATION_OUTPUTS[key])
+
+
+def insitu_inputs(wildcards):
+    """The in-situ inputs: the synthetic world, or the real ISMN archive and site folders."""
+    if uses_synthetic("ismn", "cosmos", "smap_cvs"):
+        return {"world": synthetic_dir()}
+    return {name: INPUTS[name] for name in ("ismn", "cosmos", "smap_cvs")}
+
 
 def all_targets():
     """The default targets: the last output of every stage built so far."""
@@ -174,4 +199,5 @@ def all_targets():
         + [run_path("samples", "manifest.json")]
         + [comparison_path(key) for key in COMPARISON_OUTPUTS]
         + product_targets()
+        + [validation_path(key) for key in VALIDATION_OUTPUTS]
     )

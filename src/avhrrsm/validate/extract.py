@@ -9,13 +9,14 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import netCDF4
 import numpy as np
 import pandas as pd
 
+from avhrrsm.grid import Window
 from avhrrsm.io.errors import InputError
 from avhrrsm.io.gridded import open_netcdf, pick_variable, read_esa_cci
 from avhrrsm.validate.sites import Site
@@ -23,43 +24,22 @@ from avhrrsm.validate.sites import Site
 LOGGER = logging.getLogger(__name__)
 
 
-def product_at_sites(
-    product_dirs: Mapping[int, str | Path], sites: Sequence[Site]
-) -> list[pd.Series]:
-    """The product's daily soil moisture (m3 m-3) at every site (mean over its pixels)."""
-    values: list[list[float]] = [[] for _ in sites]
-    days: list[pd.Timestamp] = []
-    boxes = [
-        (
-            s.pixels[:, 0].min(),
-            s.pixels[:, 0].max() + 1,
-            s.pixels[:, 1].min(),
-            s.pixels[:, 1].max() + 1,
-        )
-        for s in sites
-    ]
-    for year in sorted(product_dirs):
-        files = sorted(Path(product_dirs[year]).glob("*.nc"))
-        if not files:
-            raise InputError(
-                product_dirs[year], "holds no daily product file", "rerun rule product_year"
-            )
-        for path in files:
-            with netCDF4.Dataset(path) as nc:
-                variable = nc["soil_moisture"]
-                variable.set_auto_maskandscale(True)
-                day = pd.Timestamp(
-                    netCDF4.num2date(nc["time"][0], nc["time"].units).isoformat()
-                ).normalize()
-                days.append(day)
-                for k, (site, (r0, r1, c0, c1)) in enumerate(zip(sites, boxes, strict=True)):
-                    block = np.ma.filled(variable[0, r0:r1, c0:c1].astype(np.float64), np.nan)
-                    chosen = block[site.pixels[:, 0] - r0, site.pixels[:, 1] - c0]
-                    values[k].append(
-                        float(np.nanmean(chosen)) if np.isfinite(chosen).any() else np.nan
-                    )
-    index = pd.DatetimeIndex(days, name="date")
-    return [pd.Series(v, index=index, dtype=np.float64) for v in values]
+def read_product_day(path: str | Path) -> tuple[pd.Timestamp, np.ndarray]:
+    """(day, soil moisture in m3 m-3 with NaN over water) of one daily product file."""
+    try:
+        with netCDF4.Dataset(path) as nc:
+            variable = nc["soil_moisture"]
+            variable.set_auto_maskandscale(True)
+            values = np.ma.filled(variable[0].astype(np.float64), np.nan)
+            time = nc["time"]
+            day = pd.Timestamp(
+                str(netCDF4.num2date(time[0], time.units, time.calendar))
+            ).normalize()
+    except (OSError, KeyError, IndexError) as err:
+        raise InputError(
+            path, f"not a readable avhrrsm daily product file ({err})", "rerun rule product_year"
+        ) from err
+    return day, values
 
 
 def _nearest(axis: np.ndarray, value: float, periodic: bool = False) -> int:
@@ -98,20 +78,38 @@ def era5land_at_sites(paths: Sequence[str | Path], sites: Sequence[Site]) -> lis
     return out
 
 
-def esa_cci_at_sites(paths: Sequence[str | Path], sites: Sequence[Site]) -> list[pd.Series]:
-    """Daily ESA CCI SM at the 0.25 degree cell nearest each site (NaN where flagged)."""
+def esa_cci_at_sites(
+    paths: Sequence[str | Path], sites: Sequence[Site], window: Window, land: np.ndarray
+) -> tuple[list[pd.Series], float]:
+    """Daily ESA CCI SM at the 0.25 degree cell nearest each site (NaN where flagged), and the
+    coverage: the fraction of (0.25 degree cells holding land of the region)-days with a value.
+    Each file is read once."""
     values: list[list[float]] = [[] for _ in sites]
     days = []
+    valid = total = 0
+    cells = None
     for path in paths:
         sm = read_esa_cci(path)
         days.append(pd.Timestamp(sm["time"].values[0]).normalize())
         lats, lons = sm["lat"].values, sm["lon"].values
-        for k, site in enumerate(sites):
-            i = _nearest(lats, site.latitude)
-            j = _nearest(lons, site.longitude, periodic=True)
-            values[k].append(float(sm.values[0, i, j]))
+        if cells is None:
+            i = np.abs(lats[:, None] - window.lat()[None, :]).argmin(axis=0)
+            j = np.abs(lons[:, None] - window.lon()[None, :]).argmin(axis=0)
+            rows, cols = np.nonzero(land)
+            cells = np.unique(np.stack([i[rows], j[cols]]), axis=1)
+            nearest = [
+                (_nearest(lats, site.latitude), _nearest(lons, site.longitude, periodic=True))
+                for site in sites
+            ]
+        grid = sm.values[0]
+        covered = grid[cells[0], cells[1]]
+        valid += int(np.isfinite(covered).sum())
+        total += covered.size
+        for k, (i_site, j_site) in enumerate(nearest):
+            values[k].append(float(grid[i_site, j_site]))
     index = pd.DatetimeIndex(days, name="date")
-    return [pd.Series(v, index=index, dtype=np.float64) for v in values]
+    coverage = valid / total if total else float("nan")
+    return [pd.Series(v, index=index, dtype=np.float64) for v in values], coverage
 
 
 def existing_files(

@@ -54,7 +54,8 @@ def pearson_r_ci(r: float, n: int, alpha: float = 0.05) -> tuple[float, float]:
     """Fisher-z confidence interval of Pearson's r: tanh(atanh(r) -+ z_{1-alpha/2}/sqrt(n-3))."""
     if n <= 3:
         return (np.nan, np.nan)
-    z = np.arctanh(r)
+    with np.errstate(divide="ignore"):  # |r| = 1: the interval collapses onto r
+        z = np.arctanh(r)
     half = stats.norm.ppf(1 - alpha / 2) / np.sqrt(n - 3)
     return (float(np.tanh(z - half)), float(np.tanh(z + half)))
 

@@ -67,6 +67,15 @@ class SkipLog:
         LOGGER.warning("skipped %s/%s: %s %s", network, station, reason, detail)
 
 
+def utc_days(series: pd.Series) -> pd.Series:
+    """The series on naive UTC days (the products' time axis), float64."""
+    index = pd.DatetimeIndex(series.index)
+    if index.tz is not None:
+        index = index.tz_convert("UTC").tz_localize(None)
+    out = pd.Series(series.to_numpy(np.float64), index=index.floor("D").rename("date"))
+    return out[~out.index.duplicated()].sort_index()
+
+
 def nearest_pixel(lat: float, lon: float, window: Window) -> tuple[int, int] | None:
     """(row, col) within ``window`` of the 0.05 degree pixel holding the point, or None."""
     row = int(np.floor((90.0 - lat) / STEP_DEG)) - window.row_start
@@ -203,7 +212,7 @@ def cosmos_uk_sites(folder: str | Path, window: Window, skips: SkipLog) -> list[
                 depth_from=0.0,
                 depth_to=depth_cm / 100.0,
                 source=str(path),
-                series=series.astype(np.float64),
+                series=utc_days(series),
                 pixels=np.array([pixel]),
             )
         )
@@ -263,7 +272,7 @@ def smap_sites(folder: str | Path, window: Window, skips: SkipLog) -> list[Site]
                 depth_from=0.0,
                 depth_to=0.05,
                 source=str(path),
-                series=series.astype(np.float64),
+                series=utc_days(series),
                 pixels=pixels,
             )
         )

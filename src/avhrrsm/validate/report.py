@@ -1,0 +1,232 @@
+"""Figures and the HTML report of the validation, drawn from the results written to disk."""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import xarray as xr  # noqa: E402
+
+from avhrrsm.grid import Window  # noqa: E402
+from avhrrsm.store import atomic_path  # noqa: E402
+from avhrrsm.validate.sites import Site  # noqa: E402
+
+COLOURS = {"avhrrsm": "tab:blue", "era5land": "tab:orange", "esa_cci": "tab:green"}
+FIGURES = {
+    "boxplots": "Per-site metrics per product and period (boxes: interquartile range, line: median).",
+    "site_map": "Pearson R of the product at every scored site (first period with data).",
+    "scatter": "Daily product against in-situ soil moisture, all sites pooled, on the compared days.",
+    "timeseries": "Time series at example sites: in situ and the three products.",
+    "modis_map": "Consistency with the GLASS-MODIS target in the overlap years: R and ubRMSE per pixel.",
+    "homogeneity": "Monthly anomalies of product - ERA5-Land (regional mean), the Pettitt break and the platform changes.",
+}
+
+
+def save_figure(figure: plt.Figure, path: str | Path) -> None:
+    """PNG written atomically, without the creation metadata that would change its bytes."""
+    with atomic_path(Path(path)) as tmp:
+        figure.savefig(tmp, format="png", dpi=100, metadata={"Software": None})
+    plt.close(figure)
+
+
+def write_figures(
+    outputs: Mapping[str, str | Path],
+    results: xr.Dataset,
+    sites: Sequence[Site],
+    series: Mapping[str, Sequence[pd.Series]],
+    window: Window,
+    consistency: xr.Dataset,
+    product_regional: pd.Series,
+    era5_regional: pd.Series,
+    homogeneity: Mapping[str, Any],
+    settings: Mapping[str, Any],
+) -> None:
+    periods = list(results["period"].values)
+    products = list(results["product"].values)
+    # boxplots per metric per product per period
+    figure, axes = plt.subplots(1, 4, figsize=(15, 3.8))
+    for ax, metric in zip(axes, ("r", "ubrmse", "bias", "rmse"), strict=True):
+        data, labels, colours = [], [], []
+        for period in periods:
+            for product in products:
+                v = results[metric].sel(product=product, period=period).values
+                data.append(v[np.isfinite(v)])
+                labels.append(f"{product}\n{period}")
+                colours.append(COLOURS[product])
+        box = ax.boxplot(data, patch_artist=True, tick_labels=labels, showfliers=True)
+        for patch, colour in zip(box["boxes"], colours, strict=True):
+            patch.set_facecolor(colour)
+            patch.set_alpha(0.6)
+        ax.set_title(metric + (" (m3 m-3)" if metric != "r" else ""))
+        ax.tick_params(axis="x", labelsize=6, rotation=90)
+    figure.tight_layout()
+    save_figure(figure, outputs["boxplots"])
+
+    # map of site R
+    figure, ax = plt.subplots(figsize=(5.5, 4.5))
+    west, south, east, north = window.bounds()
+    ax.plot(
+        [west, east, east, west, west], [south, south, north, north, south], color="grey", lw=0.8
+    )
+    r_all = results["r"].sel(product="avhrrsm").values
+    first = np.array(
+        [row[np.isfinite(row)][0] if np.isfinite(row).any() else np.nan for row in r_all]
+    )
+    markers = {"point": "o", "field": "s", "9km": "D"}
+    for scale, marker in markers.items():
+        chosen = results["scale"].values == scale
+        if chosen.any():
+            points = ax.scatter(
+                results["longitude"].values[chosen], results["latitude"].values[chosen],
+                c=first[chosen], cmap="RdYlBu", vmin=0, vmax=1, marker=marker,
+                edgecolor="k", label=scale,
+            )  # fmt: skip
+            figure.colorbar(points, ax=ax, label="R (avhrrsm)") if scale == "point" else None
+    ax.legend(fontsize=7)
+    ax.set_xlabel("longitude")
+    ax.set_ylabel("latitude")
+    ax.set_title("Pearson R of the product per site")
+    figure.tight_layout()
+    save_figure(figure, outputs["site_map"])
+
+    # scatter density per product
+    figure, axes = plt.subplots(1, len(products), figsize=(4.2 * len(products), 3.8), squeeze=False)
+    edges = np.linspace(0, 0.6, 49)
+    for ax, product in zip(axes[0], products, strict=True):
+        x, y = [], []
+        for s, site in enumerate(sites):
+            frame = pd.concat(
+                {"insitu": site.series, **{p: series[p][s] for p in products}}, axis=1, join="inner"
+            ).dropna()
+            x.append(frame["insitu"].to_numpy())
+            y.append(frame[product].to_numpy())
+        xs, ys = (np.concatenate(x), np.concatenate(y)) if x else (np.empty(0), np.empty(0))
+        counts, _, _ = np.histogram2d(xs, np.clip(ys, 0, 0.6), bins=[edges, edges])
+        mesh = ax.pcolormesh(
+            edges, edges, np.ma.log10(np.ma.masked_equal(counts.T, 0)), cmap="viridis"
+        )
+        figure.colorbar(mesh, ax=ax, label="log10 count")
+        ax.plot([0, 0.6], [0, 0.6], color="k", lw=0.8)
+        ax.set_title(product)
+        ax.set_xlabel("in situ (m3 m-3)")
+        ax.set_ylabel("product (m3 m-3)")
+    figure.tight_layout()
+    save_figure(figure, outputs["scatter"])
+
+    # time series at example sites (the three with the longest records, one per scale if any)
+    order = sorted(range(len(sites)), key=lambda k: (-len(sites[k].series), sites[k].station))
+    examples = []
+    for scale in ("point", "field", "9km"):
+        examples += [k for k in order if sites[k].scale == scale][:1]
+    examples = examples or order[:3]
+    figure, axes = plt.subplots(len(examples), 1, figsize=(10, 2.6 * len(examples)), squeeze=False)
+    for ax, k in zip(axes[:, 0], examples, strict=True):
+        site = sites[k]
+        ax.plot(site.series.index, site.series.to_numpy(), ".", ms=2, color="k", label="in situ")
+        every_day = pd.date_range(site.series.index.min(), site.series.index.max(), freq="D")
+        for product in products:  # daily axis: years without data show as gaps
+            s = series[product][k].reindex(every_day)
+            ax.plot(s.index, s.to_numpy(), lw=0.8, color=COLOURS[product], label=product)
+        ax.set_title(
+            f"{site.network} / {site.station} ({site.scale}, {site.depth_from:g}-{site.depth_to:g} m)",
+            fontsize=9,
+        )
+        ax.set_ylabel("m3 m-3")
+        ax.legend(fontsize=7, ncol=4)
+    figure.tight_layout()
+    save_figure(figure, outputs["timeseries"])
+
+    # consistency maps
+    figure, axes = plt.subplots(1, 2, figsize=(10, 4))
+    extent = (west, east, south, north)
+    for ax, name, cmap, vmax in (
+        (axes[0], "r", "RdYlBu", 1.0),
+        (axes[1], "ubrmse", "magma_r", 0.08),
+    ):
+        image = ax.imshow(consistency[name].values, extent=extent, cmap=cmap, vmin=0, vmax=vmax)
+        figure.colorbar(image, ax=ax, label=consistency[name].attrs["units"])
+        ax.set_title(f"{name} against GLASS-MODIS")
+    figure.tight_layout()
+    save_figure(figure, outputs["modis_map"])
+
+    # homogeneity
+    from avhrrsm.validate.homogeneity import monthly_anomalies
+
+    anomalies = monthly_anomalies((product_regional - era5_regional).dropna())
+    figure, ax = plt.subplots(figsize=(10, 3.2))
+    ax.plot(anomalies.index, anomalies.to_numpy(), marker=".", lw=0.8)
+    for date in settings["platform_changes"]:
+        ax.axvline(pd.Timestamp(date), color="grey", ls=":", lw=0.8)
+    if homogeneity.get("break_month"):
+        ax.axvline(pd.Timestamp(homogeneity["break_month"]), color="red", lw=1.2,
+                   label=f"Pettitt break, p = {homogeneity['p_value']:.3g}")  # fmt: skip
+        ax.legend(fontsize=8)
+    ax.set_ylabel("anomaly (m3 m-3)")
+    ax.set_title("product - ERA5-Land, monthly anomalies (dotted: AVHRR platform changes)")
+    figure.tight_layout()
+    save_figure(figure, outputs["homogeneity"])
+
+
+def _img(path: str | Path) -> str:
+    data = base64.b64encode(Path(path).read_bytes()).decode()
+    return f"<img src='data:image/png;base64,{data}' style='max-width:100%'>"
+
+
+def write_html(
+    outputs: Mapping[str, str | Path],
+    results: xr.Dataset,
+    summary: pd.DataFrame,
+    intercomparison: Mapping[str, Any],
+    comparison: Mapping[str, str | Path],
+    provenance: Mapping[str, str],
+) -> None:
+    """One self-contained HTML page, drawn from the files the stage wrote."""
+    statement = json.loads(Path(comparison["summary_json"]).read_text())["statement"]
+    all_rows = summary[summary["network"] == "all"]
+    parts = [
+        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>avhrrsm validation</title>",
+        "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}td,th{padding:2px 6px}</style>",
+        "</head><body><h1>avhrrsm validation report</h1>",
+        f"<p>{int(results.sizes['site'])} sites ({html.escape(', '.join(f'{k}: {v}' for k, v in pd.Series(results['network'].values).value_counts().items()))}). "
+        "Metrics compare each product with the in-situ series on the days all products share; "
+        "x = product, y = in situ, bias = mean(x) - mean(y).</p>",
+        "<h2>Overall (medians and interquartile ranges over sites)</h2>",
+        all_rows.to_html(index=False, float_format=lambda v: f"{v:.3f}", na_rep="-"),
+        "<h2>Per network</h2>",
+        summary[summary["network"] != "all"].to_html(
+            index=False, float_format=lambda v: f"{v:.3f}", na_rep="-"
+        ),
+    ]
+    for key, caption in FIGURES.items():
+        parts += [
+            f"<h2>{html.escape(caption.split(':')[0].split('.')[0])}</h2>",
+            f"<p>{html.escape(caption)}</p>",
+            _img(outputs[key]),
+        ]
+    inter = {k: v for k, v in intercomparison.items() if k not in ("skipped_sites",)}
+    parts += [
+        "<h2>Intercomparison, homogeneity and what was skipped</h2>",
+        f"<pre>{html.escape(json.dumps(inter, indent=2, sort_keys=True, default=str))}</pre>",
+        "<h3>Skipped sites</h3>",
+        pd.DataFrame(
+            intercomparison["skipped_sites"], columns=["network", "station", "reason", "detail"]
+        ).to_html(index=False),
+        "<h2>Model comparison (training stage)</h2>",
+        f"<p>{html.escape(statement)}</p>",
+        _img(comparison["scatter"]),
+        "<h2>Provenance</h2>",
+        f"<pre>{html.escape(json.dumps(dict(provenance), indent=2, sort_keys=True))}</pre>",
+        "</body></html>\n",
+    ]
+    with atomic_path(Path(outputs["report"])) as tmp:
+        tmp.write_text("\n".join(parts), encoding="utf-8")

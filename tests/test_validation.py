@@ -1,0 +1,207 @@
+"""Validation: metrics equal pytesmo's, ISMN flag/depth filtering counts, skipped stations,
+SMAP 9 km cells, fair common-day scoring, the Pettitt homogeneity test."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import DATA_DIR
+
+from avhrrsm.grid import region_window
+from avhrrsm.io.ismn import read_sensor_file
+from avhrrsm.validate import metrics as M
+from avhrrsm.validate.homogeneity import homogeneity_test, pettitt
+from avhrrsm.validate.run import PRODUCTS, score_sites
+from avhrrsm.validate.sites import (
+    Site,
+    SkipLog,
+    cell_pixels,
+    flag_kept,
+    ismn_daily,
+    ismn_sites,
+    nearest_pixel,
+    smap_sites,
+)
+
+REGION = {"lon_min": -0.5, "lon_max": 0.5, "lat_min": 42.0, "lat_max": 43.0}
+SETTINGS = {
+    "ismn_max_depth_m": 0.05,
+    "cosmos_max_depth_m": 0.19,
+    "cosmos_networks": ["COSMOS"],
+    "quality_flags": ["G"],
+    "min_obs_per_day": 12,
+}
+
+
+def _pairs():
+    rng = np.random.default_rng(42)
+    x = rng.random(200) * 0.4
+    yield x, 0.7 * x + 0.05 + rng.normal(0, 0.03, x.size)
+    yield rng.random(15), rng.random(15)
+    real = read_sensor_file(next((DATA_DIR / "ismn" / "format_header_values").rglob("*.stm")))[
+        "soil_moisture"
+    ].to_numpy()
+    real = real[np.isfinite(real)]
+    yield real[1:], real[:-1]  # a real series against itself a step later
+    yield real, real * 0.9 + 0.02 + rng.normal(0, 0.01, real.size)
+
+
+@pytest.mark.parametrize("case", range(4))
+def test_metrics_equal_pytesmo(case):
+    pytesmo = pytest.importorskip("pytesmo.metrics")
+    pairwise = pytest.importorskip("pytesmo.metrics.pairwise")
+    x, y = list(_pairs())[case]
+    assert abs(M.bias(x, y) - pytesmo.bias(x, y)) < 1e-10
+    assert abs(M.rmse(x, y) - pytesmo.rmsd(x, y)) < 1e-10
+    assert abs(M.ubrmse(x, y) - pytesmo.ubrmsd(x, y)) < 1e-10
+    r = M.pearson_r(x, y)
+    assert abs(r - pytesmo.pearson_r(x, y)) < 1e-10
+    ours = M.pearson_r_ci(r, x.size, 0.05)
+    theirs = pairwise.pearson_r_ci(x, y, r, 0.05)
+    np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-10)
+    u = M.ubrmse(x, y)
+    np.testing.assert_allclose(
+        M.ubrmse_ci(u, x.size, 0.05), pairwise.ubrmsd_ci(x, y, u, 0.05), rtol=0, atol=1e-10
+    )
+
+
+def test_bias_sign_convention_and_site_metrics():
+    y = np.array([0.1, 0.2, 0.3, 0.25, np.nan])
+    x = np.array([0.15, 0.25, 0.35, 0.30, 0.2])
+    out = M.site_metrics(x, y)
+    assert out["n"] == 4
+    assert out["bias"] == pytest.approx(0.05)  # the product is wetter: positive
+    assert out["ubrmse"] == pytest.approx(0.0, abs=1e-12)
+    assert out["r"] == pytest.approx(1.0)
+    assert np.isnan(M.site_metrics(x[:2], y[:2])["r"])
+
+
+def _frame(values, flags, start="2015-03-01", freq="h"):
+    index = pd.date_range(start, periods=len(values), freq=freq)
+    return pd.DataFrame({"soil_moisture": values, "flag": flags}, index=index)
+
+
+def test_quality_flag_filter_and_daily_counts():
+    # day 1: 24 readings, 4 flagged D01 and 2 flagged "G,D02" -> 18 good -> kept
+    # day 2: 24 readings, 14 flagged C01 -> 10 good -> fewer than 12 -> dropped
+    flags = ["G"] * 18 + ["D01"] * 4 + ["G,D02"] * 2 + ["G"] * 10 + ["C01"] * 14
+    values = np.r_[np.full(24, 0.2), np.full(24, 0.3)]
+    skips = SkipLog()
+    daily = ismn_daily(_frame(values, flags), {"G"}, 12, skips)
+    assert list(daily.index) == [pd.Timestamp("2015-03-01")]
+    assert daily.iloc[0] == pytest.approx(0.2)
+    assert skips.counts["readings_flag_D01"] == 4
+    assert skips.counts["readings_flag_G,D02"] == 2
+    assert skips.counts["readings_flag_C01"] == 14
+    assert skips.counts["days_too_few_readings"] == 1
+    assert flag_kept(pd.Series(["G", "G,D02", "M"]), {"G", "M"}).tolist() == [True, False, True]
+
+
+def _write_stm(folder: Path, network, station, lat, lon, depth_from, depth_to, days=40):
+    """A header+values ISMN file with hourly readings, all flagged G."""
+    name = (
+        f"{network}_{network}_{station}_sm_{depth_from:.6f}_{depth_to:.6f}_Probe_"
+        f"20150101_20151231.stm"
+    )
+    path = folder / network / station / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = (
+        f"{network} {network} {station} {lat:.5f} {lon:.5f} 100.00 "
+        f"{depth_from:.2f} {depth_to:.2f} Probe\n"
+    )
+    stamps = pd.date_range("2015-01-01", periods=24 * days, freq="h")
+    lines = [
+        f"{t:%Y/%m/%d %H:%M} {0.25 + 0.01 * np.sin(k / 50):.4f} G M" for k, t in enumerate(stamps)
+    ]
+    path.write_text(header + "\n".join(lines) + "\n")
+    return path
+
+
+def test_stations_outside_the_region_or_too_deep_are_counted_not_lost(tmp_path):
+    _write_stm(tmp_path, "NETA", "Inside", 42.51, 0.02, 0.05, 0.05)
+    _write_stm(tmp_path, "NETA", "Deep", 42.51, 0.02, 0.10, 0.10)
+    _write_stm(tmp_path, "NETA", "Faraway", 48.0, 10.0, 0.0, 0.05)
+    _write_stm(tmp_path, "COSMOS", "Probe1", 42.3, -0.3, 0.0, 0.19)
+    skips = SkipLog()
+    window = region_window(REGION)
+    sites = ismn_sites(tmp_path, window, SETTINGS, skips)
+    assert sorted((s.station, s.scale) for s in sites) == [("Inside", "point"), ("Probe1", "field")]
+    assert skips.counts["sensors_depth_outside_range"] == 1
+    assert skips.counts["site_outside_region"] == 1
+    assert skips.sites == [
+        {
+            "network": "NETA",
+            "station": "Faraway",
+            "reason": "outside_region",
+            "detail": "lat 48.0, lon 10.0",
+        }
+    ]
+    inside = next(s for s in sites if s.station == "Inside")
+    assert len(inside.series) == 40
+    assert tuple(inside.pixels[0]) == nearest_pixel(42.51, 0.02, window)
+
+
+def test_smap_site_averages_its_9km_cell(synthetic_world, test_config):
+    window = region_window(test_config["region"])
+    skips = SkipLog()
+    sites = smap_sites(synthetic_world / "smap_cvs", window, skips)
+    assert sites
+    for site in sites:
+        header = site.source
+        n_expected = int(
+            next(
+                line.split(":")[1]
+                for line in Path(header).read_text().splitlines()
+                if line.startswith("# n_pixels_0.05deg")
+            )
+        )
+        assert len(site.pixels) == n_expected
+    lone = cell_pixels(10, 10, window)  # a cell far from the region
+    assert lone.size == 0
+
+
+def test_only_days_shared_by_all_products_are_scored():
+    days = pd.date_range("2015-01-01", periods=60)
+    insitu = pd.Series(np.linspace(0.1, 0.4, 60), index=days)
+    site = Site("N", "S", "x", "point", 42.5, 0.0, 0.0, 0.05, "f", insitu, np.array([[0, 0]]))
+    rng = np.random.default_rng(0)
+    product = insitu + rng.normal(0, 0.02, 60)
+    era5 = insitu + 0.05
+    cci = insitu.copy()
+    cci.iloc[::3] = np.nan  # ESA CCI misses every third day
+    series = {"avhrrsm": [product], "era5land": [era5], "esa_cci": [cci]}
+    periods = {"p": [2015, 2015], "empty": [1990, 1999]}
+    skips = SkipLog()
+    results = score_sites([site], series, periods, 30, 0.05, skips)
+    n = results["n"].sel(period="p").values[0]
+    assert (n == 40).all()  # the same 40 days for every product
+    assert results["bias"].sel(period="p", product="era5land").item() == pytest.approx(0.05)
+    assert np.isnan(results["r"].sel(period="empty").values).all()
+    assert skips.counts["site_periods_fewer_than_30_common_days"] == 1
+    assert list(results["product"].values) == list(PRODUCTS)
+
+
+def test_pettitt_finds_a_step_and_not_noise():
+    rng = np.random.default_rng(1)
+    step = np.r_[rng.normal(0, 1, 60), rng.normal(1.5, 1, 60)]
+    index, _, p = pettitt(step)
+    assert abs(index - 59) <= 3 and p < 0.001
+    _, _, p_noise = pettitt(rng.normal(0, 1, 120))
+    assert p_noise > 0.05
+
+
+def test_a_break_at_a_platform_change_is_attributed():
+    days = pd.date_range("1998-01-01", "2003-12-31")
+    rng = np.random.default_rng(3)
+    season = 0.05 * np.sin(2 * np.pi * days.day_of_year / 365.25)
+    reference = pd.Series(0.25 + season, index=days)
+    product = (
+        reference + rng.normal(0, 0.004, days.size) + np.where(days >= "2001-01-01", 0.02, 0.0)
+    )
+    result = homogeneity_test(product, reference, ["1995-02-01", "2001-01-01"], 90, 0.05)
+    assert result["significant"] and result["attributed_to_platform_change"]
+    assert result["nearest_platform_change"] == "2001-01-01"
+    assert result["shift_m3m3"] == pytest.approx(0.02, abs=0.005)
