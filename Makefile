@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 CONFIG ?= config.yaml
 SNAKEMAKE_ARGS ?=
 
-.PHONY: run test lint dry-run bench lock clean
+.PHONY: run test lint dry-run bench lock clean slurm-profile
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,19 @@ bench: $(STAMP)
 		(apt-get update >/dev/null 2>&1 && apt-get install -y --no-install-recommends gdal-bin >/dev/null 2>&1) || \
 		echo "gdalwarp unavailable: the regridding comparisons will be skipped")
 	$(BIN)/avhrrsm bench
+
+## slurm-profile: install the SLURM profile so that `snakemake --profile slurm` finds it
+##   make slurm-profile SLURM_PARTITION=gpu SLURM_ACCOUNT=myproject [SLURM_STATUS_COMMAND=squeue]
+SLURM_PARTITION ?=
+SLURM_ACCOUNT ?=
+SLURM_STATUS_COMMAND ?=
+SLURM_INIT_SECONDS ?=
+SLURM_JOB_CORES ?= 8
+SLURM_JOB_MEM_MB ?= 32000
+slurm-profile: $(STAMP)
+	$(BIN)/avhrrsm slurm-profile --partition "$(SLURM_PARTITION)" --account "$(SLURM_ACCOUNT)" \
+		--status-command "$(SLURM_STATUS_COMMAND)" $(if $(SLURM_INIT_SECONDS),--init-seconds $(SLURM_INIT_SECONDS)) \
+		--job-cores $(SLURM_JOB_CORES) --job-mem-mb $(SLURM_JOB_MEM_MB)
 
 ## lock: re-pin requirements.lock from a fresh resolution of pyproject.toml
 lock:

@@ -45,6 +45,22 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_slurm_profile(args: argparse.Namespace) -> int:
+    from avhrrsm.hpc import install_slurm_profile
+
+    target = install_slurm_profile(
+        Path(args.dest) if args.dest else None,
+        partition=args.partition,
+        account=args.account,
+        status_command=args.status_command,
+        init_seconds=args.init_seconds,
+        job_cores=args.job_cores,
+        job_mem_mb=args.job_mem_mb,
+    )
+    print(f"SLURM profile written to {target}; run: snakemake --profile slurm")
+    return 0
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     from avhrrsm.bench import run_benchmarks
 
@@ -73,6 +89,28 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--threads", type=int, default=2)
     synth.add_argument("--log", help="also log to this file")
     synth.set_defaults(func=_cmd_synth)
+
+    slurm = commands.add_parser(
+        "slurm-profile",
+        help="install profiles/slurm as the user's `slurm` profile (~/.config/snakemake/slurm)",
+    )
+    slurm.add_argument("--partition", default="", help="SLURM partition (default: the cluster's)")
+    slurm.add_argument("--account", default="", help="SLURM account (default: none)")
+    slurm.add_argument(
+        "--status-command",
+        default="",
+        choices=["", "sacct", "squeue"],
+        help="how the executor follows jobs (default: sacct where accounting runs)",
+    )
+    slurm.add_argument("--init-seconds", type=int, default=None, help="first status check after")
+    slurm.add_argument(
+        "--job-cores", type=int, default=8, help="most cores one (group) job asks for (default 8)"
+    )
+    slurm.add_argument(
+        "--job-mem-mb", type=int, default=32000, help="most memory one (group) job asks for"
+    )
+    slurm.add_argument("--dest", default="", help="profile folder (default: Snakemake's user dir)")
+    slurm.set_defaults(func=_cmd_slurm_profile)
 
     bench = commands.add_parser(
         "bench", help="measure speed and memory; write benchmarks/results.json and RESULTS.md"

@@ -23,6 +23,7 @@ rule inference_tile:
     resources:
         mem_mb=4000,
         runtime=120,
+        gpu=config["hpc"]["gpus_per_job"],
     params:
         region=config["region"],
         tile_deg=config["tile_deg"],

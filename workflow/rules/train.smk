@@ -25,6 +25,7 @@ rule train_deep:
     resources:
         mem_mb=8000,
         runtime=240,
+        gpu=config["hpc"]["gpus_per_job"],
     params:
         hyperparameters=lambda wildcards: config["models"][wildcards.model],
         training=config["training"],

@@ -1,0 +1,61 @@
+"""Installing the SLURM profile where `snakemake --profile slurm` looks for it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import yaml
+
+from avhrrsm.config import REPO_ROOT
+
+PROFILE_SOURCE = REPO_ROOT / "profiles" / "slurm" / "config.yaml"
+
+
+def user_profile_dir() -> Path:
+    """Snakemake's user profile folder: $XDG_CONFIG_HOME/snakemake (default ~/.config/snakemake)."""
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "snakemake"
+
+
+def install_slurm_profile(
+    destination: Path | None = None,
+    partition: str = "",
+    account: str = "",
+    status_command: str = "",
+    init_seconds: int | None = None,
+    logdir: str = "",
+    job_cores: int = 8,
+    job_mem_mb: int = 32000,
+) -> Path:
+    """Write the repository's SLURM profile, with the cluster's settings, as
+    ``destination/slurm/config.yaml``; returns that file."""
+    settings = yaml.safe_load(PROFILE_SOURCE.read_text())
+    # The largest job to ask for: group jobs (several tiles in one allocation) run their members
+    # in series beyond this, instead of asking for the sum of their cores and memory.
+    settings["cores"] = int(job_cores)
+    settings["resources"] = [f"mem_mb={int(job_mem_mb)}"]
+    resources = {}
+    if partition:
+        resources["slurm_partition"] = repr(partition)
+    if account:
+        resources["slurm_account"] = repr(account)
+    else:
+        settings["slurm-no-account"] = True
+    if resources:
+        settings["default-resources"] = [f"{k}={v}" for k, v in resources.items()]
+    if status_command:
+        settings["slurm-status-command"] = status_command
+    if init_seconds is not None:
+        settings["slurm-init-seconds-before-status-checks"] = int(init_seconds)
+    if logdir:
+        settings["slurm-logdir"] = logdir
+    folder = (destination or user_profile_dir()) / "slurm"
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / "config.yaml"
+    header = (
+        f"# Installed by `avhrrsm slurm-profile` from {PROFILE_SOURCE}.\n"
+        "# Reinstall (make slurm-profile ...) rather than edit, or edit and keep a copy.\n"
+    )
+    target.write_text(header + yaml.safe_dump(settings, sort_keys=False))
+    return target
