@@ -4,8 +4,8 @@ literal command `snakemake --profile slurm` after `make slurm-profile`."""
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 import shutil
 import subprocess
 import sys
