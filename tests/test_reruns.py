@@ -53,7 +53,8 @@ def test_a_failed_year_does_not_stop_the_others_and_reruns_alone(tmp_path):
         "validation": 1,
         "all": 1,
     }, log[-4000:]
-    assert re.search(r"wildcards: year=1999", log) and "year=2001" not in log
+    assert "Input stack of 1999" in log and "Input stack of 2001" not in log
+    assert "Predict soil moisture for tile h17v04 of 1999" in log and " of 2001" not in log
 
 
 def test_global_forty_year_dry_run_plans_quickly(tmp_path):
@@ -79,7 +80,7 @@ def test_global_forty_year_dry_run_plans_quickly(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     counts = job_counts(result.stdout + result.stderr)
     assert counts["stack_year"] == 40
-    assert counts["inference_tile"] == 40 * 648  # 10 degree tiles of the globe
+    assert counts["inference_tile"] == 40 * 72  # 30 degree tiles of the globe
     assert counts["product_year"] == 40
     assert seconds < 20, f"the global dry run took {seconds:.1f} s"
     Path(tmp_path / "dry_run_seconds.txt").write_text(f"{seconds:.2f}\n")

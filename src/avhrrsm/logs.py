@@ -21,6 +21,16 @@ def configure_logging(log_file: str | Path | None = None, level: int = logging.I
         handlers.append(logging.FileHandler(log_file, mode="w", encoding="utf-8"))
     logging.basicConfig(level=level, format=LOG_FORMAT, handlers=handlers, force=True)
     logging.captureWarnings(True)
+    sys.excepthook = _log_uncaught
+
+
+def _log_uncaught(kind: type[BaseException], error: BaseException, trace: object) -> None:
+    """An error that ends the job goes into the rule's log too, with its message first."""
+    logging.getLogger("avhrrsm").error(
+        "job failed: %s",
+        error,
+        exc_info=(kind, error, trace),  # type: ignore[arg-type]
+    )
 
 
 def progress(
