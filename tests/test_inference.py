@@ -19,6 +19,7 @@ from avhrrsm.infer import (
     load_predictor,
     predict_tile,
 )
+from avhrrsm.learn.samples import STATIC_FEATURES
 from avhrrsm.learn.train import train_deep_model
 from avhrrsm.product import product_file_name, write_year_product
 
@@ -249,15 +250,7 @@ def test_year_boundary_sequences_use_the_previous_year(
         ],
         axis=-1,
     )[None].astype(np.float32)
-    layers = (
-        "elevation",
-        "slope",
-        "aspect_sin",
-        "aspect_cos",
-        "sand_fraction",
-        "silt_fraction",
-        "clay_fraction",
-    )
+    layers = STATIC_FEATURES
     static_values = np.array([[static[n].values[row, col] for n in layers]], np.float32)
     by_hand = predictor(
         predictor.prepare_dynamic(sequence), predictor.prepare_static(static_values)

@@ -405,6 +405,7 @@ def write_inference_inputs(work: Path, n_days: int, seed: int = 0) -> tuple[dict
     import xarray as xr
 
     from avhrrsm.grid import tiles
+    from avhrrsm.learn.samples import STATIC_FEATURES
     from avhrrsm.stacks import FLAG_ATTRS, INPUTS, TARGET, VARIABLE_ATTRS
     from avhrrsm.store import create_store, write_region
 
@@ -451,18 +452,7 @@ def write_inference_inputs(work: Path, n_days: int, seed: int = 0) -> tuple[dict
         )
     static_vars = {
         "land_mask": (("lat", "lon"), np.int8, {}),
-        **{
-            name: (("lat", "lon"), np.float32, {})
-            for name in (
-                "elevation",
-                "slope",
-                "aspect_sin",
-                "aspect_cos",
-                "sand_fraction",
-                "silt_fraction",
-                "clay_fraction",
-            )
-        },
+        **{name: (("lat", "lon"), np.float32, {}) for name in STATIC_FEATURES},
     }
     static = work / "static.zarr"
     create_store(static, window, static_vars, {"lat": 200, "lon": 200}, {})

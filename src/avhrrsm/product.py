@@ -121,17 +121,12 @@ def write_day(
             bounds[:] = _bounds(values)
         grid = nc.createVariable("crs", "i4")
         grid.setncatts(crs.attrs)
-        sm = nc.createVariable(
+        _packed_variable(
+            nc,
             "soil_moisture",
             "i2",
-            ("time", "lat", "lon"),
-            fill_value=SM_FILL,
-            zlib=True,
-            complevel=4,
-            shuffle=True,
-            chunksizes=chunks,
-        )
-        sm.setncatts(
+            SM_FILL,
+            chunks,
             {
                 **SM_ATTRS,
                 "scale_factor": np.float32(scale),
@@ -141,23 +136,18 @@ def write_day(
                 "ancillary_variables": "quality_flag",
                 "cell_methods": "time: mean area: mean",
                 "comment": "0-5 cm; fill value over water and permanent ice",
-            }
+            },
+            packed,
         )
-        sm.set_auto_maskandscale(False)  # the values are packed already
-        sm[0] = packed
-        flag = nc.createVariable(
+        _packed_variable(
+            nc,
             "quality_flag",
             "i1",
-            ("time", "lat", "lon"),
-            fill_value=FLAG_FILL,
-            zlib=True,
-            complevel=4,
-            shuffle=True,
-            chunksizes=chunks,
+            FLAG_FILL,
+            chunks,
+            {**QUALITY_ATTRS, "grid_mapping": "crs"},
+            flags,
         )
-        flag.setncatts({**QUALITY_ATTRS, "grid_mapping": "crs"})
-        flag.set_auto_maskandscale(False)
-        flag[0] = flags
         west, south, east, north = window.bounds()
         nc.setncatts(
             {
@@ -176,6 +166,25 @@ def write_day(
                 "geospatial_lon_resolution": STEP_DEG,
             }
         )
+
+
+def _packed_variable(
+    nc: netCDF4.Dataset,
+    name: str,
+    dtype: str,
+    fill: Any,
+    chunks: tuple[int, ...],
+    attrs: Mapping[str, Any],
+    values: np.ndarray,
+) -> None:
+    """A compressed (time, lat, lon) variable holding ``values`` as stored (already packed)."""
+    variable = nc.createVariable(
+        name, dtype, ("time", "lat", "lon"), fill_value=fill, zlib=True, complevel=4,
+        shuffle=True, chunksizes=chunks,
+    )  # fmt: skip
+    variable.setncatts(dict(attrs))
+    variable.set_auto_maskandscale(False)
+    variable[0] = values
 
 
 def product_attrs(
@@ -290,10 +299,9 @@ def write_year_product(
 def _summary_figure(
     path: Path, year: int, window: Window, annual_mean: np.ndarray, filled: np.ndarray
 ) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    from avhrrsm.plotting import save_png
 
     west, south, east, north = window.bounds()
     extent = (west, east, south, north)
@@ -309,6 +317,4 @@ def _summary_figure(
         ax.set_xlabel("longitude (degrees east)")
         ax.set_ylabel("latitude (degrees north)")
     figure.tight_layout()
-    with atomic_path(path) as tmp:
-        figure.savefig(tmp, format="png", dpi=100, metadata={"Software": None})
-    plt.close(figure)
+    save_png(figure, path)

@@ -12,15 +12,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from avhrrsm.store import atomic_path  # noqa: E402
-
-PNG_METADATA = {"Software": None}
+from avhrrsm.plotting import save_png  # noqa: E402
 
 
 def _save(figure: plt.Figure, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        figure.savefig(tmp, format="png", dpi=110, metadata=PNG_METADATA)
-    plt.close(figure)
+    save_png(figure, path, dpi=110)
 
 
 def scatter_density(

@@ -18,6 +18,7 @@ import pandas as pd  # noqa: E402
 import xarray as xr  # noqa: E402
 
 from avhrrsm.grid import Window  # noqa: E402
+from avhrrsm.plotting import save_png  # noqa: E402
 from avhrrsm.store import atomic_path  # noqa: E402
 from avhrrsm.validate.sites import Site  # noqa: E402
 
@@ -32,11 +33,7 @@ FIGURES = {
 }
 
 
-def save_figure(figure: plt.Figure, path: str | Path) -> None:
-    """PNG written atomically, without the creation metadata that would change its bytes."""
-    with atomic_path(Path(path)) as tmp:
-        figure.savefig(tmp, format="png", dpi=100, metadata={"Software": None})
-    plt.close(figure)
+save_figure = save_png
 
 
 def write_figures(
