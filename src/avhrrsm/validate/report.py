@@ -23,13 +23,32 @@ from avhrrsm.store import atomic_path  # noqa: E402
 from avhrrsm.validate.sites import Site  # noqa: E402
 
 COLOURS = {"avhrrsm": "tab:blue", "era5land": "tab:orange", "esa_cci": "tab:green"}
-FIGURES = {
-    "boxplots": "Per-site metrics per product and period (boxes: interquartile range, line: median).",
-    "site_map": "Pearson R of the product at every scored site (first period with data).",
-    "scatter": "Daily product against in-situ soil moisture, all sites pooled, on the compared days.",
-    "timeseries": "Time series at example sites: in situ and the three products.",
-    "modis_map": "Consistency with the GLASS-MODIS target in the overlap years: R and ubRMSE per pixel.",
-    "homogeneity": "Monthly anomalies of product - ERA5-Land (regional mean), the Pettitt break and the platform changes.",
+FIGURES = {  # output key -> (title, caption)
+    "boxplots": (
+        "Metrics per product and period",
+        "Per-site metrics per product and period (boxes: interquartile range, line: median).",
+    ),
+    "site_map": (
+        "Map of site R",
+        "Pearson R of the product at every scored site (first period with data).",
+    ),
+    "scatter": (
+        "Scatter density",
+        "Daily product against in-situ soil moisture, all sites pooled, on the compared days.",
+    ),
+    "timeseries": (
+        "Time series at example sites",
+        "In situ and the three products at one site per scale.",
+    ),
+    "modis_map": (
+        "Consistency with GLASS-MODIS",
+        "R and ubRMSE per pixel against the GLASS-MODIS target in the overlap years.",
+    ),
+    "homogeneity": (
+        "Temporal homogeneity",
+        "Monthly anomalies of product - ERA5-Land (regional mean), the Pettitt break and the "
+        "AVHRR platform changes.",
+    ),
 }
 
 
@@ -204,9 +223,9 @@ def write_html(
             index=False, float_format=lambda v: f"{v:.3f}", na_rep="-"
         ),
     ]
-    for key, caption in FIGURES.items():
+    for key, (title, caption) in FIGURES.items():
         parts += [
-            f"<h2>{html.escape(caption.split(':')[0].split('.')[0])}</h2>",
+            f"<h2>{html.escape(title)}</h2>",
             f"<p>{html.escape(caption)}</p>",
             _img(outputs[key]),
         ]
