@@ -39,6 +39,13 @@ class Window:
         cols = np.arange(self.col_start, self.col_stop)
         return np.round(-180.0 + STEP_DEG * (cols + 0.5), 6)
 
+    def within(self, outer: Window) -> tuple[slice, slice]:
+        """(rows, cols) of this window as slices of the arrays of ``outer``, which holds it."""
+        return (
+            slice(self.row_start - outer.row_start, self.row_stop - outer.row_start),
+            slice(self.col_start - outer.col_start, self.col_stop - outer.col_start),
+        )
+
     def bounds(self) -> tuple[float, float, float, float]:
         """(lon_min, lat_min, lon_max, lat_max) of the pixel edges."""
         return (
@@ -92,3 +99,27 @@ def tiles(window: Window, tile_deg: float) -> list[tuple[str, Window]]:
             )
             out.append((f"h{h:02d}v{v:02d}", tile))
     return out
+
+
+# EASE-Grid 2.0 global 9 km (EPSG:6933), the grid of SMAP Level-2/3 9 km products and of the
+# upscaled SMAP core validation sites.
+EASE2_M09_CELL_M = 9008.055210146
+EASE2_M09_X0 = -17367530.44516138
+EASE2_M09_Y0 = 7314540.830638
+
+
+def ease2_m09_bounds(row: int, col: int) -> tuple[float, float, float, float]:
+    """(x0, y0, x1, y1) in metres (EPSG:6933) of the EASE-Grid 2.0 global 9 km cell."""
+    x0 = EASE2_M09_X0 + col * EASE2_M09_CELL_M
+    y1 = EASE2_M09_Y0 - row * EASE2_M09_CELL_M
+    return x0, y1 - EASE2_M09_CELL_M, x0 + EASE2_M09_CELL_M, y1
+
+
+def ease2_m09_cell(lat: float, lon: float) -> tuple[int, int, tuple[float, float, float, float]]:
+    """(row, col, bounds in metres) of the EASE-Grid 2.0 global 9 km cell holding a point."""
+    from pyproj import Transformer
+
+    x, y = Transformer.from_crs("EPSG:4326", "EPSG:6933", always_xy=True).transform(lon, lat)
+    col = int((x - EASE2_M09_X0) // EASE2_M09_CELL_M)
+    row = int((EASE2_M09_Y0 - y) // EASE2_M09_CELL_M)
+    return row, col, ease2_m09_bounds(row, col)

@@ -39,9 +39,9 @@ import torch
 import xarray as xr
 
 from avhrrsm.device import autocast_dtype, describe_device, select_device, set_threads
-from avhrrsm.grid import Window, region_window
-from avhrrsm.io.errors import InputError
+from avhrrsm.grid import region_window
 from avhrrsm.learn.samples import DYNAMIC_FEATURES, STATIC_FEATURES, Scaler
+from avhrrsm.stacks import open_year_stacks
 from avhrrsm.store import atomic_path, create_store, write_region
 
 LOGGER = logging.getLogger(__name__)
@@ -184,23 +184,6 @@ class TileResult:
         return self.pixel_days / self.seconds if self.seconds else 0.0
 
 
-def _open(path: str | Path, tile_window: Window, full: Window) -> xr.Dataset:
-    try:
-        stack = xr.open_zarr(path, chunks=None)  # plain lazy arrays: no dask per read
-    except (OSError, ValueError, KeyError) as err:
-        raise InputError(path, f"cannot be opened as a Zarr stack ({err})", "rebuild it") from err
-    missing = [
-        f"{n}{s}" for n in DYNAMIC_FEATURES for s in ("", "_fill_flag") if f"{n}{s}" not in stack
-    ]
-    if missing:
-        raise InputError(path, f"stack lacks variables {missing}", "rebuild the stack")
-    if (stack.sizes["lat"], stack.sizes["lon"]) != full.shape:
-        raise InputError(
-            path, f"stack does not cover the region {full.shape}", "rebuild the stacks"
-        )
-    return stack
-
-
 def auto_batch_size(requested: int, device: torch.device) -> int:
     """``requested``, or (0) 65536 pixel-days on a GPU and 4096 on the CPU."""
     if requested > 0:
@@ -243,12 +226,14 @@ def predict_tile(
         raise ValueError(f"tile {tile_id} does not meet the region {dict(region)}")
     predictor = load_predictor(model_path, str(settings["device"]), threads)
     length = predictor.sequence_length
-    rows = slice(tile.row_start - window.row_start, tile.row_stop - window.row_start)
-    cols = slice(tile.col_start - window.col_start, tile.col_stop - window.col_start)
-    stack = _open(stack_path, tile, window)
-    previous = _open(previous_stack_path, tile, window) if previous_stack_path else None
-    if previous is not None and int(previous["time"].dt.year[-1]) != year - 1:
-        raise InputError(previous_stack_path, f"is not the stack of {year - 1}", "check the inputs")
+    rows, cols = tile.within(window)
+    stack, previous = open_year_stacks(
+        year,
+        stack_path,
+        previous_stack_path,
+        window,
+        (*DYNAMIC_FEATURES, *(f"{name}_fill_flag" for name in DYNAMIC_FEATURES)),
+    )
     with xr.open_zarr(static_path, chunks=None) as static_store:
         land = static_store["land_mask"].values[rows, cols].astype(bool)
         static_all = np.stack(

@@ -24,7 +24,7 @@ from avhrrsm import __version__
 from avhrrsm.grid import STEP_DEG, Window, region_window, tiles
 from avhrrsm.infer import FLAG_GAP_FILLED, QUALITY_ATTRS, SM_ATTRS
 from avhrrsm.io.errors import InputError
-from avhrrsm.store import atomic_path, crs_variable
+from avhrrsm.store import atomic_path, crs_variable, lat_lon_coords
 
 LOGGER = logging.getLogger(__name__)
 SM_FILL = np.int16(-32768)
@@ -92,33 +92,12 @@ def write_day(
         time[:] = [days_since]
         time_bnds = nc.createVariable("time_bnds", "f8", ("time", "nv"))
         time_bnds[:] = [[days_since, days_since + 1.0]]
-        for name, values, attrs in (
-            (
-                "lat",
-                lat,
-                {
-                    "standard_name": "latitude",
-                    "long_name": "latitude",
-                    "units": "degrees_north",
-                    "axis": "Y",
-                },
-            ),
-            (
-                "lon",
-                lon,
-                {
-                    "standard_name": "longitude",
-                    "long_name": "longitude",
-                    "units": "degrees_east",
-                    "axis": "X",
-                },
-            ),
-        ):
+        for name, coord_values in lat_lon_coords(window).items():
             coord = nc.createVariable(name, "f8", (name,))
-            coord.setncatts({**attrs, "bounds": f"{name}_bnds"})
-            coord[:] = values
+            coord.setncatts({**coord_values.attrs, "bounds": f"{name}_bnds"})
+            coord[:] = coord_values.values
             bounds = nc.createVariable(f"{name}_bnds", "f8", (name, "nv"))
-            bounds[:] = _bounds(values)
+            bounds[:] = _bounds(coord_values.values)
         grid = nc.createVariable("crs", "i4")
         grid.setncatts(crs.attrs)
         _packed_variable(
@@ -224,8 +203,7 @@ def _mosaic_block(
     quality = np.zeros((stop - start, *window.shape), np.int8)
     for tile_id, path in tile_paths.items():
         tile = layout[tile_id]
-        rows = slice(tile.row_start - window.row_start, tile.row_stop - window.row_start)
-        cols = slice(tile.col_start - window.col_start, tile.col_stop - window.col_start)
+        rows, cols = tile.within(window)
         with xr.open_zarr(path, chunks=None) as stored:
             sm[:, rows, cols] = stored["soil_moisture"][start:stop].values
             quality[:, rows, cols] = stored["quality_flag"][start:stop].values

@@ -371,8 +371,7 @@ def build_year_stack(
         # pass 2: gap filling, tile by tile
         tile_list = tiles(window, tile_deg)
         for tile_id, tile in progress(tile_list, len(tile_list), f"stack {year}: filling", LOGGER):
-            rows = slice(tile.row_start - window.row_start, tile.row_stop - window.row_start)
-            cols = slice(tile.col_start - window.col_start, tile.col_stop - window.col_start)
+            rows, cols = tile.within(window)
             with xr.open_zarr(tmp) as stored:
                 raw = {name: stored[name][:, rows, cols].values for name in INPUTS}
             out = {}
@@ -401,3 +400,41 @@ def build_year_stack(
             )
     LOGGER.info("stack %d written to %s", year, out_path)
     return missing
+
+
+def open_stack(path: str | Path, window: Window, variables: tuple[str, ...]) -> xr.Dataset:
+    """A year's stack for reading (lazy, without dask), checked to hold ``variables`` over the
+    region ``window``; errors name the file."""
+    try:
+        stack = xr.open_zarr(path, chunks=None)
+    except (OSError, ValueError, KeyError) as err:
+        raise InputError(path, f"cannot be opened as a Zarr stack ({err})", "rebuild it") from err
+    missing = [name for name in variables if name not in stack]
+    if missing:
+        raise InputError(path, f"stack lacks variables {missing}", "rebuild the stack")
+    if (stack.sizes["lat"], stack.sizes["lon"]) != window.shape:
+        raise InputError(
+            path,
+            f"stack covers {stack.sizes['lat']} x {stack.sizes['lon']} pixels, the region "
+            f"needs {window.shape[0]} x {window.shape[1]}",
+            "rebuild the stacks for this region",
+        )
+    return stack
+
+
+def open_year_stacks(
+    year: int,
+    path: str | Path,
+    previous_path: str | Path | None,
+    window: Window,
+    variables: tuple[str, ...],
+) -> tuple[xr.Dataset, xr.Dataset | None]:
+    """The stack of ``year`` and, where given, the previous year's (checked to be ``year - 1``),
+    whose last days give the sequences of early January their history."""
+    stack = open_stack(path, window, variables)
+    if previous_path is None:
+        return stack, None
+    previous = open_stack(previous_path, window, variables)
+    if int(previous["time"].dt.year[-1]) != year - 1:
+        raise InputError(previous_path, f"is not the stack of {year - 1}", "check the inputs")
+    return stack, previous

@@ -135,8 +135,7 @@ def write_region(
 
     Other dimensions (time) start at ``starts[dim]`` (default 0) and run the arrays' length.
     """
-    rows = slice(tile.row_start - window.row_start, tile.row_stop - window.row_start)
-    cols = slice(tile.col_start - window.col_start, tile.col_stop - window.col_start)
+    rows, cols = tile.within(window)
     data_vars = {name: (dims[name], values) for name, values in arrays.items()}
     region = {"lat": rows, "lon": cols}
     for name in arrays:

@@ -20,10 +20,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from avhrrsm.learn.boost import load_xgboost, predict_xgboost
+from avhrrsm.infer import Predictor, load_predictor
 from avhrrsm.learn.models import AttentionLSTM
 from avhrrsm.learn.samples import DYNAMIC_FEATURES, SampleArrays, load_split
-from avhrrsm.learn.train import load_deep_model, predict_normalised
 from avhrrsm.store import atomic_path
 
 LOGGER = logging.getLogger(__name__)
@@ -63,33 +62,35 @@ def regression_metrics(predicted: np.ndarray, observed: np.ndarray) -> dict[str,
     }
 
 
-def predict_run(model_path: str | Path, arrays: SampleArrays) -> np.ndarray:
-    """Predictions (m3 m-3) of a trained run (model.pt or model.ubj) on ``arrays``."""
-    model_path = Path(model_path)
-    if model_path.suffix == ".ubj":
-        booster, _ = load_xgboost(model_path)
-        return predict_xgboost(booster, arrays)
-    model, _, scaler = load_deep_model(model_path)
-    dynamic = torch.from_numpy(scaler.dynamic(arrays.dynamic))
-    static = torch.from_numpy(scaler.static(arrays.static))
-    return scaler.target_back(predict_normalised(model, dynamic, static).numpy())
+PREDICT_BATCH = 65536
+
+
+def predict_run(predictor: Predictor, arrays: SampleArrays) -> np.ndarray:
+    """Predictions (m3 m-3) of a loaded run on ``arrays``, through inference's own predictor
+    (the same normalisation and forward pass as the product)."""
+    out = np.empty(len(arrays), np.float32)
+    for start in range(0, len(arrays), PREDICT_BATCH):
+        part = slice(start, start + PREDICT_BATCH)
+        out[part] = predictor(
+            predictor.prepare_dynamic(arrays.dynamic[part]),
+            predictor.prepare_static(arrays.static[part]),
+        )
+    return out
 
 
 @torch.no_grad()
-def mean_attention(model_path: str | Path, arrays: SampleArrays) -> np.ndarray | None:
+def mean_attention(predictor: Predictor, arrays: SampleArrays) -> np.ndarray | None:
     """Mean attention weight per lag (oldest first) of an attention-LSTM run; None otherwise."""
-    model, _, scaler = load_deep_model(model_path)
+    model = getattr(predictor, "model", None)
     if not isinstance(model, AttentionLSTM):
         return None
-    dynamic = torch.from_numpy(scaler.dynamic(arrays.dynamic))
-    static = torch.from_numpy(scaler.static(arrays.static))
-    total = torch.zeros(dynamic.shape[1], dtype=torch.float64)
-    for start in range(0, dynamic.shape[0], 8192):
-        weights = model.attention_weights(
-            dynamic[start : start + 8192], static[start : start + 8192]
-        )
-        total += weights.double().sum(dim=0)
-    return (total / max(dynamic.shape[0], 1)).numpy()
+    total = torch.zeros(arrays.dynamic.shape[1], dtype=torch.float64)
+    for start in range(0, len(arrays), PREDICT_BATCH):
+        part = slice(start, start + PREDICT_BATCH)
+        dynamic = torch.from_numpy(predictor.prepare_dynamic(arrays.dynamic[part]))
+        static = torch.from_numpy(predictor.prepare_static(arrays.static[part]))
+        total += model.attention_weights(dynamic, static).double().sum(dim=0)
+    return (total / max(len(arrays), 1)).numpy()
 
 
 def _rows(
@@ -154,27 +155,31 @@ def compare_models(
     baseline = base.dynamic[:, -1, DYNAMIC_FEATURES.index(BASELINE)]
     predictions: dict[str, np.ndarray] = {BASELINE: baseline}
     rows = _rows(BASELINE, 1, baseline, target, wet_threshold)
-    lengths: dict[str, int] = {}
+    predictors: dict[str, Predictor] = {}
+    predicted: dict[str, np.ndarray] = {}
+
+    def run(path: str | Path) -> tuple[Predictor, np.ndarray]:
+        """A run's predictor and test predictions, each model file loaded and applied once."""
+        key = str(path)
+        if key not in predictors:
+            predictors[key] = load_predictor(path, "auto")
+            length = predictors[key].sequence_length
+            predicted[key] = predict_run(predictors[key], test_arrays(length))
+        return predictors[key], predicted[key]
+
     for name, path in model_runs.items():
-        length = _run_length(path)
-        lengths[name] = length
-        predictions[name] = predict_run(path, test_arrays(length))
-        rows += _rows(name, length, predictions[name], target, wet_threshold)
+        predictor, predictions[name] = run(path)
+        rows += _rows(name, predictor.sequence_length, predictions[name], target, wet_threshold)
     sweep_rows: list[dict[str, Any]] = []
-    attention_rows: list[dict[str, Any]] = []
+    attention_runs = dict(sorted(sweep_runs.items())) if sweep_model == "atlstm" else {}
     for length, path in sorted(sweep_runs.items()):
-        arrays = test_arrays(length)
-        sweep_rows += _rows(sweep_model, length, predict_run(path, arrays), target, wet_threshold)
-        weights = mean_attention(path, arrays) if sweep_model == "atlstm" else None
-        if weights is not None:
-            attention_rows += [
-                {"sequence_length": length, "days_before": length - 1 - k, "mean_weight": float(w)}
-                for k, w in enumerate(weights)
-            ]
-    if not attention_rows and "atlstm" in model_runs:
-        length = lengths["atlstm"]
-        weights = mean_attention(model_runs["atlstm"], test_arrays(length))
-        attention_rows = [
+        sweep_rows += _rows(sweep_model, length, run(path)[1], target, wet_threshold)
+    if not attention_runs and "atlstm" in model_runs:
+        attention_runs = {run(model_runs["atlstm"])[0].sequence_length: model_runs["atlstm"]}
+    attention_rows: list[dict[str, Any]] = []
+    for length, path in attention_runs.items():
+        weights = mean_attention(run(path)[0], test_arrays(length))
+        attention_rows += [
             {"sequence_length": length, "days_before": length - 1 - k, "mean_weight": float(w)}
             for k, w in enumerate(weights if weights is not None else [])
         ]
@@ -196,13 +201,6 @@ def compare_models(
         tmp.write_text(summary_html(summary, rows, sweep_rows))
     LOGGER.info("%s", summary["statement"])
     return summary
-
-
-def _run_length(path: str | Path) -> int:
-    path = Path(path)
-    if path.suffix == ".ubj":
-        return load_xgboost(path)[1]
-    return int(load_deep_model(path)[1]["sequence_length"])
 
 
 def summarise(

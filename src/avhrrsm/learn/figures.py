@@ -15,10 +15,6 @@ import numpy as np  # noqa: E402
 from avhrrsm.plotting import save_png  # noqa: E402
 
 
-def _save(figure: plt.Figure, path: Path) -> None:
-    save_png(figure, path, dpi=110)
-
-
 def scatter_density(
     path: Path,
     predictions: Mapping[str, np.ndarray],
@@ -55,7 +51,7 @@ def scatter_density(
     for ax in axes.ravel()[len(names) :]:
         ax.set_visible(False)
     figure.tight_layout()
-    _save(figure, path)
+    save_png(figure, path, dpi=110)
 
 
 def metric_vs_length(
@@ -86,7 +82,7 @@ def metric_vs_length(
     ax_rmse.legend(fontsize=8)
     figure.suptitle(f"{sweep_model}: metric against sequence length")
     figure.tight_layout()
-    _save(figure, path)
+    save_png(figure, path, dpi=110)
 
 
 def attention_per_lag(path: Path, attention_rows: Sequence[Mapping[str, Any]]) -> None:
@@ -109,4 +105,4 @@ def attention_per_lag(path: Path, attention_rows: Sequence[Mapping[str, Any]]) -
     ax.set_ylabel("mean attention weight")
     ax.legend(fontsize=7, ncol=2)
     figure.tight_layout()
-    _save(figure, path)
+    save_png(figure, path, dpi=110)

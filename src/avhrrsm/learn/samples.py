@@ -35,7 +35,7 @@ from scipy import ndimage
 from avhrrsm.grid import STEP_DEG, Window, region_window, tiles
 from avhrrsm.io.errors import InputError
 from avhrrsm.logs import progress
-from avhrrsm.stacks import INPUTS, TARGET
+from avhrrsm.stacks import INPUTS, TARGET, open_stack, open_year_stacks
 from avhrrsm.store import atomic_path
 
 LOGGER = logging.getLogger(__name__)
@@ -49,6 +49,8 @@ STATIC_FEATURES: tuple[str, ...] = (
     "silt_fraction",
     "clay_fraction",
 )
+# what sampling reads of a stack: the inputs, their fill flags and the target
+STACK_VARIABLES = (*INPUTS, *(f"{name}_fill_flag" for name in INPUTS), TARGET)
 SPLITS = ("train", "validation", "test")
 TRAIN, VALIDATION, TEST = 0, 1, 2
 EXCLUDED = -1
@@ -141,7 +143,7 @@ def wet_day_fraction(
     wet = np.zeros(window.shape, np.int64)
     valid = np.zeros(window.shape, np.int64)
     for path in stack_paths:
-        stack = _open_stack(path, window)
+        stack = open_stack(path, window, (TARGET,))
         for start in range(0, stack.sizes["time"], 32):
             target = stack[TARGET][start : start + 32].values
             wet += (target > wet_threshold).sum(axis=0)
@@ -272,31 +274,6 @@ class _TileCandidates:
     indices: dict[tuple[int, int], np.ndarray]
 
 
-def _local(window: Window, tile: Window) -> tuple[slice, slice]:
-    return (
-        slice(tile.row_start - window.row_start, tile.row_stop - window.row_start),
-        slice(tile.col_start - window.col_start, tile.col_stop - window.col_start),
-    )
-
-
-def _open_stack(path: str | Path, window: Window) -> xr.Dataset:
-    try:
-        stack = xr.open_zarr(path)
-    except (OSError, ValueError, KeyError) as err:
-        raise InputError(path, f"cannot be opened as a Zarr stack ({err})", "rebuild it") from err
-    missing = [name for name in (*DYNAMIC_FEATURES, TARGET) if name not in stack]
-    if missing:
-        raise InputError(path, f"stack lacks variables {missing}", "rebuild the stack")
-    if (stack.sizes["lat"], stack.sizes["lon"]) != window.shape:
-        raise InputError(
-            path,
-            f"stack covers {stack.sizes['lat']} x {stack.sizes['lon']} pixels, the region "
-            f"needs {window.shape[0]} x {window.shape[1]}",
-            "rebuild the stacks for this region",
-        )
-    return stack
-
-
 def draw_year_samples(
     out_path: str | Path,
     year: int,
@@ -320,10 +297,9 @@ def draw_year_samples(
         static_values = {name: static[name].values for name in STATIC_FEATURES}
     if holdout:  # every land pixel of the year is test, guard pixels included
         split_map = np.where(land, TEST, EXCLUDED).astype(np.int8)
-    stack = _open_stack(stack_path, window)
-    previous = _open_stack(previous_stack_path, window) if previous_stack_path else None
-    if previous is not None and int(previous["time"].dt.year[-1]) != year - 1:
-        raise InputError(previous_stack_path, f"is not the stack of {year - 1}", "check inputs")
+    stack, previous = open_year_stacks(
+        year, stack_path, previous_stack_path, window, STACK_VARIABLES
+    )
     n_days = stack.sizes["time"]
     head = lags - 1 if previous is not None else 0  # days of the previous year prepended
     first_day = 0 if previous is not None else lags - 1  # first day with a full sequence
@@ -338,7 +314,7 @@ def draw_year_samples(
     candidates: list[_TileCandidates] = []
     tile_list = tiles(window, tile_deg)
     for tile_id, tile in progress(tile_list, len(tile_list), f"samples {year}: scan", LOGGER):
-        rows, cols = _local(window, tile)
+        rows, cols = tile.within(window)
         tile_land = land[rows, cols]
         if not tile_land.any():
             continue
@@ -455,7 +431,7 @@ def _gather(
     split_map: np.ndarray,
 ) -> dict[str, np.ndarray]:
     """The samples at ``flat`` (indices into the tile's day x row x column) as arrays."""
-    rows, cols = _local(window, tile)
+    rows, cols = tile.within(window)
     day, row, col = np.unravel_index(flat, (stack.sizes["time"], *tile.shape))
     # index of each sample's lags in the series that starts ``head`` days before 1 January
     series_day = (day + head)[:, None] - (lags - 1) + np.arange(lags)[None, :]

@@ -20,7 +20,7 @@ from pyproj import CRS, Transformer
 from scipy import ndimage
 from scipy.interpolate import RegularGridInterpolator
 
-from avhrrsm.grid import STEP_DEG
+from avhrrsm.grid import STEP_DEG, ease2_m09_cell
 from avhrrsm.io.gridded import GLASS_MODIS_YEARS
 from avhrrsm.io.netcdf import NcVar, pack, write_netcdf
 from avhrrsm.io.rasters import write_geotiff
@@ -33,9 +33,6 @@ LOGGER = logging.getLogger(__name__)
 
 COSMOS_FIRST_YEAR = 2008  # cosmic-ray probes were not deployed before
 SMAP_FIRST_YEAR = 2015
-EASE2_M09_CELL_M = 9008.055210146
-EASE2_M09_X0 = -17367530.44516138
-EASE2_M09_Y0 = 7314540.830638
 # Approximate start dates of the afternoon NOAA platforms in the GLASS-AVHRR record, with a small
 # platform-dependent LST bias (K) so that homogeneity tests have breaks to find.
 AVHRR_PLATFORMS = (
@@ -1133,16 +1130,6 @@ def write_cosmos_uk(world: World, years: Collection[int] | None = None) -> int:
         )
         n_files += 1
     return n_files
-
-
-def ease2_m09_cell(lat: float, lon: float) -> tuple[int, int, tuple[float, float, float, float]]:
-    """(row, col, (x0, y0, x1, y1) metres) of the EASE-Grid 2.0 global 9 km cell holding a point."""
-    x, y = Transformer.from_crs("EPSG:4326", "EPSG:6933", always_xy=True).transform(lon, lat)
-    col = int((x - EASE2_M09_X0) // EASE2_M09_CELL_M)
-    row = int((EASE2_M09_Y0 - y) // EASE2_M09_CELL_M)
-    x0 = EASE2_M09_X0 + col * EASE2_M09_CELL_M
-    y1 = EASE2_M09_Y0 - row * EASE2_M09_CELL_M
-    return row, col, (x0, y1 - EASE2_M09_CELL_M, x0 + EASE2_M09_CELL_M, y1)
 
 
 def write_smap_cvs(world: World, years: Collection[int] | None = None) -> int:

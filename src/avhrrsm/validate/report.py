@@ -52,9 +52,6 @@ FIGURES = {  # output key -> (title, caption)
 }
 
 
-save_figure = save_png
-
-
 def write_figures(
     outputs: Mapping[str, str | Path],
     results: xr.Dataset,
@@ -86,7 +83,7 @@ def write_figures(
         ax.set_title(metric + (" (m3 m-3)" if metric != "r" else ""))
         ax.tick_params(axis="x", labelsize=6, rotation=90)
     figure.tight_layout()
-    save_figure(figure, outputs["boxplots"])
+    save_png(figure, outputs["boxplots"])
 
     # map of site R
     figure, ax = plt.subplots(figsize=(5.5, 4.5))
@@ -113,7 +110,7 @@ def write_figures(
     ax.set_ylabel("latitude")
     ax.set_title("Pearson R of the product per site")
     figure.tight_layout()
-    save_figure(figure, outputs["site_map"])
+    save_png(figure, outputs["site_map"])
 
     # scatter density per product
     figure, axes = plt.subplots(1, len(products), figsize=(4.2 * len(products), 3.8), squeeze=False)
@@ -137,7 +134,7 @@ def write_figures(
         ax.set_xlabel("in situ (m3 m-3)")
         ax.set_ylabel("product (m3 m-3)")
     figure.tight_layout()
-    save_figure(figure, outputs["scatter"])
+    save_png(figure, outputs["scatter"])
 
     # time series at example sites (the three with the longest records, one per scale if any)
     order = sorted(range(len(sites)), key=lambda k: (-len(sites[k].series), sites[k].station))
@@ -160,7 +157,7 @@ def write_figures(
         ax.set_ylabel("m3 m-3")
         ax.legend(fontsize=7, ncol=4)
     figure.tight_layout()
-    save_figure(figure, outputs["timeseries"])
+    save_png(figure, outputs["timeseries"])
 
     # consistency maps
     figure, axes = plt.subplots(1, 2, figsize=(10, 4))
@@ -173,7 +170,7 @@ def write_figures(
         figure.colorbar(image, ax=ax, label=consistency[name].attrs["units"])
         ax.set_title(f"{name} against GLASS-MODIS")
     figure.tight_layout()
-    save_figure(figure, outputs["modis_map"])
+    save_png(figure, outputs["modis_map"])
 
     # homogeneity
     from avhrrsm.validate.homogeneity import monthly_anomalies
@@ -190,7 +187,7 @@ def write_figures(
     ax.set_ylabel("anomaly (m3 m-3)")
     ax.set_title("product - ERA5-Land, monthly anomalies (dotted: AVHRR platform changes)")
     figure.tight_layout()
-    save_figure(figure, outputs["homogeneity"])
+    save_png(figure, outputs["homogeneity"])
 
 
 def _img(path: str | Path) -> str:

@@ -23,6 +23,7 @@ import xarray as xr
 from avhrrsm import __version__
 from avhrrsm.grid import STEP_DEG, Window, region_window
 from avhrrsm.io.errors import InputError
+from avhrrsm.stacks import open_stack
 from avhrrsm.store import atomic_path, crs_variable, lat_lon_coords
 from avhrrsm.validate import extract, metrics
 from avhrrsm.validate.homogeneity import homogeneity_test
@@ -254,7 +255,7 @@ def region_pass(
     days: list[pd.Timestamp] = []
     for year in sorted(product_dirs):
         files = sorted(Path(product_dirs[year]).glob("*.nc"))
-        with xr.open_zarr(stack_paths[year], chunks=None) as stack:
+        with open_stack(stack_paths[year], window, ("era5land_swvl1", "glass_modis_sm")) as stack:
             n_days = stack.sizes["time"]
             if len(files) != n_days:
                 raise InputError(

@@ -26,15 +26,12 @@ import numpy as np
 import pandas as pd
 from pyproj import Transformer
 
-from avhrrsm.grid import STEP_DEG, Window
+from avhrrsm.grid import STEP_DEG, Window, ease2_m09_bounds
 from avhrrsm.io.errors import InputError
 from avhrrsm.io.insitu import read_cosmos_uk, read_smap_cvs
 from avhrrsm.io.ismn import read_archive
 
 LOGGER = logging.getLogger(__name__)
-EASE2_M09_CELL_M = 9008.055210146
-EASE2_M09_X0 = -17367530.44516138
-EASE2_M09_Y0 = 7314540.830638
 
 
 @dataclass
@@ -67,11 +64,15 @@ class SkipLog:
         LOGGER.warning("skipped %s/%s: %s %s", network, station, reason, detail)
 
 
+def _naive_utc(index: pd.Index) -> pd.DatetimeIndex:
+    """Timestamps in UTC without a time zone (the products' time axis)."""
+    index = pd.DatetimeIndex(index)
+    return index.tz_convert("UTC").tz_localize(None) if index.tz is not None else index
+
+
 def utc_days(series: pd.Series) -> pd.Series:
     """The series on naive UTC days (the products' time axis), float64."""
-    index = pd.DatetimeIndex(series.index)
-    if index.tz is not None:
-        index = index.tz_convert("UTC").tz_localize(None)
+    index = _naive_utc(series.index)
     out = pd.Series(series.to_numpy(np.float64), index=index.floor("D").rename("date"))
     return out[~out.index.duplicated()].sort_index()
 
@@ -103,10 +104,7 @@ def ismn_daily(
     finite = np.isfinite(values.to_numpy())
     skips.counts["readings_missing_value"] += int((keep & ~finite).sum())
     good = values[keep & finite]
-    index = pd.DatetimeIndex(good.index)
-    if index.tz is not None:
-        index = index.tz_convert("UTC").tz_localize(None)
-    days = index.floor("D")
+    days = _naive_utc(good.index).floor("D")
     grouped = good.groupby(days)
     daily = grouped.mean()
     counts = grouped.count()
@@ -217,13 +215,6 @@ def cosmos_uk_sites(folder: str | Path, window: Window, skips: SkipLog) -> list[
             )
         )
     return sites
-
-
-def ease2_m09_bounds(row: int, col: int) -> tuple[float, float, float, float]:
-    """(x0, y0, x1, y1) in metres (EPSG:6933) of the EASE-Grid 2.0 global 9 km cell."""
-    x0 = EASE2_M09_X0 + col * EASE2_M09_CELL_M
-    y1 = EASE2_M09_Y0 - row * EASE2_M09_CELL_M
-    return x0, y1 - EASE2_M09_CELL_M, x0 + EASE2_M09_CELL_M, y1
 
 
 def cell_pixels(row: int, col: int, window: Window) -> np.ndarray:
