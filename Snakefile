@@ -12,6 +12,7 @@
 #   workflow/rules/inference.smk   the product's model over every land pixel-day, per (year, tile)
 #   workflow/rules/product.smk     one CF-NetCDF file per day, and a summary figure per year
 #   workflow/rules/validation.smk  in-situ validation at three scales, intercomparison, report
+#   workflow/rules/manifest.smk    the run's manifest (checksums, provenance) for `avhrrsm audit`
 
 
 configfile: "config.yaml"
@@ -30,9 +31,11 @@ include: "workflow/rules/compare.smk"
 include: "workflow/rules/inference.smk"
 include: "workflow/rules/product.smk"
 include: "workflow/rules/validation.smk"
+include: "workflow/rules/manifest.smk"
 
 
 rule all:
     default_target: True
     input:
         all_targets(),
+        manifest_path(),

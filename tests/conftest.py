@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -146,3 +149,32 @@ def sample_set(test_stacks, test_config, tmp_path_factory) -> dict:
         "manifest": manifest,
         "folder": folder,
     }
+
+
+def run_snakemake(args, cwd, timeout=600) -> subprocess.CompletedProcess:
+    """The repository's workflow through Snakemake in ``cwd`` (hash seed fixed, as in CI)."""
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", "--snakefile", str(REPO_ROOT / "Snakefile"), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
+
+
+def run_tiny_workflow(workdir: Path) -> Path:
+    """The whole workflow on the tiny test config in ``workdir``; returns the run folder."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    shutil.copy(TEST_CONFIG, workdir / "config.yaml")
+    result = run_snakemake(["--cores", "2", "--configfile", "config.yaml"], workdir, timeout=900)
+    assert result.returncode == 0, result.stderr[-5000:]
+    return workdir / "results" / "test"
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """One complete run of the real workflow on the tiny config, shared by the tests that
+    inspect its outputs (they must not change it: copy it first)."""
+    return run_tiny_workflow(tmp_path_factory.mktemp("tiny_run"))

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xarray as xr
-from conftest import REPO_ROOT, TEST_CONFIG
+from conftest import REPO_ROOT
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 
@@ -74,12 +74,10 @@ def test_typo_in_config_file_is_named(workdir):
 
 
 @pytest.mark.slow
-def test_end_to_end_tiny_config(tmp_path):
+def test_end_to_end_tiny_config(tiny_run):
     """The real workflow on the tiny config: every rule runs, logs and benchmarks are written."""
-    shutil.copy(TEST_CONFIG, tmp_path / "config.yaml")
-    result = _snakemake(["--cores", "2", "--configfile", "config.yaml"], cwd=tmp_path, timeout=900)
-    assert result.returncode == 0, result.stderr[-5000:]
-    run = tmp_path / "results" / "test"
+    run = tiny_run
+    workdir = run.parents[1]
     world = run / "synthetic"
     assert (world / "world.json").is_file()
     assert (run / "logs" / "synthesize.log").read_text().count("synthetic world written") == 1
@@ -133,10 +131,20 @@ def test_end_to_end_tiny_config(tmp_path):
     assert "Model comparison" in page and "Skipped sites" in page
     inter = json.loads((validation / "intercomparison.json").read_text())
     assert inter["coverage_fraction_of_land_pixel_days"]["avhrrsm"] == 1.0
-    report = _snakemake(["--configfile", "config.yaml", "--report", "report.html"], cwd=tmp_path)
+    # the run's manifest and provenance page
+    assert (run / "MANIFEST.json").is_file() and (run / "provenance.html").is_file()
+    report_dir = workdir.parent / f"{workdir.name}-report"
+    report_dir.mkdir(exist_ok=True)
+    report = _snakemake(
+        ["--configfile", "config.yaml", "--report", str(report_dir / "report.html")], cwd=workdir
+    )
     assert report.returncode == 0, report.stderr[-3000:]
-    assert "Model comparison" in (tmp_path / "report.html").read_text()
+    page = (report_dir / "report.html").read_text()
+    assert "Model comparison" in page
+    # provenance (the manifest and the provenance page) and the rule graph are in the report
+    assert "Provenance" in page and "MANIFEST.json" in page and "provenance.html" in page
+    assert "rulegraph" in page and "inference_tile" in page
     # A second run has nothing to do.
-    again = _snakemake(["--cores", "2", "--configfile", "config.yaml"], cwd=tmp_path)
+    again = _snakemake(["--cores", "2", "--configfile", "config.yaml"], cwd=workdir)
     assert again.returncode == 0
     assert "Nothing to be done" in again.stdout + again.stderr

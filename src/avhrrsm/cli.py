@@ -2,6 +2,9 @@
 
 avhrrsm config check [CONFIG]   validate a config file, print the resolved config
 avhrrsm synth [--config CONFIG] [--out DIR]   write the synthetic world
+avhrrsm audit verify [RUN]      recompute every checksum of a run against its MANIFEST.json
+avhrrsm audit lineage FILE      the chain from a file back to the raw inputs
+avhrrsm audit rerun --year Y [--tile T] [RUN]   rerun a year's jobs, compare the bytes
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from avhrrsm import __version__
+from avhrrsm.audit import AuditError
 from avhrrsm.bench import BENCH_SECTIONS
 from avhrrsm.config import ConfigError, load_config, run_dir
 from avhrrsm.logs import configure_logging
@@ -70,6 +74,62 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_folder(run: str | None, config_path: str) -> Path:
+    """A run given as a folder (or its MANIFEST.json), as a run name, or the config's run."""
+    if run and Path(run).exists():
+        return Path(run)
+    config = load_config(config_path)
+    if run:
+        return Path(config["results_dir"]) / run
+    return run_dir(config)
+
+
+def _cmd_audit_verify(args: argparse.Namespace) -> int:
+    from avhrrsm.audit import verify_run
+
+    report = verify_run(_run_folder(args.run, args.config))
+    for problem in report.problems:
+        print(problem)
+    verdict = "OK" if report.ok else f"{len(report.problems)} problem(s)"
+    print(f"{report.manifest}: {report.checked} outputs checked, {verdict}")
+    return 0 if report.ok else 1
+
+
+def _cmd_audit_lineage(args: argparse.Namespace) -> int:
+    from avhrrsm.audit import format_lineage, lineage
+
+    tree = lineage(args.file, check_raw=args.check_raw)
+    if args.json:
+        print(json.dumps(tree.as_dict(), indent=1))
+    else:
+        print("\n".join(format_lineage(tree)))
+    return 0
+
+
+def _cmd_audit_rerun(args: argparse.Namespace) -> int:
+    from avhrrsm.audit import rerun
+
+    configure_logging(None)
+    report = rerun(
+        _run_folder(args.run, args.config),
+        year=args.year,
+        tile=args.tile,
+        scratch=args.scratch,
+        keep=args.keep,
+    )
+    for warning in report.warnings:
+        print(f"warning: {warning}")
+    for result in report.results:
+        verdict = "identical" if result.identical else f"DIFFERENT: {result.difference}"
+        print(f"{result.path} ({result.rule}): {verdict}")
+    what = f"tile {args.tile} of {args.year}" if args.tile else str(args.year)
+    summary = "all identical" if report.identical else "differences found"
+    print(f"rerun of {what}: {len(report.results)} outputs, {summary}")
+    if args.keep:
+        print(f"scratch folder kept: {report.scratch}")
+    return 0 if report.identical else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="avhrrsm", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -123,6 +183,37 @@ def build_parser() -> argparse.ArgumentParser:
         help="run only this section (repeatable)",
     )
     bench.set_defaults(func=_cmd_bench)
+
+    audit = commands.add_parser("audit", help="reproducibility audits of a run")
+    audit_commands = audit.add_subparsers(dest="audit_command", required=True)
+    run_help = "run folder, its MANIFEST.json, or a run name (default: the config's run)"
+    verify = audit_commands.add_parser(
+        "verify", help="recompute every checksum against MANIFEST.json (exit 1 on a change)"
+    )
+    verify.add_argument("run", nargs="?", help=run_help)
+    verify.add_argument("--config", default="config.yaml")
+    verify.set_defaults(func=_cmd_audit_verify)
+    trace = audit_commands.add_parser(
+        "lineage", help="the chain from a file back to the raw inputs, from its provenance"
+    )
+    trace.add_argument("file")
+    trace.add_argument("--json", action="store_true", help="print the lineage as JSON")
+    trace.add_argument(
+        "--check-raw", action="store_true", help="also re-hash raw inputs against the record"
+    )
+    trace.set_defaults(func=_cmd_audit_lineage)
+    again = audit_commands.add_parser(
+        "rerun",
+        help="re-execute a year's jobs (stack, samples, inference, product) or one tile's "
+        "inference in a scratch folder and compare bytes with the originals (exit 1 on a change)",
+    )
+    again.add_argument("run", nargs="?", help=run_help)
+    again.add_argument("--year", type=int, required=True)
+    again.add_argument("--tile", help="only this tile's inference job (e.g. h35v09)")
+    again.add_argument("--config", default="config.yaml")
+    again.add_argument("--scratch", help="scratch folder (default: a new one beside the run)")
+    again.add_argument("--keep", action="store_true", help="keep the scratch folder")
+    again.set_defaults(func=_cmd_audit_rerun)
     return parser
 
 
@@ -132,6 +223,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except ConfigError as err:
         print(f"avhrrsm: {err}", file=sys.stderr)
+        return 2
+    except AuditError as err:
+        print(f"avhrrsm audit: {err}", file=sys.stderr)
         return 2
 
 

@@ -57,3 +57,16 @@ def set_threads(threads: int) -> int:
     if threads > 0:
         torch.set_num_threads(threads)
     return torch.get_num_threads()
+
+
+def device_provenance(requested: str = "auto") -> str:
+    """The device a job with this setting computes on, for its provenance record.
+
+    'cuda (GPU model)' or 'cpu (CPU model)'; the thread count is recorded separately.
+    """
+    from avhrrsm.provenance import cpu_description
+
+    device = select_device(requested)
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    return cpu_description()

@@ -1,11 +1,32 @@
-"""Provenance attributes written into every output: which code, settings and inputs made it."""
+"""Provenance: which code, settings, inputs, device and seed made an output, and its checksum.
+
+Every output carries two records:
+
+- **in its own metadata** (NetCDF/Zarr global attributes, ``avhrrsm_*``; the ``provenance``
+  entry of JSON and checkpoint files): code version and git commit with a dirty flag, the rule
+  and its wildcards, the params and their sha256, the sha256 of every input, library versions,
+  device, seed and threads. Nothing in it depends on the clock, the host name or the absolute
+  working directory, so a rerun with the same code, config and inputs gives the same bytes.
+- **in a sidecar** ``{output}.prov.json`` written when the job ends: the same provenance, the
+  output's own sha256, size and file count, and what changes from run to run (start and end
+  time, host). Sidecars are records, not compared bytes.
+
+Checksums: a file's is the sha256 of its bytes (``sha256sum`` gives the same); a folder's
+(a Zarr store, a year of daily files) is the sha256 of the sorted lines ``{relpath}\\0{sha256}``
+of its files, leaving out Snakemake's ``.snakemake_timestamp`` marker.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import platform
+import socket
 import subprocess
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -25,6 +46,12 @@ KEY_LIBRARIES = (
     "xgboost",
     "pandas",
 )
+SIDECAR_SUFFIX = ".prov.json"
+SIDECAR_FORMAT = "avhrrsm-provenance-1"
+# written by Snakemake into directory outputs after the job: not part of the content
+IGNORED_NAMES = frozenset({".snakemake_timestamp"})
+ATTR_PREFIX = "avhrrsm_"
+_CHUNK = 1 << 20
 
 
 @lru_cache(maxsize=1)
@@ -62,19 +89,306 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-def provenance_attrs(
-    rule: str, params: Mapping[str, Any], inputs: Iterable[str | Path] = ()
-) -> dict[str, str]:
-    """Global attributes for an output (no timestamp: identical runs give identical bytes)."""
+@lru_cache(maxsize=1)
+def cpu_description() -> str:
+    """'cpu (model name)' from /proc/cpuinfo, else the platform's processor string."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.lower().startswith("model name"):
+                return f"cpu ({line.split(':', 1)[1].strip()})"
+    except OSError:
+        pass
+    return f"cpu ({platform.processor() or platform.machine()})"
+
+
+# --- checksums -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Digest:
+    """Content checksum of a file or folder: sha256, total bytes, number of files.
+
+    ``members`` ({relative path: sha256}) is kept for folders that are not Zarr stores (a year
+    of daily product files), so that a change can be traced to the file.
+    """
+
+    sha256: str
+    size: int
+    files: int
+    members: dict[str, str] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        entry: dict[str, Any] = {"sha256": self.sha256, "size": self.size, "files": self.files}
+        if self.members is not None:
+            entry["members"] = self.members
+        return entry
+
+
+def keeps_members(path: Path) -> bool:
+    """Folders whose files are listed one by one (not Zarr stores, whose chunks are many)."""
+    return path.is_dir() and path.suffix != ".zarr"
+
+
+def _member_files(folder: Path) -> Iterator[Path]:
+    """Files under ``folder`` in a stable order (sorted relative POSIX paths)."""
+    found = []
+    for root, dirs, files in os.walk(folder):
+        dirs.sort()
+        for name in files:
+            if name not in IGNORED_NAMES:
+                found.append(Path(root, name))
+    yield from sorted(found, key=lambda p: p.relative_to(folder).as_posix())
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(_CHUNK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def member_digests(folder: str | Path) -> dict[str, str]:
+    """{relative path: sha256} of every file of a folder."""
+    folder = Path(folder)
+    return {p.relative_to(folder).as_posix(): file_sha256(p) for p in _member_files(folder)}
+
+
+def content_digest(path: str | Path) -> Digest:
+    """The checksum of a file or a folder, computed from the bytes (see the module docstring)."""
+    path = Path(path)
+    if path.is_file():
+        return Digest(file_sha256(path), path.stat().st_size, 1)
+    if not path.is_dir():
+        raise FileNotFoundError(f"{path}: no such file or folder")
+    tree = hashlib.sha256()
+    size = 0
+    members = {}
+    for member in _member_files(path):
+        relpath, sha256 = member.relative_to(path).as_posix(), file_sha256(member)
+        tree.update(f"{relpath}\0{sha256}\n".encode())
+        size += member.stat().st_size
+        members[relpath] = sha256
+    return Digest(tree.hexdigest(), size, len(members), members if keeps_members(path) else None)
+
+
+def stat_fingerprint(path: str | Path) -> dict[str, int]:
+    """Size, file count and newest mtime: cheap to take, changes when the content is rewritten."""
+    path = Path(path)
+    members = [path] if path.is_file() else list(_member_files(path))
+    stats = [m.stat() for m in members]
+    return {
+        "size": sum(s.st_size for s in stats),
+        "files": len(stats),
+        "mtime_ns": max((s.st_mtime_ns for s in stats), default=0),
+    }
+
+
+def sidecar_path(path: str | Path) -> Path:
+    path = Path(path)
+    return path.with_name(path.name + SIDECAR_SUFFIX)
+
+
+def read_sidecar(path: str | Path) -> dict[str, Any] | None:
+    """The sidecar record of an output, or None when it has none (or an unreadable one)."""
+    side = sidecar_path(path)
+    try:
+        record = json.loads(side.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) and record.get("format") == SIDECAR_FORMAT else None
+
+
+def recorded_digest(path: str | Path) -> Digest:
+    """The checksum of an output, from its producer's sidecar while the output is unchanged.
+
+    A workflow output is hashed once, by the job that wrote it; later readers reuse that
+    checksum as long as size, file count and newest mtime still match, and hash the bytes
+    again otherwise (and always for raw inputs, which have no sidecar).
+    """
+    record = read_sidecar(path)
+    if record is not None and record.get("fingerprint") == stat_fingerprint(path):
+        return Digest(
+            str(record["sha256"]), int(record["size"]), int(record["files"]), record.get("members")
+        )
+    return content_digest(path)
+
+
+def input_digest(path: str | Path) -> str:
+    """sha256 of a job's input (see :func:`recorded_digest`)."""
+    return recorded_digest(path).sha256
+
+
+# --- the provenance record -------------------------------------------------------------------
+
+
+def _flat_inputs(inputs: Iterable[str | Path] | Mapping[str, Any]) -> list[str]:
+    values = inputs.values() if isinstance(inputs, Mapping) else inputs
+    flat: list[str] = []
+    for value in values:
+        if isinstance(value, (str, Path)):
+            flat.append(str(value))
+        else:
+            flat.extend(str(v) for v in value)
+    return sorted(set(flat))
+
+
+def provenance_record(
+    rule: str,
+    params: Mapping[str, Any],
+    inputs: Iterable[str | Path] | Mapping[str, Any] = (),
+    *,
+    wildcards: Mapping[str, Any] | None = None,
+    seed: int | None = None,
+    device: str | None = None,
+    threads: int | None = None,
+) -> dict[str, Any]:
+    """The provenance of one job's outputs as plain JSON values (no clock, host or abs paths)."""
     commit, dirty = git_state()
     return {
-        "avhrrsm_version": __version__,
-        "avhrrsm_git_commit": commit,
-        "avhrrsm_git_dirty": str(dirty).lower(),
-        "avhrrsm_rule": rule,
-        "avhrrsm_params_sha256": config_hash(dict(params)),
-        "avhrrsm_params": json.dumps(dict(params), sort_keys=True, default=str),
-        "avhrrsm_inputs": json.dumps(sorted(str(p) for p in inputs)),
-        "avhrrsm_libraries": json.dumps(library_versions(), sort_keys=True),
-        "avhrrsm_python": platform.python_version(),
+        "version": __version__,
+        "git_commit": commit,
+        "git_dirty": dirty,
+        "rule": rule,
+        "wildcards": {k: str(v) for k, v in sorted((wildcards or {}).items())},
+        "params_sha256": config_hash(dict(params)),
+        "params": json.loads(json.dumps(dict(params), sort_keys=True, default=str)),
+        "inputs": {path: input_digest(path) for path in _flat_inputs(inputs)},
+        "libraries": library_versions(),
+        "python": platform.python_version(),
+        "device": device or cpu_description(),
+        "seed": seed,
+        "threads": threads,
     }
+
+
+def record_to_attrs(record: Mapping[str, Any]) -> dict[str, str]:
+    """The record as NetCDF/Zarr global attributes: ``avhrrsm_{key}``, JSON for non-strings."""
+    attrs = {}
+    for key, value in record.items():
+        text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+        attrs[f"{ATTR_PREFIX}{key}"] = text
+    return attrs
+
+
+def attrs_to_record(attrs: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Inverse of :func:`record_to_attrs`; None when the attributes hold no provenance."""
+    if f"{ATTR_PREFIX}rule" not in attrs:
+        return None
+    record: dict[str, Any] = {}
+    for name, value in attrs.items():
+        if not name.startswith(ATTR_PREFIX):
+            continue
+        key = name[len(ATTR_PREFIX) :]
+        if key in ("version", "git_commit", "rule", "params_sha256", "python", "device"):
+            record[key] = str(value)
+            continue
+        try:
+            record[key] = json.loads(value) if isinstance(value, str) else value
+        except ValueError:
+            record[key] = value
+    return record
+
+
+def provenance_attrs(
+    rule: str,
+    params: Mapping[str, Any],
+    inputs: Iterable[str | Path] | Mapping[str, Any] = (),
+    **details: Any,
+) -> dict[str, str]:
+    """Global attributes for an output (no timestamp: identical runs give identical bytes)."""
+    return record_to_attrs(provenance_record(rule, params, inputs, **details))
+
+
+def write_sidecar(
+    output: str | Path, record: Mapping[str, Any], started: datetime, finished: datetime
+) -> Path:
+    """Write ``{output}.prov.json``: the record, the output's checksum and the job's times."""
+    output = Path(output)
+    digest = content_digest(output)
+    side = sidecar_path(output)
+    payload = {
+        "format": SIDECAR_FORMAT,
+        "output": str(output),
+        **digest.as_dict(),
+        "fingerprint": stat_fingerprint(output),
+        "provenance": dict(record),
+        "job": {
+            "started": started.isoformat(timespec="seconds"),
+            "finished": finished.isoformat(timespec="seconds"),
+            "host": socket.gethostname(),
+        },
+    }
+    tmp = side.with_name(f".{side.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(payload, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(tmp, side)
+    return side
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+# --- reading provenance back -----------------------------------------------------------------
+
+
+def _zarr_root_attrs(store: Path) -> dict[str, Any] | None:
+    for name, key in (("zarr.json", "attributes"), (".zattrs", None)):
+        meta = store / name
+        if meta.is_file():
+            data = json.loads(meta.read_text(encoding="utf-8"))
+            return data.get(key, {}) if key else data
+    return None
+
+
+def _netcdf_attrs(path: Path) -> dict[str, Any]:
+    import netCDF4
+
+    with netCDF4.Dataset(path) as nc:
+        return {name: nc.getncattr(name) for name in nc.ncattrs()}
+
+
+def embedded_record(path: str | Path) -> dict[str, Any] | None:
+    """The provenance an output carries in its own metadata, or None."""
+    path = Path(path)
+    if path.is_dir():
+        attrs = _zarr_root_attrs(path)
+        return attrs_to_record(attrs) if attrs is not None else None
+    if path.suffix == ".nc":
+        try:
+            return attrs_to_record(_netcdf_attrs(path))
+        except OSError:  # not readable as NetCDF: the sidecar (if any) still tells
+            return None
+    if path.suffix == ".json":
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError:
+            return None
+        nested = data.get("provenance") if isinstance(data, dict) else None
+        if isinstance(nested, dict):
+            return attrs_to_record(nested) if f"{ATTR_PREFIX}rule" in nested else nested
+    return None
+
+
+def find_record(path: str | Path) -> tuple[Path, dict[str, Any]] | None:
+    """(the output that holds it, its provenance) for a file or any file inside an output.
+
+    Looks at the file's own metadata first, then at the sidecar of the file or of the
+    folder output it lies in.
+    """
+    path = Path(path)
+    for candidate in (path, *path.parents):
+        if candidate == candidate.parent:
+            break
+        record = read_sidecar(candidate)
+        if candidate == path:
+            embedded = embedded_record(path) if path.exists() else None
+            if embedded is not None:
+                return path, embedded
+        if record is not None:
+            return candidate, record["provenance"]
+        if candidate != path and candidate.suffix == ".zarr":
+            embedded = embedded_record(candidate)
+            if embedded is not None:
+                return candidate, embedded
+    return None

@@ -201,3 +201,48 @@ def all_targets():
         + product_targets()
         + [validation_path(key) for key in VALIDATION_OUTPUTS]
     )
+
+
+def model_outputs(model, length):
+    """Every file a training run writes: the model, metrics.csv, run.json (and scaler.json)."""
+    folder = Path(model_file(model, length)).parent
+    names = [Path(model_file(model, length)).name, "metrics.csv", "run.json"]
+    if model != "xgboost":
+        names.append("scaler.json")
+    return [str(folder / name) for name in names]
+
+
+def run_outputs():
+    """Every output of a complete run: the default targets and all intermediate outputs."""
+    length = config["samples"]["sequence_length"]
+    models = {(model, length) for model in config["models"]["train"]}
+    models |= {
+        (config["comparison"]["sweep_model"], n)
+        for n in config["comparison"]["sequence_lengths"]
+    }
+    models.add((config["inference"]["model"], length))
+    outputs = set(all_targets())
+    if any(
+        uses_synthetic(*group)
+        for group in (
+            ("merit_dem", "soilgrids"),
+            ("era5land", "glass_avhrr", "glass_modis"),
+            ("ismn", "cosmos", "smap_cvs"),
+        )
+    ):
+        outputs.add(synthetic_dir())
+    outputs.add(run_path("samples", "split.zarr"))
+    outputs.add(run_path("samples", "samples.zarr"))
+    outputs |= {run_path("samples", f"{year}.zarr") for year in target_years()}
+    for model, n in models:
+        outputs |= set(model_outputs(model, n))
+    outputs |= {
+        inference_tile_path(year, tile)
+        for year in config["years"]
+        for tile in region_tiles()
+    }
+    return sorted(outputs)
+
+
+def manifest_path():
+    return run_path("MANIFEST.json")

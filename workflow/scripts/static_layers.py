@@ -2,17 +2,15 @@
 
 import _bootstrap  # noqa: F401  (makes avhrrsm importable)
 
-from avhrrsm.logs import configure_logging
-from avhrrsm.provenance import provenance_attrs
+from avhrrsm.jobs import run_job
 from avhrrsm.static import build_static_layers
 
-configure_logging(snakemake.log[0])
-params = dict(snakemake.params.items())
-build_static_layers(
-    out_path=snakemake.output[0],
-    merit_folder=snakemake.params.inputs["merit_dem"],
-    soilgrids_pattern=snakemake.params.inputs["soilgrids"],
-    region=snakemake.params.region,
-    tile_deg=snakemake.params.tile_deg,
-    global_attrs=provenance_attrs("static_layers", params, snakemake.input),
-)
+with run_job(snakemake) as job:
+    build_static_layers(
+        out_path=snakemake.output[0],
+        merit_folder=snakemake.params.inputs["merit_dem"],
+        soilgrids_pattern=snakemake.params.inputs["soilgrids"],
+        region=snakemake.params.region,
+        tile_deg=snakemake.params.tile_deg,
+        global_attrs=job.attrs,
+    )

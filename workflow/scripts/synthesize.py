@@ -2,15 +2,15 @@
 
 import _bootstrap  # noqa: F401  (makes avhrrsm importable)
 
-from avhrrsm.logs import configure_logging
+from avhrrsm.jobs import run_job
 from avhrrsm.synth import write_world
 
-configure_logging(snakemake.log[0])
-write_world(
-    out_dir=snakemake.output[0],
-    region=snakemake.params.region,
-    years=snakemake.params.years,
-    settings=snakemake.params.synthetic,
-    input_patterns=snakemake.params.inputs,
-    threads=snakemake.threads,
-)
+with run_job(snakemake, seed=snakemake.params.synthetic["seed"]):
+    write_world(
+        out_dir=snakemake.output[0],
+        region=snakemake.params.region,
+        years=snakemake.params.years,
+        settings=snakemake.params.synthetic,
+        input_patterns=snakemake.params.inputs,
+        threads=snakemake.threads,
+    )

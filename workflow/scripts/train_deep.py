@@ -4,22 +4,20 @@ from pathlib import Path
 
 import _bootstrap  # noqa: F401  (makes avhrrsm importable)
 
+from avhrrsm.device import device_provenance
+from avhrrsm.jobs import run_job
 from avhrrsm.learn.train import train_deep_model
-from avhrrsm.logs import configure_logging
-from avhrrsm.provenance import provenance_attrs
 
-configure_logging(snakemake.log[0])
-model = snakemake.wildcards.model
-length = int(snakemake.wildcards.length)
-params = {**dict(snakemake.params.items()), "model": model, "sequence_length": length}
-train_deep_model(
-    samples_path=snakemake.input.samples,
-    run_dir=Path(snakemake.output.model).parent,
-    model_name=model,
-    hyperparameters=snakemake.params.hyperparameters,
-    sequence_length=length,
-    training=snakemake.params.training,
-    seed=snakemake.params.seed,
-    threads=snakemake.threads,
-    global_attrs=provenance_attrs("train_deep", params, snakemake.input),
-)
+device = device_provenance(snakemake.params.training["device"])
+with run_job(snakemake, seed=snakemake.params.seed, device=device) as job:
+    train_deep_model(
+        samples_path=snakemake.input.samples,
+        run_dir=Path(snakemake.output.model).parent,
+        model_name=snakemake.wildcards.model,
+        hyperparameters=snakemake.params.hyperparameters,
+        sequence_length=int(snakemake.wildcards.length),
+        training=snakemake.params.training,
+        seed=snakemake.params.seed,
+        threads=snakemake.threads,
+        global_attrs=job.attrs,
+    )

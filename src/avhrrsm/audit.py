@@ -1,0 +1,670 @@
+"""Reproducibility audits of a run: its manifest, verification, lineage and byte-for-byte reruns.
+
+- :func:`build_manifest` writes ``{results_dir}/{run}/MANIFEST.json`` at the end of a run: every
+  output with its sha256, size, file count (and per-file checksums of non-Zarr folders), the
+  rule and wildcards that made it, the checksum of its provenance sidecar, and the resolved
+  config. Paths are relative to the run folder, so a moved or archived run still verifies.
+- :func:`verify_run` recomputes every checksum from the bytes and lists what changed or went
+  missing since the manifest.
+- :func:`lineage` follows the provenance records from a file back to the raw inputs.
+- :func:`rerun` re-executes one year's (or one tile's) jobs in a scratch folder with the
+  recorded config and compares the bytes with the originals.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from avhrrsm import __version__
+from avhrrsm.config import REPO_ROOT, config_hash
+from avhrrsm.provenance import (
+    IGNORED_NAMES,
+    content_digest,
+    file_sha256,
+    find_record,
+    git_state,
+    keeps_members,
+    member_digests,
+    now,
+    read_sidecar,
+    recorded_digest,
+    sidecar_path,
+)
+
+LOGGER = logging.getLogger(__name__)
+MANIFEST_NAME = "MANIFEST.json"
+MANIFEST_FORMAT = "avhrrsm-manifest-1"
+# the jobs `audit rerun` re-executes: a year's ...
+YEAR_RULES = ("stack_year", "samples_year", "inference_tile", "product_year")
+# ... or, with a tile, that tile's inference only
+TILE_RULES = ("inference_tile",)
+
+
+class AuditError(RuntimeError):
+    """An audit that cannot be carried out (no manifest, a rerun that failed, ...)."""
+
+
+# --- the manifest ----------------------------------------------------------------------------
+
+
+def _relative(path: Path, run_dir: Path) -> str:
+    try:
+        return path.resolve().relative_to(run_dir.resolve()).as_posix()
+    except ValueError as err:
+        raise AuditError(f"{path}: output outside the run folder {run_dir}") from err
+
+
+def build_manifest(
+    outputs: Sequence[str | Path],
+    config: Mapping[str, Any],
+    run_dir: str | Path,
+    out_path: str | Path,
+) -> dict[str, Any]:
+    """Write the manifest of a run's outputs (checksums from the producers' sidecars while the
+    outputs are unchanged, else from the bytes) and return it."""
+    run_dir = Path(run_dir)
+    entries: dict[str, dict[str, Any]] = {}
+    without_record = []
+    for output in sorted({Path(p) for p in outputs}):
+        if not output.exists():
+            raise AuditError(f"{output}: output listed for the manifest does not exist")
+        sidecar = read_sidecar(output)
+        entry: dict[str, Any] = {
+            "kind": "folder" if output.is_dir() else "file",
+            **recorded_digest(output).as_dict(),
+        }
+        if sidecar is None:
+            without_record.append(str(output))
+        else:
+            entry["rule"] = sidecar["provenance"]["rule"]
+            entry["wildcards"] = sidecar["provenance"].get("wildcards", {})
+            entry["record"] = {
+                "path": _relative(sidecar_path(output), run_dir),
+                "sha256": file_sha256(sidecar_path(output)),
+            }
+        entries[_relative(output, run_dir)] = entry
+    if without_record:
+        LOGGER.warning(
+            "%d outputs have no provenance sidecar (written outside the workflow?): %s",
+            len(without_record),
+            ", ".join(without_record),
+        )
+    commit, dirty = git_state()
+    manifest = {
+        "format": MANIFEST_FORMAT,
+        "run": config.get("run"),
+        "run_dir": str(run_dir),
+        "created": now().isoformat(timespec="seconds"),
+        "avhrrsm_version": __version__,
+        "git_commit": commit,
+        "git_dirty": dirty,
+        "config_sha256": config_hash(config),
+        "config": json.loads(json.dumps(dict(config), default=str)),
+        "totals": {
+            "outputs": len(entries),
+            "files": sum(e["files"] for e in entries.values()),
+            "bytes": sum(e["size"] for e in entries.values()),
+        },
+        "outputs_without_record": without_record,
+        "outputs": entries,
+    }
+    out_path = Path(out_path)
+    tmp = out_path.with_name(f".{out_path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(tmp, out_path)
+    LOGGER.info(
+        "manifest of %d outputs (%d files, %.1f MB) written to %s",
+        len(entries),
+        manifest["totals"]["files"],
+        manifest["totals"]["bytes"] / 1e6,
+        out_path,
+    )
+    return manifest
+
+
+def find_manifest(run: str | Path) -> Path:
+    """The manifest of a run given as its folder or as the manifest file itself."""
+    run = Path(run)
+    manifest = run if run.is_file() else run / MANIFEST_NAME
+    if not manifest.is_file():
+        raise AuditError(
+            f"{manifest}: no manifest; it is written at the end of a complete run "
+            "(run the workflow to its end, or give the run folder)"
+        )
+    return manifest
+
+
+def load_manifest(run: str | Path) -> tuple[Path, dict[str, Any]]:
+    path = find_manifest(run)
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as err:
+        raise AuditError(f"{path}: not a readable manifest ({err})") from err
+    if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
+        raise AuditError(f"{path}: not an avhrrsm manifest (format {MANIFEST_FORMAT} expected)")
+    return path, manifest
+
+
+# --- verify ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Problem:
+    path: str
+    what: str
+
+    def __str__(self) -> str:
+        return f"{self.what}: {self.path}"
+
+
+@dataclass
+class VerifyReport:
+    manifest: Path
+    checked: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _member_problems(path: str, folder: Path, expected: Mapping[str, str]) -> Iterator[Problem]:
+    actual = member_digests(folder)
+    for name in sorted(set(expected) | set(actual)):
+        if name not in actual:
+            yield Problem(f"{path}/{name}", "missing")
+        elif name not in expected:
+            yield Problem(f"{path}/{name}", "not in the manifest")
+        elif actual[name] != expected[name]:
+            yield Problem(f"{path}/{name}", "changed")
+
+
+def verify_run(run: str | Path) -> VerifyReport:
+    """Recompute the checksum of every output (and provenance record) of a run's manifest."""
+    manifest_path, manifest = load_manifest(run)
+    run_dir = manifest_path.parent
+    report = VerifyReport(manifest_path)
+    for rel, entry in sorted(manifest["outputs"].items()):
+        path = run_dir / rel
+        report.checked += 1
+        if not path.exists():
+            report.problems.append(Problem(rel, "missing"))
+            continue
+        if path.is_dir() and entry.get("members") is not None:
+            found = list(_member_problems(rel, path, entry["members"]))
+            if found:
+                report.problems.extend(found)
+                continue
+        if content_digest(path).sha256 != entry["sha256"]:
+            report.problems.append(Problem(rel, "changed"))
+        record = entry.get("record")
+        if record:
+            record_path = run_dir / record["path"]
+            if not record_path.is_file():
+                report.problems.append(Problem(record["path"], "provenance record missing"))
+            elif file_sha256(record_path) != record["sha256"]:
+                report.problems.append(Problem(record["path"], "provenance record changed"))
+    return report
+
+
+# --- lineage ---------------------------------------------------------------------------------
+
+
+@dataclass
+class LineageNode:
+    """One file of a lineage: what its consumer recorded, and what made it."""
+
+    path: str
+    status: str
+    recorded_sha256: str | None = None
+    record: dict[str, Any] | None = None
+    inputs: list[LineageNode] = field(default_factory=list)
+    repeated: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"path": self.path, "status": self.status}
+        if self.recorded_sha256:
+            out["sha256"] = self.recorded_sha256
+        if self.record is not None:
+            out.update(
+                {
+                    key: self.record.get(key)
+                    for key in ("rule", "wildcards", "params_sha256", "version", "git_commit")
+                }
+            )
+            out.update(
+                {"git_dirty": self.record.get("git_dirty"), "device": self.record.get("device")}
+            )
+            out["seed"] = self.record.get("seed")
+        if self.repeated:
+            out["repeated"] = True
+        if self.inputs:
+            out["inputs"] = [node.as_dict() for node in self.inputs]
+        return out
+
+
+def workdir_of(path: Path) -> Path:
+    """The working directory the workflow ran in, from the nearest sidecar's recorded path."""
+    path = path.absolute()
+    for candidate in (path, *path.parents):
+        record = read_sidecar(candidate)
+        if record is not None:
+            recorded = Path(record["output"])
+            if recorded.is_absolute():
+                return Path("/")
+            return candidate.parents[len(recorded.parts) - 1]
+    return Path.cwd()
+
+
+def _input_status(path: Path, recorded: str, check_raw: bool) -> tuple[str, dict | None]:
+    if not path.exists():
+        return "missing", None
+    found = find_record(path)
+    sidecar = read_sidecar(path)
+    if found is None or found[0] != path:
+        if not check_raw:
+            return "raw input", None
+        same = content_digest(path).sha256 == recorded
+        return ("raw input, unchanged" if same else "raw input, CHANGED since"), None
+    if sidecar is not None:
+        status = "current" if sidecar["sha256"] == recorded else "REBUILT since"
+    else:
+        status = "current"
+    return status, found[1]
+
+
+def lineage(file: str | Path, check_raw: bool = False) -> LineageNode:
+    """The chain from ``file`` back to the raw inputs, from provenance records alone.
+
+    Each input's status says whether the file on disk is still the one recorded by its
+    consumer ('current'), was remade since ('REBUILT since'), or is gone; raw inputs are
+    re-hashed only with ``check_raw``.
+    """
+    file = Path(file)
+    if not file.exists():
+        raise AuditError(f"{file}: no such file or folder")
+    found = find_record(file)
+    if found is None:
+        raise AuditError(
+            f"{file}: no provenance (neither in its metadata nor in a .prov.json sidecar); "
+            "it was not written by the workflow"
+        )
+    holder, record = found
+    workdir = workdir_of(holder)
+    seen: set[str] = set()
+
+    def expand(node: LineageNode) -> LineageNode:
+        if node.record is None:
+            return node
+        for recorded_path, sha256 in sorted(node.record.get("inputs", {}).items()):
+            path = Path(recorded_path)
+            absolute = path if path.is_absolute() else workdir / path
+            status, record = _input_status(absolute, sha256, check_raw)
+            child = LineageNode(recorded_path, status, sha256, record)
+            if record is not None and recorded_path in seen:
+                child.repeated = True
+            elif record is not None:
+                seen.add(recorded_path)
+                expand(child)
+            node.inputs.append(child)
+        return node
+
+    top = LineageNode(str(file), "this file", None, record)
+    if holder != file:
+        top.status = f"inside {holder}"
+    return expand(top)
+
+
+def format_lineage(node: LineageNode, indent: str = "") -> Iterator[str]:
+    record = node.record
+    sha = f" sha256 {node.recorded_sha256[:12]}" if node.recorded_sha256 else ""
+    yield f"{indent}{node.path}  [{node.status}]{sha}"
+    if record is None:
+        return
+    if node.repeated:
+        yield f"{indent}    (made by rule {record.get('rule')}; lineage shown above)"
+        return
+    wildcards = ", ".join(f"{k}={v}" for k, v in record.get("wildcards", {}).items())
+    dirty = " (uncommitted changes)" if record.get("git_dirty") in (True, "true") else ""
+    yield (
+        f"{indent}    rule {record.get('rule')}({wildcards}) params sha256 "
+        f"{str(record.get('params_sha256'))[:12]}; avhrrsm {record.get('version')} "
+        f"@ {str(record.get('git_commit'))[:12]}{dirty}"
+    )
+    yield f"{indent}    device {record.get('device')}, seed {record.get('seed')}"
+    for child in node.inputs:
+        yield from format_lineage(child, indent + "  ")
+
+
+# --- rerun -----------------------------------------------------------------------------------
+
+
+@dataclass
+class RerunResult:
+    path: str
+    rule: str
+    identical: bool
+    difference: str = ""
+
+
+@dataclass
+class RerunReport:
+    year: int
+    tile: str | None
+    scratch: Path
+    results: list[RerunResult] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def identical(self) -> bool:
+        return all(r.identical for r in self.results)
+
+
+def rerun_selection(
+    manifest: Mapping[str, Any], year: int, tile: str | None
+) -> dict[str, dict[str, Any]]:
+    """The manifest entries that a rerun of ``year`` (and ``tile``) re-creates."""
+    rules = TILE_RULES if tile else YEAR_RULES
+    selected = {}
+    for rel, entry in manifest["outputs"].items():
+        wildcards = entry.get("wildcards", {})
+        if entry.get("rule") not in rules or wildcards.get("year") != str(year):
+            continue
+        if tile and wildcards.get("tile") != tile:
+            continue
+        selected[rel] = entry
+    if not selected:
+        what = f"tile {tile} of {year}" if tile else str(year)
+        raise AuditError(f"the manifest lists no outputs of {what} (rules {', '.join(rules)})")
+    return selected
+
+
+def _link_tree(source: Path, target: Path) -> None:
+    """Hard-link (or copy where links are impossible) a file or folder to ``target``."""
+    if source.is_file():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(source, target)
+        except OSError:
+            shutil.copy2(source, target)
+        return
+    for root, _, files in os.walk(source):
+        for name in files:
+            if name in IGNORED_NAMES:
+                continue
+            member = Path(root, name)
+            _link_tree(member, target / member.relative_to(source))
+    target.mkdir(parents=True, exist_ok=True)
+
+
+def _first_difference(original: Path, rerun: Path) -> str:
+    """Where two outputs differ: the first variable (sorted) and its max abs difference."""
+    if original.is_dir() and keeps_members(original):
+        old, new = member_digests(original), member_digests(rerun)
+        for name in sorted(set(old) | set(new)):
+            if old.get(name) != new.get(name):
+                inner = original / name
+                if name not in old or name not in new:
+                    return f"file {name} only in the {'rerun' if name in new else 'original'}"
+                return f"{name}: {_first_difference(inner, rerun / name)}"
+        return "no file differs"
+    if original.suffix in (".zarr", ".nc"):
+        return _dataset_difference(original, rerun)
+    return f"bytes differ (sha256 {file_sha256(original)[:12]} vs {file_sha256(rerun)[:12]})"
+
+
+def _dataset_difference(original: Path, rerun: Path) -> str:
+    import numpy as np
+    import xarray as xr
+
+    engine = "zarr" if original.suffix == ".zarr" else "netcdf4"
+    kwargs = {"decode_times": False}  # physical values: a difference reads in the data's units
+    with (
+        xr.open_dataset(original, engine=engine, **kwargs) as old,
+        xr.open_dataset(rerun, engine=engine, **kwargs) as new,
+    ):
+        names = sorted(set(old.variables) | set(new.variables))
+        for name in names:
+            if name not in old.variables or name not in new.variables:
+                return f"variable {name} only in the {'rerun' if name in new else 'original'}"
+            a, b = old[name].values, new[name].values
+            if a.shape != b.shape:
+                return f"variable {name}: shape {a.shape} vs {b.shape}"
+            if np.issubdtype(a.dtype, np.number):
+                differs = ~(
+                    (a == b) | (np.isnan(a) & np.isnan(b)) if a.dtype.kind == "f" else a == b
+                )
+                if differs.any():
+                    diff = np.abs(a.astype("float64") - b.astype("float64"))
+                    units = old[name].attrs.get("units", "")
+                    return (
+                        f"variable {name}: {int(differs.sum())} values differ, "
+                        f"max abs difference {float(np.nanmax(diff[differs])):.6g} {units}"
+                    ).rstrip()
+            elif not np.array_equal(a, b):
+                return f"variable {name}: values differ"
+            if not _attrs_equal(old[name].attrs, new[name].attrs):
+                return f"variable {name}: attributes differ"
+        for key in sorted(set(old.attrs) | set(new.attrs)):
+            if not _attrs_equal({0: old.attrs.get(key)}, {0: new.attrs.get(key)}):
+                return (
+                    f"global attribute {key}: {str(old.attrs.get(key))[:80]!r} vs "
+                    f"{str(new.attrs.get(key))[:80]!r}"
+                )
+    return "same values and attributes; the encoding (chunks, compression) differs"
+
+
+def _attrs_equal(first: Mapping[Any, Any], second: Mapping[Any, Any]) -> bool:
+    import numpy as np
+
+    if set(first) != set(second):
+        return False
+    return all(np.array_equal(np.asarray(first[k]), np.asarray(second[k])) for k in first)
+
+
+def _relative_roots(config: Mapping[str, Any]) -> set[str]:
+    """First path components of the config's relative raw-input paths (e.g. 'data')."""
+    roots = set()
+    for pattern in config.get("inputs", {}).values():
+        pattern = str(pattern)
+        if pattern.startswith("{synthetic}") or Path(pattern).is_absolute():
+            continue
+        roots.add(Path(pattern).parts[0])
+    return roots
+
+
+def rerun(
+    run: str | Path,
+    year: int,
+    tile: str | None = None,
+    scratch: str | Path | None = None,
+    keep: bool = False,
+    snakemake_args: Sequence[str] = (),
+) -> RerunReport:
+    """Re-execute a year's (or a tile's) jobs in a scratch folder and compare the bytes.
+
+    The scratch folder is a working directory of its own holding the recorded config and the
+    run's other outputs as hard links (copies across file systems); only the selected jobs'
+    rules are allowed to run, so nothing upstream (models, sample sets) is made again.
+    """
+    manifest_path, manifest = load_manifest(run)
+    run_dir = manifest_path.parent
+    config = manifest["config"]
+    recorded_run_dir = Path(manifest["run_dir"])
+    if recorded_run_dir.is_absolute():
+        raise AuditError(
+            f"{manifest_path}: results_dir is an absolute path; a scratch rerun needs the run "
+            "under a relative results_dir to write the same recorded paths"
+        )
+    workdir = run_dir.absolute().parents[len(recorded_run_dir.parts) - 1]
+    selected = rerun_selection(manifest, year, tile)
+    rules = sorted({entry["rule"] for entry in selected.values()})
+    scratch_dir = Path(
+        scratch
+        or tempfile.mkdtemp(prefix=f".audit-{config.get('run')}-{year}-", dir=run_dir.parent)
+    )
+    scratch_dir = scratch_dir.absolute()
+    scratch_dir.mkdir(parents=True, exist_ok=True)
+    report = RerunReport(year, tile, scratch_dir)
+    commit, dirty = git_state()
+    if commit != manifest.get("git_commit") or dirty:
+        report.warnings.append(
+            f"the code is at {commit[:12]}{' with uncommitted changes' if dirty else ''}, the run "
+            f"was made at {str(manifest.get('git_commit'))[:12]}: differences may come from code"
+        )
+    try:
+        scratch_run = scratch_dir / recorded_run_dir
+        for rel in manifest["outputs"]:
+            if rel in selected:
+                continue
+            _link_tree(run_dir / rel, scratch_run / rel)
+            side = sidecar_path(run_dir / rel)
+            if side.is_file():
+                _link_tree(side, sidecar_path(scratch_run / rel))
+        for root in _relative_roots(config):
+            if (workdir / root).exists() and not (scratch_dir / root).exists():
+                (scratch_dir / root).symlink_to((workdir / root).resolve())
+        config_file = scratch_dir / "config.yaml"
+        config_file.write_text(yaml.safe_dump(config, sort_keys=True), encoding="utf-8")
+        threads = _recorded_threads(run_dir, selected)
+        command = [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "--snakefile",
+            str(REPO_ROOT / "Snakefile"),
+            "--directory",
+            str(scratch_dir),
+            "--configfile",
+            str(config_file),
+            "--cores",
+            str(threads),
+            "--allowed-rules",
+            *rules,
+            *snakemake_args,
+            "--",
+            *(str(recorded_run_dir / rel) for rel in sorted(selected)),
+        ]
+        LOGGER.info("rerunning %s in %s: %s", ", ".join(rules), scratch_dir, " ".join(command))
+        env = {**os.environ, "PYTHONHASHSEED": os.environ.get("PYTHONHASHSEED", "0")}
+        done = subprocess.run(
+            command, cwd=scratch_dir, capture_output=True, text=True, env=env, check=False
+        )
+        (scratch_dir / "rerun.log").write_text(done.stdout + done.stderr, encoding="utf-8")
+        if done.returncode != 0:
+            keep = True
+            raise AuditError(
+                f"the rerun failed (log: {scratch_dir / 'rerun.log'}):\n{done.stderr[-3000:]}"
+            )
+        for rel, entry in sorted(selected.items()):
+            original, again = run_dir / rel, scratch_run / rel
+            if not original.exists():
+                report.results.append(RerunResult(rel, entry["rule"], False, "original missing"))
+                continue
+            same = content_digest(original).sha256 == content_digest(again).sha256
+            difference = "" if same else _first_difference(original, again)
+            report.results.append(RerunResult(rel, entry["rule"], same, difference))
+    finally:
+        if not keep:
+            shutil.rmtree(scratch_dir, ignore_errors=True)
+    return report
+
+
+def _recorded_threads(run_dir: Path, selected: Mapping[str, Any]) -> int:
+    """The most threads any selected job used (thread counts change float reduction order)."""
+    threads = [1]
+    for rel in selected:
+        record = read_sidecar(run_dir / rel)
+        if record is not None and record["provenance"].get("threads"):
+            threads.append(int(record["provenance"]["threads"]))
+    return max(threads)
+
+
+# --- the provenance page of the report -------------------------------------------------------
+
+
+def write_provenance_page(
+    manifest: Mapping[str, Any], run_dir: str | Path, out_path: str | Path
+) -> None:
+    """A readable page of every output's provenance (for ``snakemake --report``)."""
+    import html
+
+    run_dir = Path(run_dir)
+    rows = []
+    libraries: dict[str, str] = {}
+    for rel, entry in sorted(manifest["outputs"].items()):
+        sidecar = read_sidecar(run_dir / rel)
+        record = sidecar["provenance"] if sidecar else {}
+        libraries = libraries or record.get("libraries", {})
+        wildcards = ", ".join(f"{k}={v}" for k, v in record.get("wildcards", {}).items())
+        inputs = "<br>".join(
+            f"{html.escape(Path(path).name)} <code>{sha[:12]}</code>"
+            for path, sha in sorted(record.get("inputs", {}).items())
+        )
+        made = sidecar["job"]["finished"] if sidecar else ""
+        cells = [
+            html.escape(rel),
+            html.escape(f"{record.get('rule', '?')}({wildcards})"),
+            f"<code>{entry['sha256'][:16]}</code>",
+            f"{entry['size'] / 1e6:.2f} MB, {entry['files']} file(s)",
+            html.escape(
+                f"{str(record.get('git_commit', ''))[:12]}"
+                f"{' dirty' if record.get('git_dirty') else ''}"
+            ),
+            f"<code>{str(record.get('params_sha256', ''))[:12]}</code>",
+            html.escape(str(record.get("device", ""))),
+            html.escape(str(record.get("seed"))),
+            html.escape(made),
+            inputs,
+        ]
+        rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    header = "".join(
+        f"<th>{h}</th>"
+        for h in (
+            "output", "rule", "sha256", "size", "commit", "params sha256", "device", "seed",
+            "finished", "inputs (sha256)",
+        )
+    )  # fmt: skip
+    summary = {
+        "run": manifest.get("run"),
+        "avhrrsm": manifest.get("avhrrsm_version"),
+        "git commit": f"{manifest.get('git_commit')}"
+        f"{' (uncommitted changes)' if manifest.get('git_dirty') else ''}",
+        "config sha256": manifest.get("config_sha256"),
+        "manifest written": manifest.get("created"),
+        "outputs": f"{manifest['totals']['outputs']} ({manifest['totals']['files']} files, "
+        f"{manifest['totals']['bytes'] / 1e6:.1f} MB)",
+        "libraries": ", ".join(f"{k} {v}" for k, v in sorted(libraries.items())),
+    }
+    page = [
+        "<!DOCTYPE html><html><head><meta charset='utf-8'>",
+        f"<title>Provenance of run {html.escape(str(manifest.get('run')))}</title>",
+        "<style>body{font-family:sans-serif}table{border-collapse:collapse;font-size:12px}"
+        "td,th{border:1px solid #ccc;padding:2px 4px;vertical-align:top}</style></head><body>",
+        f"<h1>Provenance of run {html.escape(str(manifest.get('run')))}</h1><dl>",
+        *(f"<dt>{html.escape(k)}</dt><dd>{html.escape(str(v))}</dd>" for k, v in summary.items()),
+        "</dl><p>Check the run with <code>avhrrsm audit verify</code>; trace a file with "
+        "<code>avhrrsm audit lineage FILE</code>; rerun a year with "
+        "<code>avhrrsm audit rerun --year Y</code>.</p>",
+        f"<table><tr>{header}</tr>",
+        *rows,
+        "</table><h2>Resolved configuration</h2><pre>",
+        html.escape(json.dumps(manifest.get("config", {}), indent=2, sort_keys=True)),
+        "</pre></body></html>",
+    ]
+    out_path = Path(out_path)
+    tmp = out_path.with_name(f".{out_path.name}.tmp-{os.getpid()}")
+    tmp.write_text("\n".join(page) + "\n", encoding="utf-8")
+    os.replace(tmp, out_path)

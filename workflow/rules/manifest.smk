@@ -1,0 +1,40 @@
+# The run's manifest: every output with its sha256, size, the rule that made it and the
+# checksum of its provenance record, with the resolved config (what `avhrrsm audit` reads),
+# and a readable provenance page for `snakemake --report`.
+
+
+localrules:
+    manifest,
+
+
+rule manifest:
+    input:
+        run_outputs(),
+    output:
+        manifest=report(
+            manifest_path(),
+            caption="../report/manifest.rst",
+            category="Provenance",
+        ),
+        page=report(
+            run_path("provenance.html"),
+            caption="../report/provenance.rst",
+            category="Provenance",
+        ),
+    log:
+        log_path("manifest"),
+    benchmark:
+        benchmark_path("manifest")
+    conda:
+        "../../envs/geo.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=60,
+    params:
+        config=config,
+        # the folder MANIFEST.json lies in
+        run_dir=lambda wildcards, output: str(Path(output.manifest).parent),
+    message:
+        "Manifest and provenance of every output of the run"
+    script:
+        "../scripts/manifest.py"
