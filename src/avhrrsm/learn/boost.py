@@ -109,7 +109,8 @@ def train_xgboost(
         evals_result=history,
         verbose_eval=False,
     )
-    booster.set_attr(sequence_length=str(sequence_length))
+    # the booster's own attributes carry the provenance (UBJ has no other metadata)
+    booster.set_attr(sequence_length=str(sequence_length), **dict(global_attrs or {}))
     with atomic_path(run_dir / "model.ubj") as tmp:
         booster.save_model(str(tmp.with_suffix(".ubj")))
         tmp.with_suffix(".ubj").rename(tmp)

@@ -258,6 +258,7 @@ def train_deep_model(
                 "model_state": _to_cpu(model.state_dict()),
                 "optimizer_state": optimizer.state_dict(),
                 "scheduler_state": scheduler.state_dict(),
+                "provenance": dict(global_attrs or {}),
                 **state,
             },
             checkpoints / f"epoch_{epoch:03d}.pt",
@@ -282,7 +283,11 @@ def train_deep_model(
         sequence_length,
         state["best_model_state"],
         scaler,
-        {"fingerprint": fingerprint, "best_epoch": state["best_epoch"]},
+        {
+            "fingerprint": fingerprint,
+            "best_epoch": state["best_epoch"],
+            "provenance": dict(global_attrs or {}),
+        },
     )
     _write_history(run_dir / "metrics.csv", state["history"])
     with atomic_path(run_dir / "scaler.json") as tmp:
