@@ -315,6 +315,15 @@ def test_every_output_of_a_run_carries_provenance(tiny_run):
         assert record is not None and len(record["inputs"]) >= 1, path
         assert all(len(sha) == 64 for sha in record["inputs"].values())
     assert embedded_record(tiny_run / "models" / "lstm" / "L4" / "run.json")["seed"] == 7
+    import torch
+    import xgboost
+
+    model = torch.load(tiny_run / "models" / "lstm" / "L4" / "model.pt", weights_only=True)
+    assert model["provenance"]["avhrrsm_rule"] == "train_deep"
+    checkpoint = next((tiny_run / "models" / "lstm" / "L4" / "checkpoints").glob("epoch_*.pt"))
+    assert torch.load(checkpoint, weights_only=True)["provenance"]["avhrrsm_seed"] == "7"
+    booster = xgboost.Booster(model_file=str(tiny_run / "models" / "xgboost" / "L4" / "model.ubj"))
+    assert booster.attr("avhrrsm_rule") == "train_xgboost"
     page = (tiny_run / "provenance.html").read_text()
     assert "stacks/2015.zarr" in page and manifest["config_sha256"] in page
 

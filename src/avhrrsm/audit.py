@@ -238,16 +238,8 @@ class LineageNode:
         if self.recorded_sha256:
             out["sha256"] = self.recorded_sha256
         if self.record is not None:
-            out.update(
-                {
-                    key: self.record.get(key)
-                    for key in ("rule", "wildcards", "params_sha256", "version", "git_commit")
-                }
-            )
-            out.update(
-                {"git_dirty": self.record.get("git_dirty"), "device": self.record.get("device")}
-            )
-            out["seed"] = self.record.get("seed")
+            keys = ("rule", "wildcards", "params_sha256", "version", "git_commit", "git_dirty")
+            out.update({key: self.record.get(key) for key in (*keys, "device", "seed")})
         if self.repeated:
             out["repeated"] = True
         if self.inputs:
@@ -343,7 +335,9 @@ def format_lineage(node: LineageNode, indent: str = "") -> Iterator[str]:
         f"{str(record.get('params_sha256'))[:12]}; avhrrsm {record.get('version')} "
         f"@ {str(record.get('git_commit'))[:12]}{dirty}"
     )
-    yield f"{indent}    device {record.get('device')}, seed {record.get('seed')}"
+    seed = record.get("seed")
+    seed_text = "no random draws" if seed in (None, "null") else f"seed {seed}"
+    yield f"{indent}    device {record.get('device')}, {seed_text}"
     for child in node.inputs:
         yield from format_lineage(child, indent + "  ")
 
