@@ -12,6 +12,12 @@
 - ``inference``: per deep model, model-only forward throughput (pixel-days per second, batch
   sizes swept) against the whole tile job (read, normalise, predict, write) on a 10 degree
   tile, the ratio, and the job's peak memory.
+- ``training``: samples per second in training steps and the fraction of a step spent
+  assembling the batch, per deep model, on a sample set made by the real chain.
+- ``dag``: wall time of ``snakemake -n`` on the global 1982-2021 config, the number of jobs,
+  and of SLURM submissions after job grouping.
+- ``gpu_projection``: the global 40-year inference on one H100, from each model's FLOPs per
+  pixel-day and its measured CPU efficiency (needs ``inference`` in the same results).
 """
 
 from __future__ import annotations
@@ -39,12 +45,22 @@ from avhrrsm.io.rasters import write_geotiff
 from avhrrsm.regrid import bilinear_to_points, block_reduce_mean
 
 LOGGER = logging.getLogger(__name__)
-BENCH_SECTIONS = ("regrid_block", "regrid_bilinear", "stack_global", "inference")
+BENCH_SECTIONS = (
+    "regrid_block",
+    "regrid_bilinear",
+    "stack_global",
+    "inference",
+    "training",
+    "dag",
+    "gpu_projection",
+)
 TARGETS = {
     "block_vs_gdalwarp_ratio": 3.0,
     "stack_peak_memory_gib": 4.0,
     "tile_vs_model_only_ratio": 0.7,
+    "global_dry_run_seconds": 20.0,
 }
+PROFILE_CONFIG = Path(__file__).resolve().parents[2] / "profiles" / "default" / "config.yaml"
 
 
 def _best_of(function: Callable[[], Any], repeat: int = 3) -> float:
@@ -304,6 +320,15 @@ def run_benchmarks(
             results[name] = bench_stack_global(work)
         elif name == "inference":
             results[name] = bench_inference(work)
+        elif name == "training":
+            results[name] = bench_training(work)
+        elif name == "dag":
+            results[name] = bench_dag(work)
+        elif name == "gpu_projection":
+            if "inference" not in results:
+                results[name] = {"skipped": "needs the inference section's figures"}
+            else:
+                results[name] = gpu_projection(results["inference"])
     (out_dir / "results.json").write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
     (out_dir / "RESULTS.md").write_text(render_markdown(results))
     shutil.rmtree(work, ignore_errors=True)
@@ -379,7 +404,86 @@ def render_markdown(results: dict[str, Any]) -> str:
                 f"{r['ratio_vs_model_only_best_batch']:.2f} | {r['peak_rss_gib']:.2f} | {met} |"
             )
         lines.append("")
+    lines += _training_markdown(results.get("training", {}))
+    lines += _dag_markdown(results.get("dag", {}))
+    lines += _projection_markdown(results.get("gpu_projection", {}))
     return "\n".join(lines)
+
+
+def _training_markdown(training: dict[str, Any]) -> list[str]:
+    if not training:
+        return []
+    lines = [
+        f"## Training ({training['epochs']} epochs, batch {training['batch_size']}, "
+        f"{training['threads']} threads)",
+        "",
+        "Samples per second over the training steps (batch assembly, forward, backward, "
+        "optimiser step), and the share of a step spent assembling the batch (gathering the "
+        "shuffled samples from the tensors the sample set is loaded into once).",
+        "",
+        "| model | device | train samples | samples/s | waiting for data |",
+        "|---|---|---|---|---|",
+    ]
+    for name, r in training.items():
+        if isinstance(r, dict):
+            lines.append(
+                f"| {name} | {r['device']} | {r['train_samples']:,} | "
+                f"{r['samples_per_second']:,.0f} | {100 * r['data_wait_fraction']:.1f}% |"
+            )
+    return [*lines, ""]
+
+
+def _dag_markdown(dag: dict[str, Any]) -> list[str]:
+    if not dag:
+        return []
+    met = "met" if dag["seconds"] <= TARGETS["global_dry_run_seconds"] else "**missed**"
+    return [
+        "## DAG of the global 1982-2021 configuration",
+        "",
+        f"`snakemake -n` plans {dag['jobs']:,} jobs in {dag['seconds']:.1f} s "
+        f"(best of {len(dag['seconds_all'])}; target <= 20 s: {met}). Under SLURM, with the "
+        f"workflow profile's job groups ({', '.join(dag['grouped_rules'])}), they are "
+        f"{dag['slurm_submissions']:,} submissions ({dag['group_jobs']:,} group jobs; local "
+        f"rules {', '.join(dag['local_rules'])} run on the head node).",
+        "",
+        "| rule | jobs |",
+        "|---|---|",
+        *(f"| {rule} | {n:,} |" for rule, n in dag["jobs_per_rule"].items()),
+        "",
+    ]
+
+
+def _projection_markdown(projection: dict[str, Any]) -> list[str]:
+    if not projection or "skipped" in projection:
+        return []
+    a = projection["assumptions"]
+    lines = [
+        f"## Projection: the global 40-year inference on one {a['name']}",
+        "",
+        f"{a['pixel_days']:.3g} pixel-days ({a['global_land_pixels']:.3g} land pixels x "
+        f"{a['days']:,} days). Assumptions: each model reaches on the GPU the same fraction of "
+        f"attainable GEMM throughput as measured here on the CPU (CPU float32 GEMM: "
+        f"{projection['cpu_gemm_gflops']:.0f} GFLOP/s with {a['cpu_threads']} threads; GPU: "
+        f"{a['gemm_fraction_of_peak']:.0%} of the {a['bf16_dense_tflops']:.0f} TFLOP/s bf16 dense "
+        f"peak, the code path runs in bf16 autocast there); the host work of a tile job (read, "
+        f"normalise, flag, write) costs per pixel-day and core what it costs here, on "
+        f"{a['host_cores']} host cores; both overlap, so the slower sets the pace. Small "
+        "recurrent models use a GPU less well than large GEMMs do, so the GPU-side figure is "
+        "optimistic; the host side is the more robust bound.",
+        "",
+        "| model | FLOPs / pixel-day | CPU: share of GEMM | GPU model-only (px-days/s) | "
+        "host side (px-days/s) | bound | projected hours | this 2-core CPU (hours) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, r in projection.items():
+        if isinstance(r, dict) and "flops_per_pixel_day" in r:
+            lines.append(
+                f"| {name} | {r['flops_per_pixel_day']:,.0f} | {r['cpu_fraction_of_gemm']:.1%} | "
+                f"{r['gpu_model_pixel_days_per_s']:.3g} | {r['host_pixel_days_per_s']:.3g} | "
+                f"{r['bound']} | {r['projected_hours']:,.1f} | "
+                f"{r['cpu_hours_this_machine']:,.0f} |"
+            )
+    return [*lines, ""]
 
 
 INFERENCE_JOB = """
@@ -541,4 +645,295 @@ def bench_inference(
             **tile,
         }
         shutil.rmtree(work / "tile_out.zarr", ignore_errors=True)
+    return results
+
+
+# --- training --------------------------------------------------------------------------------
+
+# The tiny test region (1 x 1 degree, two GLASS-MODIS years): the real chain from the synthetic
+# world to a sample set, big enough for training throughput (speed does not depend on content).
+TRAINING_BENCH_CONFIG: dict[str, Any] = {
+    "run": "bench",
+    "region": {"lon_min": -0.5, "lon_max": 0.5, "lat_min": 42.0, "lat_max": 43.0},
+    "years": [2001, 2002],
+    "synthetic": {
+        "margin_deg": 0.2,
+        "dem_arcsec": 18,
+        "soilgrids_resolution_m": 2000,
+        "n_ismn_stations": 2,
+        "n_cosmos_sites": 1,
+        "n_smap_sites": 1,
+    },
+    "samples": {"per_year": 40000, "block_deg": 0.25},
+}
+
+
+def build_bench_sample_set(work: Path) -> tuple[Path, dict[str, Any]]:
+    """World -> static layers -> stacks -> split -> per-year samples -> merged sample set."""
+    from avhrrsm.config import validate_config
+    from avhrrsm.learn.samples import build_split_map, draw_year_samples, merge_sample_sets
+    from avhrrsm.stacks import build_year_stack
+    from avhrrsm.static import build_static_layers
+    from avhrrsm.synth import write_world
+
+    config = validate_config(TRAINING_BENCH_CONFIG)
+    world = work / "world"
+    write_world(world, config["region"], config["years"], config["synthetic"], config["inputs"], 2)
+    patterns = {k: v.replace("{synthetic}", str(world)) for k, v in config["inputs"].items()}
+    static = work / "static.zarr"
+    build_static_layers(
+        static, patterns["merit_dem"], patterns["soilgrids"], config["region"], 10, {}
+    )
+    stacks = {}
+    for year in config["years"]:
+        stacks[year] = work / f"stack_{year}.zarr"
+        build_year_stack(
+            stacks[year], year, patterns, static, config["region"], 10, config["stacks"], {}
+        )
+    split = work / "split.zarr"
+    build_split_map(
+        split, list(stacks.values()), static, config["region"], config["samples"],
+        config["seed"], {},
+    )  # fmt: skip
+    year_sets = []
+    for year, stack in stacks.items():
+        year_sets.append(work / f"samples_{year}.zarr")
+        draw_year_samples(
+            year_sets[-1], year, stack, None, static, split, config["region"], 10,
+            config["samples"], config["seed"], {},
+        )  # fmt: skip
+    samples = work / "samples.zarr"
+    merge_sample_sets(year_sets, samples, work / "samples_manifest.json", {})
+    return samples, config
+
+
+def bench_training(
+    work: Path,
+    models: tuple[str, ...] = ("lstm", "bilstm", "atlstm", "transformer"),
+    epochs: int = 2,
+    threads: int = 2,
+) -> dict[str, Any]:
+    """Training throughput (samples per second in training steps) and the fraction of a step
+    spent assembling the batch, per deep model at the default sizes and batch size."""
+    from avhrrsm.learn.train import train_deep_model
+
+    samples, config = build_bench_sample_set(work / "training")
+    training = {**config["training"], "epochs": epochs, "patience": epochs + 1, "resume": False}
+    results: dict[str, Any] = {
+        "epochs": epochs,
+        "batch_size": training["batch_size"],
+        "threads": threads,
+    }
+    for name in models:
+        summary = train_deep_model(
+            samples_path=samples,
+            run_dir=work / "training" / name,
+            model_name=name,
+            hyperparameters=config["models"][name],
+            sequence_length=int(config["samples"]["sequence_length"]),
+            training=training,
+            seed=int(config["seed"]),
+            threads=threads,
+            measure_data_wait=True,
+        )
+        results[name] = {
+            "device": summary["device"],
+            "train_samples": summary["n_train"],
+            **summary["timing"],
+        }
+    return results
+
+
+# --- the DAG of the global 40-year configuration ---------------------------------------------
+
+
+def write_global_standins(workdir: Path) -> Path:
+    """Empty stand-ins for the files the global configuration's DAG looks at (data/...), so it
+    can be planned without the real data; returns the global config file."""
+    from avhrrsm.config import REPO_ROOT
+
+    data = workdir / "data"
+    for year in range(1982, 2022):
+        folder = data / "era5land" / str(year)
+        folder.mkdir(parents=True, exist_ok=True)
+        for month in range(1, 13):
+            (folder / f"era5-land_swvl1_{year}_{month:02d}.nc").touch()
+    for name in ("merit_dem", "cosmos_uk", "smap_cvs", "soilgrids", "ismn"):
+        (data / name).mkdir(parents=True, exist_ok=True)
+    for fraction in ("sand", "silt", "clay"):
+        (data / "soilgrids" / f"{fraction}_0-5cm_mean.tif").touch()
+    (data / "ismn" / "Data_separate_files_19820101_20211231.zip").touch()
+    return REPO_ROOT / "workflow" / "configs" / "global.yaml"
+
+
+def snakemake_job_counts(log: str) -> dict[str, int]:
+    """The 'Job stats' table of a Snakemake (dry) run: rule -> number of jobs."""
+    import re
+
+    table = log.split("Job stats:")[1].split("\n\n")[0]
+    counts = {}
+    for line in table.splitlines():
+        match = re.match(r"^(\w+)\s+(\d+)\s*$", line.strip())
+        if match and match.group(1) != "total":
+            counts[match.group(1)] = int(match.group(2))
+    return counts
+
+
+def _dry_run(workdir: Path, config: Path, *extra: str) -> tuple[float, str]:
+    from avhrrsm.config import REPO_ROOT
+
+    start = time.perf_counter()
+    done = subprocess.run(
+        [
+            sys.executable, "-m", "snakemake", "--snakefile", str(REPO_ROOT / "Snakefile"),
+            "-n", "--configfile", str(config), *extra,
+        ],
+        cwd=workdir, capture_output=True, text=True, check=False,
+        env={**os.environ, "PYTHONHASHSEED": "0"},
+    )  # fmt: skip
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        raise RuntimeError(f"dry run failed: {done.stderr[-2000:]}")
+    return seconds, done.stdout + done.stderr
+
+
+def bench_dag(work: Path, repeat: int = 2) -> dict[str, Any]:
+    """Wall time of `snakemake -n` on the global 1982-2021 config, its jobs, and the SLURM
+    submissions after job grouping (group jobs of the workflow profile, local rules excluded)."""
+    import re
+
+    workdir = work / "dag"
+    workdir.mkdir(parents=True, exist_ok=True)
+    config = write_global_standins(workdir)
+    times = []
+    for _ in range(repeat):
+        seconds, log = _dry_run(workdir, config, "--quiet", "rules")
+        times.append(seconds)
+    counts = snakemake_job_counts(log)
+    # the same plan as the SLURM executor sees it: group jobs are printed one by one
+    _, slurm_log = _dry_run(workdir, config, "--executor", "slurm", "--jobs", "500")
+    group_jobs = len(re.findall(r"Group job \w+", slurm_log))
+    grouped_rules = set()
+    profile = yaml_load(PROFILE_CONFIG)
+    for entry in profile.get("groups", []):
+        grouped_rules.add(entry.split("=")[0].strip())
+    local = set(re.findall(r"^localrule (\w+):", slurm_log, flags=re.MULTILINE))
+    single = sum(n for rule, n in counts.items() if rule not in grouped_rules | local)
+    return {
+        "seconds": min(times),
+        "seconds_all": times,
+        "jobs": sum(counts.values()),
+        "jobs_per_rule": counts,
+        "local_rules": sorted(local),
+        "grouped_rules": sorted(grouped_rules),
+        "group_jobs": group_jobs,
+        "slurm_submissions": group_jobs + single,
+    }
+
+
+def yaml_load(path: Path) -> dict[str, Any]:
+    import yaml
+
+    with open(path, encoding="utf-8") as handle:
+        return yaml.safe_load(handle) or {}
+
+
+# --- GPU projection --------------------------------------------------------------------------
+
+# Assumptions of the projection (stated in RESULTS.md).
+GLOBAL_LAND_PIXELS = 9.0e6  # land pixels of the 0.05 degree grid (about 9 million)
+GLOBAL_DAYS = 14610  # 1982-01-01 .. 2021-12-31
+H100 = {
+    "name": "NVIDIA H100 SXM5",
+    "bf16_dense_tflops": 989.0,  # datasheet peak, dense tensor cores (inference runs in bf16)
+    "gemm_fraction_of_peak": 0.7,  # what large dense GEMMs reach on it
+    "host_cores": 16,  # CPU cores beside each GPU that read, normalise and write tiles
+}
+
+
+def model_flops_per_pixel_day(name: str, hyperparameters: dict[str, Any], length: int) -> float:
+    """Multiply-add FLOPs (x2) of one forward pass per pixel-day: matmuls counted by torch's
+    FlopCounterMode, plus the LSTM recurrences (which it does not see) counted analytically."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from avhrrsm.learn.models import build_model
+    from avhrrsm.learn.samples import DYNAMIC_FEATURES, STATIC_FEATURES
+
+    model = build_model(name, len(DYNAMIC_FEATURES), len(STATIC_FEATURES), hyperparameters)
+    model.eval()
+    batch = 256
+    x = torch.zeros(batch, length, len(DYNAMIC_FEATURES))
+    s = torch.zeros(batch, len(STATIC_FEATURES))
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model(x, s)
+    flops = counter.get_total_flops() / batch
+    for module in model.modules():
+        if isinstance(module, torch.nn.LSTM):
+            hidden, directions = module.hidden_size, 2 if module.bidirectional else 1
+            for layer in range(module.num_layers):
+                inputs = module.input_size if layer == 0 else hidden * directions
+                flops += directions * length * 2 * 4 * hidden * (inputs + hidden)
+    return float(flops)
+
+
+def cpu_gemm_flops(threads: int = 2, size: int = 2048) -> float:
+    """FLOP/s of a large float32 matrix product on this CPU: the attainable reference."""
+    import torch
+
+    torch.set_num_threads(threads)
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    torch.mm(a, b)
+    return 2 * size**3 / _best_of(lambda: torch.mm(a, b), repeat=5)
+
+
+def gpu_projection(inference: dict[str, Any], threads: int = 2) -> dict[str, Any]:
+    """The global 40-year inference on one H100, projected from this machine's measurements.
+
+    Model part: each model reaches on the CPU a fraction of what a large GEMM reaches there;
+    assume the same fraction of the H100's attainable bf16 GEMM throughput. Host part: the tile
+    job's time outside the forward pass (read, normalise, flag, write) per pixel-day and core,
+    spread over the GPU node's host cores. The two run overlapped; the slower one sets the pace.
+    """
+    from avhrrsm.config import validate_config
+
+    config = validate_config({})
+    length = int(config["samples"]["sequence_length"])
+    gemm = cpu_gemm_flops(threads)
+    gpu_gemm = H100["bf16_dense_tflops"] * 1e12 * H100["gemm_fraction_of_peak"]
+    total = GLOBAL_LAND_PIXELS * GLOBAL_DAYS
+    results: dict[str, Any] = {
+        "assumptions": {
+            **H100,
+            "global_land_pixels": GLOBAL_LAND_PIXELS,
+            "days": GLOBAL_DAYS,
+            "pixel_days": total,
+            "cpu_threads": threads,
+        },
+        "cpu_gemm_gflops": gemm / 1e9,
+    }
+    for name, measured in inference.items():
+        if not isinstance(measured, dict) or "model_only_pixel_days_per_s" not in measured:
+            continue
+        flops = model_flops_per_pixel_day(name, config["models"][name], length)
+        cpu_rate = max(measured["model_only_pixel_days_per_s"].values())
+        efficiency = cpu_rate * flops / gemm
+        gpu_rate = efficiency * gpu_gemm / flops
+        host_core_seconds = (
+            (measured["seconds"] - measured["forward_seconds"]) * threads / measured["pixel_days"]
+        )
+        host_rate = H100["host_cores"] / host_core_seconds
+        rate = min(gpu_rate, host_rate)
+        results[name] = {
+            "flops_per_pixel_day": flops,
+            "cpu_model_only_pixel_days_per_s": cpu_rate,
+            "cpu_fraction_of_gemm": efficiency,
+            "gpu_model_pixel_days_per_s": gpu_rate,
+            "host_core_seconds_per_pixel_day": host_core_seconds,
+            "host_pixel_days_per_s": host_rate,
+            "bound": "GPU" if gpu_rate < host_rate else "host (read/normalise/write)",
+            "projected_hours": total / rate / 3600,
+            "projected_hours_gpu_only": total / gpu_rate / 3600,
+            "cpu_hours_this_machine": total / measured["tile_job_pixel_days_per_s"] / 3600,
+        }
     return results

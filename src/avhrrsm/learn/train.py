@@ -134,11 +134,15 @@ def train_deep_model(
     threads: int = 0,
     global_attrs: Mapping[str, str] | None = None,
     step_hook: StepHook | None = None,
+    measure_data_wait: bool = False,
 ) -> dict[str, Any]:
     """Train ``model_name`` on the sample set; write the run folder; return the run summary.
 
     ``step_hook(epoch, step)`` is called before every training step (tests use it to
-    interrupt a run mid-epoch).
+    interrupt a run mid-epoch). The returned summary (not run.json, whose bytes must not
+    depend on the clock) also holds ``timing``: training-loop seconds, samples per second and
+    the fraction of each step spent assembling the batch (``measure_data_wait`` synchronises a
+    GPU around it, so that the split is exact there too).
     """
     run_dir = Path(run_dir)
     checkpoints = run_dir / "checkpoints"
@@ -207,6 +211,7 @@ def train_deep_model(
         val_x.shape[0],
     )
     stopped_early = False
+    timing = {"loop_seconds": 0.0, "data_seconds": 0.0, "samples": 0}
     while state["epoch"] < int(training["epochs"]):
         if state["epochs_without_improvement"] >= int(training["patience"]):
             stopped_early = True
@@ -221,16 +226,24 @@ def train_deep_model(
         for step, start in enumerate(range(0, n_train, batch_size)):
             if step_hook is not None:
                 step_hook(epoch, step)
+            step_start = time.perf_counter()
             index = order[start : start + batch_size]
+            batch_x, batch_s, batch_y = train_x[index], train_s[index], train_y[index]
+            if measure_data_wait:
+                _synchronise(device)
+            data_done = time.perf_counter()
             with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-                prediction = model(train_x[index], train_s[index])
-            loss = masked_mse(prediction.float(), train_y[index])
+                prediction = model(batch_x, batch_s)
+            loss = masked_mse(prediction.float(), batch_y)
             optimizer.zero_grad(set_to_none=True)
             grad_scaler.scale(loss).backward()
             grad_scaler.step(optimizer)
             grad_scaler.update()
             loss_sum += float(loss.detach()) * index.numel()
             loss_count += index.numel()
+            timing["data_seconds"] += data_done - step_start
+            timing["loop_seconds"] += time.perf_counter() - step_start
+            timing["samples"] += index.numel()
         val_loss = float(masked_mse(predict_normalised(model, val_x, val_s), val_y))
         scheduler.step(val_loss)
         improved = val_loss < state["best_val_loss"]
@@ -311,7 +324,24 @@ def train_deep_model(
     }
     with atomic_path(run_dir / "run.json") as tmp:
         tmp.write_text(json.dumps(summary, indent=2, sort_keys=True, default=str) + "\n")
+    loop = max(timing["loop_seconds"], 1e-9)
+    summary["timing"] = {
+        **timing,
+        "samples_per_second": timing["samples"] / loop,
+        "data_wait_fraction": timing["data_seconds"] / loop,
+    }
+    LOGGER.info(
+        "%s: %.0f samples/s in training steps, %.1f%% of each step assembling the batch",
+        model_name,
+        summary["timing"]["samples_per_second"],
+        100 * summary["timing"]["data_wait_fraction"],
+    )
     return summary
+
+
+def _synchronise(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def _write_history(path: Path, history: list[Mapping[str, float]]) -> None:
