@@ -145,7 +145,11 @@ class LocalSlurm:
         os.chmod(self.folder, 0o755)
         self._write_conf()
         self._default_conf()
-        self._munge()
+        try:
+            self._munge()
+        except BaseException:
+            self.stop()  # a half-started cluster leaves nothing behind (/etc/slurm/slurm.conf)
+            raise
         for daemon in ("slurmctld", "slurmd"):
             result = _run([f"/usr/sbin/{daemon}", "-f", str(self.conf)], env=self.env)
             if result.returncode != 0:

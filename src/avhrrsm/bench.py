@@ -817,7 +817,7 @@ def bench_dag(work: Path, repeat: int = 2) -> dict[str, Any]:
     profile = yaml_load(PROFILE_CONFIG)
     for entry in profile.get("groups", []):
         grouped_rules.add(entry.split("=")[0].strip())
-    local = set(re.findall(r"^localrule (\w+):", slurm_log, flags=re.MULTILINE))
+    local = set(re.findall(r"localrule (\w+):", slurm_log))
     single = sum(n for rule, n in counts.items() if rule not in grouped_rules | local)
     return {
         "seconds": min(times),
