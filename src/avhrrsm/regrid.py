@@ -35,14 +35,24 @@ def block_reduce_mean(
         raise ValueError(
             f"array of shape {values.shape} is not a whole number of {factor}x{factor} blocks"
         )
-    # Sum the block's rows first (long contiguous runs), then the columns: about twice as fast
-    # as one reduction over both small axes.
+    # Sum the block's rows first (long contiguous runs, in the input's precision: at most
+    # `factor` terms), then the columns in float64; count valid pixels in uint8/uint16. About
+    # twice as fast as one float64 reduction over both small axes.
     valid = ~np.isnan(values)
     filled = np.where(valid, values, values.dtype.type(0))
-    row_total = filled.reshape(*lead, ny // factor, factor, nx).sum(axis=-2, dtype=np.float64)
-    row_count = valid.reshape(*lead, ny // factor, factor, nx).sum(axis=-2, dtype=np.int32)
-    total = row_total.reshape(*lead, ny // factor, nx // factor, factor).sum(axis=-1)
-    count = row_count.reshape(*lead, ny // factor, nx // factor, factor).sum(axis=-1)
+    row_total = filled.reshape(*lead, ny // factor, factor, nx).sum(axis=-2)
+    count_dtype = np.uint8 if factor <= 255 else np.uint16
+    row_count = (
+        valid.view(np.uint8)
+        .reshape(*lead, ny // factor, factor, nx)
+        .sum(axis=-2, dtype=count_dtype)
+    )
+    total = row_total.reshape(*lead, ny // factor, nx // factor, factor).sum(
+        axis=-1, dtype=np.float64
+    )
+    count = row_count.reshape(*lead, ny // factor, nx // factor, factor).sum(
+        axis=-1, dtype=np.int32
+    )
     fraction = count / float(factor * factor)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = total / count
