@@ -28,6 +28,7 @@ from typing import Any
 import yaml
 
 from avhrrsm import __version__
+from avhrrsm.atomic import write_text_atomic
 from avhrrsm.config import REPO_ROOT, config_hash
 from avhrrsm.provenance import (
     IGNORED_NAMES,
@@ -120,10 +121,7 @@ def build_manifest(
         "outputs_without_record": without_record,
         "outputs": entries,
     }
-    out_path = Path(out_path)
-    tmp = out_path.with_name(f".{out_path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, out_path)
+    out_path = write_text_atomic(out_path, json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     LOGGER.info(
         "manifest of %d outputs (%d files, %.1f MB) written to %s",
         len(entries),
@@ -658,7 +656,4 @@ def write_provenance_page(
         html.escape(json.dumps(manifest.get("config", {}), indent=2, sort_keys=True)),
         "</pre></body></html>",
     ]
-    out_path = Path(out_path)
-    tmp = out_path.with_name(f".{out_path.name}.tmp-{os.getpid()}")
-    tmp.write_text("\n".join(page) + "\n", encoding="utf-8")
-    os.replace(tmp, out_path)
+    write_text_atomic(out_path, "\n".join(page) + "\n")

@@ -147,6 +147,14 @@ def _semantic_problems(config: Mapping[str, Any]) -> Iterator[str]:
                 f"inputs.{name}: refers to {{synthetic}} but synthetic.enabled is false; "
                 "give the path of the real product or enable the synthetic world"
             )
+        if "{synthetic}" in pattern and (
+            not pattern.startswith("{synthetic}/") or ".." in Path(pattern).parts
+        ):
+            # the synthetic world is written by the workflow: it must stay inside the run folder
+            yield (
+                f"inputs.{name}: {pattern!r} must lie inside the synthetic world folder "
+                "(start with '{synthetic}/', no '..')"
+            )
 
 
 def validate_config(config: Mapping[str, Any], source: str = "config") -> dict[str, Any]:

@@ -38,11 +38,12 @@ import numpy as np
 import torch
 import xarray as xr
 
+from avhrrsm.atomic import atomic_path
 from avhrrsm.device import autocast_dtype, describe_device, select_device, set_threads
 from avhrrsm.grid import region_window
 from avhrrsm.learn.samples import DYNAMIC_FEATURES, STATIC_FEATURES, Scaler
 from avhrrsm.stacks import open_year_stacks
-from avhrrsm.store import atomic_path, create_store, write_region
+from avhrrsm.store import create_store, write_region
 
 LOGGER = logging.getLogger(__name__)
 FLAG_GAP_FILLED, FLAG_OUTSIDE_TRAINING, FLAG_SHORT_HISTORY, FLAG_CLIPPED = 1, 2, 4, 8

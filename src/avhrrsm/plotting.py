@@ -10,7 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from avhrrsm.store import atomic_path  # noqa: E402
+from avhrrsm.atomic import atomic_path  # noqa: E402
 
 
 def save_png(figure: plt.Figure, path: str | Path, dpi: int = 100) -> None:

@@ -21,10 +21,11 @@ import pandas as pd
 import xarray as xr
 
 from avhrrsm import __version__
+from avhrrsm.atomic import atomic_path
 from avhrrsm.grid import STEP_DEG, Window, region_window, tiles
 from avhrrsm.infer import FLAG_GAP_FILLED, QUALITY_ATTRS, SM_ATTRS
 from avhrrsm.io.errors import InputError
-from avhrrsm.store import atomic_path, crs_variable, lat_lon_coords
+from avhrrsm.store import crs_variable, lat_lon_coords
 
 LOGGER = logging.getLogger(__name__)
 SM_FILL = np.int16(-32768)

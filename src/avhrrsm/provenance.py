@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from avhrrsm import __version__
+from avhrrsm.atomic import write_text_atomic
 from avhrrsm.config import REPO_ROOT, config_hash
 
 KEY_LIBRARIES = (
@@ -319,10 +320,7 @@ def write_sidecar(
             "host": socket.gethostname(),
         },
     }
-    tmp = side.with_name(f".{side.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(payload, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, side)
-    return side
+    return write_text_atomic(side, json.dumps(payload, indent=1, sort_keys=True) + "\n")
 
 
 def now() -> datetime:

@@ -33,6 +33,7 @@ import pandas as pd
 import xarray as xr
 from scipy import ndimage
 
+from avhrrsm.atomic import atomic_path
 from avhrrsm.grid import STEP_DEG, Window, region_window, tiles
 from avhrrsm.io.errors import InputError
 from avhrrsm.io.gridded import (
@@ -44,7 +45,7 @@ from avhrrsm.io.gridded import (
 )
 from avhrrsm.logs import progress
 from avhrrsm.regrid import bilinear_to_points, block_reduce_mean
-from avhrrsm.store import atomic_path, create_store, write_region
+from avhrrsm.store import create_store, write_region
 
 LOGGER = logging.getLogger(__name__)
 INPUTS = (*AVHRR_VARIABLES, "era5land_swvl1")

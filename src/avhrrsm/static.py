@@ -29,6 +29,7 @@ from pyproj import Transformer
 from rasterio.windows import from_bounds
 from scipy import ndimage
 
+from avhrrsm.atomic import atomic_path
 from avhrrsm.grid import STEP_DEG, Window, region_window, tiles
 from avhrrsm.io.errors import InputError
 from avhrrsm.io.rasters import (
@@ -40,7 +41,7 @@ from avhrrsm.io.rasters import (
 )
 from avhrrsm.logs import progress
 from avhrrsm.regrid import block_reduce_mean, warp_average
-from avhrrsm.store import atomic_path, create_store, write_region
+from avhrrsm.store import create_store, write_region
 
 LOGGER = logging.getLogger(__name__)
 METRES_PER_DEGREE = 111_195.0

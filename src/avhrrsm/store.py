@@ -1,16 +1,13 @@
 """Writing gridded outputs as CF-described Zarr stores, tile by tile, atomically.
 
 A store is created empty (lazily, with its final shape, chunks and attributes), then each tile
-is written into its region, so memory is bounded by one tile. Everything is written under a
-temporary name beside the target and renamed into place only when complete.
+is written into its region, so memory is bounded by one tile. Writers wrap a store in
+:func:`avhrrsm.atomic.atomic_path`: written under a temporary name, renamed when complete.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,29 +19,6 @@ from pyproj import CRS
 from avhrrsm.grid import Window
 
 CONVENTIONS = "CF-1.8"
-
-
-@contextmanager
-def atomic_path(target: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``target``; rename it onto ``target`` on success only."""
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    _remove(tmp)
-    try:
-        yield tmp
-        _remove(target)
-        os.replace(tmp, target)
-    except BaseException:
-        _remove(tmp)
-        raise
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir():
-        shutil.rmtree(path)
-    elif path.exists():
-        path.unlink()
 
 
 def crs_variable() -> xr.DataArray:

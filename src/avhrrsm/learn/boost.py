@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import xgboost as xgb
 
+from avhrrsm.atomic import atomic_path
 from avhrrsm.device import select_device
 from avhrrsm.io.errors import InputError
 from avhrrsm.learn.samples import (
@@ -27,7 +28,6 @@ from avhrrsm.learn.samples import (
     load_training_splits,
 )
 from avhrrsm.learn.train import sample_set_id
-from avhrrsm.store import atomic_path
 
 LOGGER = logging.getLogger(__name__)
 

@@ -20,10 +20,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from avhrrsm.atomic import atomic_path
 from avhrrsm.infer import Predictor, load_predictor
 from avhrrsm.learn.models import AttentionLSTM
 from avhrrsm.learn.samples import DYNAMIC_FEATURES, SampleArrays, load_split
-from avhrrsm.store import atomic_path
 
 LOGGER = logging.getLogger(__name__)
 BASELINE = "era5land_swvl1"

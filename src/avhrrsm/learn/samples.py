@@ -32,11 +32,11 @@ import numpy as np
 import xarray as xr
 from scipy import ndimage
 
+from avhrrsm.atomic import atomic_path
 from avhrrsm.grid import STEP_DEG, Window, region_window, tiles
 from avhrrsm.io.errors import InputError
 from avhrrsm.logs import progress
 from avhrrsm.stacks import INPUTS, TARGET, open_stack, open_year_stacks
-from avhrrsm.store import atomic_path
 
 LOGGER = logging.getLogger(__name__)
 DYNAMIC_FEATURES: tuple[str, ...] = INPUTS

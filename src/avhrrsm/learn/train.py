@@ -32,6 +32,7 @@ import numpy as np
 import torch
 import xarray as xr
 
+from avhrrsm.atomic import atomic_path
 from avhrrsm.config import config_hash
 from avhrrsm.device import (
     autocast_dtype,
@@ -43,7 +44,6 @@ from avhrrsm.device import (
 from avhrrsm.io.errors import InputError
 from avhrrsm.learn.models import SequenceRegressor, build_model, masked_mse
 from avhrrsm.learn.samples import SampleArrays, Scaler, load_scaler, load_training_splits
-from avhrrsm.store import atomic_path
 
 LOGGER = logging.getLogger(__name__)
 MODEL_FORMAT = "avhrrsm-model-1"

@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 
 from avhrrsm import __version__
+from avhrrsm.atomic import atomic_path
 from avhrrsm.config import config_hash
-from avhrrsm.store import atomic_path
 from avhrrsm.synth.products import (
     DAILY_PRODUCTS,
     WRITERS,

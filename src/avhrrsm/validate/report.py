@@ -17,9 +17,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import xarray as xr  # noqa: E402
 
+from avhrrsm.atomic import atomic_path  # noqa: E402
 from avhrrsm.grid import Window  # noqa: E402
 from avhrrsm.plotting import save_png  # noqa: E402
-from avhrrsm.store import atomic_path  # noqa: E402
 from avhrrsm.validate.sites import Site  # noqa: E402
 
 COLOURS = {"avhrrsm": "tab:blue", "era5land": "tab:orange", "esa_cci": "tab:green"}

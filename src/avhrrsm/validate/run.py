@@ -21,10 +21,11 @@ import pandas as pd
 import xarray as xr
 
 from avhrrsm import __version__
+from avhrrsm.atomic import atomic_path
 from avhrrsm.grid import STEP_DEG, Window, region_window
 from avhrrsm.io.errors import InputError
 from avhrrsm.stacks import open_stack
-from avhrrsm.store import atomic_path, crs_variable, lat_lon_coords
+from avhrrsm.store import crs_variable, lat_lon_coords
 from avhrrsm.validate import extract, metrics
 from avhrrsm.validate.homogeneity import homogeneity_test
 from avhrrsm.validate.sites import Site, SkipLog, cosmos_uk_sites, ismn_sites, smap_sites

@@ -1,0 +1,96 @@
+"""The benchmark's own arithmetic: FLOP counts, target verdicts, Snakemake job tables.
+
+(The benchmark's speed figures are never asserted here: they belong to `make bench`.)
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from avhrrsm.bench import (
+    model_flops_per_pixel_day,
+    render_markdown,
+    snakemake_job_counts,
+    target_verdicts,
+)
+from avhrrsm.learn.samples import DYNAMIC_FEATURES, STATIC_FEATURES
+
+N_INPUTS = len(DYNAMIC_FEATURES) + len(STATIC_FEATURES)  # static layers repeated at every lag
+
+
+def _lstm_flops(hidden: int, inputs: int, length: int) -> int:
+    """Four gates, each a (inputs + hidden) x hidden multiply-add, at every lag."""
+    return length * 2 * 4 * hidden * (inputs + hidden)
+
+
+def test_lstm_flops_count_the_recurrence_and_the_head():
+    hidden, length = 32, 4
+    lstm = {"hidden_size": hidden, "num_layers": 1, "dropout": 0.0}
+    flops = model_flops_per_pixel_day("lstm", lstm, length)
+    assert flops == _lstm_flops(hidden, N_INPUTS, length) + 2 * hidden
+    both = model_flops_per_pixel_day("bilstm", lstm, length)
+    assert both == 2 * _lstm_flops(hidden, N_INPUTS, length) + 2 * 2 * hidden
+    # twice the lags, twice the recurrence
+    longer = model_flops_per_pixel_day("lstm", lstm, 2 * length)
+    assert longer - 2 * hidden == pytest.approx(2 * (flops - 2 * hidden))
+
+
+def test_transformer_flops_grow_with_width():
+    small = {"d_model": 16, "nhead": 2, "num_layers": 1, "dim_feedforward": 32, "dropout": 0.0}
+    large = {**small, "d_model": 32, "dim_feedforward": 64}
+    assert model_flops_per_pixel_day("transformer", large, 4) > 2 * model_flops_per_pixel_day(
+        "transformer", small, 4
+    )
+
+
+RESULTS = {
+    "machine": {"cpus": 2},
+    "regrid_block": {
+        "1km_to_5km": {
+            "input_megapixels": 4.0,
+            "ours_mpix_per_s": 120.0,
+            "gdalwarp_mpix_per_s": 30.0,
+            "ratio": 4.0,
+            "max_abs_diff": 3e-8,
+        }
+    },
+    "stack_global": {
+        "2_days": {"seconds": 30.0, "peak_rss_gib": 3.5},
+        "4_days": {"seconds": 50.0, "peak_rss_gib": 3.52},
+    },
+    "dag": {
+        "seconds": 25.0,
+        "seconds_all": [25.0, 26.0],
+        "jobs": 2999,
+        "jobs_per_rule": {"stack_year": 40, "inference_tile": 2880},
+        "local_rules": ["all", "manifest"],
+        "grouped_rules": ["inference_tile"],
+        "group_jobs": 120,
+        "slurm_submissions": 160,
+    },
+}
+
+
+def test_verdicts_name_each_target_met_or_missed():
+    verdicts = {v["target"]: v for v in target_verdicts(RESULTS)}
+    block = verdicts["block aggregation >= 3x `gdalwarp -r average`, equal values"]
+    assert block["met"] and block["figure"].startswith("4.00x")
+    memory = verdicts["peak memory of any job <= 4 GiB at global size, independent of days"]
+    assert memory["met"]
+    dry_run = verdicts["global 40-year dry run <= 20 s"]
+    assert not dry_run["met"] and dry_run["figure"] == "25.0 s for 2,999 jobs"
+    # memory that grows with the days misses the target even below 4 GiB
+    growing = {**RESULTS, "stack_global": {**RESULTS["stack_global"]}}
+    growing["stack_global"]["4_days"] = {"seconds": 50.0, "peak_rss_gib": 3.9}
+    (memory,) = [v for v in target_verdicts(growing) if v["target"].startswith("peak memory")]
+    assert not memory["met"]
+    text = render_markdown(RESULTS)
+    assert "| global 40-year dry run <= 20 s | 25.0 s for 2,999 jobs | **missed** |" in text
+    assert "10.0 s per day plus 10.0 s fixed" in text
+    assert "160 submissions (120 group jobs; local rules all, manifest" in text
+
+
+def test_job_table_of_a_dry_run_is_parsed():
+    log = "Building DAG of jobs...\nJob stats:\njob      count\n-----  -----\nstack_year   40\n"
+    log += "inference_tile  2880\ntotal   2920\n\nThis was a dry-run"
+    assert snakemake_job_counts(log) == {"stack_year": 40, "inference_tile": 2880}
