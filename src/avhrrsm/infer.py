@@ -41,6 +41,7 @@ import xarray as xr
 from avhrrsm.atomic import atomic_path
 from avhrrsm.device import autocast_dtype, describe_device, select_device, set_threads
 from avhrrsm.grid import region_window
+from avhrrsm.io.errors import reading
 from avhrrsm.learn.samples import DYNAMIC_FEATURES, STATIC_FEATURES, Scaler
 from avhrrsm.stacks import open_year_stacks
 from avhrrsm.store import create_store, write_region
@@ -287,9 +288,10 @@ def predict_tile(
     def read(block: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
         """Read and prepare a block (in the background while the previous one is predicted)."""
         t0 = time.perf_counter()
-        series, fill_flags, short = _read_block(
-            stack, previous, block, length, rows, cols, land_rows, land_cols
-        )
+        with reading(stack_path, previous_stack_path, what="input stack"):
+            series, fill_flags, short = _read_block(
+                stack, previous, block, length, rows, cols, land_rows, land_cols
+            )
         flags = input_flags(series, fill_flags, short, scaler, static_outside, length)
         prepared = predictor.prepare_dynamic(series)
         result.read_seconds += time.perf_counter() - t0

@@ -24,7 +24,7 @@ from avhrrsm import __version__
 from avhrrsm.atomic import atomic_path
 from avhrrsm.grid import STEP_DEG, Window, region_window, tiles
 from avhrrsm.infer import FLAG_GAP_FILLED, QUALITY_ATTRS, SM_ATTRS
-from avhrrsm.io.errors import InputError
+from avhrrsm.io.errors import InputError, reading
 from avhrrsm.store import crs_variable, lat_lon_coords
 
 LOGGER = logging.getLogger(__name__)
@@ -205,7 +205,7 @@ def _mosaic_block(
     for tile_id, path in tile_paths.items():
         tile = layout[tile_id]
         rows, cols = tile.within(window)
-        with xr.open_zarr(path, chunks=None) as stored:
+        with reading(path, what="inference tile"), xr.open_zarr(path, chunks=None) as stored:
             sm[:, rows, cols] = stored["soil_moisture"][start:stop].values
             quality[:, rows, cols] = stored["quality_flag"][start:stop].values
     return sm, quality

@@ -185,6 +185,11 @@ def read_inputs_block(
                 missing[variable] += 1
                 continue
             out[variable][k] = _subset_on_grid(read_glass_avhrr(path, variable), window, path)
+            if np.isnan(out[variable][k]).all():
+                # a file that is all fill over the region: kept as a gap, counted and logged
+                key = f"{variable} (all fill)"
+                missing[key] = missing.get(key, 0) + 1
+                LOGGER.warning("%s: all fill values over the region; the day is a gap", path)
         if day.year in GLASS_MODIS_YEARS:
             path = Path(patterns["glass_modis"].format(**fields))
             if not path.is_file():
@@ -394,7 +399,7 @@ def build_year_stack(
     for name, count in missing.items():
         if count:
             LOGGER.warning(
-                "stack %d: %s missing on %d day(s); filled (inputs) or left missing (target)",
+                "stack %d: %s on %d day(s); filled (inputs) or left missing (target)",
                 year,
                 name,
                 count,

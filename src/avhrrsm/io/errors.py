@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -24,3 +26,23 @@ def require_file(path: str | Path, product: str) -> Path:
     if not path.is_file():
         raise InputError(path, f"{product} file not found", "check inputs in config.yaml")
     return path
+
+
+# what zarr/numcodecs/netCDF4 raise for a truncated or corrupt chunk
+READ_ERRORS = (RuntimeError, ValueError, OSError, KeyError, EOFError)
+
+
+@contextmanager
+def reading(*paths: str | Path | None, what: str = "store") -> Iterator[None]:
+    """Turn a library's error while reading data into an InputError naming the file(s)."""
+    try:
+        yield
+    except InputError:
+        raise
+    except READ_ERRORS as err:
+        named = " or ".join(str(p) for p in paths if p is not None)
+        raise InputError(
+            named,
+            f"the {what} cannot be read: {type(err).__name__}: {err}",
+            "it is damaged or truncated: delete it and rerun the job that wrote it",
+        ) from err

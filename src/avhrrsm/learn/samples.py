@@ -34,7 +34,7 @@ from scipy import ndimage
 
 from avhrrsm.atomic import atomic_path
 from avhrrsm.grid import STEP_DEG, Window, region_window, tiles
-from avhrrsm.io.errors import InputError
+from avhrrsm.io.errors import InputError, reading
 from avhrrsm.logs import progress
 from avhrrsm.stacks import INPUTS, TARGET, open_stack, open_year_stacks
 
@@ -318,7 +318,8 @@ def draw_year_samples(
         tile_land = land[rows, cols]
         if not tile_land.any():
             continue
-        target = stack[TARGET][:, rows, cols].values
+        with reading(stack_path, what="input stack"):
+            target = stack[TARGET][:, rows, cols].values
         valid = np.isfinite(target) & tile_land[None]
         counts["land_pixel_days"] += int(tile_land.sum()) * n_days
         counts["target_missing"] += int(tile_land.sum()) * n_days - int(valid.sum())
@@ -356,9 +357,12 @@ def draw_year_samples(
         flat = np.sort(np.concatenate([chosen[cand.tile_id][k] for k in sorted(wanted)]))
         if flat.size == 0:
             continue
-        parts.append(
-            _gather(stack, previous, head, window, cand.tile, flat, lags, static_values, split_map)
-        )
+        with reading(stack_path, previous_stack_path, what="input stack"):
+            parts.append(
+                _gather(
+                    stack, previous, head, window, cand.tile, flat, lags, static_values, split_map
+                )
+            )
     samples = _assemble(parts, lags)
     regime_counts = {
         f"{SPLITS[s]}_{REGIMES[r]}": int(wanted[(s, r)]) for s in range(len(SPLITS)) for r in (0, 1)

@@ -1,0 +1,189 @@
+"""Bad inputs the other reader tests do not cover: damaged stores and rasters, longitude and
+time conventions, all-fill days, and what a job says about them.
+
+The full catalogue of what the workflow checks for is in the README ("What the workflow checks
+for"); each entry names its test."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import netCDF4
+import numpy as np
+import pandas as pd
+import pytest
+from test_inference import INFERENCE, PRODUCT, model_path  # noqa: F401  (fixture)
+
+from avhrrsm.config import ConfigError, validate_config
+from avhrrsm.device import DeviceError, device_provenance
+from avhrrsm.grid import region_window
+from avhrrsm.infer import predict_tile
+from avhrrsm.io.errors import InputError
+from avhrrsm.io.gridded import read_era5land
+from avhrrsm.io.netcdf import NcVar, write_netcdf
+from avhrrsm.io.rasters import read_merit_tile, read_soilgrids
+from avhrrsm.stacks import build_year_stack, open_stack
+
+
+def _copy_tree(source: Path, target: Path) -> Path:
+    """A copy of a store (files copied: the test damages it)."""
+    for path in source.rglob("*"):
+        if path.is_file():
+            out = target / path.relative_to(source)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_bytes(path.read_bytes())
+    return target
+
+
+def test_a_damaged_stack_chunk_is_named_not_a_codec_traceback(
+    test_stacks,
+    test_config,
+    model_path,  # noqa: F811
+    tmp_path,
+):
+    stack = _copy_tree(test_stacks["stacks"][2001], tmp_path / "2001.zarr")
+    chunk = next(p for p in sorted((stack / "lst").rglob("*")) if p.is_file() and p.stat().st_size)
+    chunk.write_bytes(chunk.read_bytes()[:10])  # truncated, as by a full disk
+    out = tmp_path / "tile.zarr"
+    with pytest.raises(InputError) as info:
+        predict_tile(
+            out, 2001, "h359v94", 0.5, stack, None, test_stacks["static"], model_path,
+            test_config["region"], INFERENCE, PRODUCT["valid_range"], {}, threads=1,
+        )  # fmt: skip
+    message = str(info.value)
+    assert str(stack) in message and "input stack cannot be read" in message
+    assert "delete it and rerun the job that wrote it" in message
+    assert not out.exists()
+
+
+def test_a_stack_without_metadata_is_named(test_stacks, test_config, tmp_path):
+    stack = _copy_tree(test_stacks["stacks"][2001], tmp_path / "2001.zarr")
+    (stack / "zarr.json").unlink()
+    with pytest.raises(InputError, match="cannot be opened as a Zarr stack") as info:
+        open_stack(stack, region_window(test_config["region"]), ("lst",))
+    assert str(stack) in str(info.value)
+
+
+def test_a_truncated_geotiff_is_named(synthetic_world, tmp_path):
+    source = next((synthetic_world / "soilgrids").glob("sand_*.tif"))
+    truncated = tmp_path / source.name
+    truncated.write_bytes(source.read_bytes()[:300])
+    with pytest.raises(InputError, match="not a readable") as info:
+        read_soilgrids(truncated, "sand")
+    assert str(truncated) in str(info.value)
+    tile = next((synthetic_world / "merit_dem").glob("*_dem.tif"))
+    broken = tmp_path / tile.name
+    broken.write_bytes(tile.read_bytes()[: tile.stat().st_size // 3])
+    with pytest.raises(InputError) as info:
+        read_merit_tile(broken).values.sum()
+    assert str(broken) in str(info.value)
+
+
+def _era5_file(path: Path, lon: np.ndarray, hours: pd.DatetimeIndex, field: np.ndarray) -> Path:
+    lat = np.array([42.2, 42.1, 42.0])
+    write_netcdf(
+        path,
+        {"valid_time": len(hours), "latitude": lat.size, "longitude": lon.size},
+        {
+            "valid_time": NcVar(
+                ("valid_time",),
+                (hours - pd.Timestamp("1970-01-01")).total_seconds().to_numpy().astype("int64"),
+                np.int64,
+                {"units": "seconds since 1970-01-01", "calendar": "proleptic_gregorian"},
+            ),
+            "latitude": NcVar(("latitude",), lat, np.float64, {"units": "degrees_north"}),
+            "longitude": NcVar(("longitude",), lon, np.float64, {"units": "degrees_east"}),
+            "swvl1": NcVar(
+                ("valid_time", "latitude", "longitude"), field, np.float32, {"units": "m**3 m**-3"}
+            ),
+        },
+    )
+    return path
+
+
+def test_era5land_longitudes_in_either_convention_give_the_same_field(tmp_path):
+    hours = pd.date_range("2001-06-01", periods=24, freq="h")
+    lon_360 = np.array([359.8, 359.9, 0.0, 0.1, 0.2])
+    lon_180 = np.where(lon_360 > 180, lon_360 - 360, lon_360)
+    rng = np.random.default_rng(3)
+    field = rng.uniform(0.1, 0.4, (24, 3, 5)).astype(np.float32)
+    a = read_era5land(_era5_file(tmp_path / "a.nc", lon_360, hours, field))
+    b = read_era5land(_era5_file(tmp_path / "b.nc", lon_180, hours, field))
+    assert np.array_equal(a["lon"].values, b["lon"].values)
+    assert np.all(np.diff(a["lon"].values) > 0) and a["lon"].values.min() < 0
+    np.testing.assert_array_equal(a.values, b.values)
+
+
+def test_era5land_unsorted_hours_are_put_in_order(tmp_path):
+    hours = pd.date_range("2001-06-01", periods=24, freq="h")
+    lon = np.array([0.0, 0.1, 0.2])
+    field = np.arange(24, dtype=np.float32)[:, None, None] / 100 * np.ones((24, 3, 3), np.float32)
+    shuffled = np.random.default_rng(0).permutation(24)
+    read = read_era5land(_era5_file(tmp_path / "u.nc", lon, hours[shuffled], field[shuffled]))
+    assert read["time"].to_index().is_monotonic_increasing
+    np.testing.assert_array_equal(read.values[:, 0, 0], field[:, 0, 0])
+
+
+def test_an_all_fill_day_is_a_counted_and_filled_gap(
+    synthetic_world, world_patterns, test_stacks, test_config, tmp_path, caplog
+):
+    """A GLASS-AVHRR file whose values are all fill: the day becomes a gap that is filled and
+    flagged in the stack, and is counted and logged with the file's name."""
+    source_root = synthetic_world / "glass_avhrr"
+    mirror = tmp_path / "glass_avhrr"
+    for path in source_root.rglob("*.nc"):
+        if "A2001" in path.name:
+            link = mirror / path.relative_to(source_root)
+            link.parent.mkdir(parents=True, exist_ok=True)
+            os.symlink(path, link)
+    day = next(p for p in sorted(mirror.rglob("*A2001150.nc")) if "lst" in p.parent.name)
+    day.unlink()  # the link, replaced by a real copy that is damaged below
+    day.write_bytes((source_root / day.relative_to(mirror)).read_bytes())
+    with netCDF4.Dataset(day, "a") as nc:
+        name = next(v for v in nc.variables if nc[v].ndim >= 2)
+        variable = nc[name]
+        variable.set_auto_maskandscale(False)
+        variable[:] = variable.getncattr("_FillValue")
+    patterns = {
+        **world_patterns,
+        "glass_avhrr": world_patterns["glass_avhrr"].replace(str(source_root), str(mirror)),
+    }
+    out = tmp_path / "2001.zarr"
+    counts = build_year_stack(
+        out, 2001, patterns, test_stacks["static"], test_config["region"], 10,
+        test_config["stacks"], {},
+    )  # fmt: skip
+    # the synthetic world has whole-cloud days of its own; this one comes on top
+    assert counts["lst (all fill)"] == test_stacks["missing"][2001].get("lst (all fill)", 0) + 1
+    assert str(day) in caplog.text and "all fill values over the region" in caplog.text
+    import xarray as xr
+
+    with xr.open_zarr(out) as stack:
+        flags = stack["lst_fill_flag"].sel(time="2001-05-30").values
+        land = xr.open_zarr(test_stacks["static"])["land_mask"].values.astype(bool)
+        assert (flags[land] > 0).all()  # every land pixel of that day filled, and flagged
+        assert np.isfinite(stack["lst"].sel(time="2001-05-30").values[land]).all()
+
+
+@pytest.mark.parametrize(
+    "override, expected",
+    [
+        ({"years": [2022]}, "years[0]: 2022 is out of range"),
+        ({"years": [1999]}, "GLASS-MODIS"),  # a training period without any target
+        ({"trainng": {"epochs": 3}}, "did you mean 'training'"),
+    ],
+)
+def test_config_mistakes_are_named(override, expected):
+    with pytest.raises(ConfigError, match=expected.replace("[", r"\[").replace("]", r"\]")):
+        validate_config(override)
+
+
+def test_a_gpu_asked_for_where_none_exists_is_a_clear_error():
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    with pytest.raises(DeviceError, match="no CUDA GPU is usable here") as info:
+        device_provenance("cuda")
+    assert "set it to 'auto' or 'cpu'" in str(info.value)
