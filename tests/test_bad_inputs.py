@@ -187,3 +187,21 @@ def test_a_gpu_asked_for_where_none_exists_is_a_clear_error():
     with pytest.raises(DeviceError, match="no CUDA GPU is usable here") as info:
         device_provenance("cuda")
     assert "set it to 'auto' or 'cpu'" in str(info.value)
+
+
+def test_the_readme_catalogue_names_tests_that_exist():
+    """Every `test_file::test_name` the README's catalogue cites is a test of this suite, and
+    the catalogue holds at least 20 bad-input cases."""
+    import re
+
+    from conftest import REPO_ROOT
+
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    catalogue = readme.split("## What the workflow checks for")[1].split("\n## ")[0]
+    rows = [line for line in catalogue.splitlines() if line.startswith("| ") and "---" not in line]
+    assert len(rows) - 1 >= 20  # minus the header
+    cited = re.findall(r"`(test_\w+)::(test_\w+)`", catalogue)
+    assert len(cited) >= 20
+    for module, name in cited:
+        source = (REPO_ROOT / "tests" / f"{module}.py").read_text(encoding="utf-8")
+        assert re.search(rf"^def {name}\(", source, re.MULTILINE), f"{module}::{name}"
