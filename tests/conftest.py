@@ -178,3 +178,25 @@ def tiny_run(tmp_path_factory) -> Path:
     """One complete run of the real workflow on the tiny config, shared by the tests that
     inspect its outputs (they must not change it: copy it first)."""
     return run_tiny_workflow(tmp_path_factory.mktemp("tiny_run"))
+
+
+# The small AtLSTM the inference, fault and bad-input tests predict with (trained once).
+MODEL_TRAINING = {
+    "device": "cpu",
+    "epochs": 2,
+    "patience": 5,
+    "batch_size": 256,
+    "learning_rate": 0.003,
+    "weight_decay": 0.0,
+    "resume": True,
+}
+MODEL_ATLSTM = {"hidden_size": 8, "num_layers": 1, "dropout": 0.0, "attention_size": 4}
+
+
+@pytest.fixture(scope="session")
+def model_path(sample_set, tmp_path_factory) -> Path:
+    from avhrrsm.learn.train import train_deep_model
+
+    run = tmp_path_factory.mktemp("model")
+    train_deep_model(sample_set["merged"], run, "atlstm", MODEL_ATLSTM, 4, MODEL_TRAINING, 1, 2)
+    return run / "model.pt"

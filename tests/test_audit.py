@@ -28,8 +28,9 @@ from avhrrsm.provenance import (
     attrs_to_record,
     content_digest,
     embedded_record,
-    provenance_attrs,
+    provenance_record,
     read_sidecar,
+    record_to_attrs,
     recorded_digest,
     sidecar_path,
 )
@@ -93,14 +94,16 @@ def test_recorded_digest_is_reused_only_while_the_output_is_unchanged(tmp_path):
 def test_attributes_round_trip_and_hold_no_clock_or_host(tmp_path):
     raw = tmp_path / "raw.nc"
     raw.write_bytes(b"raw bytes")
-    attrs = provenance_attrs(
-        "stack_year",
-        {"tile_deg": 10, "region": {"lon_min": 0}},
-        {"world": str(raw)},
-        wildcards={"year": 2001},
-        seed=7,
-        device="cpu (test)",
-        threads=2,
+    attrs = record_to_attrs(
+        provenance_record(
+            "stack_year",
+            {"tile_deg": 10, "region": {"lon_min": 0}},
+            {"world": str(raw)},
+            wildcards={"year": 2001},
+            seed=7,
+            device="cpu (test)",
+            threads=2,
+        )
     )
     assert all(isinstance(v, str) for v in attrs.values())
     record = attrs_to_record(attrs)
@@ -112,14 +115,16 @@ def test_attributes_round_trip_and_hold_no_clock_or_host(tmp_path):
     text = json.dumps(attrs)
     assert "started" not in text and os.uname().nodename not in text
     # the same call gives the same attributes (what makes rerun bytes identical)
-    again = provenance_attrs(
-        "stack_year",
-        {"region": {"lon_min": 0}, "tile_deg": 10},
-        {"world": str(raw)},
-        wildcards={"year": 2001},
-        seed=7,
-        device="cpu (test)",
-        threads=2,
+    again = record_to_attrs(
+        provenance_record(
+            "stack_year",
+            {"region": {"lon_min": 0}, "tile_deg": 10},
+            {"world": str(raw)},
+            wildcards={"year": 2001},
+            seed=7,
+            device="cpu (test)",
+            threads=2,
+        )
     )
     assert again == attrs
 

@@ -13,7 +13,7 @@ import netCDF4
 import numpy as np
 import pandas as pd
 import pytest
-from test_inference import INFERENCE, PRODUCT, model_path  # noqa: F401  (fixture)
+from test_inference import INFERENCE, PRODUCT
 
 from avhrrsm.config import ConfigError, validate_config
 from avhrrsm.device import DeviceError, device_provenance
@@ -39,7 +39,7 @@ def _copy_tree(source: Path, target: Path) -> Path:
 def test_a_damaged_stack_chunk_is_named_not_a_codec_traceback(
     test_stacks,
     test_config,
-    model_path,  # noqa: F811
+    model_path,
     tmp_path,
 ):
     stack = _copy_tree(test_stacks["stacks"][2001], tmp_path / "2001.zarr")

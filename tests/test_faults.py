@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_inference import INFERENCE, PRODUCT, model_path  # noqa: F401  (fixture)
+from test_inference import INFERENCE, PRODUCT
 
 from avhrrsm.atomic import stale_temporaries
 from avhrrsm.infer import predict_tile
@@ -98,7 +98,7 @@ def test_stack_job_killed_mid_write_reruns_to_the_same_bytes(
 def test_inference_job_killed_mid_write_reruns_to_the_same_bytes(
     test_stacks,
     test_config,
-    model_path,  # noqa: F811  (the fixture imported above)
+    model_path,
     tmp_path,
 ):
     settings = {**INFERENCE, "memory_budget_mb": 0.01}  # one day per block: a long write

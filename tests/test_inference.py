@@ -20,19 +20,8 @@ from avhrrsm.infer import (
     predict_tile,
 )
 from avhrrsm.learn.samples import STATIC_FEATURES
-from avhrrsm.learn.train import train_deep_model
 from avhrrsm.product import product_file_name, write_year_product
 
-TRAINING = {
-    "device": "cpu",
-    "epochs": 2,
-    "patience": 5,
-    "batch_size": 256,
-    "learning_rate": 0.003,
-    "weight_decay": 0.0,
-    "resume": True,
-}
-ATLSTM = {"hidden_size": 8, "num_layers": 1, "dropout": 0.0, "attention_size": 4}
 INFERENCE = {"model": "atlstm", "device": "auto", "batch_size": 0, "memory_budget_mb": 1500}
 PRODUCT = {
     "version": "1.0",
@@ -41,13 +30,6 @@ PRODUCT = {
     "memory_budget_mb": 2000,
     "institution": "avhrrsm tests",
 }
-
-
-@pytest.fixture(scope="module")
-def model_path(sample_set, tmp_path_factory):
-    run = tmp_path_factory.mktemp("model")
-    train_deep_model(sample_set["merged"], run, "atlstm", ATLSTM, 4, TRAINING, 1, 2)
-    return run / "model.pt"
 
 
 def _predict_all(folder, year, tile_deg, test_stacks, test_config, model_path, previous=None, **kw):

@@ -178,8 +178,9 @@ class VerifyReport:
         return not self.problems
 
 
-def _member_problems(path: str, folder: Path, expected: Mapping[str, str]) -> Iterator[Problem]:
-    actual = member_digests(folder)
+def _member_problems(
+    path: str, actual: Mapping[str, str], expected: Mapping[str, str]
+) -> Iterator[Problem]:
     for name in sorted(set(expected) | set(actual)):
         if name not in actual:
             yield Problem(f"{path}/{name}", "missing")
@@ -200,12 +201,13 @@ def verify_run(run: str | Path) -> VerifyReport:
         if not path.exists():
             report.problems.append(Problem(rel, "missing"))
             continue
-        if path.is_dir() and entry.get("members") is not None:
-            found = list(_member_problems(rel, path, entry["members"]))
+        digest = content_digest(path)  # every byte read once
+        if digest.members is not None and entry.get("members") is not None:
+            found = list(_member_problems(rel, digest.members, entry["members"]))
             if found:
                 report.problems.extend(found)
                 continue
-        if content_digest(path).sha256 != entry["sha256"]:
+        if digest.sha256 != entry["sha256"]:
             report.problems.append(Problem(rel, "changed"))
         record = entry.get("record")
         if record:
@@ -259,20 +261,18 @@ def workdir_of(path: Path) -> Path:
 
 
 def _input_status(path: Path, recorded: str, check_raw: bool) -> tuple[str, dict | None]:
+    """How an input on disk compares with the checksum its consumer recorded."""
     if not path.exists():
         return "missing", None
     found = find_record(path)
-    sidecar = read_sidecar(path)
     if found is None or found[0] != path:
         if not check_raw:
             return "raw input", None
         same = content_digest(path).sha256 == recorded
         return ("raw input, unchanged" if same else "raw input, CHANGED since"), None
-    if sidecar is not None:
-        status = "current" if sidecar["sha256"] == recorded else "REBUILT since"
-    else:
-        status = "current"
-    return status, found[1]
+    sidecar = read_sidecar(path)
+    rebuilt = sidecar is not None and sidecar["sha256"] != recorded
+    return ("REBUILT since" if rebuilt else "current"), found[1]
 
 
 def lineage(file: str | Path, check_raw: bool = False) -> LineageNode:

@@ -26,6 +26,7 @@ import json
 import logging
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -39,6 +40,7 @@ import numpy as np
 import pandas as pd
 import rasterio
 
+from avhrrsm.config import REPO_ROOT, load_yaml
 from avhrrsm.grid import Window, window_for_bounds
 from avhrrsm.io.netcdf import NcVar, pack, write_netcdf
 from avhrrsm.io.rasters import write_geotiff
@@ -60,7 +62,7 @@ TARGETS = {
     "tile_vs_model_only_ratio": 0.7,
     "global_dry_run_seconds": 20.0,
 }
-PROFILE_CONFIG = Path(__file__).resolve().parents[2] / "profiles" / "default" / "config.yaml"
+PROFILE_CONFIG = REPO_ROOT / "profiles" / "default" / "config.yaml"
 
 
 def _best_of(function: Callable[[], Any], repeat: int = 3) -> float:
@@ -824,8 +826,6 @@ def bench_training(
 def write_global_standins(workdir: Path) -> Path:
     """Empty stand-ins for the files the global configuration's DAG looks at (data/...), so it
     can be planned without the real data; returns the global config file."""
-    from avhrrsm.config import REPO_ROOT
-
     data = workdir / "data"
     for year in range(1982, 2022):
         folder = data / "era5land" / str(year)
@@ -842,8 +842,6 @@ def write_global_standins(workdir: Path) -> Path:
 
 def snakemake_job_counts(log: str) -> dict[str, int]:
     """The 'Job stats' table of a Snakemake (dry) run: rule -> number of jobs."""
-    import re
-
     table = log.split("Job stats:")[1].split("\n\n")[0]
     counts = {}
     for line in table.splitlines():
@@ -854,8 +852,6 @@ def snakemake_job_counts(log: str) -> dict[str, int]:
 
 
 def _dry_run(workdir: Path, config: Path, *extra: str) -> tuple[float, str]:
-    from avhrrsm.config import REPO_ROOT
-
     start = time.perf_counter()
     done = subprocess.run(
         [
@@ -874,8 +870,6 @@ def _dry_run(workdir: Path, config: Path, *extra: str) -> tuple[float, str]:
 def bench_dag(work: Path, repeat: int = 2) -> dict[str, Any]:
     """Wall time of `snakemake -n` on the global 1982-2021 config, its jobs, and the SLURM
     submissions after job grouping (group jobs of the workflow profile, local rules excluded)."""
-    import re
-
     workdir = work / "dag"
     workdir.mkdir(parents=True, exist_ok=True)
     config = write_global_standins(workdir)
@@ -888,7 +882,7 @@ def bench_dag(work: Path, repeat: int = 2) -> dict[str, Any]:
     _, slurm_log = _dry_run(workdir, config, "--executor", "slurm", "--jobs", "500")
     group_jobs = len(re.findall(r"Group job \w+", slurm_log))
     grouped_rules = set()
-    profile = yaml_load(PROFILE_CONFIG)
+    profile = load_yaml(PROFILE_CONFIG)
     for entry in profile.get("groups", []):
         grouped_rules.add(entry.split("=")[0].strip())
     local = local_rules()
@@ -907,10 +901,6 @@ def bench_dag(work: Path, repeat: int = 2) -> dict[str, Any]:
 
 def local_rules() -> set[str]:
     """Rules that run on the head node: declared `localrules:`, and `all` (no action)."""
-    import re
-
-    from avhrrsm.config import REPO_ROOT
-
     names = {"all"}
     for path in (REPO_ROOT / "workflow" / "rules").glob("*.smk"):
         text = path.read_text()
@@ -920,13 +910,6 @@ def local_rules() -> set[str]:
         ):
             names |= set(re.findall(r"\w+", inline + block))
     return names
-
-
-def yaml_load(path: Path) -> dict[str, Any]:
-    import yaml
-
-    with open(path, encoding="utf-8") as handle:
-        return yaml.safe_load(handle) or {}
 
 
 # --- GPU projection --------------------------------------------------------------------------

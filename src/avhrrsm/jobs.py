@@ -10,9 +10,9 @@ A failed job writes no sidecar, and Snakemake removes its outputs.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -38,10 +38,15 @@ class SnakemakeJob(Protocol):
     threads: int
 
 
-@dataclass
+@dataclass(frozen=True)
 class Job:
+    """A running job's provenance record; ``attrs`` is the same as NetCDF/Zarr attributes."""
+
     record: dict[str, Any]
-    attrs: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def attrs(self) -> dict[str, str]:
+        return record_to_attrs(self.record)
 
 
 def _named(items: Any) -> dict[str, Any]:
@@ -51,25 +56,20 @@ def _named(items: Any) -> dict[str, Any]:
         return dict(items)
 
 
-def job_outputs(outputs: Any) -> list[Path]:
-    return [Path(p) for p in outputs]
-
-
 @contextmanager
 def run_job(
     snakemake: SnakemakeJob,
     *,
     seed: int | None = None,
     device: str | None = None,
-    extra_params: Mapping[str, Any] | None = None,
 ) -> Iterator[Job]:
     """Set up one job (logging, provenance) and write the outputs' sidecars when it succeeds."""
     configure_logging(snakemake.log[0] if len(snakemake.log) else None)
-    outputs = job_outputs(snakemake.output)
+    outputs = [Path(p) for p in snakemake.output]
     for output in outputs:
         sidecar_path(output).unlink(missing_ok=True)
     wildcards = _named(snakemake.wildcards)
-    params = {**_named(snakemake.params), **dict(extra_params or {})}
+    params = _named(snakemake.params)
     started = now()
     record = provenance_record(
         snakemake.rule,
@@ -80,7 +80,7 @@ def run_job(
         device=device,
         threads=int(snakemake.threads),
     )
-    yield Job(record=record, attrs=record_to_attrs(record))
+    yield Job(record)
     finished = now()
     for output in outputs:
         write_sidecar(output, record, started, finished)

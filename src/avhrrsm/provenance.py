@@ -24,7 +24,7 @@ import os
 import platform
 import socket
 import subprocess
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -130,15 +130,15 @@ def keeps_members(path: Path) -> bool:
     return path.is_dir() and path.suffix != ".zarr"
 
 
-def _member_files(folder: Path) -> Iterator[Path]:
+def _member_files(folder: Path) -> list[Path]:
     """Files under ``folder`` in a stable order (sorted relative POSIX paths)."""
-    found = []
-    for root, dirs, files in os.walk(folder):
-        dirs.sort()
-        for name in files:
-            if name not in IGNORED_NAMES:
-                found.append(Path(root, name))
-    yield from sorted(found, key=lambda p: p.relative_to(folder).as_posix())
+    found = [
+        Path(root, name)
+        for root, _, files in os.walk(folder)
+        for name in files
+        if name not in IGNORED_NAMES
+    ]
+    return sorted(found, key=lambda p: p.relative_to(folder).as_posix())
 
 
 def file_sha256(path: str | Path) -> str:
@@ -162,21 +162,18 @@ def content_digest(path: str | Path) -> Digest:
         return Digest(file_sha256(path), path.stat().st_size, 1)
     if not path.is_dir():
         raise FileNotFoundError(f"{path}: no such file or folder")
+    members = member_digests(path)
     tree = hashlib.sha256()
-    size = 0
-    members = {}
-    for member in _member_files(path):
-        relpath, sha256 = member.relative_to(path).as_posix(), file_sha256(member)
+    for relpath, sha256 in members.items():
         tree.update(f"{relpath}\0{sha256}\n".encode())
-        size += member.stat().st_size
-        members[relpath] = sha256
+    size = sum((path / relpath).stat().st_size for relpath in members)
     return Digest(tree.hexdigest(), size, len(members), members if keeps_members(path) else None)
 
 
 def stat_fingerprint(path: str | Path) -> dict[str, int]:
     """Size, file count and newest mtime: cheap to take, changes when the content is rewritten."""
     path = Path(path)
-    members = [path] if path.is_file() else list(_member_files(path))
+    members = [path] if path.is_file() else _member_files(path)
     stats = [m.stat() for m in members]
     return {
         "size": sum(s.st_size for s in stats),
@@ -291,16 +288,6 @@ def attrs_to_record(attrs: Mapping[str, Any]) -> dict[str, Any] | None:
     return record
 
 
-def provenance_attrs(
-    rule: str,
-    params: Mapping[str, Any],
-    inputs: Iterable[str | Path] | Mapping[str, Any] = (),
-    **details: Any,
-) -> dict[str, str]:
-    """Global attributes for an output (no timestamp: identical runs give identical bytes)."""
-    return record_to_attrs(provenance_record(rule, params, inputs, **details))
-
-
 def write_sidecar(
     output: str | Path, record: Mapping[str, Any], started: datetime, finished: datetime
 ) -> Path:
@@ -375,14 +362,14 @@ def find_record(path: str | Path) -> tuple[Path, dict[str, Any]] | None:
     folder output it lies in.
     """
     path = Path(path)
+    if path.exists():
+        embedded = embedded_record(path)
+        if embedded is not None:
+            return path, embedded
     for candidate in (path, *path.parents):
-        if candidate == candidate.parent:
+        if not candidate.name:  # the file system root holds no output
             break
         record = read_sidecar(candidate)
-        if candidate == path:
-            embedded = embedded_record(path) if path.exists() else None
-            if embedded is not None:
-                return path, embedded
         if record is not None:
             return candidate, record["provenance"]
         if candidate != path and candidate.suffix == ".zarr":

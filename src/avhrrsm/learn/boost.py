@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import xgboost as xgb
 
-from avhrrsm.atomic import atomic_path
+from avhrrsm.atomic import atomic_path, write_text_atomic
 from avhrrsm.device import select_device
 from avhrrsm.io.errors import InputError
 from avhrrsm.learn.samples import (
@@ -137,8 +137,9 @@ def train_xgboost(
         "best_validation_rmse_m3m3": float(history["validation"]["rmse"][booster.best_iteration]),
         "provenance": dict(global_attrs or {}),
     }
-    with atomic_path(run_dir / "run.json") as tmp:
-        tmp.write_text(json.dumps(summary, indent=2, sort_keys=True, default=str) + "\n")
+    write_text_atomic(
+        run_dir / "run.json", json.dumps(summary, indent=2, sort_keys=True, default=str) + "\n"
+    )
     LOGGER.info(
         "xgboost: best iteration %d, validation RMSE %.4f m3 m-3",
         summary["best_iteration"],

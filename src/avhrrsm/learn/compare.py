@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from avhrrsm.atomic import atomic_path
+from avhrrsm.atomic import atomic_path, write_text_atomic
 from avhrrsm.infer import Predictor, load_predictor
 from avhrrsm.learn.models import AttentionLSTM
 from avhrrsm.learn.samples import DYNAMIC_FEATURES, SampleArrays, load_split
@@ -195,10 +195,10 @@ def compare_models(
     figures.attention_per_lag(Path(outputs["attention_figure"]), attention_rows)
     summary = summarise(rows, sweep_rows, wet_threshold)
     summary["provenance"] = dict(global_attrs or {})
-    with atomic_path(Path(outputs["summary_json"])) as tmp:
-        tmp.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
-    with atomic_path(Path(outputs["summary"])) as tmp:
-        tmp.write_text(summary_html(summary, rows, sweep_rows))
+    write_text_atomic(
+        Path(outputs["summary_json"]), json.dumps(summary, indent=2, sort_keys=True) + "\n"
+    )
+    write_text_atomic(Path(outputs["summary"]), summary_html(summary, rows, sweep_rows))
     LOGGER.info("%s", summary["statement"])
     return summary
 

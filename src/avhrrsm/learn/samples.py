@@ -32,7 +32,7 @@ import numpy as np
 import xarray as xr
 from scipy import ndimage
 
-from avhrrsm.atomic import atomic_path
+from avhrrsm.atomic import atomic_path, write_text_atomic
 from avhrrsm.grid import STEP_DEG, Window, region_window, tiles
 from avhrrsm.io.errors import InputError, reading
 from avhrrsm.logs import progress
@@ -784,7 +784,6 @@ def merge_sample_sets(
         merged[name].encoding = {}
     with atomic_path(out_path) as tmp:
         merged.to_zarr(tmp, mode="w", consolidated=True)
-    with atomic_path(manifest_path) as tmp:
-        tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    write_text_atomic(manifest_path, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     LOGGER.info("merged %d samples: %s", manifest["samples"], totals)
     return manifest

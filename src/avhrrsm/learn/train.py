@@ -32,7 +32,7 @@ import numpy as np
 import torch
 import xarray as xr
 
-from avhrrsm.atomic import atomic_path
+from avhrrsm.atomic import atomic_path, write_text_atomic
 from avhrrsm.config import config_hash
 from avhrrsm.device import (
     autocast_dtype,
@@ -303,8 +303,9 @@ def train_deep_model(
         },
     )
     _write_history(run_dir / "metrics.csv", state["history"])
-    with atomic_path(run_dir / "scaler.json") as tmp:
-        tmp.write_text(json.dumps(scaler.to_dict(), indent=2, sort_keys=True) + "\n")
+    write_text_atomic(
+        run_dir / "scaler.json", json.dumps(scaler.to_dict(), indent=2, sort_keys=True) + "\n"
+    )
     summary = {
         **settings,
         "training": dict(training),
@@ -322,8 +323,9 @@ def train_deep_model(
         "best_validation_rmse_m3m3": float(np.sqrt(state["best_val_loss"]) * scaler.target_std),
         "provenance": dict(global_attrs or {}),
     }
-    with atomic_path(run_dir / "run.json") as tmp:
-        tmp.write_text(json.dumps(summary, indent=2, sort_keys=True, default=str) + "\n")
+    write_text_atomic(
+        run_dir / "run.json", json.dumps(summary, indent=2, sort_keys=True, default=str) + "\n"
+    )
     loop = max(timing["loop_seconds"], 1e-9)
     summary["timing"] = {
         **timing,

@@ -17,7 +17,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import xarray as xr  # noqa: E402
 
-from avhrrsm.atomic import atomic_path  # noqa: E402
+from avhrrsm.atomic import write_text_atomic  # noqa: E402
 from avhrrsm.grid import Window  # noqa: E402
 from avhrrsm.plotting import save_png  # noqa: E402
 from avhrrsm.validate.sites import Site  # noqa: E402
@@ -241,5 +241,4 @@ def write_html(
         f"<pre>{html.escape(json.dumps(dict(provenance), indent=2, sort_keys=True))}</pre>",
         "</body></html>\n",
     ]
-    with atomic_path(Path(outputs["report"])) as tmp:
-        tmp.write_text("\n".join(parts), encoding="utf-8")
+    write_text_atomic(Path(outputs["report"]), "\n".join(parts))

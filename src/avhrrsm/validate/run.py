@@ -21,7 +21,7 @@ import pandas as pd
 import xarray as xr
 
 from avhrrsm import __version__
-from avhrrsm.atomic import atomic_path
+from avhrrsm.atomic import atomic_path, write_text_atomic
 from avhrrsm.grid import STEP_DEG, Window, region_window
 from avhrrsm.io.errors import InputError
 from avhrrsm.stacks import open_stack
@@ -444,10 +444,10 @@ def run_validation(
         "skipped": skip_counts,
         "skipped_sites": skips.sites,
     }
-    with atomic_path(outputs["intercomparison"]) as tmp:
-        tmp.write_text(
-            json.dumps(intercomparison, indent=2, sort_keys=True, default=_json_default) + "\n"
-        )
+    write_text_atomic(
+        outputs["intercomparison"],
+        json.dumps(intercomparison, indent=2, sort_keys=True, default=_json_default) + "\n",
+    )
     report.write_figures(
         outputs,
         results,
