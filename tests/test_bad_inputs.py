@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import netCDF4
 import numpy as np
 import pandas as pd
 import pytest
@@ -66,13 +65,13 @@ def test_a_stack_without_metadata_is_named(test_stacks, test_config, tmp_path):
 
 
 def test_a_truncated_geotiff_is_named(synthetic_world, tmp_path):
-    source = next((synthetic_world / "soilgrids").glob("sand_*.tif"))
+    source = next((synthetic_world / "soilgrids").rglob("tileSG-*.tif"))
     truncated = tmp_path / source.name
     truncated.write_bytes(source.read_bytes()[:300])
     with pytest.raises(InputError, match="not a readable") as info:
         read_soilgrids(truncated, "sand")
     assert str(truncated) in str(info.value)
-    tile = next((synthetic_world / "merit_dem").glob("*_dem.tif"))
+    tile = next((synthetic_world / "merit_dem").rglob("*_dem.tif"))
     broken = tmp_path / tile.name
     broken.write_bytes(tile.read_bytes()[: tile.stat().st_size // 3])
     with pytest.raises(InputError) as info:
@@ -128,26 +127,27 @@ def test_era5land_unsorted_hours_are_put_in_order(tmp_path):
 def test_an_all_fill_day_is_a_counted_and_filled_gap(
     synthetic_world, world_patterns, test_stacks, test_config, tmp_path, caplog
 ):
-    """A GLASS-AVHRR file whose values are all fill: the day becomes a gap that is filled and
-    flagged in the stack, and is counted and logged with the file's name."""
-    source_root = synthetic_world / "glass_avhrr"
-    mirror = tmp_path / "glass_avhrr"
-    for path in source_root.rglob("*.nc"):
-        if "A2001" in path.name:
+    """A GLASS LST file whose values are all fill over the region: the day becomes a gap that
+    is filled and flagged in the stack, and is counted and logged with the file's name."""
+    from avhrrsm.grid import region_window
+    from avhrrsm.synth.hdf4 import Sds, write_glass_hdf4
+
+    source_root = synthetic_world / "glass_lst"
+    mirror = tmp_path / "glass_lst"
+    for path in source_root.rglob("*.hdf"):
+        if ".A2001" in path.name:
             link = mirror / path.relative_to(source_root)
             link.parent.mkdir(parents=True, exist_ok=True)
             os.symlink(path, link)
-    day = next(p for p in sorted(mirror.rglob("*A2001150.nc")) if "lst" in p.parent.name)
-    day.unlink()  # the link, replaced by a real copy that is damaged below
-    day.write_bytes((source_root / day.relative_to(mirror)).read_bytes())
-    with netCDF4.Dataset(day, "a") as nc:
-        name = next(v for v in nc.variables if nc[v].ndim >= 2)
-        variable = nc[name]
-        variable.set_auto_maskandscale(False)
-        variable[:] = variable.getncattr("_FillValue")
+    day = next(iter(sorted(mirror.rglob("*.A2001150.*.hdf"))))
+    day.unlink()  # the link, replaced by a file of fill values only
+    window = region_window(test_config["region"])
+    write_glass_hdf4(
+        day, window, {"LST": Sds(np.zeros(window.shape, np.uint16), 0, {"scale_factor": 0.01})}
+    )
     patterns = {
         **world_patterns,
-        "glass_avhrr": world_patterns["glass_avhrr"].replace(str(source_root), str(mirror)),
+        "glass_lst": world_patterns["glass_lst"].replace(str(source_root), str(mirror)),
     }
     out = tmp_path / "2001.zarr"
     counts = build_year_stack(

@@ -18,7 +18,6 @@ from avhrrsm.stacks import (
     FLAG_OBSERVED,
     FLAG_SEASONAL,
     FLAG_WATER,
-    _subset_on_grid,
     build_year_stack,
     era5land_daily_on_grid,
     fill_gaps,
@@ -47,36 +46,36 @@ def test_fill_gaps_hand_case():
     np.testing.assert_allclose(filled[:, 2, 0], pixel)
 
 
-def _grid_file(path, lat, lon):
-    write_netcdf(
-        path,
-        {"lat": len(lat), "lon": len(lon)},
-        {
-            "lat": NcVar(("lat",), lat),
-            "lon": NcVar(("lon",), lon),
-            "lst": NcVar(
-                ("lat", "lon"),
-                np.full((len(lat), len(lon)), 290.0, np.float32),
-                np.float32,
-                {"units": "K"},
-            ),
-        },
-    )
-    return path
-
-
 def test_grid_alignment_is_checked(tmp_path):
-    from avhrrsm.io.gridded import read_glass_avhrr
+    """A GLASS HDF4 band that is not the global 0.05 degree grid, and a GLASS-MODIS GeoTIFF
+    that is not sinusoidal, are refused with the file named."""
+    from pyhdf.SD import SD, SDC
+
+    from avhrrsm.io.glass import read_glass_sds
+    from avhrrsm.io.glass_modis import glass_modis_on_grid
+    from avhrrsm.io.layouts import GLASS_LST
+    from avhrrsm.io.rasters import write_geotiff
 
     window = window_for_bounds(0.0, 44.9, 0.1, 45.0)
-    good = _grid_file(tmp_path / "good.nc", np.array([44.975, 44.925]), np.array([0.025, 0.075]))
-    assert _subset_on_grid(read_glass_avhrr(good, "lst"), window, good).shape == (2, 2)
-    shifted = _grid_file(tmp_path / "shifted.nc", np.array([44.99, 44.94]), np.array([0.04, 0.09]))
-    with pytest.raises(InputError, match="not on the 0.05 degree grid"):
-        _subset_on_grid(read_glass_avhrr(shifted, "lst"), window, shifted)
-    small = _grid_file(tmp_path / "small.nc", np.array([44.975]), np.array([0.025, 0.075]))
-    with pytest.raises(InputError, match="does not cover"):
-        _subset_on_grid(read_glass_avhrr(small, "lst"), window, small)
+    path = tmp_path / "GLASS08B31.V40.A2001001.2021047.hdf"
+    hdf = SD(str(path), SDC.WRITE | SDC.CREATE)
+    sds = hdf.create("LST", SDC.UINT16, (360, 720))  # a 0.5 degree subset, not the CMG grid
+    sds[:] = np.full((360, 720), 29000, np.uint16)
+    sds.endaccess()
+    hdf.end()
+    with pytest.raises(InputError, match="not the global 0.05 degree grid") as info:
+        read_glass_sds(path, GLASS_LST, "lst", window)
+    assert str(path) in str(info.value)
+    geographic = write_geotiff(
+        tmp_path / "GLASS_MODIS_SM_A2001001.tif",
+        np.full((4, 4), 0.2, np.float32),
+        0,
+        45,
+        0.01,
+        -9999.0,
+    )
+    with pytest.raises(InputError, match="not the MODIS sinusoidal projection"):
+        glass_modis_on_grid([geographic], window, 0.5)
 
 
 def test_era5land_daily_mean_needs_24_hours(tmp_path):
@@ -177,7 +176,7 @@ def test_a_year_without_any_avhrr_file_fails_clearly(
     )
     patterns = {
         **world_patterns,
-        "glass_avhrr": str(tmp_path / "nothing" / "{variable}_{year}{doy:03d}.nc"),
+        "glass_albedo": str(tmp_path / "nothing" / "GLASS02B05.V04.A{year}{doy:03d}.*.hdf"),
     }
     out = tmp_path / "2015.zarr"
     with pytest.raises(InputError, match="albedo_bsa_vis has no valid value in 2015"):
@@ -199,6 +198,7 @@ def test_read_blocks_shrink_for_large_regions():
 
 
 def test_modis_target_read_in_stripes_equals_whole(world_patterns, test_config, monkeypatch):
+    import avhrrsm.io.glass_modis as glass_modis
     import avhrrsm.stacks as stacks
 
     window = region_window(test_config["region"])
@@ -206,19 +206,24 @@ def test_modis_target_read_in_stripes_equals_whole(world_patterns, test_config, 
     whole = stacks.read_inputs_block(
         world_patterns, window, days, 0.5, dict.fromkeys(stacks.missing_keys(), 0)
     )
-    monkeypatch.setattr(stacks, "MODIS_STRIPE_ROWS", 7)  # 20 rows -> stripes of 7, 7 and 6
+    monkeypatch.setattr(glass_modis, "STRIPE_ROWS", 7)  # 20 rows -> stripes of 7, 7 and 6
     striped = stacks.read_inputs_block(
         world_patterns, window, days, 0.5, dict.fromkeys(stacks.missing_keys(), 0)
     )
-    np.testing.assert_array_equal(whole[stacks.TARGET], striped[stacks.TARGET])
+    np.testing.assert_allclose(whole[stacks.TARGET], striped[stacks.TARGET], rtol=1e-6)
     assert np.isfinite(whole[stacks.TARGET]).any()
 
 
-def test_lazy_subset_reads_only_the_bounds(synthetic_world):
-    from avhrrsm.io.gridded import read_glass_modis
+def test_glass_modis_part_of_the_region_equals_that_part_of_the_whole(world_patterns, test_config):
+    from avhrrsm.grid import Window
+    from avhrrsm.io.glass_modis import glass_modis_files, glass_modis_on_grid
 
-    path = sorted((synthetic_world / "glass_modis" / "2001").glob("*.nc"))[0]
-    full = read_glass_modis(path)
-    part = read_glass_modis(path, (-0.2, 42.5, 0.1, 42.7))
-    assert part.shape == (20, 30)
-    np.testing.assert_array_equal(part.values, full.sel(lat=part["lat"], lon=part["lon"]).values)
+    window = region_window(test_config["region"])
+    files = glass_modis_files(world_patterns["glass_modis"], pd.Timestamp("2001-04-10"))
+    whole, fraction = glass_modis_on_grid(files, window, 0.5)
+    part_window = Window(
+        window.row_start + 4, window.row_start + 9, window.col_start + 3, window.col_start + 11
+    )
+    part, _ = glass_modis_on_grid(files, part_window, 0.5)
+    np.testing.assert_allclose(part, whole[4:9, 3:11], rtol=1e-5)
+    assert np.isfinite(whole).mean() > 0.05 and ((fraction >= 0) & (fraction <= 1)).all()

@@ -32,11 +32,11 @@ def test_world_manifest_and_counts(synthetic_world, test_config):
     assert manifest["seed"] == test_config["synthetic"]["seed"]
     files = {name: entry["files"] for name, entry in manifest["products"].items()}
     n_days = 365 + 365  # 2001 and 2015
-    assert files["glass_avhrr"] == 4 * n_days
+    assert files["glass_lst"] == n_days and files["glass_albedo"] == 2 * 46  # 8-day composites
     assert files["glass_modis"] == n_days
     assert files["esa_cci"] == n_days
     assert files["era5land"] == 24
-    assert files["merit_dem"] == 2 and files["soilgrids"] == 3
+    assert files["merit_dem"] == 2 and files["soilgrids"] == 3 * 5  # a VRT over 4 tiles each
     assert files["smap_cvs"] == 1  # SMAP CVS from 2015 only: one site, one file
     assert not list(synthetic_world.parent.glob(".synthetic.tmp-*"))
 

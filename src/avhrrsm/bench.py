@@ -174,50 +174,47 @@ def bench_regrid_bilinear(work: Path, gdalwarp: str) -> dict[str, Any]:
 
 
 def write_global_inputs(folder: Path, year: int, n_days: int) -> dict[str, str]:
-    """Global GLASS-AVHRR and ERA5-Land files for the first ``n_days`` of ``year``, and static layers."""
+    """Global GLASS-AVHRR (HDF4) and ERA5-Land files for the first ``n_days`` of ``year``, and
+    static layers."""
     import xarray as xr
 
     from avhrrsm.store import crs_variable, lat_lon_coords
+    from avhrrsm.synth.hdf4 import Sds, write_glass_hdf4
 
     window = Window(0, 3600, 0, 7200)
     lat, lon = window.lat(), window.lon()
     yy, xx = np.meshgrid(np.deg2rad(lat), np.deg2rad(lon), indexing="ij")
     land = (np.sin(3 * xx) * np.cos(2 * yy) + 0.3 * np.cos(5 * yy)) > 0.2
     patterns = {
-        "glass_avhrr": str(folder / "avhrr" / "{variable}_{year}{doy:03d}.nc"),
+        "glass_albedo": str(folder / "albedo" / "GLASS02B05.V04.A{year}{doy:03d}.*.hdf"),
+        "glass_lst": str(folder / "lst" / "GLASS08B31.V40.A{year}{doy:03d}.*.hdf"),
         "era5land": str(folder / "era5" / "era5_{year}_{month:02d}.nc"),
-        "glass_modis": str(folder / "modis" / "{year}{doy:03d}.nc"),
+        "glass_modis": str(folder / "modis" / "{year}{doy:03d}*.tif"),
     }
     rng = np.random.default_rng(3)
     for day in pd.date_range(f"{year}-01-01", periods=n_days):
         base = 0.25 + 0.1 * np.sin(xx + day.day_of_year / 10.0) * np.cos(yy)
         cloud = rng.random(land.shape) < 0.3
-        for variable, values, scale, dtype, fill in (
-            ("albedo_bsa_vis", 0.15 - 0.1 * base, 1e-4, np.int16, -32768),
-            ("albedo_bsa_nir", 0.3 - 0.1 * base, 1e-4, np.int16, -32768),
-            ("albedo_bsa_shortwave", 0.22 - 0.1 * base, 1e-4, np.int16, -32768),
-            ("lst", 290.0 - 20 * base, 0.01, np.uint16, 0),
-        ):
-            data = pack(np.where(land & ~cloud, values, np.nan), scale, 0.0, fill, dtype)
-            write_netcdf(
-                patterns["glass_avhrr"].format(variable=variable, year=year, doy=day.day_of_year),
-                {"lat": 3600, "lon": 7200},
-                {
-                    "lat": NcVar(("lat",), lat),
-                    "lon": NcVar(("lon",), lon),
-                    variable: NcVar(
-                        ("lat", "lon"),
-                        data,
-                        dtype,
-                        {
-                            "scale_factor": scale,
-                            "add_offset": 0.0,
-                            "units": "K" if variable == "lst" else "1",
-                        },
-                        dtype(fill),
-                    ),
-                },
+        name = dict(year=year, doy=day.day_of_year)
+        lst = pack(np.where(land & ~cloud, 290.0 - 20 * base, np.nan), 0.01, 0.0, 0, np.uint16)
+        write_glass_hdf4(
+            patterns["glass_lst"].replace("*", "2021047").format(**name),
+            window,
+            {"LST": Sds(lst, 0, {"scale_factor": 0.01, "add_offset": 0.0})},
+        )
+        if (day.day_of_year - 1) % 8:
+            continue  # albedo: one file per 8-day composite
+        albedo = {
+            sds: Sds(pack(np.where(land, values, np.nan), 1e-4, 0.0, -1, np.int16), -1)
+            for sds, values in (
+                ("ABD_BSA_VIS", 0.15 - 0.1 * base),
+                ("ABD_BSA_NIR", 0.3 - 0.1 * base),
+                ("ABD_BSA_shortwave", 0.22 - 0.1 * base),
             )
+        }
+        write_glass_hdf4(
+            patterns["glass_albedo"].replace("*", "2019353").format(**name), window, albedo
+        )
     era_lat = np.round(90.0 - 0.1 * np.arange(1801), 6)
     era_lon = np.round(0.1 * np.arange(3600), 6)
     ey, ex = np.meshgrid(np.deg2rad(era_lat), np.deg2rad(era_lon), indexing="ij")

@@ -2,6 +2,7 @@
 
 avhrrsm config check [CONFIG]   validate a config file, print the resolved config
 avhrrsm synth [--config CONFIG] [--out DIR]   write the synthetic world
+avhrrsm inputs check [--configfile CONFIG]   scan every input a run would read
 avhrrsm audit verify [RUN]      recompute every checksum of a run against its MANIFEST.json
 avhrrsm audit lineage FILE      the chain from a file back to the raw inputs
 avhrrsm audit rerun --year Y [--tile T] [RUN]   rerun a year's jobs, compare the bytes
@@ -46,6 +47,27 @@ def _cmd_synth(args: argparse.Namespace) -> int:
         threads=args.threads,
     )
     LOGGER.info("products: %s", {k: v["files"] for k, v in manifest["products"].items()})
+    return 0
+
+
+def _cmd_inputs_check(args: argparse.Namespace) -> int:
+    from avhrrsm.config import input_patterns
+    from avhrrsm.io.check import check_inputs
+
+    config = load_config(args.configfile)
+    checks = check_inputs(
+        input_patterns(config), config["years"], config["region"], config["layouts"]
+    )
+    years = config["years"]
+    span = f"{years[0]}-{years[-1]}" if len(years) > 1 else str(years[0])
+    print(f"inputs of {args.configfile} ({len(years)} years, {span}; region {config['region']})")
+    for check in checks:
+        print(check.line())
+    blocking = [c.product for c in checks if not c.ok]
+    if blocking:
+        print(f"a run would fail on: {', '.join(blocking)}")
+        return 1
+    print("every input a run needs is present and readable")
     return 0
 
 
@@ -149,6 +171,16 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--threads", type=int, default=2)
     synth.add_argument("--log", help="also log to this file")
     synth.set_defaults(func=_cmd_synth)
+
+    inputs = commands.add_parser("inputs", help="input data tools")
+    inputs_commands = inputs.add_subparsers(dest="inputs_command", required=True)
+    scan = inputs_commands.add_parser(
+        "check",
+        help="scan every configured input for the configured years and region; exit 1 where "
+        "a run would fail",
+    )
+    scan.add_argument("--configfile", default="config.yaml")
+    scan.set_defaults(func=_cmd_inputs_check)
 
     slurm = commands.add_parser(
         "slurm-profile",

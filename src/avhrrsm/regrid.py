@@ -116,9 +116,15 @@ def window_transform(window: Window) -> Affine:
 
 
 def warp_average(
-    source: np.ndarray, src_transform: Affine, src_crs: CRS, window: Window, nodata: float = np.nan
+    source: np.ndarray,
+    src_transform: Affine,
+    src_crs: CRS,
+    window: Window,
+    nodata: float = np.nan,
+    resampling: Resampling = Resampling.average,
 ) -> np.ndarray:
-    """Area-weighted average of a raster in any CRS onto a 0.05 degree window (GDAL warper)."""
+    """Area-weighted average of a raster in any CRS onto a 0.05 degree window (GDAL warper);
+    ``Resampling.sum`` gives the overlap-weighted sum instead."""
     destination = np.full(window.shape, np.nan, dtype=np.float32)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -131,6 +137,6 @@ def warp_average(
             dst_transform=window_transform(window),
             dst_crs=CRS.from_epsg(4326),
             dst_nodata=np.nan,
-            resampling=Resampling.average,
+            resampling=resampling,
         )
     return destination

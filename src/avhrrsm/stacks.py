@@ -3,13 +3,15 @@
 One Zarr store per year (``time x lat x lon``, chunked by day-block x tile) with:
 
 - ``albedo_bsa_vis``, ``albedo_bsa_nir``, ``albedo_bsa_shortwave`` (1), ``lst`` (K):
-  GLASS-AVHRR, checked to lie on the 0.05 degree grid, scaling and fill values applied;
+  GLASS-AVHRR HDF4 files on the global 0.05 degree CMG grid (:mod:`avhrrsm.io.glass`),
+  scaling and fill values applied; albedo comes as 8-day composites and every day takes the
+  composite that covers it (coordinate ``albedo_composite``);
 - ``era5land_swvl1`` (m3 m-3): hourly -> daily mean over UTC days (all 24 hours required),
   longitudes wrapped to -180..180, 0.1 -> 0.05 degrees by NaN-aware bilinear interpolation
   (see :mod:`avhrrsm.regrid` for why bilinear);
 - ``glass_modis_sm`` (m3 m-3), the training target, 2000-2020 only (all missing otherwise):
-  0.01 -> 0.05 degree block mean, valid only where at least ``modis_min_valid_fraction`` of
-  the 25 fine pixels are;
+  1 km sinusoidal GeoTIFFs -> 0.05 degree area-weighted average of the valid pixels, valid
+  only where they cover at least ``modis_min_valid_fraction`` of the cell;
 - ``{input}_fill_flag`` per input: gaps are filled so that inference is seamless, first by
   linear interpolation in time over gaps of at most ``max_interp_days``, then with the mean of
   the observed values within +-``seasonal_window_days``/2 days (a within-year seasonal
@@ -36,23 +38,19 @@ from scipy import ndimage
 from avhrrsm.atomic import atomic_path
 from avhrrsm.grid import STEP_DEG, Window, region_window, tiles
 from avhrrsm.io.errors import InputError
-from avhrrsm.io.gridded import (
-    AVHRR_VARIABLES,
-    GLASS_MODIS_YEARS,
-    read_era5land,
-    read_glass_avhrr,
-    read_glass_modis,
-)
+from avhrrsm.io.glass import composite_start, find_file, read_glass_sds
+from avhrrsm.io.glass_modis import glass_modis_files, glass_modis_on_grid
+from avhrrsm.io.gridded import AVHRR_VARIABLES, GLASS_MODIS_YEARS, read_era5land
+from avhrrsm.io.layouts import glass_layout
 from avhrrsm.logs import progress
-from avhrrsm.regrid import bilinear_to_points, block_reduce_mean
+from avhrrsm.regrid import bilinear_to_points
 from avhrrsm.store import create_store, write_region
 
 LOGGER = logging.getLogger(__name__)
 INPUTS = (*AVHRR_VARIABLES, "era5land_swvl1")
 TARGET = "glass_modis_sm"
-MODIS_STRIPE_ROWS = (
-    100  # 5 degrees of 0.05 degree rows: a global stripe of 0.01 degree pixels is 72 MB
-)
+ERA5_NEGATIVE = "era5land_swvl1 (negative hourly values set to 0)"
+LST_RANGE_K = (150.0, 360.0)
 FLAG_WATER, FLAG_OBSERVED, FLAG_INTERPOLATED, FLAG_SEASONAL, FLAG_NEAREST, FLAG_ANNUAL = (
     -1,
     0,
@@ -86,7 +84,7 @@ VARIABLE_ATTRS: Mapping[str, Mapping[str, str]] = {
         "units": "m3 m-3",
     },
     TARGET: {
-        "long_name": "GLASS-MODIS surface soil moisture, 0.01 degree block mean (training target)",
+        "long_name": "GLASS-MODIS surface soil moisture, 1 km -> 0.05 degree area-weighted mean (training target)",
         "standard_name": "volume_fraction_of_condensed_water_in_soil",
         "units": "m3 m-3",
     },
@@ -102,51 +100,23 @@ def year_days(year: int) -> pd.DatetimeIndex:
     return pd.date_range(f"{year}-01-01", f"{year}-12-31", freq="D")
 
 
-def _subset_on_grid(
-    array: xr.DataArray, window: Window, path: str | Path, factor: int = 1
+def era5land_daily_on_grid(
+    path: str | Path, window: Window, day: pd.Timestamp, counts: dict[str, int] | None = None
 ) -> np.ndarray:
-    """The window's cells of a (lat, lon) field whose pixels are ``STEP_DEG / factor`` degrees.
-
-    The file's grid must be the 0.05 degree grid (refined by ``factor``): same pixel centres.
-    """
-    step = STEP_DEG / factor
-    lat, lon = array["lat"].values, array["lon"].values
-    west, south, east, north = window.bounds()
-    rows = np.flatnonzero((lat < north) & (lat > south))
-    cols = np.flatnonzero((lon > west) & (lon < east))
-    expected = (window.shape[0] * factor, window.shape[1] * factor)
-    if (len(rows), len(cols)) != expected:
-        raise InputError(
-            path,
-            f"does not cover lon {west}..{east}, lat {south}..{north} at {step:g} degrees",
-            f"found {len(rows)} x {len(cols)} pixels, expected {expected[0]} x {expected[1]}",
-        )
-    want_lat = north - step * (np.arange(expected[0]) + 0.5)
-    want_lon = west + step * (np.arange(expected[1]) + 0.5)
-    if (
-        np.abs(lat[rows] - want_lat).max() > step * 1e-3
-        or np.abs(lon[cols] - want_lon).max() > step * 1e-3
-    ):
-        raise InputError(
-            path,
-            f"pixel centres are not on the {step:g} degree grid",
-            "GLASS products must be aligned to the global grid (centres at k*step + step/2)",
-        )
-    return array.values[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
-
-
-def era5land_daily_on_grid(path: str | Path, window: Window, day: pd.Timestamp) -> np.ndarray:
     """The UTC-day mean (all 24 hours required) of ERA5-Land swvl1, bilinear onto the window.
 
     Points with fewer than 24 valid hours are missing (logged); the bilinear interpolation
-    then leaves them out.
+    then leaves them out. Negative values set to 0 by the reader are added to ``counts``.
     """
     hourly = read_era5land(path, day)
-    counts = hourly.notnull().sum("time").values
+    if counts is not None and hourly.attrs.get("negative_values_set_to_zero"):
+        key = ERA5_NEGATIVE
+        counts[key] = counts.get(key, 0) + int(hourly.attrs["negative_values_set_to_zero"])
+    valid_hours = hourly.notnull().sum("time").values
     with np.errstate(invalid="ignore", divide="ignore"):
-        values = (hourly.fillna(0.0).sum("time").values / counts).astype(np.float32)
-    land_points = counts > 0
-    incomplete = land_points & (counts < 24)
+        values = (hourly.fillna(0.0).sum("time").values / valid_hours).astype(np.float32)
+    land_points = valid_hours > 0
+    incomplete = land_points & (valid_hours < 24)
     n_hours = hourly.sizes["time"]
     if n_hours < 24:
         LOGGER.warning("%s: %s has only %d hour(s); the day is missing", path, day.date(), n_hours)
@@ -157,12 +127,92 @@ def era5land_daily_on_grid(path: str | Path, window: Window, day: pd.Timestamp) 
             day.date(),
             int(incomplete.sum()),
         )
-    values = np.where(counts == 24, values, np.nan)
+    values = np.where(valid_hours == 24, values, np.nan)
     lat, lon = hourly["lat"].values, hourly["lon"].values
-    if len(lon) == 3600:  # a global file: repeat the first column after the last, for 179.95..180
+    step = float(np.median(np.diff(lon))) if len(lon) > 1 else 0.0
+    if len(lon) > 1 and abs(lon[-1] + step - (lon[0] + 360.0)) < 1e-6:
+        # a global file: repeat the first column after the last, for the cells up to 180 E
         lon = np.append(lon, lon[0] + 360.0)
         values = np.concatenate([values, values[:, :1]], axis=-1)
     return bilinear_to_points(values, lat, lon, window.lat(), window.lon())
+
+
+class GlassDays:
+    """Reads GLASS-AVHRR albedo (8-day composites) and LST (daily) HDF4 files day by day.
+
+    Each day of albedo takes the composite that covers it (read once, kept for the following
+    days of its period); a composite that covers a day is not a missing day.
+    """
+
+    def __init__(
+        self, patterns: Mapping[str, str], window: Window, layouts: Mapping[str, object]
+    ) -> None:
+        self.window = window
+        self.albedo = glass_layout("glass_albedo", layouts.get("glass_albedo"))  # type: ignore[arg-type]
+        self.lst = glass_layout("glass_lst", layouts.get("glass_lst"))  # type: ignore[arg-type]
+        self.patterns = {
+            "glass_albedo": patterns["glass_albedo"],
+            "glass_lst": patterns["glass_lst"],
+        }
+        self._composite: tuple[pd.Timestamp, dict[str, np.ndarray] | None] | None = None
+        self.files_read: set[Path] = set()
+
+    def composite_of(self, day: pd.Timestamp) -> pd.Timestamp:
+        return composite_start(day, self.albedo.composite_days)
+
+    def albedo_for(
+        self, day: pd.Timestamp, missing: dict[str, int]
+    ) -> dict[str, np.ndarray] | None:
+        start = self.composite_of(day)
+        if self._composite is None or self._composite[0] != start:
+            path = find_file(self.patterns["glass_albedo"], start)
+            bands = None
+            if path is None:
+                LOGGER.warning(
+                    "no GLASS albedo composite of %s (%s)",
+                    start.date(),
+                    self.patterns["glass_albedo"],
+                )
+            else:
+                bands = {
+                    name: read_glass_sds(path, self.albedo, name, self.window)
+                    for name in self.albedo.sds
+                }
+                self.files_read.add(path)
+                _count_all_fill(bands, path, missing)
+            self._composite = (start, bands)
+        bands = self._composite[1]
+        if bands is None:
+            for name in self.albedo.sds:
+                missing[name] += 1
+        return bands
+
+    def lst_for(self, day: pd.Timestamp, missing: dict[str, int]) -> np.ndarray | None:
+        path = find_file(self.patterns["glass_lst"], day)
+        if path is None:
+            missing["lst"] += 1
+            return None
+        values = read_glass_sds(path, self.lst, "lst", self.window)
+        self.files_read.add(path)
+        if np.isfinite(values).any():
+            low, high = float(np.nanmin(values)), float(np.nanmax(values))
+            if low < LST_RANGE_K[0] or high > LST_RANGE_K[1]:
+                raise InputError(
+                    path,
+                    f"GLASS LST decodes to {low:.4g}..{high:.4g} K, outside {LST_RANGE_K[0]}..{LST_RANGE_K[1]} K",
+                    "check the SDS's scale_factor/add_offset or set layouts.glass_lst in the config",
+                )
+        _count_all_fill({"lst": values}, path, missing)
+        return values
+
+
+def _count_all_fill(bands: Mapping[str, np.ndarray], path: Path, missing: dict[str, int]) -> None:
+    for name, values in bands.items():
+        if np.isnan(values).all():
+            # a file that is all fill over the region: kept as a gap, counted and logged
+            key = f"{name} (all fill)"
+            missing[key] = missing.get(key, 0) + 1
+            LOGGER.warning("%s: %s is all fill values over the region; a gap", path, name)
 
 
 def read_inputs_block(
@@ -171,43 +221,28 @@ def read_inputs_block(
     days: pd.DatetimeIndex,
     modis_min_valid_fraction: float,
     missing: dict[str, int],
+    glass: GlassDays | None = None,
 ) -> dict[str, np.ndarray]:
     """AVHRR inputs and the GLASS-MODIS target for a block of days (missing days counted)."""
+    glass = glass or GlassDays(patterns, window, {})
     out = {
         name: np.full((len(days), *window.shape), np.nan, dtype=np.float32)
         for name in (*AVHRR_VARIABLES, TARGET)
     }
     for k, day in enumerate(days):
-        fields = dict(year=day.year, month=day.month, day=day.day, doy=day.day_of_year)
-        for variable in AVHRR_VARIABLES:
-            path = Path(patterns["glass_avhrr"].format(variable=variable, **fields))
-            if not path.is_file():
-                missing[variable] += 1
-                continue
-            out[variable][k] = _subset_on_grid(read_glass_avhrr(path, variable), window, path)
-            if np.isnan(out[variable][k]).all():
-                # a file that is all fill over the region: kept as a gap, counted and logged
-                key = f"{variable} (all fill)"
-                missing[key] = missing.get(key, 0) + 1
-                LOGGER.warning("%s: all fill values over the region; the day is a gap", path)
+        albedo = glass.albedo_for(day, missing)
+        if albedo is not None:
+            for name, values in albedo.items():
+                out[name][k] = values
+        lst = glass.lst_for(day, missing)
+        if lst is not None:
+            out["lst"][k] = lst
         if day.year in GLASS_MODIS_YEARS:
-            path = Path(patterns["glass_modis"].format(**fields))
-            if not path.is_file():
+            files = glass_modis_files(patterns["glass_modis"], day)
+            if not files:
                 missing[TARGET] += 1
                 continue
-            # in stripes of MODIS_STRIPE_ROWS cells, so that a global day is never held whole
-            for start in range(0, window.shape[0], MODIS_STRIPE_ROWS):
-                stripe = Window(
-                    window.row_start + start,
-                    min(window.row_stop, window.row_start + start + MODIS_STRIPE_ROWS),
-                    window.col_start,
-                    window.col_stop,
-                )
-                fine = _subset_on_grid(
-                    read_glass_modis(path, stripe.bounds()), stripe, path, factor=5
-                )
-                rows = slice(start, start + stripe.shape[0])
-                out[TARGET][k, rows], _ = block_reduce_mean(fine, 5, modis_min_valid_fraction)
+            out[TARGET][k], _ = glass_modis_on_grid(files, window, modis_min_valid_fraction)
     return out
 
 
@@ -305,10 +340,12 @@ def build_year_stack(
     settings: Mapping[str, float],
     global_attrs: Mapping[str, str],
     day_count: int | None = None,
+    layouts: Mapping[str, Mapping[str, object]] | None = None,
 ) -> dict[str, int]:
     """Write the stack of ``year``; returns the counts of missing input days per variable.
 
-    ``day_count`` limits the stack to the first days of the year (benchmarks, quick checks).
+    ``day_count`` limits the stack to the first days of the year (benchmarks, quick checks);
+    ``layouts`` overrides the GLASS products' layouts (config ``layouts:``).
     """
     window = region_window(region)
     days = year_days(year)[:day_count]
@@ -339,6 +376,15 @@ def build_year_stack(
     time = xr.DataArray(
         days.values, dims="time", attrs={"standard_name": "time", "long_name": "time (UTC day)"}
     )
+    glass = GlassDays(patterns, window, layouts or {})
+    composite = xr.DataArray(
+        np.array([glass.composite_of(day) for day in days], dtype="datetime64[ns]"),
+        dims="time",
+        attrs={
+            "long_name": "first day of the GLASS albedo composite that gives the day's albedo",
+            "comment": f"{glass.albedo.composite_days}-day composites; every day of a period takes its composite",
+        },
+    )
     attrs = {
         "title": f"avhrrsm input stack {year} on the global 0.05 degree grid",
         "year": str(year),
@@ -346,7 +392,10 @@ def build_year_stack(
         "gap_filling": f"linear in time up to {settings['max_interp_days']} days, then mean within "
         f"+-{int(settings['seasonal_window_days']) // 2} days, then nearest land pixel",
         "era5land_regridding": "daily mean of 24 UTC hours, NaN-aware bilinear 0.1 -> 0.05 degree",
-        "glass_modis_aggregation": f"0.01 -> 0.05 degree block mean, >= {settings['modis_min_valid_fraction']} valid",
+        "glass_modis_aggregation": "1 km sinusoidal -> 0.05 degree area-weighted average of the valid "
+        f"pixels (GDAL warper), valid where they cover >= {settings['modis_min_valid_fraction']} of the cell",
+        "albedo_temporal_sampling": f"GLASS albedo {glass.albedo.composite_days}-day composites: each day "
+        "takes the composite that covers it (coordinate albedo_composite)",
         **global_attrs,
     }
     missing = dict.fromkeys(missing_keys(), 0)
@@ -358,19 +407,19 @@ def build_year_stack(
             variables,
             {"time": chunk_days, "lat": tile_px, "lon": tile_px},
             attrs,
-            extra_coords={"time": time},
+            extra_coords={"time": time, "albedo_composite": composite},
         )
         # pass 1: inputs as observed, block of days by block of days
         block_days = read_block_days(window, chunk_days, float(settings["memory_budget_mb"]))
         blocks = [days[i : i + block_days] for i in range(0, len(days), block_days)]
         for block in progress(blocks, len(blocks), f"stack {year}: reading", LOGGER):
             arrays = read_inputs_block(
-                patterns, window, block, float(settings["modis_min_valid_fraction"]), missing
+                patterns, window, block, float(settings["modis_min_valid_fraction"]), missing, glass
             )
             era = np.empty((len(block), *window.shape), dtype=np.float32)
             for k, day in enumerate(block):
                 path = Path(patterns["era5land"].format(year=day.year, month=day.month))
-                era[k] = era5land_daily_on_grid(path, window, day)
+                era[k] = era5land_daily_on_grid(path, window, day, missing)
             arrays["era5land_swvl1"] = era
             start = days.get_loc(block[0])
             write_region(tmp, window, window, arrays, dims, starts={"time": start})
@@ -389,7 +438,9 @@ def build_year_stack(
                     int(settings["seasonal_window_days"]),
                 )
                 if np.isnan(out[name][:, land[rows, cols]]).any():
-                    source = patterns["era5land" if name == "era5land_swvl1" else "glass_avhrr"]
+                    source = patterns[
+                        {"era5land_swvl1": "era5land", "lst": "glass_lst"}.get(name, "glass_albedo")
+                    ]
                     raise InputError(
                         source,
                         f"{name} has no valid value in {year} over tile {tile_id}",
@@ -397,7 +448,9 @@ def build_year_stack(
                     )
             write_region(tmp, window, tile, out, dims)
     for name, count in missing.items():
-        if count:
+        if count and name == ERA5_NEGATIVE:
+            LOGGER.info("stack %d: %d negative ERA5-Land swvl1 values set to 0", year, count)
+        elif count:
             LOGGER.warning(
                 "stack %d: %s on %d day(s); filled (inputs) or left missing (target)",
                 year,

@@ -31,6 +31,7 @@ config.update(_resolved)
 RUN_DIR = Path(config["results_dir"]) / config["run"]
 INPUTS = input_patterns(config)
 SOIL_FRACTIONS = ("sand", "silt", "clay")
+STACK_PRODUCTS = ("era5land", "glass_albedo", "glass_lst", "glass_modis")
 
 
 def run_path(*parts):
@@ -73,7 +74,7 @@ def stack_inputs(wildcards):
     GLASS-AVHRR and GLASS-MODIS days are read by pattern: a missing day is counted, logged
     and gap-filled rather than stopping the DAG.
     """
-    if uses_synthetic("era5land", "glass_avhrr", "glass_modis"):
+    if uses_synthetic(*STACK_PRODUCTS):
         return {"world": synthetic_dir()}
     year = int(wildcards.year)
     return {
@@ -226,7 +227,7 @@ def run_outputs():
         uses_synthetic(*group)
         for group in (
             ("merit_dem", "soilgrids"),
-            ("era5land", "glass_avhrr", "glass_modis"),
+            STACK_PRODUCTS,
             ("ismn", "cosmos", "smap_cvs"),
         )
     ):

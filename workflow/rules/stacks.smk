@@ -24,12 +24,17 @@ rule stack_year:
         # input patterns in a dict, so that Snakemake leaves {variable}, {doy}, ... alone
         inputs={
             "era5land": INPUTS["era5land"],
-            "glass_avhrr": INPUTS["glass_avhrr"],
+            "glass_albedo": INPUTS["glass_albedo"],
+            "glass_lst": INPUTS["glass_lst"],
             "glass_modis": INPUTS["glass_modis"],
         },
         region=config["region"],
         tile_deg=config["tile_deg"],
         stacks=config["stacks"],
+        layouts={
+            name: config["layouts"].get(name, {})
+            for name in ("glass_albedo", "glass_lst")
+        },
     message:
         "Input stack of {wildcards.year} on the 0.05 degree grid"
     script:

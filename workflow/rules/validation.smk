@@ -70,6 +70,7 @@ rule validation:
         validation=config["validation"],
         insitu={name: INPUTS[name] for name in ("ismn", "cosmos", "smap_cvs")},
         patterns={name: INPUTS[name] for name in ("era5land", "esa_cci")},
+        cci_invalid_flag_bits=config["layouts"]["esa_cci"]["invalid_flag_bits"],
         model=config["inference"]["model"],
         config_sha256=CONFIG_SHA256,
     message:

@@ -15,4 +15,5 @@ with run_job(snakemake) as job:
         tile_deg=snakemake.params.tile_deg,
         settings=snakemake.params.stacks,
         global_attrs=job.attrs,
+        layouts=snakemake.params.layouts,
     )

@@ -14,6 +14,7 @@ with run_job(snakemake) as job:
         static_path=snakemake.input.static,
         insitu=snakemake.params.insitu,
         patterns=snakemake.params.patterns,
+        cci_invalid_flag_bits=snakemake.params.cci_invalid_flag_bits,
         years=years,
         region=snakemake.params.region,
         settings=snakemake.params.validation,

@@ -1,4 +1,7 @@
-"""Readers of the gridded NetCDF products: ERA5-Land, GLASS-AVHRR, GLASS-MODIS, ESA CCI SM.
+"""Readers of the gridded NetCDF/GRIB products: ERA5-Land and ESA CCI SM.
+
+GLASS-AVHRR (HDF4) is read by :mod:`avhrrsm.io.glass`, GLASS-MODIS (sinusoidal GeoTIFF) by
+:mod:`avhrrsm.io.glass_modis`.
 
 Every reader returns an ``xarray.DataArray`` on CF coordinates ``lat`` (degrees north,
 descending, as on the 0.05 degree target grid) and ``lon`` (degrees east, -180..180,
@@ -9,20 +12,30 @@ is not what the product should be raises :class:`InputError` naming the file.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import logging
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import netCDF4
 import numpy as np
 import pandas as pd
 import xarray as xr
 
 from avhrrsm.io.errors import InputError, require_file
+from avhrrsm.io.layouts import CCI_INVALID_FLAG_BITS, ERA5LAND_MIN_SWVL1
+
+LOGGER = logging.getLogger(__name__)
 
 LAT_NAMES = ("lat", "latitude", "y")
 LON_NAMES = ("lon", "longitude", "x")
 TIME_NAMES = ("time", "valid_time")
 SOIL_MOISTURE_UNITS = {"m3 m-3", "m**3 m**-3", "m3/m3", "m^3 m^-3", "m3.m-3", "1"}
-AVHRR_VARIABLES = ("albedo_bsa_vis", "albedo_bsa_nir", "albedo_bsa_shortwave", "lst")
+ALBEDO_VARIABLES = ("albedo_bsa_vis", "albedo_bsa_nir", "albedo_bsa_shortwave")
+AVHRR_VARIABLES = (*ALBEDO_VARIABLES, "lst")
 GLASS_MODIS_YEARS = range(2000, 2021)  # the training target exists for these years only
 
 
@@ -96,24 +109,6 @@ def standardise_coords(array: xr.DataArray, path: str | Path) -> xr.DataArray:
     )
 
 
-def _lazy_subset(array: xr.DataArray, bounds: tuple[float, float, float, float]) -> xr.DataArray:
-    """The pixels of a not-yet-loaded (lat, lon) array whose centres lie inside ``bounds``."""
-    west, south, east, north = bounds
-    selection = {}
-    for names, low, high in ((LAT_NAMES, south, north), (LON_NAMES, west, east)):
-        name = next((n for n in names if n in array.dims), None)
-        if name is None:
-            return array
-        coord = array[name].values
-        if name in LON_NAMES and np.nanmax(coord) > 180.0:
-            return array  # 0..360 longitudes: read whole, standardise_coords wraps them
-        inside = np.flatnonzero((coord > low) & (coord < high))
-        if inside.size == 0:
-            return array.isel({name: slice(0, 0)})
-        selection[name] = slice(int(inside.min()), int(inside.max()) + 1)
-    return array.isel(selection)
-
-
 def check_range(
     array: xr.DataArray, low: float, high: float, path: str | Path, what: str, hint: str
 ) -> None:
@@ -143,14 +138,125 @@ def _as_soil_moisture(
 # --------------------------------------------------------------------------------------------
 
 
+ZIP_MAGIC = b"PK\x03\x04"
+GRIB_MAGIC = b"GRIB"
+
+
+def _era5land_format(path: Path) -> str:
+    """'zip', 'grib' or 'netcdf', from the file's first bytes (CDS names do not say)."""
+    with open(path, "rb") as handle:
+        magic = handle.read(4)
+    if magic == ZIP_MAGIC or zipfile.is_zipfile(path):
+        return "zip"
+    if magic == GRIB_MAGIC:
+        return "grib"
+    return "netcdf"
+
+
+def _netcdf_from_zip(path: Path, folder: Path) -> Path:
+    """The NetCDF member of a CDS zip that holds ``swvl1``, extracted into ``folder``.
+
+    The new CDS zips several NetCDF files (one per data stream and step type, e.g.
+    ``data_stream-oper_stepType-instant.nc``) when a request spans more than one.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = [m for m in archive.namelist() if m.lower().endswith((".nc", ".nc4"))]
+            if not members:
+                raise InputError(
+                    path,
+                    "ERA5-Land zip holds no NetCDF file",
+                    f"members: {', '.join(archive.namelist()) or 'none'}",
+                )
+            for member in members:
+                target = folder / Path(member).name
+                with archive.open(member) as source, open(target, "wb") as sink:
+                    shutil.copyfileobj(source, sink)
+                with netCDF4.Dataset(target) as dataset:
+                    if "swvl1" in dataset.variables:
+                        return target
+    except (zipfile.BadZipFile, OSError, EOFError) as err:
+        raise InputError(path, f"ERA5-Land zip is damaged ({type(err).__name__}: {err})") from err
+    raise InputError(
+        path, "no NetCDF member of the ERA5-Land zip holds swvl1", f"members: {members}"
+    )
+
+
+def _open_era5land_grib(path: Path) -> xr.Dataset:
+    """swvl1 messages of a GRIB file through cfgrib/ecCodes (no index file written)."""
+    try:
+        dataset = xr.open_dataset(
+            path,
+            engine="cfgrib",
+            backend_kwargs={"indexpath": "", "filter_by_keys": {"shortName": "swvl1"}},
+        )
+    except Exception as err:  # cfgrib raises many kinds for a broken or foreign GRIB
+        raise InputError(
+            path, f"not a readable ERA5-Land GRIB file ({type(err).__name__}: {err})"
+        ) from err
+    if "swvl1" not in dataset.data_vars:
+        dataset.close()
+        raise InputError(
+            path,
+            "ERA5-Land GRIB file has no swvl1 message",
+            "request variable 'volumetric_soil_water_layer_1'",
+        )
+    swvl1 = dataset["swvl1"]
+    if "latitude" not in swvl1.dims or "longitude" not in swvl1.dims:
+        dataset.close()
+        raise InputError(
+            path,
+            "ERA5-Land GRIB swvl1 is not on a regular lat/lon grid",
+            f"dimensions are {list(swvl1.dims)}",
+        )
+    if "step" in swvl1.dims:  # forecast-type messages: valid time = base time + step
+        swvl1 = (
+            swvl1.stack(hour=("time", "step"))
+            .swap_dims(hour="valid_time")
+            .drop_vars(["hour", "time", "step"], errors="ignore")
+        )
+        swvl1 = swvl1.rename(valid_time="time")
+    elif "time" not in swvl1.dims:
+        swvl1 = swvl1.drop_vars("time", errors="ignore").expand_dims(
+            time=[swvl1["valid_time"].values]
+        )
+    else:
+        swvl1 = swvl1.drop_vars("valid_time", errors="ignore")
+    return swvl1.to_dataset(name="swvl1")
+
+
+@contextmanager
+def open_era5land(path: str | Path) -> Iterator[xr.Dataset]:
+    """An ERA5-Land file as the CDS delivers it: NetCDF4 (new CDS), NetCDF3 packed int16
+    (legacy), a zip of NetCDF files, or GRIB; recognised by content, not by name."""
+    path = require_file(path, "ERA5-Land")
+    kind = _era5land_format(path)
+    if kind == "grib":
+        dataset = _open_era5land_grib(path)
+        try:
+            yield dataset
+        finally:
+            dataset.close()
+        return
+    with tempfile.TemporaryDirectory(prefix="era5land-zip-") as folder:
+        source = _netcdf_from_zip(path, Path(folder)) if kind == "zip" else path
+        dataset = open_netcdf(source, "ERA5-Land")
+        try:
+            yield dataset
+        finally:
+            dataset.close()
+
+
 def read_era5land(path: str | Path, day: pd.Timestamp | None = None) -> xr.DataArray:
-    """Hourly ERA5-Land ``swvl1`` (m3 m-3) from one CDS NetCDF file (new or legacy layout).
+    """Hourly ERA5-Land ``swvl1`` (m3 m-3) from one CDS file (see :func:`open_era5land`).
 
     Handles ``valid_time`` or ``time``, ``latitude``/``longitude``, longitudes 0-360, packed
     (legacy int16) or float storage; drops ``number``/``expver``. With ``day``, only that UTC
     day's hours are read (a global month does not fit in memory; a global day does).
+    Small negative values (the land-surface model's, over dry land) are set to 0; their count
+    is in ``attrs["negative_values_set_to_zero"]`` and logged.
     """
-    with open_netcdf(path, "ERA5-Land") as dataset:
+    with open_era5land(path) as dataset:
         array = pick_variable(dataset, ["swvl1"], path, "ERA5-Land")
         if "time" not in array.dims and "valid_time" not in array.dims:
             raise InputError(
@@ -162,6 +268,17 @@ def read_era5land(path: str | Path, day: pd.Timestamp | None = None) -> xr.DataA
             array = array.sel({time_name: slice(start, start + pd.Timedelta(hours=23, minutes=59))})
         array = array.load()
     array = standardise_coords(array, path)
+    negative = int((array < 0).sum())
+    if negative:
+        lowest = float(array.min())
+        if lowest < ERA5LAND_MIN_SWVL1:
+            raise InputError(
+                path,
+                f"ERA5-Land swvl1 reaches {lowest:.4g} m3 m-3",
+                "small negative values are the model's and are set to 0; this is not one",
+            )
+        LOGGER.info("%s: %d negative swvl1 value(s) (>= %.4g) set to 0", path, negative, lowest)
+        array = array.clip(min=0.0).assign_attrs(array.attrs)
     array = _as_soil_moisture(
         array,
         path,
@@ -169,72 +286,13 @@ def read_era5land(path: str | Path, day: pd.Timestamp | None = None) -> xr.DataA
         "era5land_swvl1",
         "ERA5-Land volumetric soil water layer 1 (0-7 cm)",
     )
+    array.attrs["negative_values_set_to_zero"] = negative
     return array.transpose("time", "lat", "lon")
 
 
-def read_glass_avhrr(path: str | Path, variable: str) -> xr.DataArray:
-    """One GLASS-AVHRR daily file: albedo (fraction) or LST (K) on (lat, lon)."""
-    if variable not in AVHRR_VARIABLES:
-        raise ValueError(f"unknown GLASS-AVHRR variable {variable!r}; one of {AVHRR_VARIABLES}")
-    with open_netcdf(path, "GLASS-AVHRR") as dataset:
-        array = pick_variable(dataset, [variable], path, "GLASS-AVHRR").load()
-        platform = str(dataset.attrs.get("platform", ""))
-    array = standardise_coords(array, path)
-    if variable == "lst":
-        units = str(array.attrs.get("units", "K"))
-        if units not in ("K", "kelvin", "Kelvin"):
-            raise InputError(path, f"GLASS-AVHRR lst has units {units!r}", "expected kelvin (K)")
-        check_range(
-            array,
-            150.0,
-            360.0,
-            path,
-            "GLASS-AVHRR lst",
-            "expected kelvin; values look like degrees Celsius",
-        )
-        attrs = {
-            "long_name": "AVHRR land surface temperature",
-            "units": "K",
-            "standard_name": "surface_temperature",
-        }
-    else:
-        check_range(
-            array, 0.0, 1.0, path, f"GLASS-AVHRR {variable}", "albedo must be a fraction 0..1"
-        )
-        band = variable.rsplit("_", 1)[1]
-        attrs = {"long_name": f"AVHRR black-sky albedo ({band})", "units": "1"}
-    array = array.astype(np.float32)
-    array.name = f"avhrr_{variable}"
-    array.attrs = {**attrs, "source_file": str(path), "platform": platform}
-    return array.transpose("lat", "lon")
-
-
-def read_glass_modis(
-    path: str | Path, bounds: tuple[float, float, float, float] | None = None
-) -> xr.DataArray:
-    """One GLASS-MODIS daily 0.01 degree soil-moisture file (m3 m-3) on (lat, lon).
-
-    With ``bounds`` (west, south, east, north) only the pixels inside are read: a global
-    0.01 degree day is 648 million pixels.
-    """
-    with open_netcdf(path, "GLASS-MODIS") as dataset:
-        array = pick_variable(dataset, ["soil_moisture", "SM", "sm"], path, "GLASS-MODIS")
-        if bounds is not None:
-            array = _lazy_subset(array, bounds)
-        array = array.load()
-    array = standardise_coords(array, path)
-    array = _as_soil_moisture(
-        array,
-        path,
-        "GLASS-MODIS soil moisture",
-        "glass_modis_sm",
-        "GLASS-MODIS surface soil moisture",
-    )
-    return array.transpose("lat", "lon")
-
-
-def read_esa_cci(path: str | Path) -> xr.DataArray:
-    """One ESA CCI SM daily file: ``sm`` (m3 m-3) on (time, lat, lon), NaN where flagged."""
+def read_esa_cci(path: str | Path, invalid_flag_bits: int = CCI_INVALID_FLAG_BITS) -> xr.DataArray:
+    """One ESA CCI SM daily file: ``sm`` (m3 m-3) on (time, lat, lon), NaN where ``flag``
+    has any of ``invalid_flag_bits`` set (advisory bits such as barren ground are kept)."""
     with open_netcdf(path, "ESA CCI SM") as dataset:
         sm = pick_variable(dataset, ["sm"], path, "ESA CCI SM").load()
         flag = dataset["flag"].load() if "flag" in dataset.data_vars else None
@@ -243,7 +301,8 @@ def read_esa_cci(path: str | Path) -> xr.DataArray:
             path, "ESA CCI sm has no time dimension", f"dimensions are {list(sm.dims)}"
         )
     if flag is not None:
-        sm = sm.where(flag.fillna(1) == 0).assign_attrs(sm.attrs)
+        bits = flag.fillna(255).astype(np.int64).values & int(invalid_flag_bits)
+        sm = sm.where(bits == 0).assign_attrs(sm.attrs)
     sm = standardise_coords(sm, path)
     sm = _as_soil_moisture(
         sm, path, "ESA CCI sm", "esa_cci_sm", "ESA CCI SM COMBINED surface soil moisture"

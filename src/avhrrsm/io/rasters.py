@@ -39,6 +39,28 @@ def merit_tile_name(south: int, west: int) -> str:
     return f"{'n' if south >= 0 else 's'}{abs(south):02d}{'e' if west >= 0 else 'w'}{abs(west):03d}"
 
 
+def merit_tile_index(folder: str | Path) -> dict[str, Path]:
+    """Tile name -> file for every MERIT tile under ``folder``, sub-folders included: the
+    30 degree tars unpack into folders such as ``dem_tif_n30e000/n40e005_dem.tif``."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(
+            folder, "MERIT DEM folder not found", "check inputs.merit_dem in config.yaml"
+        )
+    index: dict[str, Path] = {}
+    for path in sorted(folder.rglob("*_dem.tif")):
+        match = MERIT_TILE.match(path.name)
+        if not match:
+            continue
+        name = path.name[: -len("_dem.tif")]
+        if name in index:
+            raise InputError(
+                path, f"MERIT tile {name} is present twice", f"the other copy is {index[name]}"
+            )
+        index[name] = path
+    return index
+
+
 def merit_tiles_for_bounds(
     folder: str | Path, bounds: Sequence[float]
 ) -> tuple[list[Path], list[str]]:
@@ -47,11 +69,7 @@ def merit_tiles_for_bounds(
     MERIT has no file for a tile that is all sea, so absent tiles are returned, not raised;
     the caller treats them as sea and logs them.
     """
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise InputError(
-            folder, "MERIT DEM folder not found", "check inputs.merit_dem in config.yaml"
-        )
+    index = merit_tile_index(folder)
     lon_min, lat_min, lon_max, lat_max = bounds
     present, absent = [], []
     for south in range(
@@ -63,9 +81,16 @@ def merit_tiles_for_bounds(
             MERIT_TILE_DEG,
         ):
             name = merit_tile_name(south, west)
-            path = folder / f"{name}_dem.tif"
-            (present if path.is_file() else absent).append(path if path.is_file() else name)
+            if name in index:
+                present.append(index[name])
+            else:
+                absent.append(name)
     return present, absent
+
+
+def merit_package_name(south: int, west: int) -> str:
+    """The 30 degree package (tar and folder) a tile belongs to: (40, -5) -> 'dem_tif_n30w030'."""
+    return "dem_tif_" + merit_tile_name(30 * math.floor(south / 30), 30 * math.floor(west / 30))
 
 
 def check_merit_name(path: Path) -> None:

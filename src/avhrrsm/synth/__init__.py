@@ -52,7 +52,7 @@ def _tasks(names: Sequence[str], years: Sequence[int]) -> list[tuple[str, int | 
             tasks.extend((name, year) for year in years)
         else:
             tasks.append((name, None))
-    weight = {"glass_modis": 4, "glass_avhrr": 4, "era5land": 2, "esa_cci": 1}
+    weight = {"glass_modis": 4, "glass_lst": 3, "glass_albedo": 2, "era5land": 2, "esa_cci": 1}
     return sorted(tasks, key=lambda task: -weight.get(task[0], 0))
 
 
@@ -92,9 +92,9 @@ def write_world(
             _WORLD = World(static, truth, patterns, settings, int(settings["seed"]))
             names = list(products_to_write(patterns))
             # Shared daily fields are computed before the workers fork, so each is computed once.
-            if {"glass_avhrr", "glass_modis"} & set(names):
+            if {"glass_albedo", "glass_lst", "glass_modis"} & set(names):
                 _ = _WORLD.clouds
-            if {"glass_avhrr", "esa_cci"} & set(names):
+            if {"glass_albedo", "glass_lst", "esa_cci"} & set(names):
                 _ = _WORLD.vegetation
             if "era5land" in names:
                 _ = _WORLD.era5land

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import logging
 import math
+import zipfile
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from xml.sax.saxutils import escape as xml_escape
 
 import numpy as np
 import pandas as pd
@@ -21,12 +23,15 @@ from scipy import ndimage
 from scipy.interpolate import RegularGridInterpolator
 
 from avhrrsm.grid import STEP_DEG, ease2_m09_cell
+from avhrrsm.io.glass import composite_start
 from avhrrsm.io.gridded import GLASS_MODIS_YEARS
+from avhrrsm.io.layouts import CCI_INVALID_FLAG_BITS, GLASS_ALBEDO
 from avhrrsm.io.netcdf import NcVar, pack, write_netcdf
-from avhrrsm.io.rasters import write_geotiff
+from avhrrsm.io.rasters import merit_package_name, write_geotiff
 from avhrrsm.logs import progress
 from avhrrsm.regrid import block_reduce_mean
 from avhrrsm.synth.fields import exponential_filter, gaussian_field
+from avhrrsm.synth.hdf4 import Sds, write_glass_hdf4
 from avhrrsm.synth.world import StaticWorld, Truth
 
 LOGGER = logging.getLogger(__name__)
@@ -174,98 +179,166 @@ def vegetation_fraction(world: World) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 
 
-def write_glass_avhrr(world: World, years: Collection[int] | None = None) -> int:
-    """One file per variable and day at 0.05 degrees, integer-scaled, as GLASS distributes it."""
-    static, truth = world.static, world.truth
-    rows, cols = static.region_slice()
-    lat, lon = static.region.lat(), static.region.lon()
-    clouds = world.clouds[:, rows, cols]
-    veg = world.vegetation[:, rows, cols]
-    theta = truth.surface[:, rows, cols]
-    tair = truth.weather.air_temperature_k[:, rows, cols]
-    sat = static.theta_sat[rows, cols]
-    fc, res = static.theta_fc[rows, cols], static.theta_res[rows, cols]
-    sand = static.sand[rows, cols]
-    sea = ~static.land[rows, cols]
-    pattern = world.patterns["glass_avhrr"]
-    n_files = 0
-    days = world.day_indices(years)
-    for t, day in progress(days, len(days), "GLASS-AVHRR days", LOGGER):
-        rng = world.rng("avhrr", day.toordinal())
-        platform, lst_bias = avhrr_platform(day)
-        wetness = np.nan_to_num(theta[t] / sat, nan=0.0)
-        soil_vis = (0.10 + 0.14 * sand) * (1.0 - 0.55 * wetness)
-        soil_nir = (0.18 + 0.16 * sand) * (1.0 - 0.45 * wetness)
-        shape = theta[t].shape
-        vis = veg[t] * 0.045 + (1.0 - veg[t]) * soil_vis + rng.normal(0, 0.004, shape)
-        nir = veg[t] * 0.32 + (1.0 - veg[t]) * soil_nir + rng.normal(0, 0.006, shape)
+ALBEDO_PRODUCTION_DATE = "2019353"  # the name's production-date part of the synthetic files
+LST_PRODUCTION_DATE = "2021047"
+
+
+def _real_name(pattern: str, production_date: str, **fields: object) -> Path:
+    """A path of ``pattern`` with its ``*`` (the production date in real names) filled in."""
+    return _format(pattern.replace("*", production_date, 1), **fields)
+
+
+class _AvhrrDays:
+    """The daily AVHRR-like fields of the region: albedo (vis, nir, shortwave) and LST."""
+
+    def __init__(self, world: World) -> None:
+        static, truth = world.static, world.truth
+        rows, cols = static.region_slice()
+        self.world = world
+        self.clouds = world.clouds[:, rows, cols]
+        self.veg = world.vegetation[:, rows, cols]
+        self.theta = truth.surface[:, rows, cols]
+        self.tair = truth.weather.air_temperature_k[:, rows, cols]
+        self.sat = static.theta_sat[rows, cols]
+        self.fc, self.res = static.theta_fc[rows, cols], static.theta_res[rows, cols]
+        self.sand = static.sand[rows, cols]
+        self.sea = ~static.land[rows, cols]
+
+    def fields(self, t: int, day: pd.Timestamp) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """(albedo_bsa_vis/nir/shortwave and lst of day ``t``, cloud-or-sea gap mask)."""
+        rng = self.world.rng("avhrr", day.toordinal())
+        _, lst_bias = avhrr_platform(day)
+        theta, veg = self.theta[t], self.veg[t]
+        wetness = np.nan_to_num(theta / self.sat, nan=0.0)
+        soil_vis = (0.10 + 0.14 * self.sand) * (1.0 - 0.55 * wetness)
+        soil_nir = (0.18 + 0.16 * self.sand) * (1.0 - 0.45 * wetness)
+        shape = theta.shape
+        vis = veg * 0.045 + (1.0 - veg) * soil_vis + rng.normal(0, 0.004, shape)
+        nir = veg * 0.32 + (1.0 - veg) * soil_nir + rng.normal(0, 0.006, shape)
         shortwave = 0.47 * vis + 0.53 * nir + rng.normal(0, 0.003, shape)
         doy = day.day_of_year
         radiation = 0.55 + 0.45 * math.sin(2.0 * math.pi * (doy - 80) / 365.25)
-        stress = 1.0 - np.clip(np.nan_to_num((theta[t] - res) / (fc - res), nan=1.0), 0.0, 1.0)
+        stress = 1.0 - np.clip(
+            np.nan_to_num((theta - self.res) / (self.fc - self.res), nan=1.0), 0.0, 1.0
+        )
         lst = (
-            tair[t]
+            self.tair[t]
             + 3.0
-            + 15.0 * stress * radiation * (1.0 - 0.5 * veg[t])
-            - 2.5 * veg[t]
+            + 15.0 * stress * radiation * (1.0 - 0.5 * veg)
+            - 2.5 * veg
             + lst_bias
             + rng.normal(0, 1.0, shape)
         )
-        gap = clouds[t] | sea
-        fields = {
-            "albedo_bsa_vis": vis,
-            "albedo_bsa_nir": nir,
-            "albedo_bsa_shortwave": shortwave,
-            "lst": lst,
-        }
-        for name, values in fields.items():
-            values = np.where(gap, np.nan, values)
-            if name == "lst":
-                data = pack(values, 0.01, 0.0, 0, np.uint16)
-                attrs = {
-                    "long_name": "land surface temperature (afternoon overpass)",
-                    "standard_name": "surface_temperature",
+        fields = {"albedo_bsa_vis": vis, "albedo_bsa_nir": nir, "albedo_bsa_shortwave": shortwave}
+        fields["lst"] = lst
+        return fields, self.clouds[t] | self.sea
+
+
+def _glass_global_attrs(product: str, day: pd.Timestamp, platform: str) -> dict[str, str]:
+    return {
+        "ShortName": product,
+        "RangeBeginningDate": day.strftime("%Y-%m-%d"),
+        "Platform": platform,
+        "Sensor": "AVHRR",
+        "Source": "avhrrsm synthetic world in the layout of the GLASS HDF4 product",
+    }
+
+
+def write_glass_albedo(world: World, years: Collection[int] | None = None) -> int:
+    """GLASS02B05-style 8-day albedo composites: one global HDF4 file per period with the
+    black- and white-sky VIS/NIR/shortwave SDS (int16, scale 1e-4, fill -1).
+
+    A composite is the mean of the period's clear days, so it has a gap only where every day
+    of the period was cloudy, as in the real composites.
+    """
+    avhrr = _AvhrrDays(world)
+    layout = GLASS_ALBEDO
+    days = world.day_indices(years)
+    periods: dict[pd.Timestamp, list[tuple[int, pd.Timestamp]]] = {}
+    for t, day in days:
+        periods.setdefault(composite_start(day, layout.composite_days), []).append((t, day))
+    n_files = 0
+    for start, members in progress(
+        list(periods.items()), len(periods), "GLASS albedo composites", LOGGER
+    ):
+        sums: dict[str, np.ndarray] = {}
+        count = np.zeros(avhrr.sea.shape)
+        for t, day in members:
+            fields, gap = avhrr.fields(t, day)
+            clear = ~gap
+            count += clear
+            for name in layout.sds:
+                sums[name] = sums.get(name, 0.0) + np.where(clear, fields[name], 0.0)
+        datasets = {}
+        with np.errstate(invalid="ignore", divide="ignore"):
+            for name, sds_name in layout.sds.items():
+                mean = np.where(count > 0, sums[name] / count, np.nan)
+                black = pack(np.clip(mean, 0.0, 1.0), 1e-4, 0.0, -1, np.int16)
+                white = pack(np.clip(mean * 1.03, 0.0, 1.0), 1e-4, 0.0, -1, np.int16)
+                band = name.rsplit("_", 1)[1]
+                for kind, data in (("BSA", black), ("WSA", white)):
+                    datasets[sds_name.replace("BSA", kind)] = Sds(
+                        data,
+                        -1,
+                        {
+                            "long_name": f"{'black' if kind == 'BSA' else 'white'}-sky albedo, {band}",
+                            "units": "1",
+                            "scale_factor": 1e-4,
+                            "add_offset": 0.0,
+                            "valid_range": [0, 10000],
+                        },
+                    )
+        platform, _ = avhrr_platform(start)
+        path = _real_name(
+            world.patterns["glass_albedo"],
+            ALBEDO_PRODUCTION_DATE,
+            year=start.year,
+            doy=start.day_of_year,
+            month=start.month,
+            day=start.day,
+        )
+        write_glass_hdf4(
+            path, world.static.region, datasets, _glass_global_attrs("GLASS02B05", start, platform)
+        )
+        n_files += 1
+    return n_files
+
+
+def write_glass_lst(world: World, years: Collection[int] | None = None) -> int:
+    """GLASS08B31-style daily LST: one global HDF4 file per day with SDS ``LST`` (uint16,
+    scale 0.01 K, fill 0), cloudy pixels as fill."""
+    avhrr = _AvhrrDays(world)
+    n_files = 0
+    days = world.day_indices(years)
+    for t, day in progress(days, len(days), "GLASS LST days", LOGGER):
+        fields, gap = avhrr.fields(t, day)
+        data = pack(np.where(gap, np.nan, fields["lst"]), 0.01, 0.0, 0, np.uint16)
+        platform, _ = avhrr_platform(day)
+        path = _real_name(
+            world.patterns["glass_lst"],
+            LST_PRODUCTION_DATE,
+            year=day.year,
+            doy=day.day_of_year,
+            month=day.month,
+            day=day.day,
+        )
+        datasets = {
+            "LST": Sds(
+                data,
+                0,
+                {
+                    "long_name": "land surface temperature",
                     "units": "K",
                     "scale_factor": 0.01,
                     "add_offset": 0.0,
-                    "valid_range": np.array([1, 65534], np.uint16),
-                }
-                fill, dtype = np.uint16(0), np.uint16
-            else:
-                data = pack(np.clip(values, 0.0, 1.0), 1e-4, 0.0, -32768, np.int16)
-                band = name.rsplit("_", 1)[1]
-                attrs = {
-                    "long_name": f"black-sky albedo, {band}",
-                    "units": "1",
-                    "scale_factor": 1e-4,
-                    "add_offset": 0.0,
-                    "valid_range": np.array([0, 10000], np.int16),
-                }
-                fill, dtype = np.int16(-32768), np.int16
-            attrs = {**attrs, "grid_mapping": "crs"}
-            path = _format(
-                pattern, variable=name, year=day.year, doy=doy, month=day.month, day=day.day
-            )
-            write_netcdf(
-                path,
-                {"lat": len(lat), "lon": len(lon)},
-                {
-                    **_latlon_vars(lat, lon),
-                    "crs": _crs_var(),
-                    name: NcVar(("lat", "lon"), data, dtype, attrs, fill),
-                },
-                {
-                    "title": f"GLASS-AVHRR {name} (synthetic)",
-                    "product": "GLASS-AVHRR",
-                    "platform": platform,
-                    "sensor": "AVHRR",
-                    "time_coverage_start": day.strftime("%Y-%m-%d"),
-                    "spatial_resolution": "0.05 degree",
-                    "source": "avhrrsm synthetic world",
-                    "Conventions": "CF-1.8",
+                    "valid_range": [1, 65534],
                 },
             )
-            n_files += 1
+        }
+        write_glass_hdf4(
+            path, world.static.region, datasets, _glass_global_attrs("GLASS08B31", day, platform)
+        )
+        n_files += 1
     return n_files
 
 
@@ -328,8 +401,23 @@ def era5land_daily(world: World) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return values, lat_points, lon_points
 
 
+CDS_ZIP_MEMBER = "data_stream-oper_stepType-instant.nc"
+
+
+def _zip_like_cds(path: Path) -> None:
+    """Replace the NetCDF file at ``path`` by a zip holding it, as the new CDS delivers a
+    request of several files (member name as the CDS writes it; fixed time stamps)."""
+    netcdf = path.read_bytes()
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as archive:
+        info = zipfile.ZipInfo(CDS_ZIP_MEMBER, date_time=(2024, 9, 26, 0, 0, 0))
+        archive.writestr(info, netcdf)
+
+
 def write_era5land(world: World, years: Collection[int] | None = None) -> int:
-    """Hourly swvl1, one file per month, longitudes 0-360, latitudes descending (new CDS layout)."""
+    """Hourly swvl1, one file per month, longitudes 0-360, latitudes descending (new CDS
+    layout: valid_time, scalar number, expver). The first year of the world comes as CDS zips
+    (whatever the file's name), and a few dry pixels carry the small negative values real
+    ERA5-Land has."""
     daily, lat, lon = world.era5land
     dates = world.truth.dates
     lon360 = np.mod(lon, 360.0)
@@ -352,6 +440,9 @@ def write_era5land(world: World, years: Collection[int] | None = None) -> int:
         hourly = (1.0 - frac) * daily[lower] + frac * daily[upper]
         diurnal = -0.003 * np.sin(2.0 * np.pi * (hours.hour.to_numpy() - 9) / 24.0)
         hourly = np.round(hourly + diurnal[:, None, None], 4).astype(np.float32)
+        # the land-surface model's small negative values: the driest 0.1 % of land point-hours
+        driest = hourly <= np.nanquantile(hourly, 0.001)
+        hourly = np.where(driest, np.float32(-0.0004), hourly).astype(np.float32)
         seconds = ((hours - pd.Timestamp("1970-01-01")) // pd.Timedelta("1s")).to_numpy(np.int64)
         path = _format(pattern, year=year, month=month)
         write_netcdf(
@@ -433,6 +524,8 @@ def write_era5land(world: World, years: Collection[int] | None = None) -> int:
                 "history": "avhrrsm synthetic world in the layout of a CDS ERA5-Land download",
             },
         )
+        if year == dates[0].year:
+            _zip_like_cds(path)
         n_files += 1
     return n_files
 
@@ -443,7 +536,8 @@ def write_era5land(world: World, years: Collection[int] | None = None) -> int:
 
 
 def write_merit_dem(world: World, years: Collection[int] | None = None) -> int:
-    """5 x 5 degree GeoTIFF tiles named like MERIT's (n40w005_dem.tif), sea as -9999."""
+    """5 x 5 degree GeoTIFF tiles named like MERIT's (n40w005_dem.tif), sea as -9999, in the
+    folders its 30 degree tars unpack into (dem_tif_n30w030/)."""
     folder = Path(world.patterns["merit_dem"])
     folder.mkdir(parents=True, exist_ok=True)
     dem = world.static.dem
@@ -452,7 +546,7 @@ def write_merit_dem(world: World, years: Collection[int] | None = None) -> int:
         tile = dem.tile_array(south, west)
         data = np.where(np.isnan(tile), -9999.0, tile).astype(np.float32)
         write_geotiff(
-            folder / f"{name}_dem.tif",
+            folder / merit_package_name(south, west) / f"{name}_dem.tif",
             data,
             west,
             south + 5,
@@ -464,6 +558,64 @@ def write_merit_dem(world: World, years: Collection[int] | None = None) -> int:
         )
         n_files += 1
     return n_files
+
+
+SOILGRIDS_TAGS = {
+    "units": "g/kg",
+    "depth": "0-5cm",
+    "statistic": "mean",
+    "source": "avhrrsm synthetic world (SoilGrids 2.0 layout)",
+}
+SOILGRIDS_TILES = (2, 2)  # the synthetic region's raster is cut into 2 x 2 tiles under the VRT
+
+
+def write_soilgrids_vrt(
+    path: Path, data: np.ndarray, west: float, north: float, step: float
+) -> int:
+    """SoilGrids as ISRIC serves it: a VRT over GeoTIFF tiles in a folder named like the layer
+    (``sand_0-5cm_mean/tileSG-001-001/tileSG-001-001_1-1.tif``). Returns the files written."""
+    layer = path.stem
+    height, width = data.shape
+    row_edges = np.linspace(0, height, SOILGRIDS_TILES[0] + 1).astype(int)
+    col_edges = np.linspace(0, width, SOILGRIDS_TILES[1] + 1).astype(int)
+    sources = []
+    for i in range(SOILGRIDS_TILES[0]):
+        for j in range(SOILGRIDS_TILES[1]):
+            r0, r1, c0, c1 = row_edges[i], row_edges[i + 1], col_edges[j], col_edges[j + 1]
+            tile = f"tileSG-001-001/tileSG-001-001_{i + 1}-{j + 1}.tif"
+            write_geotiff(
+                path.parent / layer / tile,
+                np.ascontiguousarray(data[r0:r1, c0:c1]),
+                west + c0 * step,
+                north - r0 * step,
+                step,
+                -32768,
+                crs=SOILGRIDS_CRS,
+                tags=SOILGRIDS_TAGS,
+                **TIFF_CREATION,
+            )
+            sources.append(
+                f"""    <ComplexSource>
+      <SourceFilename relativeToVRT="1">{layer}/{tile}</SourceFilename>
+      <SourceBand>1</SourceBand>
+      <SrcRect xOff="0" yOff="0" xSize="{c1 - c0}" ySize="{r1 - r0}" />
+      <DstRect xOff="{c0}" yOff="{r0}" xSize="{c1 - c0}" ySize="{r1 - r0}" />
+      <NODATA>-32768</NODATA>
+    </ComplexSource>"""
+            )
+    wkt = CRS.from_proj4(SOILGRIDS_CRS).to_wkt()
+    vrt = f"""<VRTDataset rasterXSize="{width}" rasterYSize="{height}">
+  <SRS dataAxisToSRSAxisMapping="1,2">{xml_escape(wkt)}</SRS>
+  <GeoTransform>{west!r}, {step!r}, 0.0, {north!r}, 0.0, {-step!r}</GeoTransform>
+  <VRTRasterBand dataType="Int16" band="1">
+    <NoDataValue>-32768</NoDataValue>
+{chr(10).join(sources)}
+  </VRTRasterBand>
+</VRTDataset>
+"""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(vrt)
+    return len(sources) + 1
 
 
 def write_soilgrids(world: World, years: Collection[int] | None = None) -> int:
@@ -520,20 +672,19 @@ def write_soilgrids(world: World, years: Collection[int] | None = None) -> int:
         )
         grams = interp(points).reshape(lat.shape) * 1000.0 + rng.normal(0, 8.0, lat.shape)
         data = np.where(sea, -32768, np.clip(np.round(grams), 0, 1000)).astype(np.int16)
+        path = _format(folder_pattern, fraction=name)
+        if path.suffix.lower() == ".vrt":
+            n_files += write_soilgrids_vrt(path, data, x0, y1, resolution)
+            continue
         write_geotiff(
-            _format(folder_pattern, fraction=name),
+            path,
             data,
             x0,
             y1,
             resolution,
             -32768,
             crs=SOILGRIDS_CRS,
-            tags={
-                "units": "g/kg",
-                "depth": "0-5cm",
-                "statistic": "mean",
-                "source": "avhrrsm synthetic world (SoilGrids 2.0 layout)",
-            },
+            tags=SOILGRIDS_TAGS,
             **TIFF_CREATION,
         )
         n_files += 1
@@ -545,64 +696,86 @@ def write_soilgrids(world: World, years: Collection[int] | None = None) -> int:
 # --------------------------------------------------------------------------------------------
 
 
+MODIS_SINUSOIDAL = "+proj=sinu +lon_0=0 +x_0=0 +y_0=0 +R=6371007.181 +units=m +no_defs"
+MODIS_PIXEL_M = 926.625433055833  # the MODIS 1 km grid: 1200 pixels per 10 degree tile
+MODIS_GRID_WEST_M = -20015109.354
+MODIS_GRID_NORTH_M = 10007554.677
+
+
+def _sinusoidal_grid(static: StaticWorld, margin_deg: float) -> tuple[float, float, int, int]:
+    """(west, north, width, height) of the MODIS 1 km sinusoidal pixels that cover the region
+    (plus a margin), aligned to the global MODIS grid."""
+    west, south, east, north = static.region.bounds()
+    to_sinu = Transformer.from_crs("EPSG:4326", MODIS_SINUSOIDAL, always_xy=True)
+    lons = np.concatenate(
+        [np.linspace(west, east, 40)] * 2 + [np.full(40, west), np.full(40, east)]
+    )
+    lats = np.concatenate(
+        [np.full(40, south), np.full(40, north)] + [np.linspace(south, north, 40)] * 2
+    )
+    lons = lons + np.sign(lons - (west + east) / 2) * margin_deg
+    lats = lats + np.sign(lats - (south + north) / 2) * margin_deg
+    xs, ys = to_sinu.transform(lons, lats)
+    col0 = math.floor((min(xs) - MODIS_GRID_WEST_M) / MODIS_PIXEL_M)
+    col1 = math.ceil((max(xs) - MODIS_GRID_WEST_M) / MODIS_PIXEL_M)
+    row0 = math.floor((MODIS_GRID_NORTH_M - max(ys)) / MODIS_PIXEL_M)
+    row1 = math.ceil((MODIS_GRID_NORTH_M - min(ys)) / MODIS_PIXEL_M)
+    x0 = MODIS_GRID_WEST_M + col0 * MODIS_PIXEL_M
+    y0 = MODIS_GRID_NORTH_M - row0 * MODIS_PIXEL_M
+    return x0, y0, col1 - col0, row1 - row0
+
+
 def write_glass_modis(world: World, years: Collection[int] | None = None) -> int:
-    """Daily 0.01 degree soil moisture for 2000-2020: the truth plus its own noise and gaps."""
+    """Daily 1 km GeoTIFFs in the MODIS sinusoidal projection for 2000-2020 (float32 m3 m-3,
+    nodata -9999): the truth plus the product's own noise, sub-pixel heterogeneity and gaps."""
     static, truth = world.static, world.truth
     rows, cols = static.region_slice()
-    factor = 5
-    ny, nx = static.region.shape
-    lat = np.round(static.region.bounds()[3] - 0.01 * (np.arange(ny * factor) + 0.5), 6)
-    lon = np.round(static.region.bounds()[0] + 0.01 * (np.arange(nx * factor) + 0.5), 6)
-    heterogeneity = 0.02 * gaussian_field((ny * factor, nx * factor), 2.0, world.rng("modis", 0))
+    x0, y0, width, height = _sinusoidal_grid(static, 0.02)
+    xc = x0 + MODIS_PIXEL_M * (np.arange(width) + 0.5)
+    yc = y0 - MODIS_PIXEL_M * (np.arange(height) + 0.5)
+    to_geo = Transformer.from_crs(MODIS_SINUSOIDAL, "EPSG:4326", always_xy=True)
+    lon, lat = to_geo.transform(*np.meshgrid(xc, yc))
+    # the 0.05 degree pixel of the region under each 1 km pixel; outside the region: no data
+    west, south, east, north = static.region.bounds()
+    r = np.floor((north - lat) / STEP_DEG).astype(int)
+    c = np.floor((lon - west) / STEP_DEG).astype(int)
+    inside = (r >= 0) & (r < static.region.shape[0]) & (c >= 0) & (c < static.region.shape[1])
+    r, c = np.clip(r, 0, static.region.shape[0] - 1), np.clip(c, 0, static.region.shape[1] - 1)
+    heterogeneity = 0.02 * gaussian_field((height, width), 2.0, world.rng("modis", 0))
     clouds = world.clouds[:, rows, cols]
     gap_fraction = float(world.settings["modis_gap_fraction"])
-    sat = np.repeat(np.repeat(static.theta_sat[rows, cols], factor, 0), factor, 1)
+    sat = static.theta_sat[rows, cols][r, c]
     theta = truth.surface[:, rows, cols]
     pattern = world.patterns["glass_modis"]
     days = world.day_indices(years, GLASS_MODIS_YEARS[0], GLASS_MODIS_YEARS[-1])
     n_files = 0
     for t, day in progress(days, len(days), "GLASS-MODIS days", LOGGER):
         rng = world.rng("modis", day.toordinal())
-        fine = np.repeat(np.repeat(theta[t], factor, 0), factor, 1)
+        fine = theta[t][r, c]
         values = fine + heterogeneity * (fine / 0.3) + rng.normal(0, 0.012, fine.shape)
         values = np.clip(values, 0.005, sat)
-        cloud = np.repeat(np.repeat(clouds[t], factor, 0), factor, 1) & (
-            rng.random(fine.shape) < 0.7
-        )
+        cloud = clouds[t][r, c] & (rng.random(fine.shape) < 0.7)
         random_gap = rng.random(fine.shape) < gap_fraction
-        values = np.where(cloud | random_gap | np.isnan(fine), np.nan, values)
-        data = pack(values, 1e-4, 0.0, -32768, np.int16)
-        path = _format(pattern, year=day.year, doy=day.day_of_year, month=day.month, day=day.day)
-        write_netcdf(
+        values = np.where(cloud | random_gap | np.isnan(fine) | ~inside, np.nan, values)
+        data = np.where(np.isnan(values), -9999.0, np.round(values, 4)).astype(np.float32)
+        path = _real_name(
+            pattern, "", year=day.year, doy=day.day_of_year, month=day.month, day=day.day
+        )
+        write_geotiff(
             path,
-            {"lat": len(lat), "lon": len(lon)},
-            {
-                **_latlon_vars(lat, lon),
-                "crs": _crs_var(),
-                "soil_moisture": NcVar(
-                    ("lat", "lon"),
-                    data,
-                    np.int16,
-                    {
-                        "long_name": "surface (0-5 cm) volumetric soil moisture",
-                        "standard_name": "volume_fraction_of_condensed_water_in_soil",
-                        "units": "m3 m-3",
-                        "scale_factor": 1e-4,
-                        "add_offset": 0.0,
-                        "valid_range": np.array([0, 10000], np.int16),
-                        "grid_mapping": "crs",
-                    },
-                    np.int16(-32768),
-                ),
+            data,
+            x0,
+            y0,
+            MODIS_PIXEL_M,
+            -9999.0,
+            crs=MODIS_SINUSOIDAL,
+            tags={
+                "units": "m3 m-3",
+                "long_name": "GLASS-MODIS surface (0-5 cm) volumetric soil moisture",
+                "source": "avhrrsm synthetic world (GLASS-MODIS SM layout)",
             },
-            {
-                "title": "GLASS-MODIS surface soil moisture (synthetic)",
-                "product": "GLASS-MODIS SM",
-                "spatial_resolution": "0.01 degree",
-                "time_coverage_start": day.strftime("%Y-%m-%d"),
-                "source": "avhrrsm synthetic world",
-                "Conventions": "CF-1.8",
-            },
+            **TIFF_CREATION,
+            predictor=3,
         )
         n_files += 1
     return n_files
@@ -656,7 +829,10 @@ def write_esa_cci(world: World, years: Collection[int] | None = None) -> int:
         flag[veg[t] > 0.75] |= 2
         missing = 0.45 if day.year < 2002 else 0.25
         flag[rng.random((ny_c, nx_c)) < missing] |= 4
-        sm = np.where(flag == 0, np.clip(sm, 0.01, 0.6), np.nan)
+        # the barren-ground advisory bit: set on sparse vegetation, the estimate stays valid
+        flag[veg[t] < 0.35] |= 64
+        valid = (flag.astype(np.int16) & CCI_INVALID_FLAG_BITS) == 0
+        sm = np.where(valid, np.clip(sm, 0.01, 0.6), np.nan)
         sm = np.where(land, sm, np.nan)
         flag = np.where(land, flag, 127).astype(np.int8)
         uncertainty = np.where(np.isnan(sm), np.nan, noise)
@@ -1256,12 +1432,13 @@ def write_truth(world: World, folder: Path) -> int:
 
 
 # Products written per year (daily files) can be split into one task per year.
-DAILY_PRODUCTS = frozenset({"era5land", "glass_avhrr", "glass_modis", "esa_cci"})
+DAILY_PRODUCTS = frozenset({"era5land", "glass_albedo", "glass_lst", "glass_modis", "esa_cci"})
 WRITERS: Mapping[str, Callable[[World, Collection[int] | None], int]] = {
     "merit_dem": write_merit_dem,
     "soilgrids": write_soilgrids,
     "era5land": write_era5land,
-    "glass_avhrr": write_glass_avhrr,
+    "glass_albedo": write_glass_albedo,
+    "glass_lst": write_glass_lst,
     "glass_modis": write_glass_modis,
     "esa_cci": write_esa_cci,
     "ismn": write_ismn,

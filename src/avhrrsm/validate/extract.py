@@ -18,7 +18,8 @@ import pandas as pd
 
 from avhrrsm.grid import Window
 from avhrrsm.io.errors import InputError
-from avhrrsm.io.gridded import open_netcdf, pick_variable, read_esa_cci
+from avhrrsm.io.gridded import open_era5land, pick_variable, read_esa_cci
+from avhrrsm.io.layouts import CCI_INVALID_FLAG_BITS
 from avhrrsm.validate.sites import Site
 
 LOGGER = logging.getLogger(__name__)
@@ -53,7 +54,7 @@ def era5land_at_sites(paths: Sequence[str | Path], sites: Sequence[Site]) -> lis
     """Daily ERA5-Land swvl1 at the 0.1 degree cell nearest each site (24 valid hours needed)."""
     parts: list[list[pd.Series]] = [[] for _ in sites]
     for path in paths:
-        with open_netcdf(path, "ERA5-Land") as dataset:
+        with open_era5land(path) as dataset:
             array = pick_variable(dataset, ["swvl1"], path, "ERA5-Land")
             lat_name = "latitude" if "latitude" in array.dims else "lat"
             lon_name = "longitude" if "longitude" in array.dims else "lon"
@@ -65,7 +66,8 @@ def era5land_at_sites(paths: Sequence[str | Path], sites: Sequence[Site]) -> lis
             for k, site in enumerate(sites):
                 i = _nearest(lats, site.latitude)
                 j = _nearest(lons, site.longitude % 360.0, periodic=True)
-                hourly = array.isel({lat_name: i, lon_name: j}).load().to_series()
+                # small negative values of the land-surface model count as 0, as in the stacks
+                hourly = array.isel({lat_name: i, lon_name: j}).load().clip(min=0.0).to_series()
                 hourly.index = pd.DatetimeIndex(hourly.index).floor("h")
                 grouped = hourly.groupby(hourly.index.floor("D"))
                 daily = grouped.mean()[grouped.count() == 24]
@@ -79,9 +81,14 @@ def era5land_at_sites(paths: Sequence[str | Path], sites: Sequence[Site]) -> lis
 
 
 def esa_cci_at_sites(
-    paths: Sequence[str | Path], sites: Sequence[Site], window: Window, land: np.ndarray
+    paths: Sequence[str | Path],
+    sites: Sequence[Site],
+    window: Window,
+    land: np.ndarray,
+    invalid_flag_bits: int = CCI_INVALID_FLAG_BITS,
 ) -> tuple[list[pd.Series], float]:
-    """Daily ESA CCI SM at the 0.25 degree cell nearest each site (NaN where flagged), and the
+    """Daily ESA CCI SM at the 0.25 degree cell nearest each site (NaN where a flag bit of
+    ``invalid_flag_bits`` is set), and the
     coverage: the fraction of (0.25 degree cells holding land of the region)-days with a value.
     Each file is read once."""
     values: list[list[float]] = [[] for _ in sites]
@@ -89,7 +96,7 @@ def esa_cci_at_sites(
     valid = total = 0
     cells = None
     for path in paths:
-        sm = read_esa_cci(path)
+        sm = read_esa_cci(path, invalid_flag_bits)
         days.append(pd.Timestamp(sm["time"].values[0]).normalize())
         lats, lons = sm["lat"].values, sm["lon"].values
         if cells is None:

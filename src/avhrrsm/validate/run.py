@@ -24,6 +24,7 @@ from avhrrsm import __version__
 from avhrrsm.atomic import atomic_path, write_text_atomic
 from avhrrsm.grid import STEP_DEG, Window, region_window
 from avhrrsm.io.errors import InputError
+from avhrrsm.io.layouts import CCI_INVALID_FLAG_BITS
 from avhrrsm.stacks import open_stack
 from avhrrsm.store import crs_variable, lat_lon_coords
 from avhrrsm.validate import extract, metrics
@@ -300,6 +301,7 @@ def run_validation(
     settings: Mapping[str, Any],
     comparison: Mapping[str, str | Path],
     provenance: Mapping[str, str],
+    cci_invalid_flag_bits: int = CCI_INVALID_FLAG_BITS,
 ) -> dict[str, Any]:
     """Run the whole validation and write every file of ``outputs``."""
     from avhrrsm.validate import report
@@ -327,7 +329,9 @@ def run_validation(
         "avhrrsm": product_series,
         "era5land": extract.era5land_at_sites(era5_files, sites),
     }
-    series["esa_cci"], cci_coverage = extract.esa_cci_at_sites(cci_files, sites, window, land)
+    series["esa_cci"], cci_coverage = extract.esa_cci_at_sites(
+        cci_files, sites, window, land, int(cci_invalid_flag_bits)
+    )
     results = score_sites(
         sites,
         series,

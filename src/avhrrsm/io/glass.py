@@ -1,0 +1,152 @@
+"""Readers of the GLASS-AVHRR HDF4 products: albedo (GLASS02B05, 8-day) and LST (GLASS08B31).
+
+The files are HDF4 (HDF-EOS2 grid) with one SDS per band on the global 0.05 degree CMG grid
+(7200 x 3600, north-up from 90 N, 180 W, no coordinate variables), read through ``pyhdf``
+(whose wheels bundle the HDF4 library). Only the rows and columns of the requested window are
+read. Names carry a production date that is not known in advance, so path patterns may hold a
+``*`` (``GLASS02B05.V04.A{year}{doy:03d}.*.hdf``): :func:`find_file` resolves it.
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from avhrrsm.grid import Window
+from avhrrsm.io.errors import InputError, require_file
+from avhrrsm.io.layouts import HdfGridLayout
+
+LOGGER = logging.getLogger(__name__)
+HDF4_MAGIC = b"\x0e\x03\x13\x01"
+HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+
+
+def pattern_fields(day: pd.Timestamp) -> dict[str, int]:
+    """The fields a daily path pattern may use."""
+    return {"year": day.year, "month": day.month, "day": day.day, "doy": day.day_of_year}
+
+
+def find_file(pattern: str, day: pd.Timestamp) -> Path | None:
+    """The file of ``day`` for a pattern that may hold ``*`` (e.g. the production date).
+
+    None when there is none; where several match (reprocessed files), the last in name order
+    (the newest production date) is used and the others are logged.
+    """
+    name = pattern.format(**pattern_fields(day))
+    if not glob.has_magic(name):
+        path = Path(name)
+        return path if path.is_file() else None
+    matches = sorted(Path(p) for p in glob.glob(name))
+    if len(matches) > 1:
+        LOGGER.warning("%d files match %s; using %s", len(matches), name, matches[-1].name)
+    return matches[-1] if matches else None
+
+
+def composite_start(day: pd.Timestamp, composite_days: int) -> pd.Timestamp:
+    """The first day of the composite that covers ``day`` (8-day periods start on day 1,
+    9, 17, ... of each year; the last one of a year is shorter)."""
+    start_doy = (day.day_of_year - 1) // composite_days * composite_days + 1
+    return pd.Timestamp(year=day.year, month=1, day=1) + pd.Timedelta(days=start_doy - 1)
+
+
+def _check_hdf4(path: Path, product: str) -> None:
+    with open(path, "rb") as handle:
+        magic = handle.read(8)
+    if magic.startswith(HDF4_MAGIC):
+        return
+    if magic == HDF5_MAGIC:
+        raise InputError(
+            path,
+            f"is an HDF5/NetCDF4 file where {product} HDF4 is expected",
+            "download the HDF4 (.hdf) files the GLASS portal distributes",
+        )
+    raise InputError(path, f"is not an HDF4 file ({product})")
+
+
+def _attribute(attributes: Mapping[str, Any], *names: str) -> Any:
+    for name in names:
+        if name in attributes:
+            value = attributes[name]
+            return value[0] if isinstance(value, list | tuple) else value
+    return None
+
+
+def read_glass_sds(
+    path: str | Path, layout: HdfGridLayout, variable: str, window: Window
+) -> np.ndarray:
+    """One band of a GLASS HDF4 file over ``window`` (rows/cols of the global 0.05 degree
+    grid), as float32 with scaling applied and invalid values as NaN."""
+    from pyhdf.error import HDF4Error
+    from pyhdf.SD import SD, SDC
+
+    path = require_file(path, layout.product)
+    _check_hdf4(path, layout.product)
+    sds_name = layout.sds[variable]
+    try:
+        hdf = SD(str(path), SDC.READ)
+    except HDF4Error as err:
+        raise InputError(path, f"not a readable {layout.product} HDF4 file ({err})") from err
+    try:
+        names = hdf.datasets()
+        if sds_name not in names:
+            raise InputError(
+                path,
+                f"{layout.product}: SDS {sds_name!r} not found",
+                f"SDS in the file: {', '.join(sorted(names)) or 'none'}",
+            )
+        sds = hdf.select(sds_name)
+        try:
+            shape = tuple(sds.info()[2]) if sds.info()[1] > 1 else (sds.info()[2],)
+            if shape != layout.shape:
+                raise InputError(
+                    path,
+                    f"{layout.product}: SDS {sds_name} is {shape[0]} x {shape[-1]}, not the "
+                    f"global 0.05 degree grid {layout.shape[0]} x {layout.shape[1]}",
+                    "give the global files as distributed, not a subset",
+                )
+            attributes = sds.attributes()
+            raw = sds[window.row_start : window.row_stop, window.col_start : window.col_stop]
+        finally:
+            sds.endaccess()
+    except HDF4Error as err:
+        raise InputError(path, f"{layout.product}: SDS {sds_name} cannot be read ({err})") from err
+    finally:
+        hdf.end()
+    return decode(np.asarray(raw), attributes, layout, path)
+
+
+def decode(
+    raw: np.ndarray, attributes: Mapping[str, Any], layout: HdfGridLayout, path: str | Path
+) -> np.ndarray:
+    """Stored integers -> physical float32: fill and out-of-range as NaN, then scale/offset.
+
+    A value from the config (``layout.overrides``) wins over the SDS attribute, which wins
+    over the layout's default.
+    """
+
+    def pick(key: str, *names: str) -> Any:
+        if key in layout.overrides:
+            return getattr(layout, key)
+        found = _attribute(attributes, *names)
+        return getattr(layout, key) if found is None else found
+
+    scale = float(pick("scale_factor", "scale_factor"))
+    offset = float(pick("add_offset", "add_offset"))
+    fill = pick("fill_value", "_FillValue")
+    valid = attributes.get("valid_range")
+    valid_min, valid_max = layout.valid_min, layout.valid_max
+    if valid is not None and not {"valid_min", "valid_max"} & layout.overrides:
+        valid_min, valid_max = float(valid[0]), float(valid[1])
+    if not np.isfinite(scale) or scale == 0:
+        raise InputError(path, f"{layout.product}: scale_factor {scale} is not usable")
+    bad = (raw < valid_min) | (raw > valid_max)
+    if fill is not None:
+        bad |= raw == fill
+    values = raw.astype(np.float64) * scale + offset
+    return np.where(bad, np.nan, values).astype(np.float32)

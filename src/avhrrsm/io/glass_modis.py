@@ -1,0 +1,163 @@
+"""Reader of the GLASS-MODIS soil-moisture target: daily 1 km GeoTIFFs in the MODIS sinusoidal
+projection (nodata -9999, possibly several tiles a day), put on the 0.05 degree grid.
+
+Not a lat/lon grid, so not a block mean: each 0.05 degree cell gets the area-weighted average of
+the valid 1 km pixels it overlaps (GDAL's warper, ``average``), and the fraction of its area
+that valid pixels cover (the same warp of a 0/1 validity mask). Only the source window under
+the requested 0.05 degree window is read, stripe by stripe, so memory stays bounded.
+"""
+
+from __future__ import annotations
+
+import glob
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import rasterio
+from rasterio.errors import RasterioIOError
+from rasterio.warp import Resampling, transform_bounds
+from rasterio.windows import Window as RasterWindow
+from rasterio.windows import from_bounds
+
+from avhrrsm.grid import STEP_DEG, Window
+from avhrrsm.io.errors import InputError, require_file
+from avhrrsm.io.glass import pattern_fields
+from avhrrsm.regrid import warp_average
+
+PRODUCT = "GLASS-MODIS soil moisture"
+NODATA = -9999.0
+VALID_RANGE = (0.0, 1.0)  # m3 m-3
+STRIPE_ROWS = 100  # 5 degrees of 0.05 degree rows at a time
+SPHERE_RADIUS_M = 6371007.181  # the MODIS sinusoidal grid's sphere
+
+
+def glass_modis_files(pattern: str, day: pd.Timestamp) -> list[Path]:
+    """The GLASS-MODIS GeoTIFF(s) of one day: one file, or several tiles where the pattern
+    holds a ``*``."""
+    name = pattern.format(**pattern_fields(day))
+    if glob.has_magic(name):
+        return sorted(Path(p) for p in glob.glob(name))
+    return [Path(name)] if Path(name).is_file() else []
+
+
+def _is_sinusoidal(crs: rasterio.crs.CRS | None) -> bool:
+    if crs is None:
+        return False
+    proj4 = crs.to_proj4() or ""
+    return "+proj=sinu" in proj4
+
+
+def open_tile(path: str | Path) -> rasterio.DatasetReader:
+    """Open one GLASS-MODIS GeoTIFF, checked to be in the MODIS sinusoidal projection."""
+    path = require_file(path, PRODUCT)
+    try:
+        dataset = rasterio.open(path)
+    except RasterioIOError as err:
+        raise InputError(path, f"not a readable {PRODUCT} GeoTIFF ({err})") from err
+    if not _is_sinusoidal(dataset.crs):
+        crs = dataset.crs
+        dataset.close()
+        raise InputError(
+            path,
+            f"{PRODUCT} is in {crs.to_string() if crs else 'no CRS'}, not the MODIS sinusoidal projection",
+            "give the GeoTIFFs as distributed (1 km, sinusoidal)",
+        )
+    return dataset
+
+
+def _source_window(
+    dataset: rasterio.DatasetReader, bounds: tuple[float, float, float, float]
+) -> RasterWindow | None:
+    """The window of the source raster under geographic ``bounds``, or None outside it."""
+    projected = transform_bounds("EPSG:4326", dataset.crs, *bounds, densify_pts=51)
+    window = from_bounds(*projected, transform=dataset.transform)
+    col0 = max(0, math.floor(window.col_off) - 1)
+    row0 = max(0, math.floor(window.row_off) - 1)
+    col1 = min(dataset.width, math.ceil(window.col_off + window.width) + 1)
+    row1 = min(dataset.height, math.ceil(window.row_off + window.height) + 1)
+    if col1 <= col0 or row1 <= row0:
+        return None
+    return RasterWindow(col0, row0, col1 - col0, row1 - row0)
+
+
+def _read_values(dataset: rasterio.DatasetReader, window: RasterWindow, path: Path) -> np.ndarray:
+    """The window's pixels as float32 m3 m-3, nodata and out-of-range as NaN."""
+    try:
+        raw = dataset.read(1, window=window, masked=True)
+    except RasterioIOError as err:
+        raise InputError(path, f"{PRODUCT} GeoTIFF cannot be read ({err})") from err
+    scale = dataset.scales[0] if dataset.scales else 1.0
+    offset = dataset.offsets[0] if dataset.offsets else 0.0
+    values = raw.astype(np.float64).filled(np.nan) * scale + offset
+    if dataset.nodata is None:
+        values[raw.data == NODATA] = np.nan
+    low, high = VALID_RANGE
+    with np.errstate(invalid="ignore"):
+        values[(values < low) | (values > high)] = np.nan
+    return values.astype(np.float32)
+
+
+def cell_area_m2(window: Window) -> np.ndarray:
+    """(rows, 1) area (m2) of the window's 0.05 degree cells on the sinusoidal grid's sphere:
+    the projection is equal-area, so a pixel's projected area is its area there too."""
+    north = np.deg2rad(90.0 - STEP_DEG * np.arange(window.row_start, window.row_stop))
+    south = np.deg2rad(90.0 - STEP_DEG * np.arange(window.row_start + 1, window.row_stop + 1))
+    area = SPHERE_RADIUS_M**2 * np.deg2rad(STEP_DEG) * (np.sin(north) - np.sin(south))
+    return area[:, None]
+
+
+def glass_modis_on_grid(
+    paths: Sequence[str | Path], window: Window, min_valid_fraction: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """One day of GLASS-MODIS (one or several sinusoidal tiles) on a 0.05 degree window.
+
+    Returns (area-weighted mean of the valid 1 km pixels, fraction of the cell's area that
+    valid pixels cover); the mean is NaN where that fraction is below ``min_valid_fraction``
+    or zero. Each tile contributes the overlap-weighted sums of its valid values and of its
+    valid pixels (GDAL's ``sum``), so cells on a seam between tiles are weighted exactly.
+    """
+    value_sum = np.zeros(window.shape, dtype=np.float64)
+    valid_sum = np.zeros(window.shape, dtype=np.float64)
+    for path in map(Path, paths):
+        with open_tile(path) as dataset:
+            for start in range(0, window.shape[0], STRIPE_ROWS):
+                stripe = Window(
+                    window.row_start + start,
+                    min(window.row_stop, window.row_start + start + STRIPE_ROWS),
+                    window.col_start,
+                    window.col_stop,
+                )
+                source_window = _source_window(dataset, stripe.bounds())
+                if source_window is None:
+                    continue
+                values = _read_values(dataset, source_window, path)
+                transform = dataset.window_transform(source_window)
+                valid = np.isfinite(values)
+                sums = warp_average(
+                    np.where(valid, values, 0.0),
+                    transform,
+                    dataset.crs,
+                    stripe,
+                    -9999.0,
+                    Resampling.sum,
+                )
+                counts = warp_average(
+                    valid.astype(np.float32),
+                    transform,
+                    dataset.crs,
+                    stripe,
+                    -9999.0,
+                    Resampling.sum,
+                )
+                pixel_m2 = abs(transform.a * transform.e)
+                rows = slice(start, start + stripe.shape[0])
+                value_sum[rows] += np.nan_to_num(sums) * pixel_m2
+                valid_sum[rows] += np.nan_to_num(counts) * pixel_m2
+    fraction = np.clip(valid_sum / cell_area_m2(window), 0.0, 1.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = value_sum / valid_sum
+    keep = (valid_sum > 0) & (fraction >= min_valid_fraction - 1e-6)
+    return np.where(keep, mean, np.nan).astype(np.float32), fraction.astype(np.float32)
