@@ -19,9 +19,9 @@ def test_a_failed_year_does_not_stop_the_others_and_reruns_alone(tmp_path):
     first = _snakemake([*base, "--until", "synthesize"], cwd=tmp_path)
     assert first.returncode == 0, first.stderr[-3000:]
     run = tmp_path / "results" / "test"
-    era5 = run / "synthetic" / "era5land" / "era5-land_swvl1_1999_06.nc"
+    era5 = run / "synthetic" / "era5land" / "1999" / "era5-land_swvl1_1999_06.nc"
     original = era5.read_bytes()
-    era5.write_bytes(original[:2048])  # a truncated download
+    era5.write_bytes(original[:2048])  # a truncated download (a CDS zip: the world's first year)
     broken = _snakemake([*base, "--keep-going"], cwd=tmp_path, timeout=900)
     assert broken.returncode != 0
     assert "era5-land_swvl1_1999_06.nc" in (run / "logs" / "stack_year_1999.log").read_text()

@@ -832,7 +832,8 @@ def write_global_standins(workdir: Path) -> Path:
     for name in ("merit_dem", "cosmos_uk", "smap_cvs", "soilgrids", "ismn"):
         (data / name).mkdir(parents=True, exist_ok=True)
     for fraction in ("sand", "silt", "clay"):
-        (data / "soilgrids" / f"{fraction}_0-5cm_mean.tif").touch()
+        (data / "soilgrids" / fraction).mkdir(parents=True, exist_ok=True)
+        (data / "soilgrids" / fraction / f"{fraction}_0-5cm_mean.vrt").touch()
     (data / "ismn" / "Data_separate_files_19820101_20211231.zip").touch()
     return REPO_ROOT / "workflow" / "configs" / "global.yaml"
 
