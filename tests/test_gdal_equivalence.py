@@ -53,3 +53,22 @@ def test_bilinear_equals_gdalwarp_bilinear(gdalwarp, tmp_path):
     reference = _warp(gdalwarp, tmp_path / "era.tif", tmp_path / "bil.tif", window, "bilinear")
     ours = bilinear_to_points(smooth, lat, lon, window.lat(), window.lon())
     np.testing.assert_allclose(ours, reference, atol=1e-5)
+
+
+def test_glass_modis_area_mean_equals_gdalwarp_average(
+    gdalwarp, world_patterns, test_config, tmp_path
+):
+    """A sinusoidal 1 km GLASS-MODIS day -> 0.05 degree: our overlap-weighted sums give GDAL's
+    `average` (valid pixels only); cells without a valid pixel are missing in both."""
+    import pandas as pd
+
+    from avhrrsm.grid import region_window
+    from avhrrsm.io.glass_modis import glass_modis_files, glass_modis_on_grid
+
+    window = region_window(test_config["region"])
+    [source] = glass_modis_files(world_patterns["glass_modis"], pd.Timestamp("2001-07-20"))
+    reference = _warp(gdalwarp, source, tmp_path / "modis.tif", window, "average")
+    ours, fraction = glass_modis_on_grid([source], window, 0.0)
+    assert np.array_equal(np.isnan(ours), np.isnan(reference))
+    np.testing.assert_allclose(ours, reference, atol=1e-5, equal_nan=True)
+    assert np.isfinite(ours).mean() > 0.3 and 0.0 < fraction.mean() <= 1.0

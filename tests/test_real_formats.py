@@ -199,6 +199,58 @@ def test_every_day_takes_the_composite_that_covers_it(test_stacks):
     assert (flags == 0).mean() > 0.8  # composites have few gaps
 
 
+def test_gdal_opens_the_glass_files_as_georeferenced_hdf_eos_grids(world_patterns, test_config):
+    """The synthetic GLASS files are HDF-EOS2 grids as distributed: GDAL's HDF4 driver (a peer
+    reader) finds the grid, its 0.05 degree georeferencing and the same values as ours."""
+    import shutil
+    import subprocess
+
+    gdalinfo, locate = shutil.which("gdalinfo"), shutil.which("gdallocationinfo")
+    if gdalinfo is None or locate is None:
+        pytest.skip("GDAL's command-line tools are not installed (apt-get install gdal-bin)")
+    if "HDF4" not in subprocess.run([gdalinfo, "--formats"], capture_output=True, text=True).stdout:
+        pytest.skip("this GDAL has no HDF4 driver")
+    path = find_file(world_patterns["glass_albedo"], pd.Timestamp("2001-06-02"))
+    field = f'HDF4_EOS:EOS_GRID:"{path}":GLASS02B05:ABD_BSA_VIS'
+    info = subprocess.run([gdalinfo, field], capture_output=True, text=True, check=True).stdout
+    assert "Size is 7200, 3600" in info and "Origin = (-180.0" in info
+    assert "Pixel Size = (0.050000000000000,-0.050000000000000)" in info
+    window = region_window(test_config["region"])
+    ours = read_glass_sds(path, GLASS_ALBEDO, "albedo_bsa_vis", window)
+    row, col = np.argwhere(np.isfinite(ours))[len(np.argwhere(np.isfinite(ours))) // 2]
+    lat, lon = window.lat()[row], window.lon()[col]
+    stored = subprocess.run(
+        [locate, "-valonly", "-wgs84", field, str(lon), str(lat)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert int(stored) * 1e-4 == pytest.approx(float(ours[row, col]), abs=1e-7)
+
+
+def test_an_hdf_eos_grid_that_is_not_the_cmg_is_named(tmp_path, test_config):
+    from avhrrsm.synth.hdf4 import Sds, struct_metadata, write_glass_hdf4
+
+    window = region_window(test_config["region"])
+    path = write_glass_hdf4(
+        tmp_path / "GLASS08B31.V40.A2001001.2021047.hdf",
+        window,
+        {"LST": Sds(np.full(window.shape, 29000, np.uint16), 0)},
+        grid="GLASS08B31",
+    )
+    from pyhdf.SD import SD, SDC
+
+    hdf = SD(str(path), SDC.WRITE)
+    shifted = struct_metadata("GLASS08B31", {"LST": "DFNT_UINT16"}).replace(
+        "UpperLeftPointMtrs=(-180000000.000000", "UpperLeftPointMtrs=(-179030000.000000"
+    )
+    hdf.attr("StructMetadata.0").set(SDC.CHAR8, shifted)
+    hdf.end()
+    with pytest.raises(InputError, match="not the global 0.05 degree CMG") as info:
+        read_glass_sds(path, GLASS_LST, "lst", window)
+    assert "UpperLeftPointMtrs (-179.5, 90.0)" in str(info.value)  # 179 deg 30 min
+
+
 def test_glass_bad_files_are_named(tmp_path, test_config):
     from pyhdf.SD import SD, SDC
 
@@ -283,9 +335,12 @@ def test_glass_modis_tiles_of_one_day_are_combined(world_patterns, test_config, 
                 out.write(source.read(1, window=part), 1)
     tiles = glass_modis_files(str(tmp_path / "GLASS_MODIS_SM_A{year}{doy:03d}*.tif"), day)
     assert len(tiles) == 2
-    whole, _ = glass_modis_on_grid([single], window, 0.5)
-    combined, _ = glass_modis_on_grid(tiles, window, 0.5)
-    np.testing.assert_allclose(combined, whole, rtol=1e-5, atol=1e-6)
+    whole, whole_fraction = glass_modis_on_grid([single], window, 0.0)
+    combined, fraction = glass_modis_on_grid(tiles, window, 0.0)
+    # the tiles' means weighted by valid area: the single file's average up to GDAL's weights
+    np.testing.assert_allclose(combined, whole, atol=2e-3)
+    assert np.nanmean(np.abs(combined - whole)) < 2e-4
+    np.testing.assert_allclose(fraction, whole_fraction, atol=0.05)
 
 
 # ----------------------------------------------------------------- MERIT tars, SoilGrids VRT

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import glob
 import logging
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -93,6 +94,7 @@ def read_glass_sds(
     except HDF4Error as err:
         raise InputError(path, f"not a readable {layout.product} HDF4 file ({err})") from err
     try:
+        _check_grid(path, hdf.attributes().get("StructMetadata.0"), layout)
         names = hdf.datasets()
         if sds_name not in names:
             raise InputError(
@@ -119,6 +121,46 @@ def read_glass_sds(
     finally:
         hdf.end()
     return decode(np.asarray(raw), attributes, layout, path)
+
+
+CMG_CORNERS = ((-180.0, 90.0), (180.0, -90.0))  # upper left, lower right (degrees)
+
+
+def _gctp_degrees(packed: float) -> float:
+    """GCTP's packed DDDMMMSSS.SS angle (HDF-EOS2 grid corners) in decimal degrees."""
+    sign = -1.0 if packed < 0 else 1.0
+    value = abs(packed)
+    degrees = value // 1_000_000
+    minutes = (value - degrees * 1_000_000) // 1000
+    seconds = value - degrees * 1_000_000 - minutes * 1000
+    return sign * (degrees + minutes / 60.0 + seconds / 3600.0)
+
+
+def _check_grid(path: Path, struct_metadata: str | None, layout: HdfGridLayout) -> None:
+    """Where the file is an HDF-EOS2 grid, its StructMetadata.0 must describe the global
+    geographic 0.05 degree grid (a plain HDF4 file is taken to be on it; its SDS sizes are
+    checked either way)."""
+    if not struct_metadata:
+        return
+    fields = dict(re.findall(r"^\s*(\w+)=(.*?)\s*$", struct_metadata, re.MULTILINE))
+    problems = []
+    if fields.get("Projection", "GCTP_GEO") != "GCTP_GEO":
+        problems.append(f"projection {fields['Projection']}")
+    size = (int(fields.get("YDim", layout.shape[0])), int(fields.get("XDim", layout.shape[1])))
+    if size != layout.shape:
+        problems.append(f"{size[0]} x {size[1]} cells")
+    for key, expected in zip(("UpperLeftPointMtrs", "LowerRightMtrs"), CMG_CORNERS, strict=True):
+        if key in fields:
+            corner = tuple(_gctp_degrees(float(v)) for v in fields[key].strip("()").split(","))
+            if any(abs(a - b) > 1e-6 for a, b in zip(corner, expected, strict=True)):
+                problems.append(f"{key} {corner}")
+    if problems:
+        raise InputError(
+            path,
+            f"{layout.product}: the HDF-EOS2 grid is not the global 0.05 degree CMG "
+            f"({'; '.join(problems)})",
+            "give the global files as distributed",
+        )
 
 
 def decode(

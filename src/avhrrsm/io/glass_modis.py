@@ -84,20 +84,24 @@ def _source_window(
 
 
 def _read_values(dataset: rasterio.DatasetReader, window: RasterWindow, path: Path) -> np.ndarray:
-    """The window's pixels as float32 m3 m-3, nodata and out-of-range as NaN."""
+    """The window's pixels as float32 m3 m-3, nodata and out-of-range as NaN (in place, in
+    float32: reading and decompressing is most of the work, so nothing is copied twice)."""
     try:
-        raw = dataset.read(1, window=window, masked=True)
+        values = dataset.read(1, window=window, out_dtype="float32")
     except RasterioIOError as err:
         raise InputError(path, f"{PRODUCT} GeoTIFF cannot be read ({err})") from err
+    nodata = NODATA if dataset.nodata is None else dataset.nodata
+    if not np.isnan(nodata):
+        values[values == np.float32(nodata)] = np.nan
     scale = dataset.scales[0] if dataset.scales else 1.0
     offset = dataset.offsets[0] if dataset.offsets else 0.0
-    values = raw.astype(np.float64).filled(np.nan) * scale + offset
-    if dataset.nodata is None:
-        values[raw.data == NODATA] = np.nan
+    if scale != 1.0 or offset != 0.0:
+        values *= np.float32(scale)
+        values += np.float32(offset)
     low, high = VALID_RANGE
     with np.errstate(invalid="ignore"):
         values[(values < low) | (values > high)] = np.nan
-    return values.astype(np.float32)
+    return values
 
 
 def cell_area_m2(window: Window) -> np.ndarray:
@@ -116,12 +120,19 @@ def glass_modis_on_grid(
 
     Returns (area-weighted mean of the valid 1 km pixels, fraction of the cell's area that
     valid pixels cover); the mean is NaN where that fraction is below ``min_valid_fraction``
-    or zero. Each tile contributes the overlap-weighted sums of its valid values and of its
-    valid pixels (GDAL's ``sum``), so cells on a seam between tiles are weighted exactly.
+    or zero. Each file is warped with GDAL's ``average``: the values (nodata left out: exactly
+    ``gdalwarp -r average``) and the 0/1 validity (its valid fraction). Where
+    a day comes as several tiles, cells on a seam combine the tiles' means weighted by their
+    valid areas (GDAL's overlap-weighted ``sum`` of the validity, over the cell's area on the
+    sinusoidal sphere, which the projection keeps).
     """
-    value_sum = np.zeros(window.shape, dtype=np.float64)
-    valid_sum = np.zeros(window.shape, dtype=np.float64)
-    for path in map(Path, paths):
+    paths = [Path(p) for p in paths]
+    tiles = len(paths) > 1
+    mean_area = np.zeros(window.shape, dtype=np.float64)
+    valid_area = np.zeros(window.shape, dtype=np.float64)
+    single_mean = np.full(window.shape, np.nan, dtype=np.float32)
+    single_fraction = np.zeros(window.shape, dtype=np.float32)
+    for path in paths:
         with open_tile(path) as dataset:
             for start in range(0, window.shape[0], STRIPE_ROWS):
                 stripe = Window(
@@ -136,28 +147,24 @@ def glass_modis_on_grid(
                 values = _read_values(dataset, source_window, path)
                 transform = dataset.window_transform(source_window)
                 valid = np.isfinite(values)
-                sums = warp_average(
-                    np.where(valid, values, 0.0),
-                    transform,
-                    dataset.crs,
-                    stripe,
-                    -9999.0,
-                    Resampling.sum,
-                )
-                counts = warp_average(
-                    valid.astype(np.float32),
-                    transform,
-                    dataset.crs,
-                    stripe,
-                    -9999.0,
-                    Resampling.sum,
-                )
-                pixel_m2 = abs(transform.a * transform.e)
+                # two single-band warps: GDAL's multi-band warp masks a pixel of every band where
+                # one band is nodata, which would drop the validity band's zeros
+                mean = warp_average(values, transform, dataset.crs, stripe)
+                fraction = warp_average(valid.astype(np.float32), transform, dataset.crs, stripe)
                 rows = slice(start, start + stripe.shape[0])
-                value_sum[rows] += np.nan_to_num(sums) * pixel_m2
-                valid_sum[rows] += np.nan_to_num(counts) * pixel_m2
-    fraction = np.clip(valid_sum / cell_area_m2(window), 0.0, 1.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = value_sum / valid_sum
-    keep = (valid_sum > 0) & (fraction >= min_valid_fraction - 1e-6)
-    return np.where(keep, mean, np.nan).astype(np.float32), fraction.astype(np.float32)
+                if not tiles:
+                    single_mean[rows], single_fraction[rows] = mean, np.nan_to_num(fraction)
+                    continue
+                area = warp_average(
+                    valid.astype(np.float32), transform, dataset.crs, stripe, -1.0, Resampling.sum
+                )
+                area = np.nan_to_num(area) * abs(transform.a * transform.e)
+                mean_area[rows] += np.where(np.isfinite(mean), mean * area, 0.0)
+                valid_area[rows] += np.where(np.isfinite(mean), area, 0.0)
+    if tiles:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            single_mean = (mean_area / valid_area).astype(np.float32)
+        single_fraction = np.clip(valid_area / cell_area_m2(window), 0.0, 1.0).astype(np.float32)
+    keep = np.isfinite(single_mean) & (single_fraction > 0)
+    keep &= single_fraction >= min_valid_fraction - 1e-6
+    return np.where(keep, single_mean, np.nan).astype(np.float32), single_fraction

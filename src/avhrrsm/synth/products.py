@@ -183,9 +183,16 @@ ALBEDO_PRODUCTION_DATE = "2019353"  # the name's production-date part of the syn
 LST_PRODUCTION_DATE = "2021047"
 
 
-def _real_name(pattern: str, production_date: str, **fields: object) -> Path:
-    """A path of ``pattern`` with its ``*`` (the production date in real names) filled in."""
-    return _format(pattern.replace("*", production_date, 1), **fields)
+def _real_name(pattern: str, production_date: str, day: pd.Timestamp) -> Path:
+    """The path of ``day`` for ``pattern``, its ``*`` (the production date in real names, a
+    tile in GLASS-MODIS names) filled with ``production_date``."""
+    return _format(
+        pattern.replace("*", production_date, 1),
+        year=day.year,
+        doy=day.day_of_year,
+        month=day.month,
+        day=day.day,
+    )
 
 
 class _AvhrrDays:
@@ -289,17 +296,9 @@ def write_glass_albedo(world: World, years: Collection[int] | None = None) -> in
                         },
                     )
         platform, _ = avhrr_platform(start)
-        path = _real_name(
-            world.patterns["glass_albedo"],
-            ALBEDO_PRODUCTION_DATE,
-            year=start.year,
-            doy=start.day_of_year,
-            month=start.month,
-            day=start.day,
-        )
-        write_glass_hdf4(
-            path, world.static.region, datasets, _glass_global_attrs("GLASS02B05", start, platform)
-        )
+        path = _real_name(world.patterns["glass_albedo"], ALBEDO_PRODUCTION_DATE, start)
+        attrs = _glass_global_attrs("GLASS02B05", start, platform)
+        write_glass_hdf4(path, world.static.region, datasets, attrs, grid="GLASS02B05")
         n_files += 1
     return n_files
 
@@ -314,14 +313,7 @@ def write_glass_lst(world: World, years: Collection[int] | None = None) -> int:
         fields, gap = avhrr.fields(t, day)
         data = pack(np.where(gap, np.nan, fields["lst"]), 0.01, 0.0, 0, np.uint16)
         platform, _ = avhrr_platform(day)
-        path = _real_name(
-            world.patterns["glass_lst"],
-            LST_PRODUCTION_DATE,
-            year=day.year,
-            doy=day.day_of_year,
-            month=day.month,
-            day=day.day,
-        )
+        path = _real_name(world.patterns["glass_lst"], LST_PRODUCTION_DATE, day)
         datasets = {
             "LST": Sds(
                 data,
@@ -335,9 +327,8 @@ def write_glass_lst(world: World, years: Collection[int] | None = None) -> int:
                 },
             )
         }
-        write_glass_hdf4(
-            path, world.static.region, datasets, _glass_global_attrs("GLASS08B31", day, platform)
-        )
+        attrs = _glass_global_attrs("GLASS08B31", day, platform)
+        write_glass_hdf4(path, world.static.region, datasets, attrs, grid="GLASS08B31")
         n_files += 1
     return n_files
 
@@ -758,9 +749,7 @@ def write_glass_modis(world: World, years: Collection[int] | None = None) -> int
         random_gap = rng.random(fine.shape) < gap_fraction
         values = np.where(cloud | random_gap | np.isnan(fine) | ~inside, np.nan, values)
         data = np.where(np.isnan(values), -9999.0, np.round(values, 4)).astype(np.float32)
-        path = _real_name(
-            pattern, "", year=day.year, doy=day.day_of_year, month=day.month, day=day.day
-        )
+        path = _real_name(pattern, "", day)
         write_geotiff(
             path,
             data,
