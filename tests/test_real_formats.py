@@ -388,3 +388,31 @@ def test_inputs_check_reports_every_product(world_patterns, test_config, tmp_pat
     lst = checks["glass_lst"]
     assert len(lst.unreadable) == 1 and str(bad_lst) in lst.unreadable[0]
     assert len(lst.missing) == 364 and "BLOCKS THE RUN" in lst.line()
+
+
+def test_inputs_check_command_exits_1_where_a_run_would_fail(
+    world_patterns, test_config, tmp_path, capsys
+):
+    import yaml
+
+    from avhrrsm.cli import main
+
+    config = {
+        "run": "check",
+        "results_dir": str(tmp_path / "results"),
+        "region": test_config["region"],
+        "years": [2015],
+        "synthetic": {"enabled": False},
+        "inputs": dict(world_patterns),
+    }
+    good = tmp_path / "good.yaml"
+    good.write_text(yaml.safe_dump(config))
+    assert main(["inputs", "check", "--configfile", str(good)]) == 0
+    out = capsys.readouterr().out
+    assert "glass_lst        365 of 365" in out and "every input a run needs" in out
+    config["inputs"]["era5land"] = str(tmp_path / "nowhere" / "{year}_{month:02d}.nc")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(config))
+    assert main(["inputs", "check", "--configfile", str(bad)]) == 1
+    out = capsys.readouterr().out
+    assert "a run would fail on: era5land" in out and "nowhere/2015_01.nc is missing" in out

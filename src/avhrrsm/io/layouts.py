@@ -9,7 +9,8 @@ GLASS version with another scale), so no reader carries these numbers as constan
 Sources: GLASS02B05 (albedo) SDS names, int16 packing with scale 1e-4 and "negative values are
 invalid" from NASA-LIS/LISF ``lvt/datastreams/GLASSalbedo/readGLASSalbedoObs.F90``; the 0.05
 degree CMG grid (7200 x 3600, north-up from 90 N, 180 W) from the same reader's offsets; the
-ESA CCI SM flag bits from the product's ``flag_meanings`` (v07+).
+ESA CCI SM flag bits (v08/v09 COMBINED: bit values and meanings, fill 127) from the metadata
+files of TU Wien's ``esa_cci_sm`` package (``src/esa_cci_sm/metadata/*.ini``).
 """
 
 from __future__ import annotations
@@ -78,9 +79,10 @@ CCI_FLAG_BITS = {
     16: "weight_of_measurement_below_threshold",
     32: "all_datasets_deemed_unreliable",
     64: "barren_ground_advisory_flag",
-    128: "NaN_value_within_the_input_datasets",
+    128: "not_used",
 }
-CCI_INVALID_FLAG_BITS = 1 | 2 | 4 | 8 | 16 | 32 | 128  # every bit but the barren-ground advisory
+# every bit but the barren-ground advisory (128 is unused; kept so that a future meaning masks)
+CCI_INVALID_FLAG_BITS = 1 | 2 | 4 | 8 | 16 | 32 | 128
 
 # ERA5-Land swvl1 below this is not a rounding artefact of the land-surface model but an error.
 ERA5LAND_MIN_SWVL1 = -0.05
