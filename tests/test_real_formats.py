@@ -416,3 +416,28 @@ def test_inputs_check_command_exits_1_where_a_run_would_fail(
     assert main(["inputs", "check", "--configfile", str(bad)]) == 1
     out = capsys.readouterr().out
     assert "a run would fail on: era5land" in out and "nowhere/2015_01.nc is missing" in out
+
+
+def test_glass_modis_packing_from_tags_or_the_config(world_patterns, test_config, tmp_path):
+    """A GeoTIFF storing percent with no nodata tag: the layout's nodata (-9999) applies, and a
+    config scale_factor of 0.01 gives m3 m-3; without it the file is refused, named."""
+    import rasterio
+
+    from avhrrsm.io.layouts import glass_modis_layout
+
+    window = region_window(test_config["region"])
+    [source] = glass_modis_files(world_patterns["glass_modis"], pd.Timestamp("2001-07-20"))
+    with rasterio.open(source) as src:
+        profile, data = src.profile, src.read(1)
+    profile.update(nodata=None)
+    percent = tmp_path / "percent.tif"
+    with rasterio.open(percent, "w", **profile) as out:
+        out.write(np.where(data == -9999.0, data, data * 100.0).astype(np.float32), 1)
+    reference, _ = glass_modis_on_grid([source], window, 0.5)
+    scaled, _ = glass_modis_on_grid(
+        [percent], window, 0.5, glass_modis_layout({"scale_factor": 0.01})
+    )
+    np.testing.assert_allclose(scaled, reference, rtol=1e-5, equal_nan=True)
+    with pytest.raises(InputError, match=r"mostly outside 0..1 m3 m-3") as info:
+        glass_modis_on_grid([percent], window, 0.5)  # percent, read as m3 m-3
+    assert str(percent) in str(info.value) and "layouts.glass_modis" in str(info.value)

@@ -41,7 +41,7 @@ from avhrrsm.io.errors import InputError
 from avhrrsm.io.glass import composite_start, find_file, read_glass_sds
 from avhrrsm.io.glass_modis import glass_modis_files, glass_modis_on_grid
 from avhrrsm.io.gridded import AVHRR_VARIABLES, GLASS_MODIS_YEARS, read_era5land
-from avhrrsm.io.layouts import glass_layout
+from avhrrsm.io.layouts import glass_layout, glass_modis_layout
 from avhrrsm.logs import progress
 from avhrrsm.regrid import bilinear_to_points
 from avhrrsm.store import create_store, write_region
@@ -150,6 +150,7 @@ class GlassDays:
         self.window = window
         self.albedo = glass_layout("glass_albedo", layouts.get("glass_albedo"))  # type: ignore[arg-type]
         self.lst = glass_layout("glass_lst", layouts.get("glass_lst"))  # type: ignore[arg-type]
+        self.modis = glass_modis_layout(layouts.get("glass_modis"))  # type: ignore[arg-type]
         self.patterns = {
             "glass_albedo": patterns["glass_albedo"],
             "glass_lst": patterns["glass_lst"],
@@ -242,7 +243,9 @@ def read_inputs_block(
             if not files:
                 missing[TARGET] += 1
                 continue
-            out[TARGET][k], _ = glass_modis_on_grid(files, window, modis_min_valid_fraction)
+            out[TARGET][k], _ = glass_modis_on_grid(
+                files, window, modis_min_valid_fraction, glass.modis
+            )
     return out
 
 

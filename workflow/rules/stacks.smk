@@ -33,7 +33,7 @@ rule stack_year:
         stacks=config["stacks"],
         layouts={
             name: config["layouts"].get(name, {})
-            for name in ("glass_albedo", "glass_lst")
+            for name in ("glass_albedo", "glass_lst", "glass_modis")
         },
     message:
         "Input stack of {wildcards.year} on the 0.05 degree grid"

@@ -25,11 +25,10 @@ from rasterio.windows import from_bounds
 from avhrrsm.grid import STEP_DEG, Window
 from avhrrsm.io.errors import InputError, require_file
 from avhrrsm.io.glass import pattern_fields
+from avhrrsm.io.layouts import GLASS_MODIS, GeoTiffLayout
 from avhrrsm.regrid import warp_average
 
-PRODUCT = "GLASS-MODIS soil moisture"
-NODATA = -9999.0
-VALID_RANGE = (0.0, 1.0)  # m3 m-3
+PRODUCT = GLASS_MODIS.product
 STRIPE_ROWS = 100  # 5 degrees of 0.05 degree rows at a time
 SPHERE_RADIUS_M = 6371007.181  # the MODIS sinusoidal grid's sphere
 
@@ -83,24 +82,42 @@ def _source_window(
     return RasterWindow(col0, row0, col1 - col0, row1 - row0)
 
 
-def _read_values(dataset: rasterio.DatasetReader, window: RasterWindow, path: Path) -> np.ndarray:
+def _read_values(
+    dataset: rasterio.DatasetReader, window: RasterWindow, path: Path, layout: GeoTiffLayout
+) -> np.ndarray:
     """The window's pixels as float32 m3 m-3, nodata and out-of-range as NaN (in place, in
-    float32: reading and decompressing is most of the work, so nothing is copied twice)."""
+    float32: reading and decompressing is most of the work, so nothing is copied twice).
+    Nodata, scale and offset come from the file's tags, else (or where the config sets them)
+    from the layout."""
     try:
         values = dataset.read(1, window=window, out_dtype="float32")
     except RasterioIOError as err:
         raise InputError(path, f"{PRODUCT} GeoTIFF cannot be read ({err})") from err
-    nodata = NODATA if dataset.nodata is None else dataset.nodata
+
+    def pick(key: str, tag: float | None) -> float:
+        if key in layout.overrides or tag is None:
+            return float(getattr(layout, key))
+        return float(tag)
+
+    nodata = pick("nodata", dataset.nodata)
     if not np.isnan(nodata):
         values[values == np.float32(nodata)] = np.nan
-    scale = dataset.scales[0] if dataset.scales else 1.0
-    offset = dataset.offsets[0] if dataset.offsets else 0.0
+    scale = pick("scale_factor", dataset.scales[0] if dataset.scales else None)
+    offset = pick("add_offset", dataset.offsets[0] if dataset.offsets else None)
     if scale != 1.0 or offset != 0.0:
         values *= np.float32(scale)
         values += np.float32(offset)
-    low, high = VALID_RANGE
     with np.errstate(invalid="ignore"):
-        values[(values < low) | (values > high)] = np.nan
+        outside = (values < layout.valid_min) | (values > layout.valid_max)
+    if outside.sum() > 0.5 * np.isfinite(values).sum():  # not a stray pixel: the packing
+        low, high = float(np.nanmin(values)), float(np.nanmax(values))
+        raise InputError(
+            path,
+            f"{PRODUCT} values {low:.4g}..{high:.4g} are mostly outside "
+            f"{layout.valid_min:g}..{layout.valid_max:g} {layout.units}",
+            "percent or unscaled integers? set layouts.glass_modis (scale_factor, nodata)",
+        )
+    values[outside] = np.nan
     return values
 
 
@@ -114,7 +131,10 @@ def cell_area_m2(window: Window) -> np.ndarray:
 
 
 def glass_modis_on_grid(
-    paths: Sequence[str | Path], window: Window, min_valid_fraction: float
+    paths: Sequence[str | Path],
+    window: Window,
+    min_valid_fraction: float,
+    layout: GeoTiffLayout = GLASS_MODIS,
 ) -> tuple[np.ndarray, np.ndarray]:
     """One day of GLASS-MODIS (one or several sinusoidal tiles) on a 0.05 degree window.
 
@@ -144,7 +164,7 @@ def glass_modis_on_grid(
                 source_window = _source_window(dataset, stripe.bounds())
                 if source_window is None:
                     continue
-                values = _read_values(dataset, source_window, path)
+                values = _read_values(dataset, source_window, path, layout)
                 transform = dataset.window_transform(source_window)
                 valid = np.isfinite(values)
                 # two single-band warps: GDAL's multi-band warp masks a pixel of every band where

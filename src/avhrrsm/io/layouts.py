@@ -70,6 +70,32 @@ GLASS_LST = HdfGridLayout(
     units="K",
 )
 
+
+@dataclass(frozen=True)
+class GeoTiffLayout:
+    """A GeoTIFF product: its nodata (where the file has no tag), packing (where the file has
+    no scale/offset tags) and the physical valid range. Config values win over the tags."""
+
+    product: str
+    nodata: float
+    scale_factor: float
+    add_offset: float
+    valid_min: float
+    valid_max: float
+    units: str
+    overrides: frozenset[str] = field(default_factory=frozenset)
+
+
+GLASS_MODIS = GeoTiffLayout(
+    product="GLASS-MODIS soil moisture",
+    nodata=-9999.0,
+    scale_factor=1.0,
+    add_offset=0.0,
+    valid_min=0.0,
+    valid_max=1.0,
+    units="m3 m-3",
+)
+
 # ESA CCI SM v07+ flag bits. Bit 64 (barren ground) is advisory: the estimate is valid.
 CCI_FLAG_BITS = {
     1: "snow_coverage_or_temperature_below_zero",
@@ -89,6 +115,12 @@ ERA5LAND_MIN_SWVL1 = -0.05
 
 GLASS_LAYOUTS = {"glass_albedo": GLASS_ALBEDO, "glass_lst": GLASS_LST}
 OVERRIDABLE = ("scale_factor", "add_offset", "fill_value", "valid_min", "valid_max")
+
+
+def glass_modis_layout(overrides: Mapping[str, Any] | None = None) -> GeoTiffLayout:
+    """The GLASS-MODIS spec with the config's ``layouts.glass_modis`` values applied."""
+    changes = {k: v for k, v in (overrides or {}).items() if k in OVERRIDABLE + ("nodata",)}
+    return replace(GLASS_MODIS, **changes, overrides=frozenset(changes))
 
 
 def glass_layout(name: str, overrides: Mapping[str, Any] | None = None) -> HdfGridLayout:
