@@ -199,12 +199,15 @@ def test_every_day_takes_the_composite_that_covers_it(test_stacks):
     assert (flags == 0).mean() > 0.8  # composites have few gaps
 
 
-def test_gdal_opens_the_glass_files_as_georeferenced_hdf_eos_grids(world_patterns, test_config):
+def test_gdal_opens_the_glass_files_as_georeferenced_hdf_eos_grids(
+    gdalwarp, world_patterns, test_config
+):
     """The synthetic GLASS files are HDF-EOS2 grids as distributed: GDAL's HDF4 driver (a peer
     reader) finds the grid, its 0.05 degree georeferencing and the same values as ours."""
     import shutil
     import subprocess
 
+    # the gdalwarp fixture installs GDAL's command-line tools (gdal-bin) where missing
     gdalinfo, locate = shutil.which("gdalinfo"), shutil.which("gdallocationinfo")
     if gdalinfo is None or locate is None:
         pytest.skip("GDAL's command-line tools are not installed (apt-get install gdal-bin)")
