@@ -13,7 +13,12 @@ import xarray as xr
 
 from avhrrsm.io.errors import InputError
 from avhrrsm.io.gridded import read_era5land, read_esa_cci
-from avhrrsm.io.insitu import read_cosmos_uk, read_smap_cvs
+from avhrrsm.io.insitu import (
+    cosmos_uk_files,
+    read_cosmos_uk,
+    read_cosmos_uk_site_metadata,
+    read_smap_cvs,
+)
 from avhrrsm.io.layouts import CCI_INVALID_FLAG_BITS
 from avhrrsm.io.netcdf import NcVar, write_netcdf
 from avhrrsm.io.rasters import (
@@ -167,8 +172,10 @@ def test_soilgrids_fractions_sum_to_one(synthetic_world):
 
 
 def test_cosmos_uk_converts_percent_and_missing(synthetic_world):
-    path = next((synthetic_world / "cosmos").glob("*_HydroSoil_Daily_*.csv"))
-    frame = read_cosmos_uk(path)
+    daily, metadata = cosmos_uk_files(synthetic_world / "cosmos")
+    assert metadata is not None and metadata.name.startswith("COSMOS-UK_SiteMetadata_")
+    path = daily[0]
+    frame = read_cosmos_uk(path, read_cosmos_uk_site_metadata(metadata))
     raw = pd.read_csv(path)
     assert (raw["COSMOS_VWC"] == -9999).sum() == frame["soil_moisture"].isna().sum() > 0
     good = raw["COSMOS_VWC"] != -9999
@@ -265,6 +272,33 @@ def test_cosmos_bad_files(tmp_path):
     bad_date.write_text("SITE_ID,DATE_TIME,COSMOS_VWC\nW,2015-01-01,30\nW,yesterday,31\n")
     with pytest.raises(InputError, match="unreadable date 'yesterday' in data row 2"):
         read_cosmos_uk(bad_date)
+
+
+def test_cosmos_uk_release_in_lower_case_with_a_site_missing_from_its_metadata(
+    synthetic_world, tmp_path
+):
+    """The EIDC release as some versions name it (lower case); a site the one metadata file does
+    not list is skipped, counted and named; daily files without a metadata file are an error."""
+    from avhrrsm.grid import region_window
+    from avhrrsm.validate.sites import SkipLog, cosmos_uk_sites
+
+    daily, metadata = cosmos_uk_files(synthetic_world / "cosmos")
+    release = tmp_path / "cosmos"
+    release.mkdir()
+    for path in daily:
+        shutil.copy(path, release / path.name.lower())
+    table = read_cosmos_uk_site_metadata(metadata).reset_index()
+    dropped = table["SITE_ID"].iloc[0]
+    table.iloc[1:].rename(columns=str.lower).to_csv(release / metadata.name.lower(), index=False)
+    window = region_window({"lon_min": -2.0, "lon_max": 2.0, "lat_min": 41.0, "lat_max": 45.0})
+    skips = SkipLog()
+    sites = cosmos_uk_sites(release, window, skips)
+    assert len(sites) + skips.counts["site_no_site_metadata"] == len(daily)
+    assert skips.counts["site_no_site_metadata"] == 1
+    assert [s["station"] for s in skips.sites if s["reason"] == "no_site_metadata"] == [dropped]
+    (release / metadata.name.lower()).unlink()
+    with pytest.raises(InputError, match="no COSMOS-UK_SiteMetadata_"):
+        cosmos_uk_sites(release, window, SkipLog())
 
 
 def test_smap_cvs_bad_files(tmp_path):

@@ -30,15 +30,57 @@ def _daily_index(values: pd.Series, path: Path) -> pd.DatetimeIndex:
     return index
 
 
-def read_cosmos_uk(path: str | Path) -> pd.DataFrame:
+COSMOS_DAILY_FILE = re.compile(r"^cosmos-uk_(?P<site>[a-z0-9]+)_hydrosoil_daily_.*\.csv$", re.I)
+COSMOS_SITE_METADATA_FILE = re.compile(r"^cosmos-uk_sitemetadata_.*\.csv$", re.I)
+COSMOS_METADATA_COLUMNS = ("SITE_ID", "LATITUDE", "LONGITUDE")
+
+
+def cosmos_uk_files(folder: str | Path) -> tuple[list[Path], Path | None]:
+    """The daily files and the one site-metadata file of a COSMOS-UK release (the EIDC layout:
+    ``COSMOS-UK_{SITE}_HydroSoil_Daily_{first}-{last}.csv`` per site and
+    ``COSMOS-UK_SiteMetadata_{first}-{last}.csv`` for all; names in any case). Where several
+    metadata files lie in the folder, the last in name order (the newest release) is used."""
+    folder = Path(folder)
+    names = sorted(p for p in folder.iterdir() if p.is_file())
+    daily = [p for p in names if COSMOS_DAILY_FILE.match(p.name)]
+    metadata = [p for p in names if COSMOS_SITE_METADATA_FILE.match(p.name)]
+    return daily, (metadata[-1] if metadata else None)
+
+
+def read_cosmos_uk_site_metadata(path: str | Path) -> pd.DataFrame:
+    """The release's ``COSMOS-UK_SiteMetadata_*.csv``: one row per site, indexed by SITE_ID, with
+    upper-case columns (SITE_NAME, LATITUDE, LONGITUDE, ALTITUDE, ... as the release has them)."""
+    path = require_file(path, "COSMOS-UK site metadata")
+    try:
+        frame = pd.read_csv(path, encoding_errors="replace")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        raise InputError(path, f"not a readable COSMOS-UK site metadata CSV ({err})") from err
+    frame.columns = [str(c).strip().upper() for c in frame.columns]
+    missing = [c for c in COSMOS_METADATA_COLUMNS if c not in frame.columns]
+    if missing:
+        raise InputError(
+            path,
+            f"COSMOS-UK site metadata columns missing: {', '.join(missing)}",
+            f"columns in the file: {', '.join(frame.columns)}",
+        )
+    frame["SITE_ID"] = frame["SITE_ID"].astype(str).str.strip().str.upper()
+    if frame["SITE_ID"].duplicated().any():
+        twice = sorted(set(frame.loc[frame["SITE_ID"].duplicated(), "SITE_ID"]))
+        raise InputError(path, f"sites listed twice: {', '.join(twice)}")
+    return frame.set_index("SITE_ID")
+
+
+def read_cosmos_uk(path: str | Path, site_metadata: pd.DataFrame | None = None) -> pd.DataFrame:
     """A COSMOS-UK daily file: ``soil_moisture`` (COSMOS_VWC % -> m3 m-3), ``effective_depth_cm``
-    (D86_75M). -9999 is missing. ``attrs``: site_id, and site_name/latitude/longitude/elevation
-    from a ``COSMOS-UK_{SITE}_SiteMetadata.csv`` beside it when present."""
+    (D86_75M). -9999 is missing; column names in any case. ``attrs``: site_id, and
+    site_name/latitude/longitude/elevation from the release's site metadata
+    (:func:`read_cosmos_uk_site_metadata`) where it lists the site."""
     path = require_file(path, "COSMOS-UK")
     try:
         frame = pd.read_csv(path, na_values=[MISSING, "-9999", "-9999.0"], low_memory=False)
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as err:
         raise InputError(path, f"not a readable COSMOS-UK CSV file ({err})") from err
+    frame.columns = [str(c).strip().upper() for c in frame.columns]
     missing = [c for c in ("SITE_ID", "DATE_TIME", "COSMOS_VWC") if c not in frame.columns]
     if missing:
         raise InputError(
@@ -71,16 +113,15 @@ def read_cosmos_uk(path: str | Path) -> pd.DataFrame:
     )
     result.index.name = "date"
     result = result.sort_index()
-    site_id = str(frame["SITE_ID"].iloc[0])
+    site_id = str(frame["SITE_ID"].iloc[0]).strip().upper()
     attrs: dict[str, object] = {
         "site_id": site_id,
         "network": "COSMOS-UK",
         "path": str(path),
         "n_missing_days": int(result["soil_moisture"].isna().sum()),
     }
-    meta_path = path.with_name(f"COSMOS-UK_{site_id}_SiteMetadata.csv")
-    if meta_path.is_file():
-        meta = pd.read_csv(meta_path).iloc[0]
+    if site_metadata is not None and site_id in site_metadata.index:
+        meta = site_metadata.loc[site_id]
         attrs.update(
             site_name=str(meta.get("SITE_NAME", site_id)),
             latitude=float(meta["LATITUDE"]),

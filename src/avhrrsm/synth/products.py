@@ -1256,7 +1256,8 @@ def cosmos_effective_depth_cm(
 
 
 def write_cosmos_uk(world: World, years: Collection[int] | None = None) -> int:
-    """COSMOS-UK daily CSV files (even-numbered COSMOS sites): VWC in %, D86 in cm, -9999 missing."""
+    """A COSMOS-UK release in the EIDC layout (even-numbered COSMOS sites): one daily CSV per
+    site (VWC in %, D86 in cm, -9999 missing) and one site metadata file for all sites."""
     folder = Path(world.patterns["cosmos"])
     folder.mkdir(parents=True, exist_ok=True)
     truth = world.truth
@@ -1266,6 +1267,7 @@ def write_cosmos_uk(world: World, years: Collection[int] | None = None) -> int:
         return 0
     keep = truth.dates.year.isin(years)
     dates = truth.dates[keep]
+    metadata = []
     for site in _cosmos_sites(world)[0::2]:
         rng = world.rng("cosmos", hash_name(site.name) + 2)
         vwc = cosmos_field_scale(world, site)[keep]
@@ -1288,13 +1290,16 @@ def write_cosmos_uk(world: World, years: Collection[int] | None = None) -> int:
         site_id = frame["SITE_ID"].iloc[0]
         path = folder / f"COSMOS-UK_{site_id}_HydroSoil_Daily_{years[0]}-{years[-1]}.csv"
         frame.to_csv(path, index=False, lineterminator="\n")
-        (folder / f"COSMOS-UK_{site_id}_SiteMetadata.csv").write_text(
-            "SITE_ID,SITE_NAME,LATITUDE,LONGITUDE,ALTITUDE\n"
-            f"{site_id},{site.name},{site.lat},{site.lon},{site.elevation:.0f}\n",
-            encoding="utf-8",
+        metadata.append(
+            f"{site.name},{site_id},{site.lat},{site.lon},{site.elevation:.0f},{years[0]}-01-01"
         )
         n_files += 1
-    return n_files
+    # one site metadata file for the whole release, as the EIDC distributes it
+    (folder / f"COSMOS-UK_SiteMetadata_{years[0]}-{years[-1]}.csv").write_text(
+        "SITE_NAME,SITE_ID,LATITUDE,LONGITUDE,ALTITUDE,START_DATE\n" + "\n".join(metadata) + "\n",
+        encoding="utf-8",
+    )
+    return n_files + 1
 
 
 def write_smap_cvs(world: World, years: Collection[int] | None = None) -> int:

@@ -28,7 +28,12 @@ from pyproj import Transformer
 
 from avhrrsm.grid import STEP_DEG, Window, ease2_m09_bounds
 from avhrrsm.io.errors import InputError
-from avhrrsm.io.insitu import read_cosmos_uk, read_smap_cvs
+from avhrrsm.io.insitu import (
+    cosmos_uk_files,
+    read_cosmos_uk,
+    read_cosmos_uk_site_metadata,
+    read_smap_cvs,
+)
 from avhrrsm.io.ismn import read_archive
 
 LOGGER = logging.getLogger(__name__)
@@ -168,17 +173,28 @@ def ismn_sites(
 
 
 def cosmos_uk_sites(folder: str | Path, window: Window, skips: SkipLog) -> list[Site]:
-    """Field-scale sites from COSMOS-UK daily files (``COSMOS-UK_*_HydroSoil_Daily_*.csv``)."""
+    """Field-scale sites from a COSMOS-UK release (EIDC layout, see
+    :func:`avhrrsm.io.insitu.cosmos_uk_files`): a site the metadata file does not list is
+    skipped as ``no_site_metadata`` (counted and listed)."""
     folder = Path(folder)
-    files = sorted(folder.glob("COSMOS-UK_*_HydroSoil_Daily*.csv")) if folder.is_dir() else []
     if folder.exists() and not folder.is_dir():
         raise InputError(folder, "is not a folder of COSMOS-UK daily files")
+    files, metadata_path = cosmos_uk_files(folder) if folder.is_dir() else ([], None)
+    if files and metadata_path is None:
+        raise InputError(
+            folder,
+            f"{len(files)} COSMOS-UK daily files but no COSMOS-UK_SiteMetadata_*.csv",
+            "the EIDC release ships one site metadata file for all sites: put it beside them",
+        )
+    metadata = read_cosmos_uk_site_metadata(metadata_path) if metadata_path else None
     sites = []
     for path in files:
-        frame = read_cosmos_uk(path)
+        frame = read_cosmos_uk(path, metadata)
         a = frame.attrs
         if "latitude" not in a:
-            skips.skip_site("no_site_metadata", "COSMOS-UK", a["site_id"], str(path))
+            skips.skip_site(
+                "no_site_metadata", "COSMOS-UK", a["site_id"], f"not in {metadata_path}"
+            )
             continue
         pixel = nearest_pixel(a["latitude"], a["longitude"], window)
         if pixel is None:
