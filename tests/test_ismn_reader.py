@@ -142,8 +142,10 @@ def test_zip_and_folder_archives_give_the_same_frames(tmp_path):
                 zf.write(path, path.relative_to(COSMOS_DIR))
     from_folder = list(read_archive(COSMOS_DIR))
     from_zip = list(read_archive(archive))
-    assert len(from_folder) == len(from_zip) == 1
-    pd.testing.assert_frame_equal(from_folder[0], from_zip[0])
+    assert len(from_folder) == len(from_zip) == 2  # ARM-1 and Barrow-ARM
+    for folder_frame, zip_frame in zip(from_folder, from_zip, strict=True):
+        pd.testing.assert_frame_equal(folder_frame, zip_frame, check_like=True)
+        assert folder_frame.attrs["network"] == zip_frame.attrs["network"] == "COSMOS"
     assert from_zip[0].attrs["path"].endswith(".stm") and "!" in from_zip[0].attrs["path"]
 
 
@@ -249,3 +251,70 @@ def test_archive_skips_files_that_are_not_ismn_data(tmp_path, caplog):
     assert "notes.stm: skipped, not an ISMN data file name" in caplog.text
     temperature = list(read_archive(tmp_path, variable="ts"))
     assert list(temperature[0].columns) == ["soil_temperature", "flag", "orig_flag"]
+
+
+ISMN_ARCHIVES = [
+    "format_header_values",
+    "format_ceop_sep",
+    "Data_seperate_files_header_20170810_20180809",
+    "Data_seperate_files_20170810_20180809.zip",
+    "zip_archives/header/Data_seperate_files_header_20170810_20180809.zip",
+    "zip_archives/ceop/Data_seperate_files_20170810_20180809.zip",
+    "zip_archives/multinetwork/header_values/Data_header_values.zip",
+    "zip_archives/format_header_values/Data_SMOSMANIA.zip",
+    "archive_sample/ismn_archive.zip",
+    "archive_sample",
+]
+
+
+def _flags(values: pd.Series) -> list:
+    """Flags as text, missing as None (ismn parses all-numeric provider flags as numbers)."""
+    return [None if pd.isna(v) else str(v) for v in values]
+
+
+@pytest.mark.parametrize("archive", ISMN_ARCHIVES)
+def test_every_real_archive_layout_reads_as_the_ismn_package_reads_it(archive, tmp_path):
+    """Side by side with TU Wien's `ismn` (the reference reader of its own format), on every
+    real archive layout its test data cover: folders and zips, Header+values and CEOP, several
+    networks, a wrapping folder, new-style sensor names (Meter-5TM_1_1), header lines whose
+    station or depth differ from the file name (CST_01 / CST-01, 0.05 / 0.0508): network,
+    station, sensor, depths, coordinates, time stamps, values and both flags agree."""
+    from ismn.filehandlers import DataFile, IsmnRoot
+
+    source = ISMN_DIR / archive
+    local = tmp_path / source.name
+    (shutil.copytree if source.is_dir() else shutil.copy)(source, local)
+    if local.is_dir():
+        members = sorted(str(p.relative_to(local)) for p in local.rglob("*.stm"))
+    else:
+        with zipfile.ZipFile(local) as handle:
+            members = sorted(n for n in handle.namelist() if n.endswith(".stm"))
+    ours = {
+        Path(f.attrs["path"].split("!")[-1]).name: f for f in read_archive(local, variable=None)
+    }
+    assert len(ours) == len(members) > 0
+    root = IsmnRoot(local)
+    try:
+        for member in members:
+            reference = DataFile(root, member)
+            meta = {name: values[0][0] for name, values in reference.metadata.to_dict().items()}
+            depth = reference.metadata["instrument"].depth
+            variable = reference.metadata["variable"].val
+            data = reference.read_data()
+            frame = ours[Path(member).name]
+            a = frame.attrs
+            assert a["network"] == meta["network"], member
+            assert a["station"] == meta["station"], member
+            assert a["sensor"] == meta["instrument"], member
+            assert (a["depth_from"], a["depth_to"]) == (depth.start, depth.end), member
+            for key in ("latitude", "longitude", "elevation"):
+                assert a[key] == meta[key], (member, key)
+            index = pd.DatetimeIndex(data.index)
+            index = index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
+            assert frame.index.equals(index), member
+            column = next(c for c in frame.columns if c not in ("flag", "orig_flag"))
+            np.testing.assert_array_equal(frame[column].to_numpy(), data[variable].to_numpy())
+            assert _flags(frame["flag"]) == _flags(data[f"{variable}_flag"]), member
+            assert _flags(frame["orig_flag"]) == _flags(data[f"{variable}_orig_flag"]), member
+    finally:
+        root.close()

@@ -190,8 +190,14 @@ def _parse_records(
     return frame, n_bad, first_bad
 
 
-def parse_sensor_bytes(raw: bytes, name: str, source: str | None = None) -> pd.DataFrame:
-    """Parse the content of one ISMN .stm file (``name`` is its file name, for metadata)."""
+def parse_sensor_bytes(
+    raw: bytes, name: str, source: str | None = None, network: str | None = None
+) -> pd.DataFrame:
+    """Parse the content of one ISMN .stm file (``name`` is its file name, for metadata).
+
+    ``network`` is the first folder of the file's path inside its archive: the `ismn` package
+    names the network after it (also where an archive wraps its networks in one folder);
+    without it the network is the one the file states."""
     source = source or name
     lines = _split_lines(raw)
     file_format = detect_format(lines, source)
@@ -215,12 +221,28 @@ def parse_sensor_bytes(raw: bytes, name: str, source: str | None = None) -> pd.D
     except InputError:
         parts = None
     if parts is not None:
-        # The file name carries the depths with more digits and the sensor for CEOP files.
-        meta["depth_from"], meta["depth_to"] = parts.depth_from, parts.depth_to
-        meta["sensor"] = meta["sensor"] or parts.sensor
+        # As the `ismn` package takes them: station and sensor from the file name (the header
+        # may spell the station otherwise, e.g. 'CST_01' for 'CST-01', and has no sensor in
+        # CEOP files); depths from the header line in Header+values files (where they may be
+        # rounded: 0.05 for 0.0508 in the name), from the name in CEOP files.
+        ismn_fields = PurePosixPath(name).name.split("_")
+        meta["station"] = ismn_fields[2]
+        meta["sensor"] = "_".join(ismn_fields[6:-2]) if len(ismn_fields) > 9 else ismn_fields[6]
+        if file_format == "ceop_sep":
+            meta["depth_from"], meta["depth_to"] = parts.depth_from, parts.depth_to
         variable = parts.variable
     else:
         variable = "sm"
+    if network is not None:
+        if network != meta["network"]:
+            LOGGER.info(
+                "%s: network '%s' (the archive's top folder, as the ismn package names it), "
+                "not '%s' as the file says",
+                source,
+                network,
+                meta["network"],
+            )
+        meta["network"] = network
     column = VARIABLES.get(variable, variable)
     if column != "soil_moisture":
         frame = frame.rename(columns={"soil_moisture": column})
@@ -272,7 +294,9 @@ def read_archive(path: str | Path, variable: str | None = "sm") -> Iterator[pd.D
             raise InputError(path, "no .stm files in ISMN archive folder")
         for member in members:
             if _wanted(member.name, variable, str(member)):
-                yield read_sensor_file(member)
+                relative = member.relative_to(path).parts
+                network = relative[0] if len(relative) > 1 else None
+                yield parse_sensor_bytes(member.read_bytes(), member.name, str(member), network)
         return
     if not zipfile.is_zipfile(path):
         raise InputError(path, "ISMN archive is neither a folder nor a zip file")
@@ -283,7 +307,11 @@ def read_archive(path: str | Path, variable: str | None = "sm") -> Iterator[pd.D
         for name in names:
             source = f"{path}!{name}"
             if _wanted(PurePosixPath(name).name, variable, source):
-                yield parse_sensor_bytes(archive.read(name), PurePosixPath(name).name, source)
+                parts = PurePosixPath(name).parts
+                network = parts[0] if len(parts) > 1 else None
+                yield parse_sensor_bytes(
+                    archive.read(name), PurePosixPath(name).name, source, network
+                )
 
 
 def _wanted(name: str, variable: str | None, source: str) -> bool:
