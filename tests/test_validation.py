@@ -205,3 +205,43 @@ def test_a_break_at_a_platform_change_is_attributed():
     assert result["significant"] and result["attributed_to_platform_change"]
     assert result["nearest_platform_change"] == "2001-01-01"
     assert result["shift_m3m3"] == pytest.approx(0.02, abs=0.005)
+
+
+def test_every_site_is_listed_with_its_status_and_unscored_networks_are_named():
+    """A site read but never scored, and a skipped one, are listed with their reasons; a network
+    without any scored site is named (and warned about by the validation job)."""
+    import xarray as xr
+
+    from avhrrsm.validate.run import PRODUCTS, site_status
+    from avhrrsm.validate.sites import Site, SkipLog
+
+    def site(network: str, station: str) -> Site:
+        return Site(
+            network,
+            station,
+            "probe",
+            "point",
+            43.0,
+            1.0,
+            0.0,
+            0.05,
+            "f",
+            pd.Series(dtype=float),
+            np.zeros((1, 2), int),
+        )
+
+    sites = [site("A", "a1"), site("B", "b1")]
+    rmse = np.full((2, len(PRODUCTS), 2), np.nan)
+    rmse[0, list(PRODUCTS).index("avhrrsm"), 1] = 0.03
+    results = xr.Dataset(
+        {"rmse": (("site", "product", "period"), rmse)}, coords={"product": list(PRODUCTS)}
+    )
+    skips = SkipLog()
+    skips.skip_site("no_site_metadata", "COSMOS-UK", "XYZ", "not in the metadata file")
+    rows, without = site_status(sites, results, skips)
+    assert [(r["station"], r["status"]) for r in rows] == [
+        ("a1", "scored"),
+        ("b1", "not_scored"),
+        ("XYZ", "skipped: no_site_metadata"),
+    ]
+    assert rows[0]["detail"] == "1 period(s)" and without == ["B", "COSMOS-UK"]

@@ -226,13 +226,23 @@ def write_html(
             f"<p>{html.escape(caption)}</p>",
             _img(outputs[key]),
         ]
-    inter = {k: v for k, v in intercomparison.items() if k not in ("skipped_sites",)}
+    listed = ("skipped_sites", "site_status")
+    inter = {k: v for k, v in intercomparison.items() if k not in listed}
+    warnings = [
+        f"<p><strong>Warning:</strong> network {html.escape(n)} has no scored site.</p>"
+        for n in intercomparison.get("networks_without_scored_sites", [])
+    ] + [
+        f"<p><strong>Warning:</strong> no usable site from {html.escape(s)}.</p>"
+        for s in intercomparison.get("sources_without_sites", [])
+    ]
     parts += [
         "<h2>Intercomparison, homogeneity and what was skipped</h2>",
         f"<pre>{html.escape(json.dumps(inter, indent=2, sort_keys=True, default=str))}</pre>",
-        "<h3>Skipped sites</h3>",
+        "<h3>Every site and its status</h3>",
+        *warnings,
         pd.DataFrame(
-            intercomparison["skipped_sites"], columns=["network", "station", "reason", "detail"]
+            intercomparison.get("site_status", []),
+            columns=["network", "station", "scale", "status", "detail"],
         ).to_html(index=False),
         "<h2>Model comparison (training stage)</h2>",
         f"<p>{html.escape(statement)}</p>",

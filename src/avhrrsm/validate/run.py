@@ -84,6 +84,56 @@ def collect_sites(
     return sites
 
 
+SOURCES = {"ismn": "ISMN", "cosmos": "COSMOS-UK", "smap_cvs": "SMAP core sites"}
+
+
+def _source_of(network: str) -> str:
+    """Which input a site came from: COSMOS-UK and SMAP-CVS are networks of their own."""
+    return {"COSMOS-UK": "cosmos", "SMAP-CVS": "smap_cvs"}.get(network, "ismn")
+
+
+def site_status(
+    sites: Sequence[Site], results: xr.Dataset, skips: SkipLog
+) -> tuple[list[dict[str, str]], list[str]]:
+    """Every site of every network with its status, and the networks with no scored site.
+
+    A site is ``scored`` where it has avhrrsm metrics in at least one period; a site that was
+    read but shares too few days with the products in every period is listed as such; the
+    skipped ones carry the reason they were skipped for (depth, flags, region, metadata...).
+    """
+    scored = np.isfinite(results["rmse"].sel(product="avhrrsm").values).any(axis=-1)
+    rows = [
+        {
+            "network": site.network,
+            "station": site.station,
+            "scale": site.scale,
+            "status": "scored" if ok else "not_scored",
+            "detail": (
+                f"{int(np.isfinite(results['rmse'].sel(product='avhrrsm').values[k]).sum())} "
+                "period(s)"
+                if ok
+                else "too few days shared with the products in every period"
+            ),
+        }
+        for k, (site, ok) in enumerate(zip(sites, scored, strict=True))
+    ]
+    rows += [
+        {
+            "network": entry["network"],
+            "station": entry["station"],
+            "scale": "",
+            "status": f"skipped: {entry['reason']}",
+            "detail": entry["detail"],
+        }
+        for entry in skips.sites
+    ]
+    networks = sorted({row["network"] for row in rows})
+    without = [
+        n for n in networks if not any(r["status"] == "scored" and r["network"] == n for r in rows)
+    ]
+    return rows, without
+
+
 def score_sites(
     sites: Sequence[Site],
     series: Mapping[str, Sequence[pd.Series]],
@@ -341,6 +391,11 @@ def run_validation(
         skips,
     )
     skip_counts = {**dict(skips.counts), **file_counts}
+    status, unscored_networks = site_status(sites, results, skips)
+    found = {_source_of(row["network"]) for row in status}
+    empty_sources = [
+        f"{label} ({insitu[key]})" for key, label in SOURCES.items() if key not in found
+    ]
     results.attrs = {
         "Conventions": "CF-1.8",
         "title": "avhrrsm validation: per-site metrics against in-situ soil moisture",
@@ -447,6 +502,9 @@ def run_validation(
         "sites": len(sites),
         "skipped": skip_counts,
         "skipped_sites": skips.sites,
+        "site_status": status,
+        "networks_without_scored_sites": unscored_networks,
+        "sources_without_sites": empty_sources,
     }
     write_text_atomic(
         outputs["intercomparison"],
@@ -466,6 +524,14 @@ def run_validation(
     )
     report.write_html(outputs, results, summary, intercomparison, comparison, provenance)
     LOGGER.info("validation: %d sites, skipped %s", len(sites), skip_counts)
+    for network in unscored_networks:
+        LOGGER.warning(
+            "validation: network %s has no scored site (see site_status in %s)",
+            network,
+            outputs["intercomparison"],
+        )
+    for source in empty_sources:
+        LOGGER.warning("validation: no usable site from %s", source)
     return intercomparison
 
 
