@@ -128,9 +128,14 @@ def test_end_to_end_tiny_config(tiny_run):
     summary = list(csv.DictReader((validation / "network_summary.csv").open()))
     assert any(row["network"] == "all" and row["product"] == "avhrrsm" for row in summary)
     page = (validation / "report.html").read_text()
-    assert "Model comparison" in page and "Skipped sites" in page
+    assert "Model comparison" in page and "Every site and its status" in page
     inter = json.loads((validation / "intercomparison.json").read_text())
     assert inter["coverage_fraction_of_land_pixel_days"]["avhrrsm"] == 1.0
+    # every site of every network with its status; each scored site is in the results file
+    statuses = inter["site_status"]
+    assert sum(row["status"] == "scored" for row in statuses) > 0
+    assert {row["network"] for row in statuses} >= {"COSMOS-UK", "SMAP-CVS"}
+    assert inter["sources_without_sites"] == []
     # the run's manifest and provenance page
     assert (run / "MANIFEST.json").is_file() and (run / "provenance.html").is_file()
     report_dir = workdir.parent / f"{workdir.name}-report"
