@@ -38,7 +38,7 @@ from scipy import ndimage
 from avhrrsm.atomic import atomic_path
 from avhrrsm.grid import STEP_DEG, Window, region_window, tiles
 from avhrrsm.io.errors import InputError
-from avhrrsm.io.glass import composite_start, find_file, read_glass_sds
+from avhrrsm.io.glass import composite_start, find_file, read_glass_bands, read_glass_sds
 from avhrrsm.io.glass_modis import glass_modis_files, glass_modis_on_grid
 from avhrrsm.io.gridded import AVHRR_VARIABLES, GLASS_MODIS_YEARS, read_era5land
 from avhrrsm.io.layouts import glass_layout, glass_modis_layout
@@ -175,10 +175,7 @@ class GlassDays:
                     self.patterns["glass_albedo"],
                 )
             else:
-                bands = {
-                    name: read_glass_sds(path, self.albedo, name, self.window)
-                    for name in self.albedo.sds
-                }
+                bands = read_glass_bands(path, self.albedo, list(self.albedo.sds), self.window)
                 self.files_read.add(path)
                 _count_all_fill(bands, path, missing)
             self._composite = (start, bands)

@@ -20,7 +20,7 @@ import pandas as pd
 
 from avhrrsm.grid import Window, region_window
 from avhrrsm.io.errors import InputError
-from avhrrsm.io.glass import composite_start, find_file, read_glass_sds
+from avhrrsm.io.glass import composite_start, find_file, read_glass_bands
 from avhrrsm.io.glass_modis import glass_modis_files, open_tile
 from avhrrsm.io.gridded import GLASS_MODIS_YEARS, open_era5land, pick_variable
 from avhrrsm.io.layouts import glass_layout
@@ -90,8 +90,7 @@ def check_glass(
                 )
                 continue
             try:
-                for variable in layout.sds:
-                    read_glass_sds(path, layout, variable, probe)
+                read_glass_bands(path, layout, list(layout.sds), probe)
             except InputError as err:
                 check.unreadable.append(str(err))
                 continue

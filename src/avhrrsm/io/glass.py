@@ -12,7 +12,7 @@ from __future__ import annotations
 import glob
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,19 +33,24 @@ def pattern_fields(day: pd.Timestamp) -> dict[str, int]:
     return {"year": day.year, "month": day.month, "day": day.day, "doy": day.day_of_year}
 
 
+def matching_files(pattern: str, day: pd.Timestamp) -> list[Path]:
+    """The files of ``day`` for a pattern that may hold ``*`` (a production date, tiles), in
+    name order; none where there is none."""
+    name = pattern.format(**pattern_fields(day))
+    if glob.has_magic(name):
+        return sorted(Path(p) for p in glob.glob(name))
+    return [Path(name)] if Path(name).is_file() else []
+
+
 def find_file(pattern: str, day: pd.Timestamp) -> Path | None:
-    """The file of ``day`` for a pattern that may hold ``*`` (e.g. the production date).
+    """The one file of ``day`` for a pattern whose ``*`` is the production date.
 
     None when there is none; where several match (reprocessed files), the last in name order
     (the newest production date) is used and the others are logged.
     """
-    name = pattern.format(**pattern_fields(day))
-    if not glob.has_magic(name):
-        path = Path(name)
-        return path if path.is_file() else None
-    matches = sorted(Path(p) for p in glob.glob(name))
+    matches = matching_files(pattern, day)
     if len(matches) > 1:
-        LOGGER.warning("%d files match %s; using %s", len(matches), name, matches[-1].name)
+        LOGGER.warning("%d files match for %s; using %s", len(matches), day.date(), matches[-1])
     return matches[-1] if matches else None
 
 
@@ -83,44 +88,67 @@ def read_glass_sds(
 ) -> np.ndarray:
     """One band of a GLASS HDF4 file over ``window`` (rows/cols of the global 0.05 degree
     grid), as float32 with scaling applied and invalid values as NaN."""
+    return read_glass_bands(path, layout, [variable], window)[variable]
+
+
+def read_glass_bands(
+    path: str | Path, layout: HdfGridLayout, variables: Sequence[str], window: Window
+) -> dict[str, np.ndarray]:
+    """Several bands of one GLASS HDF4 file over ``window`` (the file opened and checked
+    once), each as in :func:`read_glass_sds`."""
     from pyhdf.error import HDF4Error
     from pyhdf.SD import SD, SDC
 
     path = require_file(path, layout.product)
     _check_hdf4(path, layout.product)
-    sds_name = layout.sds[variable]
     try:
         hdf = SD(str(path), SDC.READ)
     except HDF4Error as err:
         raise InputError(path, f"not a readable {layout.product} HDF4 file ({err})") from err
+    bands = {}
     try:
         _check_grid(path, hdf.attributes().get("StructMetadata.0"), layout)
         names = hdf.datasets()
-        if sds_name not in names:
-            raise InputError(
-                path,
-                f"{layout.product}: SDS {sds_name!r} not found",
-                f"SDS in the file: {', '.join(sorted(names)) or 'none'}",
-            )
-        sds = hdf.select(sds_name)
-        try:
-            shape = tuple(sds.info()[2]) if sds.info()[1] > 1 else (sds.info()[2],)
-            if shape != layout.shape:
+        for variable in variables:
+            sds_name = layout.sds[variable]
+            if sds_name not in names:
                 raise InputError(
                     path,
-                    f"{layout.product}: SDS {sds_name} is {shape[0]} x {shape[-1]}, not the "
-                    f"global 0.05 degree grid {layout.shape[0]} x {layout.shape[1]}",
-                    "give the global files as distributed, not a subset",
+                    f"{layout.product}: SDS {sds_name!r} not found",
+                    f"SDS in the file: {', '.join(sorted(names)) or 'none'}",
                 )
-            attributes = sds.attributes()
-            raw = sds[window.row_start : window.row_stop, window.col_start : window.col_stop]
-        finally:
-            sds.endaccess()
-    except HDF4Error as err:
-        raise InputError(path, f"{layout.product}: SDS {sds_name} cannot be read ({err})") from err
+            try:
+                raw, attributes = _read_window(hdf.select(sds_name), path, layout, window)
+            except HDF4Error as err:
+                raise InputError(
+                    path, f"{layout.product}: SDS {sds_name} cannot be read ({err})"
+                ) from err
+            bands[variable] = decode(raw, attributes, layout, path)
+    except HDF4Error as err:  # the file's own structures (attributes, SDS list)
+        raise InputError(path, f"{layout.product}: not a readable HDF4 file ({err})") from err
     finally:
         hdf.end()
-    return decode(np.asarray(raw), attributes, layout, path)
+    return bands
+
+
+def _read_window(
+    sds: Any, path: Path, layout: HdfGridLayout, window: Window
+) -> tuple[np.ndarray, Mapping[str, Any]]:
+    """The window of one SDS (checked to be the global grid) and its attributes."""
+    try:
+        info = sds.info()
+        shape = tuple(info[2]) if info[1] > 1 else (info[2],)
+        if shape != layout.shape:
+            raise InputError(
+                path,
+                f"{layout.product}: SDS {info[0]} is {shape[0]} x {shape[-1]}, not the "
+                f"global 0.05 degree grid {layout.shape[0]} x {layout.shape[1]}",
+                "give the global files as distributed, not a subset",
+            )
+        raw = sds[window.row_start : window.row_stop, window.col_start : window.col_stop]
+        return np.asarray(raw), sds.attributes()
+    finally:
+        sds.endaccess()
 
 
 CMG_CORNERS = ((-180.0, 90.0), (180.0, -90.0))  # upper left, lower right (degrees)

@@ -9,7 +9,6 @@ the requested 0.05 degree window is read, stripe by stripe, so memory stays boun
 
 from __future__ import annotations
 
-import glob
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,7 +23,7 @@ from rasterio.windows import from_bounds
 
 from avhrrsm.grid import STEP_DEG, Window
 from avhrrsm.io.errors import InputError, require_file
-from avhrrsm.io.glass import pattern_fields
+from avhrrsm.io.glass import matching_files
 from avhrrsm.io.layouts import GLASS_MODIS, GeoTiffLayout
 from avhrrsm.regrid import warp_average
 
@@ -36,10 +35,7 @@ SPHERE_RADIUS_M = 6371007.181  # the MODIS sinusoidal grid's sphere
 def glass_modis_files(pattern: str, day: pd.Timestamp) -> list[Path]:
     """The GLASS-MODIS GeoTIFF(s) of one day: one file, or several tiles where the pattern
     holds a ``*``."""
-    name = pattern.format(**pattern_fields(day))
-    if glob.has_magic(name):
-        return sorted(Path(p) for p in glob.glob(name))
-    return [Path(name)] if Path(name).is_file() else []
+    return matching_files(pattern, day)
 
 
 def _is_sinusoidal(crs: rasterio.crs.CRS | None) -> bool:
