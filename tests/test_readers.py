@@ -14,10 +14,14 @@ import xarray as xr
 from avhrrsm.io.errors import InputError
 from avhrrsm.io.gridded import read_era5land, read_esa_cci
 from avhrrsm.io.insitu import (
+    Nsidc0712Name,
     cosmos_uk_files,
+    nsidc0712_files,
+    parse_nsidc0712_name,
     read_cosmos_uk,
     read_cosmos_uk_site_metadata,
-    read_smap_cvs,
+    read_nsidc0712,
+    read_nsidc0712_site_table,
 )
 from avhrrsm.io.layouts import CCI_INVALID_FLAG_BITS
 from avhrrsm.io.netcdf import NcVar, write_netcdf
@@ -188,13 +192,58 @@ def test_cosmos_uk_converts_percent_and_missing(synthetic_world):
     assert str(frame.index.tz) == "UTC" and frame.index.year.min() >= 2008
 
 
-def test_smap_cvs_header_and_values(synthetic_world):
-    path = next((synthetic_world / "smap_cvs").glob("*.csv"))
-    frame = read_smap_cvs(path)
-    assert frame.index.year.min() >= 2015
-    assert frame.attrs["ease2_grid"] == "EASE2_M09km"
-    assert isinstance(frame.attrs["ease2_row"], int) and frame.attrs["n_pixels_0.05deg"] >= 1
-    assert frame["soil_moisture"].isna().any() and frame["soil_moisture"].between(0, 1).sum() > 300
+def test_nsidc0712_files_as_nsidc_ships_them(synthetic_world):
+    files, others = nsidc0712_files(synthetic_world / "smap_cvs")
+    assert not others and len(files) == 2  # one 9 km pixel, and a 36 km one for the first site
+    path = next(p for p in files if parse_nsidc0712_name(p.name).grid_km == 9)
+    lines = path.read_text().splitlines()
+    assert lines[1].startswith("Yr,Mo,Day,Hr,Min,") and "," in lines[3]
+    frame = read_nsidc0712(path)
+    a = frame.attrs
+    assert a["reference_pixel"] == "16000901" and a["site_id"] == "1600" and a["grid_km"] == 9
+    assert a["product"] == "SMAPL2SMPE" and a["insitu_column"] == "WASM" and a["n_bad_lines"] == 0
+    assert str(frame.index.tz) == "UTC" and frame.index.year.min() >= 2015
+    # overpasses near 06:00 and 18:00 local solar time, the region lies at 2 W .. 2 E
+    assert set(frame.index.hour) <= {5, 6, 17, 18}
+    assert a["n_fill"] == frame["soil_moisture"].isna().sum() > 0
+    assert frame["soil_moisture"].between(0, 1).sum() > 200
+
+
+def test_nsidc0712_name_parts():
+    name = parse_nsidc0712_name("NSIDC-0712_67013601_SMAPL2SMP_T16500_20150401_20180323.txt")
+    assert name == Nsidc0712Name(
+        site_id="6701",
+        reference_pixel="67013601",
+        grid_km=36,
+        product="SMAPL2SMP",
+        version="T16500",
+        first_day="20150401",
+        last_day="20180323",
+    )
+    assert parse_nsidc0712_name("nsidc-0712_16010901_smapl2smpe_r18290_20150401_20201231.TXT")
+    assert parse_nsidc0712_name("NSIDC-0712_1601_SMAPL2SMP.txt") is None
+
+
+NSIDC0712_TEXT = (
+    "Reference pixel 16010901, SMAPL2SMPE R18290\n"
+    "Yr,Mo,Day,Hr,Min,SM-1,Q-FLG-1,WASM\n"
+    "{units}"
+    "2015,4,1,13,5,0.21,0,0.2000\n"
+    "2015,4,1,23,40,0.23,1,0.2200\n"
+    "2015,4,3,13,10,0.19,0,-9999\n"
+)
+
+
+@pytest.mark.parametrize("units", ["", "yyyy,mm,dd,hh,mm,m3/m3,N/A,m3/m3\n"])
+def test_nsidc0712_with_or_without_a_units_line(tmp_path, units):
+    path = tmp_path / "NSIDC-0712_16010901_SMAPL2SMPE_R18290_20150401_20150403.txt"
+    path.write_text(NSIDC0712_TEXT.format(units=units))
+    frame = read_nsidc0712(path)
+    assert list(frame.index) == list(
+        pd.to_datetime(["2015-04-01 13:05", "2015-04-01 23:40", "2015-04-03 13:10"], utc=True)
+    )
+    np.testing.assert_allclose(frame["soil_moisture"], [0.2, 0.22, np.nan])
+    assert frame.attrs["n_fill"] == 1 and frame.attrs["n_bad_lines"] == 0
 
 
 # ------------------------------------------------------------------------------ bad input
@@ -301,12 +350,50 @@ def test_cosmos_uk_release_in_lower_case_with_a_site_missing_from_its_metadata(
         cosmos_uk_sites(release, window, SkipLog())
 
 
-def test_smap_cvs_bad_files(tmp_path):
-    no_table = tmp_path / "cvs1.csv"
-    no_table.write_text("# latitude: 40\n# longitude: 0\n")
-    with pytest.raises(InputError, match="no 'date,soil_moisture' table"):
-        read_smap_cvs(no_table)
-    no_position = tmp_path / "cvs2.csv"
-    no_position.write_text("# site_id: 1\ndate,soil_moisture\n2015-01-01,0.2\n")
-    with pytest.raises(InputError, match="header has no 'latitude'"):
-        read_smap_cvs(no_position)
+def test_nsidc0712_bad_files(tmp_path):
+    name = "NSIDC-0712_16010901_SMAPL2SMPE_R18290_20150401_20150403.txt"
+    good = NSIDC0712_TEXT.format(units="")
+    cases = {
+        "ends after 1 line": good.splitlines()[0],
+        "line 2 is not the column-name line": good.replace("Yr,Mo,Day,Hr,Min", "Date,Time"),
+        "no in-situ column 'WASM'": good.replace("WASM", "SM_INSITU"),
+        "no data line": "\n".join(good.splitlines()[:2]) + "\n",
+        "above 1 m3 m-3": good.replace("0.2200", "22.0"),
+    }
+    for message, text in cases.items():
+        path = tmp_path / message.replace(" ", "_") / name
+        path.parent.mkdir()
+        path.write_text(text)
+        with pytest.raises(InputError, match=message) as caught:
+            read_nsidc0712(path)
+        assert str(path) in str(caught.value)
+    with pytest.raises(InputError, match="not an NSIDC-0712 match-up file name"):
+        other = tmp_path / "matchup.txt"
+        other.write_text(good)
+        read_nsidc0712(other)
+
+
+def test_truncated_nsidc0712_file_keeps_its_whole_lines_and_says_so(tmp_path):
+    path = tmp_path / "NSIDC-0712_16010901_SMAPL2SMPE_R18290_20150401_20150403.txt"
+    path.write_text(NSIDC0712_TEXT.format(units="")[:-12])  # cut inside the last line
+    frame = read_nsidc0712(path)
+    assert len(frame) == 2 and frame.attrs["n_bad_lines"] == 1
+    assert frame.attrs["truncated"] and frame.attrs["first_bad_line"] == 5
+
+
+def test_nsidc0712_site_table(tmp_path):
+    table = tmp_path / "sites.csv"
+    table.write_text("Site ID,Name,Latitude,Longitude\n1601,Walnut Gulch,31.7,-110.0\n401,X,1,2\n")
+    frame = read_nsidc0712_site_table(table)
+    assert list(frame.index) == ["1601", "0401"] and frame.loc["1601", "name"] == "Walnut Gulch"
+    by_pixel = tmp_path / "pixels.csv"
+    by_pixel.write_text("reference_pixel,lat,lon\n16010901,31.7,-110.0\n")
+    assert list(read_nsidc0712_site_table(by_pixel).index) == ["16010901"]
+    for text, message in [
+        ("site_id,latitude\n1601,31.7\n", "columns missing: longitude"),
+        ("site_id,latitude,longitude\n1601,91,0\n", "row 2 has no usable id or position"),
+        ("site_id,latitude,longitude\n1601,1,0\n1601,2,0\n", "listed twice"),
+    ]:
+        table.write_text(text)
+        with pytest.raises(InputError, match=message):
+            read_nsidc0712_site_table(table)

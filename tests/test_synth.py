@@ -37,7 +37,7 @@ def test_world_manifest_and_counts(synthetic_world, test_config):
     assert files["esa_cci"] == n_days
     assert files["era5land"] == 24
     assert files["merit_dem"] == 2 and files["soilgrids"] == 3 * 5  # a VRT over 4 tiles each
-    assert files["smap_cvs"] == 1  # SMAP CVS from 2015 only: one site, one file
+    assert files["smap_cvs"] == 3  # from 2015 only: one site's 9 and 36 km pixels, the site table
     assert not list(synthetic_world.parent.glob(".synthetic.tmp-*"))
 
 

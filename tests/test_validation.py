@@ -3,6 +3,7 @@ SMAP 9 km cells, fair common-day scoring, the Pettitt homogeneity test."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,8 @@ import pandas as pd
 import pytest
 from conftest import DATA_DIR
 
-from avhrrsm.grid import region_window
+from avhrrsm.grid import ease2_cell, region_window
+from avhrrsm.io.errors import InputError
 from avhrrsm.io.ismn import read_sensor_file
 from avhrrsm.validate import metrics as M
 from avhrrsm.validate.homogeneity import homogeneity_test, pettitt
@@ -144,23 +146,49 @@ def test_stations_outside_the_region_or_too_deep_are_counted_not_lost(tmp_path):
     assert tuple(inside.pixels[0]) == nearest_pixel(42.51, 0.02, window)
 
 
-def test_smap_site_averages_its_9km_cell(synthetic_world, test_config):
+def test_smap_site_averages_its_reference_pixel(synthetic_world, test_config, tmp_path):
     window = region_window(test_config["region"])
     skips = SkipLog()
-    sites = smap_sites(synthetic_world / "smap_cvs", window, skips)
-    assert sites
-    for site in sites:
-        header = site.source
-        n_expected = int(
-            next(
-                line.split(":")[1]
-                for line in Path(header).read_text().splitlines()
-                if line.startswith("# n_pixels_0.05deg")
-            )
-        )
-        assert len(site.pixels) == n_expected
-    lone = cell_pixels(10, 10, window)  # a cell far from the region
-    assert lone.size == 0
+    table = synthetic_world / "smap_cvs_sites.csv"
+    sites = smap_sites(synthetic_world / "smap_cvs", table, window, skips)
+    assert [s.station for s in sites] == ["CVS-Aubiac (16000901)"] and sites[0].scale == "9km"
+    assert skips.counts["smap_cvs_files_36km_not_selected"] == 1
+    site = sites[0]
+    row, col, _ = ease2_cell(site.latitude, site.longitude, 9)
+    np.testing.assert_array_equal(site.pixels, cell_pixels(row, col, window, 9))
+    assert 1 <= len(site.pixels) <= 9  # a 9 km cell holds about 2 x 2 pixels of 0.05 degrees
+    both = smap_sites(synthetic_world / "smap_cvs", table, window, SkipLog(), (9, 36))
+    assert [s.scale for s in both] == ["9km", "36km"]
+    assert len(both[1].pixels) > 4 * len(both[0].pixels)
+    assert cell_pixels(10, 10, window).size == 0  # a cell far from the region
+
+
+def test_smap_sites_missing_metadata_and_truncated_files(synthetic_world, test_config, tmp_path):
+    window = region_window(test_config["region"])
+    folder = tmp_path / "smap_cvs"
+    shutil.copytree(synthetic_world / "smap_cvs", folder)
+    with pytest.raises(InputError, match="no site table"):
+        smap_sites(folder, tmp_path / "none.csv", window, SkipLog())
+    table = tmp_path / "sites.csv"
+    table.write_text("site_id,latitude,longitude\n9999,42,0\n")
+    skips = SkipLog()
+    assert smap_sites(folder, table, window, skips) == []
+    assert skips.sites == [
+        {
+            "network": "SMAP-CVS",
+            "station": "16000901",
+            "reason": "no_site_metadata",
+            "detail": f"not in {table}",
+        }
+    ]
+    path = next(folder.glob("NSIDC-0712_16000901_*.txt"))
+    path.write_bytes(path.read_bytes()[:-7])  # cut inside its last line
+    (folder / "README.txt").write_text("not a match-up file")
+    skips = SkipLog()
+    (site,) = smap_sites(folder, synthetic_world / "smap_cvs_sites.csv", window, skips)
+    assert skips.counts["readings_malformed_line"] == 1
+    assert skips.counts["smap_cvs_files_not_nsidc0712"] == 1
+    assert site.notes and "truncated file, 1 malformed line(s)" in site.notes[0]
 
 
 def test_only_days_shared_by_all_products_are_scored():

@@ -1005,12 +1005,13 @@ def write_global_standins(workdir: Path) -> Path:
         folder.mkdir(parents=True, exist_ok=True)
         for month in range(1, 13):
             (folder / f"era5-land_swvl1_{year}_{month:02d}.nc").touch()
-    for name in ("merit_dem", "cosmos_uk", "smap_cvs", "soilgrids", "ismn"):
+    for name in ("merit_dem", "cosmos_uk", "nsidc0712", "soilgrids", "ismn"):
         (data / name).mkdir(parents=True, exist_ok=True)
     for fraction in ("sand", "silt", "clay"):
         (data / "soilgrids" / fraction).mkdir(parents=True, exist_ok=True)
         (data / "soilgrids" / fraction / f"{fraction}_0-5cm_mean.vrt").touch()
     (data / "ismn" / "Data_separate_files_19820101_20211231.zip").touch()
+    (data / "nsidc0712_sites.csv").touch()
     return REPO_ROOT / "workflow" / "configs" / "global.yaml"
 
 

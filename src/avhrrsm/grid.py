@@ -101,25 +101,31 @@ def tiles(window: Window, tile_deg: float) -> list[tuple[str, Window]]:
     return out
 
 
-# EASE-Grid 2.0 global 9 km (EPSG:6933), the grid of SMAP Level-2/3 9 km products and of the
-# upscaled SMAP core validation sites.
-EASE2_M09_CELL_M = 9008.055210146
-EASE2_M09_X0 = -17367530.44516138
-EASE2_M09_Y0 = 7314540.830638
+# EASE-Grid 2.0 global grids (EPSG:6933): 36, 9 and 3 km, the grids of the SMAP Level-2/3
+# products and of the reference pixels of the SMAP core validation sites. Cell sizes and the
+# upper-left corner from NSIDC's EASE-Grid 2.0 definitions (M36: 964 x 406, M09: 3856 x 1624,
+# M03: 11568 x 4872 cells).
+EASE2_CELL_M = {36: 36032.220840584, 9: 9008.055210146, 3: 3002.6850700487}
+EASE2_X0 = -17367530.44516138
+EASE2_Y0 = 7314540.830638
 
 
-def ease2_m09_bounds(row: int, col: int) -> tuple[float, float, float, float]:
-    """(x0, y0, x1, y1) in metres (EPSG:6933) of the EASE-Grid 2.0 global 9 km cell."""
-    x0 = EASE2_M09_X0 + col * EASE2_M09_CELL_M
-    y1 = EASE2_M09_Y0 - row * EASE2_M09_CELL_M
-    return x0, y1 - EASE2_M09_CELL_M, x0 + EASE2_M09_CELL_M, y1
+def ease2_bounds(row: int, col: int, grid_km: int = 9) -> tuple[float, float, float, float]:
+    """(x0, y0, x1, y1) in metres (EPSG:6933) of a cell of the EASE-Grid 2.0 global grid."""
+    size = EASE2_CELL_M[grid_km]
+    x0 = EASE2_X0 + col * size
+    y1 = EASE2_Y0 - row * size
+    return x0, y1 - size, x0 + size, y1
 
 
-def ease2_m09_cell(lat: float, lon: float) -> tuple[int, int, tuple[float, float, float, float]]:
-    """(row, col, bounds in metres) of the EASE-Grid 2.0 global 9 km cell holding a point."""
+def ease2_cell(
+    lat: float, lon: float, grid_km: int = 9
+) -> tuple[int, int, tuple[float, float, float, float]]:
+    """(row, col, bounds in metres) of the EASE-Grid 2.0 global cell holding a point."""
     from pyproj import Transformer
 
+    size = EASE2_CELL_M[grid_km]
     x, y = Transformer.from_crs("EPSG:4326", "EPSG:6933", always_xy=True).transform(lon, lat)
-    col = int((x - EASE2_M09_X0) // EASE2_M09_CELL_M)
-    row = int((EASE2_M09_Y0 - y) // EASE2_M09_CELL_M)
-    return row, col, ease2_m09_bounds(row, col)
+    col = int((x - EASE2_X0) // size)
+    row = int((EASE2_Y0 - y) // size)
+    return row, col, ease2_bounds(row, col, grid_km)

@@ -32,6 +32,7 @@ RUN_DIR = Path(config["results_dir"]) / config["run"]
 INPUTS = input_patterns(config)
 SOIL_FRACTIONS = ("sand", "silt", "clay")
 STACK_PRODUCTS = ("era5land", "glass_albedo", "glass_lst", "glass_modis")
+INSITU_INPUTS = ("ismn", "cosmos", "smap_cvs", "smap_cvs_sites")
 
 
 def run_path(*parts):
@@ -187,9 +188,9 @@ def validation_path(key):
 
 def insitu_inputs(wildcards):
     """The in-situ inputs: the synthetic world, or the real ISMN archive and site folders."""
-    if uses_synthetic("ismn", "cosmos", "smap_cvs"):
+    if uses_synthetic(*INSITU_INPUTS):
         return {"world": synthetic_dir()}
-    return {name: INPUTS[name] for name in ("ismn", "cosmos", "smap_cvs")}
+    return {name: INPUTS[name] for name in INSITU_INPUTS}
 
 
 def all_targets():
@@ -228,7 +229,7 @@ def run_outputs():
         for group in (
             ("merit_dem", "soilgrids"),
             STACK_PRODUCTS,
-            ("ismn", "cosmos", "smap_cvs"),
+            INSITU_INPUTS,
         )
     ):
         outputs.add(synthetic_dir())

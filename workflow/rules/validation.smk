@@ -68,9 +68,10 @@ rule validation:
         years=config["years"],
         region=config["region"],
         validation=config["validation"],
-        insitu={name: INPUTS[name] for name in ("ismn", "cosmos", "smap_cvs")},
+        insitu={name: INPUTS[name] for name in INSITU_INPUTS},
         patterns={name: INPUTS[name] for name in ("era5land", "esa_cci")},
         cci_invalid_flag_bits=config["layouts"]["esa_cci"]["invalid_flag_bits"],
+        nsidc0712=config["layouts"]["nsidc0712"],
         model=config["inference"]["model"],
         config_sha256=CONFIG_SHA256,
     message:

@@ -15,6 +15,7 @@ with run_job(snakemake) as job:
         insitu=snakemake.params.insitu,
         patterns=snakemake.params.patterns,
         cci_invalid_flag_bits=snakemake.params.cci_invalid_flag_bits,
+        nsidc0712=snakemake.params.nsidc0712,
         years=years,
         region=snakemake.params.region,
         settings=snakemake.params.validation,

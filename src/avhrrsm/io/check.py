@@ -216,7 +216,7 @@ def check_daily_files(name: str, pattern: str, years: Sequence[int]) -> ProductC
 
 def check_insitu(patterns: Mapping[str, str]) -> list[ProductCheck]:
     out = []
-    for name in ("ismn", "cosmos", "smap_cvs"):
+    for name in ("ismn", "cosmos", "smap_cvs", "smap_cvs_sites"):
         check = ProductCheck(name, expected=1)
         path = Path(patterns[name])
         if path.exists():

@@ -1,22 +1,28 @@
-"""Readers of the field-scale in-situ files: COSMOS-UK daily CSV and SMAP core validation sites.
+"""Readers of the field- and footprint-scale in-situ files as their portals ship them.
 
-Both return a daily ``pandas.DataFrame`` indexed by UTC day with a ``soil_moisture`` column in
-m3 m-3 (NaN where missing) and the site's metadata in ``.attrs``.
+- COSMOS-UK (EIDC release): a daily ``pandas.DataFrame`` indexed by UTC day with a
+  ``soil_moisture`` column in m3 m-3 (NaN where missing) and the site's metadata in ``.attrs``.
+- SMAP core validation sites (NSIDC-0712 match-up files): the in-situ reference-pixel soil
+  moisture at the SMAP overpass times (UTC), with the reference pixel's identity from the file
+  name in ``.attrs``; its position comes from the data set's site table
+  (:func:`read_nsidc0712_site_table`).
 """
 
 from __future__ import annotations
 
-import io
+import os
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from avhrrsm.io.errors import InputError, require_file
+from avhrrsm.io.layouts import NSIDC0712, Nsidc0712Layout
 
 MISSING = -9999.0
-HEADER_KEY = re.compile(r"^[A-Za-z0-9_.]+$")
 
 
 def _daily_index(values: pd.Series, path: Path) -> pd.DatetimeIndex:
@@ -132,42 +138,223 @@ def read_cosmos_uk(path: str | Path, site_metadata: pd.DataFrame | None = None) 
     return result
 
 
-def read_smap_cvs(path: str | Path) -> pd.DataFrame:
-    """A SMAP core validation site file: '# key: value' header lines, then ``date,soil_moisture``
-    (m3 m-3, -9999 missing). ``attrs`` holds every header key (site_id, latitude, longitude,
-    ease2_row, ease2_col, ...)."""
-    path = require_file(path, "SMAP core validation site")
-    text = path.read_text(encoding="utf-8", errors="replace")
-    header: dict[str, object] = {}
-    body: list[str] = []
-    for line in text.splitlines():
-        if line.startswith("#"):
-            key, sep, value = line[1:].partition(":")
-            if sep and HEADER_KEY.match(key.strip()):
-                header[key.strip()] = value.strip()
-        elif line.strip():
-            body.append(line)
-    if not body or "soil_moisture" not in body[0]:
-        raise InputError(path, "SMAP CVS file has no 'date,soil_moisture' table")
-    table = pd.read_csv(io.StringIO("\n".join(body)))
-    if "date" not in table.columns:
-        raise InputError(path, "SMAP CVS table has no 'date' column")
-    values = pd.to_numeric(table["soil_moisture"], errors="coerce").replace(MISSING, np.nan)
-    if values.notna().any() and (values.min() < 0 or values.max() > 1):
+# --------------------------------------------------------------------------------------------
+# SMAP/In Situ Core Validation Site Land Surface Parameters Match-Up Data (NSIDC-0712)
+# --------------------------------------------------------------------------------------------
+
+# NSIDC-0712_{site id (4)}{grid km (2)}{pixel (2)}_{product}_{version}_{first day}_{last day}.txt,
+# e.g. NSIDC-0712_16013601_SMAPL2SMP_R13080_20150401_20160331.txt
+NSIDC0712_FILE = re.compile(
+    r"^NSIDC-0712_(?P<site>\d{4})(?P<grid>\d{2})(?P<pixel>\d{2})_(?P<product>[A-Za-z0-9]+)_"
+    r"(?P<version>[A-Za-z0-9]+)_(?P<first>\d{8})_(?P<last>\d{8})\.txt$",
+    re.IGNORECASE,
+)
+NSIDC0712_TIME_COLUMNS = ("YR", "MO", "DAY", "HR", "MIN")
+
+
+@dataclass(frozen=True)
+class Nsidc0712Name:
+    """What an NSIDC-0712 file name says: the reference pixel (site id, grid size, pixel number),
+    the SMAP product and version matched up, and the period."""
+
+    site_id: str
+    reference_pixel: str
+    grid_km: int
+    product: str
+    version: str
+    first_day: str
+    last_day: str
+
+
+def parse_nsidc0712_name(name: str) -> Nsidc0712Name | None:
+    """The parts of an NSIDC-0712 match-up file name, or None for any other name."""
+    match = NSIDC0712_FILE.match(name)
+    if match is None:
+        return None
+    return Nsidc0712Name(
+        site_id=match["site"],
+        reference_pixel=match["site"] + match["grid"] + match["pixel"],
+        grid_km=int(match["grid"]),
+        product=match["product"].upper(),
+        version=match["version"].upper(),
+        first_day=match["first"],
+        last_day=match["last"],
+    )
+
+
+def nsidc0712_files(folder: str | Path) -> tuple[list[Path], list[Path]]:
+    """(match-up files, every other file) under ``folder``, searched recursively through linked
+    folders too (NSIDC's download tools write one folder per granule date), in path order."""
+    matched, others = [], []
+    for root, dirs, names in os.walk(folder, followlinks=True):
+        dirs.sort()
+        for name in sorted(names):
+            path = Path(root) / name
+            (matched if parse_nsidc0712_name(name) else others).append(path)
+    return matched, others
+
+
+def read_nsidc0712(path: str | Path, layout: Nsidc0712Layout = NSIDC0712) -> pd.DataFrame:
+    """One NSIDC-0712 match-up file: ``soil_moisture`` (the in-situ column of ``layout``, m3 m-3,
+    NaN where fill) indexed by the UTC time of the SMAP overpass (``Yr,Mo,Day,Hr,Min``).
+
+    Layout: line 1 describes the site and product, line 2 names the comma-separated columns
+    (starting ``Yr,Mo,Day,Hr,Min``); lines between it and the first data line that do not start
+    with a year (units) are skipped. A data line with another number of fields or an unreadable
+    time or value is counted (``attrs['n_bad_lines']``, first one in ``first_bad_line``); a cut
+    last line of a file without a final newline marks it ``truncated``. ``attrs`` also hold the
+    parts of the file name (:class:`Nsidc0712Name`), the description and the columns.
+    """
+    path = require_file(path, "NSIDC-0712 match-up")
+    name = parse_nsidc0712_name(path.name)
+    if name is None:
         raise InputError(
             path,
-            f"SMAP CVS soil moisture {values.min():.4g}..{values.max():.4g} outside 0..1 m3 m-3",
+            "not an NSIDC-0712 match-up file name",
+            "NSIDC-0712_{site}{grid km}{pixel}_{product}_{version}_{first}_{last}.txt",
+        )
+    raw = path.read_bytes()
+    lines = raw.decode("utf-8", errors="replace").splitlines()
+    if len(lines) < 2:
+        raise InputError(
+            path,
+            f"NSIDC-0712 file ends after {len(lines)} line(s), before its column-name line",
+            "the file is truncated: download it again",
+        )
+    columns = [c.strip() for c in lines[1].split(",")]
+    upper = [c.upper() for c in columns]
+    if tuple(upper[:5]) != NSIDC0712_TIME_COLUMNS:
+        raise InputError(
+            path,
+            f"line 2 is not the column-name line (Yr,Mo,Day,Hr,Min,...): {lines[1][:80]!r}",
+        )
+    if layout.insitu_column.upper() not in upper:
+        raise InputError(
+            path,
+            f"no in-situ column '{layout.insitu_column}'",
+            f"columns in the file: {', '.join(columns)}; set layouts.nsidc0712.insitu_column",
+        )
+    value_at = upper.index(layout.insitu_column.upper())
+    kept: list[list[str]] = []
+    numbers: list[int] = []
+    bad: list[int] = []
+    started = False
+    for number, line in enumerate(lines[2:], start=3):
+        if not line.strip():
+            continue
+        fields = [f.strip() for f in line.split(",")]
+        if not started and not fields[0].lstrip("-").isdigit():
+            continue  # a units line between the column names and the data
+        started = True
+        if len(fields) != len(columns):
+            bad.append(number)
+            continue
+        kept.append(fields[:5] + [fields[value_at]])
+        numbers.append(number)
+    if not started:
+        raise InputError(path, "NSIDC-0712 file has no data line", "the file may be truncated")
+    table = pd.DataFrame(kept, columns=["year", "month", "day", "hour", "minute", "value"])
+    parts = table.apply(pd.to_numeric, errors="coerce")
+    stamps = pd.to_datetime(
+        parts[["year", "month", "day", "hour", "minute"]], errors="coerce", utc=True
+    )
+    readable = stamps.notna().to_numpy() & parts["value"].notna().to_numpy()
+    bad += [n for n, ok in zip(numbers, readable, strict=True) if not ok]
+    values = parts["value"].to_numpy(np.float64)[readable]
+    fill = values < layout.valid_min
+    if np.any(values[~fill] > layout.valid_max):
+        raise InputError(
+            path,
+            f"{layout.insitu_column} up to {values[~fill].max():.4g}, above "
+            f"{layout.valid_max:g} m3 m-3",
+            "NSIDC-0712 gives soil moisture in m3 m-3; is this another column?",
         )
     result = pd.DataFrame(
-        {"soil_moisture": values.to_numpy()}, index=_daily_index(table["date"], path)
+        {"soil_moisture": np.where(fill, np.nan, values)},
+        index=pd.DatetimeIndex(stamps[readable], name="time"),
+    ).sort_index(kind="stable")
+    truncated = bool(bad) and bad[-1] == len(lines) and not raw.endswith(b"\n")
+    result.attrs.update(
+        {
+            "path": str(path),
+            "network": "SMAP-CVS",
+            "site_id": name.site_id,
+            "reference_pixel": name.reference_pixel,
+            "grid_km": name.grid_km,
+            "product": name.product,
+            "version": name.version,
+            "description": lines[0].strip(),
+            "columns": columns,
+            "insitu_column": columns[value_at],
+            "n_fill": int(fill.sum()),
+            "n_bad_lines": len(bad),
+            "first_bad_line": min(bad) if bad else 0,
+            "truncated": truncated,
+        }
     )
-    result.index.name = "date"
-    for key in ("latitude", "longitude"):
-        if key not in header:
-            raise InputError(path, f"SMAP CVS header has no '{key}'")
-        header[key] = float(header[key])  # type: ignore[arg-type]
-    for key in ("ease2_row", "ease2_col", "site_id", "n_pixels_0.05deg"):
-        if key in header:
-            header[key] = int(header[key])  # type: ignore[call-overload]
-    result.attrs.update(header, path=str(path), network="SMAP-CVS")
-    return result.sort_index()
+    return result
+
+
+SITE_TABLE_COLUMNS: Mapping[str, tuple[str, ...]] = {
+    "reference_pixel": ("REFERENCE_PIXEL", "REFERENCE PIXEL", "REFERENCE_PIXEL_ID", "PIXEL_ID"),
+    "site_id": ("SITE_ID", "SITEID", "SITE ID", "ID"),
+    "name": ("NAME", "SITE_NAME", "SITE NAME", "SITE"),
+    "latitude": ("LATITUDE", "LAT"),
+    "longitude": ("LONGITUDE", "LON", "LONG"),
+}
+
+
+def read_nsidc0712_site_table(path: str | Path) -> pd.DataFrame:
+    """The core validation sites' table (the NSIDC-0712 user guide's site list, as CSV): one row
+    per site (``site_id``, 4 digits) or per reference pixel (``reference_pixel``, 8 digits as in
+    the file names), with ``latitude``, ``longitude`` (degrees) and an optional ``name``; column
+    names in any case. Indexed by the reference pixel where given, else by the site id."""
+    path = require_file(path, "SMAP core validation site table")
+    try:
+        frame = pd.read_csv(path, dtype=str, encoding_errors="replace", skipinitialspace=True)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        raise InputError(path, f"not a readable site table CSV ({err})") from err
+    columns = {str(c).strip().upper(): c for c in frame.columns}
+    found = {
+        key: next((columns[a] for a in aliases if a in columns), None)
+        for key, aliases in SITE_TABLE_COLUMNS.items()
+    }
+    missing = [k for k in ("latitude", "longitude") if found[k] is None]
+    if found["site_id"] is None and found["reference_pixel"] is None:
+        missing.append("site_id or reference_pixel")
+    if missing:
+        raise InputError(
+            path,
+            f"site table columns missing: {', '.join(missing)}",
+            f"columns in the file: {', '.join(map(str, frame.columns))}",
+        )
+
+    def column(key: str) -> pd.Series:
+        source = found[key]
+        return (
+            frame[source].fillna("").str.strip()
+            if source is not None
+            else pd.Series("", frame.index)
+        )
+
+    pixel, site = column("reference_pixel"), column("site_id")
+    key = pixel.where(pixel != "", site).str.zfill(4)
+    key = key.where(pixel == "", pixel.str.zfill(8))
+    lat = pd.to_numeric(column("latitude"), errors="coerce")
+    lon = pd.to_numeric(column("longitude"), errors="coerce")
+    unusable = (key.str.strip("0") == "") | ~key.str.isdigit() | lat.isna() | lon.isna()
+    unusable |= (lat.abs() > 90) | (lon.abs() > 180)
+    if unusable.any():
+        row = int(np.flatnonzero(unusable.to_numpy())[0])
+        raise InputError(
+            path,
+            f"site table row {row + 2} has no usable id or position: {frame.iloc[row].to_dict()}",
+        )
+    if key.duplicated().any():
+        raise InputError(
+            path, f"listed twice in the site table: {', '.join(sorted(set(key[key.duplicated()])))}"
+        )
+    names = column("name")
+    table = pd.DataFrame({"name": names.where(names != "", key), "latitude": lat, "longitude": lon})
+    table.index = pd.Index(key, name="id")
+    return table

@@ -113,6 +113,32 @@ CCI_INVALID_FLAG_BITS = 1 | 2 | 4 | 8 | 16 | 32 | 128
 # ERA5-Land swvl1 below this is not a rounding artefact of the land-surface model but an error.
 ERA5LAND_MIN_SWVL1 = -0.05
 
+
+@dataclass(frozen=True)
+class Nsidc0712Layout:
+    """The SMAP/In Situ Core Validation Site match-up files (NSIDC-0712): which column holds the
+    in-situ (upscaled, reference-pixel) soil moisture, and the reference-pixel grid sizes (km) the
+    two-digit scale of the file name may take. Values below ``valid_min`` are fill (-9999)."""
+
+    insitu_column: str
+    valid_min: float
+    valid_max: float
+    grid_km: tuple[int, ...]
+
+
+# 'WASM' (the weighted average of the site's sensors over the reference pixel) is the column
+# public readers of NSIDC-0712 take as the in-situ value (e.g. fkwai/MatlabScripts,
+# dataset/readSMAPval_script.m); the file layout (description line, column-name line starting
+# Yr,Mo,Day,Hr,Min, comma separated values) from the NSIDC-0712 user guide and those readers.
+NSIDC0712 = Nsidc0712Layout(insitu_column="WASM", valid_min=0.0, valid_max=1.0, grid_km=(3, 9, 36))
+
+
+def nsidc0712_layout(overrides: Mapping[str, Any] | None = None) -> Nsidc0712Layout:
+    """The NSIDC-0712 spec with the config's ``layouts.nsidc0712`` values applied."""
+    changes = {k: v for k, v in (overrides or {}).items() if k in ("insitu_column",)}
+    return replace(NSIDC0712, **changes)
+
+
 GLASS_LAYOUTS = {"glass_albedo": GLASS_ALBEDO, "glass_lst": GLASS_LST}
 OVERRIDABLE = ("scale_factor", "add_offset", "fill_value", "valid_min", "valid_max")
 

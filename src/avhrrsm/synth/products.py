@@ -22,7 +22,7 @@ from pyproj import CRS, Transformer
 from scipy import ndimage
 from scipy.interpolate import RegularGridInterpolator
 
-from avhrrsm.grid import STEP_DEG, ease2_m09_cell
+from avhrrsm.grid import STEP_DEG, ease2_cell
 from avhrrsm.io.glass import composite_start
 from avhrrsm.io.gridded import GLASS_MODIS_YEARS
 from avhrrsm.io.layouts import CCI_INVALID_FLAG_BITS, GLASS_ALBEDO
@@ -1302,8 +1302,42 @@ def write_cosmos_uk(world: World, years: Collection[int] | None = None) -> int:
     return n_files + 1
 
 
+# NSIDC-0712 match-up files: the SMAP products matched up per reference-pixel size (product,
+# version), and the units line under the column names.
+SMAP_MATCHUPS = {9: ("SMAPL2SMPE", "R18290"), 36: ("SMAPL2SMP", "R18290")}
+NSIDC0712_COLUMNS = "Yr,Mo,Day,Hr,Min,SM-1,Q-FLG-1,WASM"
+NSIDC0712_UNITS = "yyyy,mm,dd,hh,mm,m3/m3,N/A,m3/m3"
+
+
+def _nsidc0712_rows(
+    dates: pd.DatetimeIndex, insitu: np.ndarray, lon: float, rng: np.random.Generator
+) -> list[str]:
+    """Match-up rows at the SMAP overpasses (06:00 descending and 18:00 ascending local solar
+    time, in UTC) of the days SMAP sees the pixel; the SMAP value is the in-situ one with a
+    retrieval error, -9999 where either is missing."""
+    rows = []
+    for day, value in zip(dates, insitu, strict=True):
+        for local_hour in (6.0, 18.0):
+            if rng.random() > 0.45:
+                continue
+            stamp = day + pd.Timedelta(hours=local_hour - lon / 15.0)
+            stamp = stamp.round("min")
+            smap = float(np.clip(value + rng.normal(0.0, 0.03), 0.02, 0.6))
+            flag = int(rng.random() < 0.2)
+            missing = rng.random() < 0.03
+            insitu_text = "-9999" if missing else f"{value + rng.normal(0.0, 0.003):.4f}"
+            rows.append(
+                f"{stamp.year},{stamp.month},{stamp.day},{stamp.hour},{stamp.minute},"
+                f"{smap:.4f},{flag},{insitu_text}"
+            )
+    return rows
+
+
 def write_smap_cvs(world: World, years: Collection[int] | None = None) -> int:
-    """SMAP core validation sites: daily upscaled 0-5 cm soil moisture of one 9 km EASE2 cell."""
+    """SMAP core validation sites as NSIDC ships them (NSIDC-0712): per reference pixel one
+    comma-separated match-up file (a description line, the column names, a units line, a row per
+    SMAP overpass in UTC), and the sites' table (the user guide's site list) as CSV beside the
+    folder. Every site has a 9 km reference pixel; the first also a 36 km one."""
     folder = Path(world.patterns["smap_cvs"])
     folder.mkdir(parents=True, exist_ok=True)
     truth, static = world.truth, world.static
@@ -1319,37 +1353,32 @@ def write_smap_cvs(world: World, years: Collection[int] | None = None) -> int:
     lon_grid, lat_grid = np.meshgrid(static.window.lon(), static.window.lat())
     xs, ys = to_ease.transform(lon_grid, lat_grid)
     n_files = 0
+    table = ["site_id,name,latitude,longitude"]
     for index, site in enumerate(sites):
-        row, col, (x0, y0, x1, y1) = ease2_m09_cell(site.lat, site.lon)
-        inside = (xs >= x0) & (xs < x1) & (ys >= y0) & (ys < y1) & static.land
-        rng = world.rng("smap", index + 1)
-        cell = np.nanmean(truth.surface[keep][:, inside], axis=1) + rng.normal(0, 0.008, len(dates))
-        cell = np.where(rng.random(len(dates)) < 0.03, -9999.0, np.round(cell, 4))
-        site_id = 1600 + index
-        header = [
-            "# SMAP core validation site, upscaled 0-5 cm soil moisture over one 9 km EASE-Grid 2.0 cell",
-            "# (synthetic, written by avhrrsm in the layout it reads)",
-            f"# site_id: {site_id}",
-            f"# site_name: {site.name}",
-            f"# latitude: {site.lat}",
-            f"# longitude: {site.lon}",
-            "# ease2_grid: EASE2_M09km",
-            f"# ease2_row: {row}",
-            f"# ease2_col: {col}",
-            f"# n_pixels_0.05deg: {int(inside.sum())}",
-            "# units: m3 m-3",
-            "# missing_value: -9999",
-            "date,soil_moisture",
-        ]
-        body = [
-            f"{d},{v:.4f}" if v != -9999.0 else f"{d},-9999"
-            for d, v in zip(dates.strftime("%Y-%m-%d"), cell, strict=True)
-        ]
-        (folder / f"SMAP_CVS_{site_id}_{site.name}_daily.csv").write_text(
-            "\n".join(header + body) + "\n", encoding="utf-8"
-        )
-        n_files += 1
-    return n_files
+        site_id = f"{1600 + index:04d}"
+        table.append(f"{site_id},{site.name},{site.lat},{site.lon}")
+        for grid_km in (9, 36) if index == 0 else (9,):
+            _, _, (x0, y0, x1, y1) = ease2_cell(site.lat, site.lon, grid_km)
+            inside = (xs >= x0) & (xs < x1) & (ys >= y0) & (ys < y1) & static.land
+            rng = world.rng("smap", 100 * grid_km + index + 1)
+            cell = np.nanmean(truth.surface[keep][:, inside], axis=1)
+            insitu = cell + rng.normal(0, 0.008, len(dates))
+            product, version = SMAP_MATCHUPS[grid_km]
+            pixel = f"{site_id}{grid_km:02d}01"
+            first, last = dates[0].strftime("%Y%m%d"), dates[-1].strftime("%Y%m%d")
+            lines = [
+                f"SMAP/In Situ Core Validation Site match-up, site {site_id} ({site.name}), "
+                f"reference pixel {pixel} ({grid_km} km EASE-Grid 2.0), {product} {version}; "
+                "synthetic, written by avhrrsm in the NSIDC-0712 layout",
+                NSIDC0712_COLUMNS,
+                NSIDC0712_UNITS,
+                *_nsidc0712_rows(dates, insitu, site.lon, rng),
+            ]
+            name = f"NSIDC-0712_{pixel}_{product}_{version}_{first}_{last}.txt"
+            (folder / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+            n_files += 1
+    Path(world.patterns["smap_cvs_sites"]).write_text("\n".join(table) + "\n", encoding="utf-8")
+    return n_files + 1
 
 
 # --------------------------------------------------------------------------------------------

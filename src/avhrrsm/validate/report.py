@@ -95,7 +95,7 @@ def write_figures(
     first = np.array(
         [row[np.isfinite(row)][0] if np.isfinite(row).any() else np.nan for row in r_all]
     )
-    markers = {"point": "o", "field": "s", "9km": "D"}
+    markers = {"point": "o", "field": "s", "3km": "v", "9km": "D", "36km": "^"}
     for scale, marker in markers.items():
         chosen = results["scale"].values == scale
         if chosen.any():
@@ -139,7 +139,7 @@ def write_figures(
     # time series at example sites (the three with the longest records, one per scale if any)
     order = sorted(range(len(sites)), key=lambda k: (-len(sites[k].series), sites[k].station))
     examples = []
-    for scale in ("point", "field", "9km"):
+    for scale in ("point", "field", "3km", "9km", "36km"):
         examples += [k for k in order if sites[k].scale == scale][:1]
     examples = examples or order[:3]
     figure, axes = plt.subplots(len(examples), 1, figsize=(10, 2.6 * len(examples)), squeeze=False)

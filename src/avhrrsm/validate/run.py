@@ -24,7 +24,7 @@ from avhrrsm import __version__
 from avhrrsm.atomic import atomic_path, write_text_atomic
 from avhrrsm.grid import STEP_DEG, Window, region_window
 from avhrrsm.io.errors import InputError
-from avhrrsm.io.layouts import CCI_INVALID_FLAG_BITS
+from avhrrsm.io.layouts import CCI_INVALID_FLAG_BITS, nsidc0712_layout
 from avhrrsm.stacks import open_stack
 from avhrrsm.store import crs_variable, lat_lon_coords
 from avhrrsm.validate import extract, metrics
@@ -64,9 +64,14 @@ METRIC_ATTRS = {
 
 
 def collect_sites(
-    inputs: Mapping[str, str], window: Window, settings: Mapping[str, Any], skips: SkipLog
+    inputs: Mapping[str, str],
+    window: Window,
+    settings: Mapping[str, Any],
+    skips: SkipLog,
+    nsidc0712: Mapping[str, Any] | None = None,
 ) -> list[Site]:
-    """Every usable site of the ISMN archive, the COSMOS-UK folder and the SMAP CVS folder."""
+    """Every usable site of the ISMN archive, the COSMOS-UK release and the NSIDC-0712 files
+    (placed by the site table ``inputs['smap_cvs_sites']``; ``nsidc0712``: layout overrides)."""
     sites = []
     if Path(inputs["ismn"]).exists():
         sites += ismn_sites(inputs["ismn"], window, settings, skips)
@@ -74,7 +79,14 @@ def collect_sites(
         LOGGER.warning("no ISMN archive at %s: no point sites", inputs["ismn"])
         skips.counts["missing_ismn_archive"] += 1
     sites += cosmos_uk_sites(inputs["cosmos"], window, skips)
-    sites += smap_sites(inputs["smap_cvs"], window, skips)
+    sites += smap_sites(
+        inputs["smap_cvs"],
+        inputs.get("smap_cvs_sites"),
+        window,
+        skips,
+        tuple(settings.get("smap_grid_km", (9,))),
+        nsidc0712_layout(nsidc0712),
+    )
     if not sites:
         raise InputError(
             inputs["ismn"],
@@ -108,11 +120,14 @@ def site_status(
             "station": site.station,
             "scale": site.scale,
             "status": "scored" if ok else "not_scored",
-            "detail": (
-                f"{int(np.isfinite(results['rmse'].sel(product='avhrrsm').values[k]).sum())} "
-                "period(s)"
-                if ok
-                else "too few days shared with the products in every period"
+            "detail": "; ".join(
+                [
+                    f"{int(np.isfinite(results['rmse'].sel(product='avhrrsm').values[k]).sum())} "
+                    "period(s)"
+                    if ok
+                    else "too few days shared with the products in every period",
+                    *site.notes,
+                ]
             ),
         }
         for k, (site, ok) in enumerate(zip(sites, scored, strict=True))
@@ -352,6 +367,7 @@ def run_validation(
     comparison: Mapping[str, str | Path],
     provenance: Mapping[str, str],
     cci_invalid_flag_bits: int = CCI_INVALID_FLAG_BITS,
+    nsidc0712: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Run the whole validation and write every file of ``outputs``."""
     from avhrrsm.validate import report
@@ -360,7 +376,7 @@ def run_validation(
     with xr.open_zarr(static_path, chunks=None) as static:
         land = static["land_mask"].values.astype(bool)
     skips = SkipLog()
-    sites = collect_sites(insitu, window, settings, skips)
+    sites = collect_sites(insitu, window, settings, skips, nsidc0712)
     LOGGER.info(
         "%d sites: %s", len(sites), pd.Series([s.network for s in sites]).value_counts().to_dict()
     )

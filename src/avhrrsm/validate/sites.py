@@ -6,8 +6,9 @@
   pixel.
 - ``field``: cosmic-ray probes, from COSMOS-UK daily files (VWC % -> m3 m-3) and from ISMN
   networks in ``cosmos_networks`` (depth within 0..``cosmos_max_depth_m``); effective depth kept.
-- ``9km``: SMAP core validation sites; the product is averaged over the 0.05 degree pixels whose
-  centres lie in the site's 9 km EASE-Grid 2.0 cell.
+- ``9km`` (or ``3km``/``36km``): SMAP core validation sites' reference pixels (NSIDC-0712);
+  the product is averaged over the 0.05 degree pixels whose centres lie in the reference pixel's
+  EASE-Grid 2.0 cell.
 
 Nothing is dropped silently: every reading, day, sensor or site left out is counted under a
 reason in ``SkipLog`` (and the skipped sites are listed by name).
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,15 +27,19 @@ import numpy as np
 import pandas as pd
 from pyproj import Transformer
 
-from avhrrsm.grid import STEP_DEG, Window, ease2_m09_bounds
+from avhrrsm.grid import STEP_DEG, Window, ease2_bounds, ease2_cell
 from avhrrsm.io.errors import InputError
 from avhrrsm.io.insitu import (
     cosmos_uk_files,
+    nsidc0712_files,
+    parse_nsidc0712_name,
     read_cosmos_uk,
     read_cosmos_uk_site_metadata,
-    read_smap_cvs,
+    read_nsidc0712,
+    read_nsidc0712_site_table,
 )
 from avhrrsm.io.ismn import read_archive
+from avhrrsm.io.layouts import NSIDC0712, Nsidc0712Layout
 
 LOGGER = logging.getLogger(__name__)
 
@@ -52,6 +57,7 @@ class Site:
     source: str
     series: pd.Series  # daily, UTC days, m3 m-3
     pixels: np.ndarray  # (k, 2) rows and columns within the validation window
+    notes: list[str] = field(default_factory=list)  # what was read differently or not at all
 
 
 @dataclass
@@ -233,9 +239,9 @@ def cosmos_uk_sites(folder: str | Path, window: Window, skips: SkipLog) -> list[
     return sites
 
 
-def cell_pixels(row: int, col: int, window: Window) -> np.ndarray:
-    """The window's 0.05 degree pixels whose centres lie in an EASE-Grid 2.0 9 km cell."""
-    x0, y0, x1, y1 = ease2_m09_bounds(row, col)
+def cell_pixels(row: int, col: int, window: Window, grid_km: int = 9) -> np.ndarray:
+    """The window's 0.05 degree pixels whose centres lie in an EASE-Grid 2.0 cell."""
+    x0, y0, x1, y1 = ease2_bounds(row, col, grid_km)
     lat, lon = window.lat(), window.lon()
     lon_grid, lat_grid = np.meshgrid(lon, lat)
     x, y = Transformer.from_crs("EPSG:4326", "EPSG:6933", always_xy=True).transform(
@@ -245,42 +251,104 @@ def cell_pixels(row: int, col: int, window: Window) -> np.ndarray:
     return np.argwhere(inside)
 
 
-def smap_sites(folder: str | Path, window: Window, skips: SkipLog) -> list[Site]:
-    """9 km sites from SMAP core validation site files (``*.csv`` with '# key: value' headers)."""
+def smap_sites(
+    folder: str | Path,
+    site_table: str | Path | None,
+    window: Window,
+    skips: SkipLog,
+    grid_km: Collection[int] = (9,),
+    layout: Nsidc0712Layout = NSIDC0712,
+) -> list[Site]:
+    """Footprint-scale sites from NSIDC-0712 match-up files, one per reference pixel.
+
+    Only reference pixels of the ``grid_km`` sizes are used (the others are counted). The files
+    of one reference pixel (several SMAP products, versions and periods match up the same in-situ
+    estimate) are merged: a time given twice keeps its first value in path order. The reference
+    pixel's position comes from ``site_table`` (:func:`read_nsidc0712_site_table`; by reference
+    pixel, else by site id); the product is averaged over the 0.05 degree pixels whose centres
+    lie in the EASE-Grid 2.0 cell of that size holding the position. Daily means over UTC days of
+    the overpass readings. Fill values, malformed lines and files of other names are counted.
+    """
     folder = Path(folder)
-    files = sorted(folder.glob("*.csv")) if folder.is_dir() else []
-    sites = []
+    if folder.exists() and not folder.is_dir():
+        raise InputError(folder, "is not a folder of NSIDC-0712 match-up files")
+    files, others = nsidc0712_files(folder) if folder.is_dir() else ([], [])
+    for other in others:
+        skips.counts["smap_cvs_files_not_nsidc0712"] += 1
+        LOGGER.warning("%s: not an NSIDC-0712 match-up file name, not read", other)
+    if not files:
+        return []
+    if site_table is None or not Path(site_table).is_file():
+        raise InputError(
+            site_table or folder,
+            f"{len(files)} NSIDC-0712 files but no site table to place their reference pixels",
+            "give inputs.smap_cvs_sites: a CSV of site_id (or reference_pixel), name, latitude, "
+            "longitude, from the NSIDC-0712 user guide's site list",
+        )
+    table = read_nsidc0712_site_table(site_table)
+    frames: dict[str, list[pd.DataFrame]] = {}
     for path in files:
-        frame = read_smap_cvs(path)
-        a = frame.attrs
-        name = str(a.get("site_name", a.get("site_id", path.stem)))
-        if "ease2_row" in a and "ease2_col" in a:
-            pixels = cell_pixels(int(a["ease2_row"]), int(a["ease2_col"]), window)
-        else:
-            pixel = nearest_pixel(a["latitude"], a["longitude"], window)
-            pixels = np.array([pixel]) if pixel is not None else np.empty((0, 2), int)
+        name = parse_nsidc0712_name(path.name)
+        assert name is not None  # nsidc0712_files matched it
+        if name.grid_km not in grid_km:
+            skips.counts[f"smap_cvs_files_{name.grid_km}km_not_selected"] += 1
+            LOGGER.info("%s: %d km reference pixel, not in %s km", path, name.grid_km, grid_km)
+            continue
+        frames.setdefault(name.reference_pixel, []).append(read_nsidc0712(path, layout))
+    sites = []
+    for pixel_id, pixel_frames in sorted(frames.items()):
+        a = pixel_frames[0].attrs
+        key = pixel_id if pixel_id in table.index else a["site_id"]
+        if key not in table.index:
+            skips.skip_site("no_site_metadata", "SMAP-CVS", pixel_id, f"not in {site_table}")
+            continue
+        meta = table.loc[key]
+        station = f"{meta['name']} ({pixel_id})"
+        row, col, _ = ease2_cell(float(meta["latitude"]), float(meta["longitude"]), a["grid_km"])
+        pixels = cell_pixels(row, col, window, a["grid_km"])
         if pixels.size == 0:
             skips.skip_site(
-                "outside_region", "SMAP-CVS", name, f"lat {a['latitude']}, lon {a['longitude']}"
+                "outside_region",
+                "SMAP-CVS",
+                station,
+                f"lat {meta['latitude']}, lon {meta['longitude']}",
             )
             continue
-        series = frame["soil_moisture"].dropna()
-        if series.empty:
-            skips.skip_site("no_valid_day", "SMAP-CVS", name, str(path))
+        notes = []
+        for frame in pixel_frames:
+            skips.counts["readings_fill_value"] += frame.attrs["n_fill"]
+            if frame.attrs["n_bad_lines"]:
+                skips.counts["readings_malformed_line"] += frame.attrs["n_bad_lines"]
+                what = "truncated file, " if frame.attrs["truncated"] else ""
+                notes.append(
+                    f"{Path(frame.attrs['path']).name}: {what}{frame.attrs['n_bad_lines']} "
+                    f"malformed line(s) not read, first at line {frame.attrs['first_bad_line']}"
+                )
+                LOGGER.warning("%s", notes[-1])
+        readings = pd.concat([f["soil_moisture"] for f in pixel_frames])
+        repeated = readings.index.duplicated(keep="first")
+        skips.counts["readings_repeated_in_other_files"] += int(repeated.sum())
+        readings = readings[~repeated].dropna()
+        if readings.empty:
+            skips.skip_site("no_valid_day", "SMAP-CVS", station, "every reading is fill")
             continue
+        daily = readings.groupby(_naive_utc(readings.index).floor("D")).mean()
+        daily.index = pd.DatetimeIndex(daily.index, name="date")
+        products = sorted({f"{f.attrs['product']} {f.attrs['version']}" for f in pixel_frames})
         sites.append(
             Site(
                 network="SMAP-CVS",
-                station=name,
-                sensor="upscaled network",
-                scale="9km",
-                latitude=a["latitude"],
-                longitude=a["longitude"],
+                station=station,
+                sensor=f"upscaled in situ ({', '.join(products)})",
+                scale=f"{a['grid_km']}km",
+                latitude=float(meta["latitude"]),
+                longitude=float(meta["longitude"]),
                 depth_from=0.0,
                 depth_to=0.05,
-                source=str(path),
-                series=utc_days(series),
+                source="; ".join(f.attrs["path"] for f in pixel_frames),
+                series=daily.astype(np.float64),
                 pixels=pixels,
+                notes=notes,
             )
         )
     return sites
