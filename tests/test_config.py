@@ -33,7 +33,7 @@ def test_defaults_filled_in_nested_sections():
     assert config["synthetic"]["seed"] == 5
     assert config["synthetic"]["enabled"] is True
     assert config["synthetic"]["margin_deg"] == 0.5
-    assert config["inputs"]["ismn"] == "{synthetic}/ismn"
+    assert config["inputs"]["ismn"] == "{synthetic}/ismn/Data_separate_files_header_synthetic.zip"
 
 
 @pytest.mark.parametrize(
@@ -118,7 +118,7 @@ def test_config_hash_is_order_independent_and_sensitive():
 def test_input_patterns_point_into_the_run_folder():
     config = validate_config({"run": "r1", "results_dir": "out"})
     patterns = input_patterns(config)
-    assert patterns["ismn"] == "out/r1/synthetic/ismn"
+    assert patterns["ismn"] == "out/r1/synthetic/ismn/Data_separate_files_header_synthetic.zip"
     assert "{year}" in patterns["era5land"]
 
 

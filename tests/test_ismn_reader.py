@@ -152,12 +152,16 @@ def test_zip_and_folder_archives_give_the_same_frames(tmp_path):
 def test_synthetic_archive_read_by_ismn_package_and_by_us(synthetic_world, tmp_path):
     from ismn.interface import ISMN_Interface
 
-    copy = tmp_path / "ismn"
-    shutil.copytree(synthetic_world / "ismn", copy)
+    (archive,) = (synthetic_world / "ismn").glob("*.zip")  # the zip, as the portal delivers it
+    with zipfile.ZipFile(archive) as zipped:
+        names = zipped.namelist()
+    assert "Metadata.xml" in names and any(n.endswith(".stm") for n in names)
+    copy = tmp_path / archive.name
+    shutil.copy(archive, copy)
     interface = ISMN_Interface(str(copy))
     ours = {
         (f.attrs["network"], f.attrs["station"], f.attrs["depth_from"], f.attrs["depth_to"]): f
-        for f in read_archive(synthetic_world / "ismn")
+        for f in read_archive(archive)
     }
     n_compared = 0
     for network in interface.networks.values():

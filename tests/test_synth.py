@@ -112,7 +112,7 @@ def test_only_products_in_the_synthetic_folder_are_written(tmp_path):
     inputs = {**inputs, "era5land": "/data/real/era5/{year}.nc"}
     patterns = synthetic_patterns(inputs, tmp_path)
     assert "era5land" not in patterns
-    assert patterns["ismn"] == f"{tmp_path}/ismn"
+    assert patterns["ismn"] == f"{tmp_path}/ismn/Data_separate_files_header_synthetic.zip"
 
 
 def test_a_failing_writer_leaves_nothing_behind(tmp_path, test_config, monkeypatch):

@@ -146,6 +146,21 @@ def test_stations_outside_the_region_or_too_deep_are_counted_not_lost(tmp_path):
     assert tuple(inside.pixels[0]) == nearest_pixel(42.51, 0.02, window)
 
 
+def test_an_ismn_header_that_disagrees_with_its_name_is_counted_and_noted():
+    archive = DATA_DIR / "ismn" / "zip_archives" / "multinetwork" / "header_values"
+    region = {"lon_min": 102.0, "lon_max": 102.5, "lat_min": 33.5, "lat_max": 34.0}
+    skips = SkipLog()
+    settings = {**SETTINGS, "quality_flags": ["G", "U"], "min_obs_per_day": 1}
+    sites = ismn_sites(archive / "Data_header_values.zip", region_window(region), settings, skips)
+    assert sorted(s.station for s in sites) == ["CST-01", "CST-02"]  # named as ismn names them
+    assert skips.counts["sensors_header_disagrees_with_name"] == 2
+    cst01 = next(s for s in sites if s.station == "CST-01")
+    assert cst01.notes == [
+        "MAQU_MAQU_CST-01_sm_0.050000_0.050000_ECH20-EC-TM_20070101_20131231.stm: station "
+        "'CST_01' in the header, 'CST-01' in the name (read as the ismn package reads it)"
+    ]
+
+
 def test_smap_site_averages_its_reference_pixel(synthetic_world, test_config, tmp_path):
     window = region_window(test_config["region"])
     skips = SkipLog()

@@ -226,6 +226,7 @@ def parse_sensor_bytes(
         # CEOP files); depths from the header line in Header+values files (where they may be
         # rounded: 0.05 for 0.0508 in the name), from the name in CEOP files.
         ismn_fields = PurePosixPath(name).name.split("_")
+        disagreements = _header_disagreements(meta, ismn_fields[2], parts, file_format)
         meta["station"] = ismn_fields[2]
         meta["sensor"] = "_".join(ismn_fields[6:-2]) if len(ismn_fields) > 9 else ismn_fields[6]
         if file_format == "ceop_sep":
@@ -233,6 +234,13 @@ def parse_sensor_bytes(
         variable = parts.variable
     else:
         variable = "sm"
+        disagreements = []
+    if disagreements:
+        LOGGER.warning(
+            "%s: header and file name disagree: %s; read as the ismn package reads it",
+            source,
+            ", ".join(disagreements),
+        )
     if network is not None:
         if network != meta["network"]:
             LOGGER.info(
@@ -266,9 +274,35 @@ def parse_sensor_bytes(
             "format": file_format,
             "path": source,
             "n_bad_lines": n_bad,
+            "header_disagrees": disagreements,
         }
     )
     return frame
+
+
+# Depths in a Header+values header are rounded (0.05 for 0.0508 in the name): only a larger
+# difference is a disagreement worth a note.
+DEPTH_TOLERANCE_M = 0.005
+
+
+def _header_disagreements(
+    meta: dict, station: str, parts: FileNameParts, file_format: str
+) -> list[str]:
+    """Where the file's header line and its name disagree (station, depths), in words. The
+    ismn package takes the station from the name, and the depths from the header in
+    Header+values files, from the name in CEOP files."""
+    out = []
+    if str(meta["station"]) != station:
+        out.append(f"station '{meta['station']}' in the header, '{station}' in the name")
+    for key in ("depth_from", "depth_to"):
+        header_depth, name_depth = float(meta[key]), float(getattr(parts, key))
+        if abs(header_depth - name_depth) > DEPTH_TOLERANCE_M:
+            used = "header" if file_format == "header_values" else "name"
+            out.append(
+                f"{key} {header_depth:g} m in the header, {name_depth:g} m in the name "
+                f"({used} used)"
+            )
+    return out
 
 
 def read_sensor_file(path: str | Path) -> pd.DataFrame:

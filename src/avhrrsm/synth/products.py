@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import shutil
 import zipfile
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
@@ -1127,12 +1128,15 @@ ISMN_METADATA_XML = """<?xml version="1.0"?>
 
 
 def write_ismn(world: World, years: Collection[int] | None = None) -> int:
-    """An ISMN 'Header+values' archive: {network}/{station}/*.stm, static variables, Metadata.xml.
+    """An ISMN 'Header+values' archive as the portal delivers it (a .zip where the configured
+    path ends so): {network}/{station}/*.stm, static variables, Metadata.xml, Readme.txt.
 
     Two networks of point stations (0-5 cm and deeper sensors, hourly, flags G/Dxx/Cxx), and the
     odd COSMOS cosmic-ray probes (0.00-0.19 m) that ISMN also distributes.
     """
-    root = Path(world.patterns["ismn"])
+    archive = Path(world.patterns["ismn"])
+    # a .zip as the ISMN portal delivers it: written as a folder, then zipped
+    root = archive.with_name(archive.name + ".unzipped") if archive.suffix == ".zip" else archive
     root.mkdir(parents=True, exist_ok=True)
     truth = world.truth
     years = sorted(set(truth.dates.year))
@@ -1219,7 +1223,22 @@ def write_ismn(world: World, years: Collection[int] | None = None) -> int:
         "format and the quality flags (G good; C01-C03 plausibility; D01-D10 spectral/ancillary).\n",
         encoding="utf-8",
     )
+    if root != archive:
+        zip_folder(root, archive)
+        shutil.rmtree(root)
     return n_files
+
+
+def zip_folder(folder: Path, path: Path) -> None:
+    """Zip a folder's content (folders as entries, then files, in name order) with fixed times
+    and modes, so that the same content gives the same bytes."""
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as zipped:
+        for item in sorted(folder.rglob("*")):
+            name = item.relative_to(folder).as_posix() + ("/" if item.is_dir() else "")
+            info = zipfile.ZipInfo(name, date_time=(2024, 1, 1, 0, 0, 0))
+            info.external_attr = (0o40755 << 16 | 0x10) if item.is_dir() else (0o100644 << 16)
+            info.compress_type = zipfile.ZIP_STORED if item.is_dir() else zipfile.ZIP_DEFLATED
+            zipped.writestr(info, b"" if item.is_dir() else item.read_bytes(), compresslevel=6)
 
 
 def hash_name(name: str) -> int:

@@ -156,6 +156,13 @@ def ismn_sites(
                 f"lat {a['latitude']}, lon {a['longitude']}",
             )
             continue
+        notes = []
+        if a.get("header_disagrees"):
+            skips.counts["sensors_header_disagrees_with_name"] += 1
+            notes.append(
+                f"{Path(a['path']).name}: {'; '.join(a['header_disagrees'])} "
+                "(read as the ismn package reads it)"
+            )
         series = ismn_daily(frame, kept, int(settings["min_obs_per_day"]), skips)
         if series.empty:
             skips.skip_site("no_valid_day", a["network"], a["station"], a["path"])
@@ -173,6 +180,7 @@ def ismn_sites(
                 source=a["path"],
                 series=series,
                 pixels=np.array([pixel]),
+                notes=notes,
             )
         )
     return sites
