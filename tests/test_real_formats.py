@@ -380,7 +380,11 @@ def test_inputs_check_reports_every_product(world_patterns, test_config, tmp_pat
     assert all(c.ok for c in checks.values()), [c.line() for c in checks.values() if not c.ok]
     assert checks["glass_albedo"].found == 46 and checks["glass_lst"].found == 365
     assert checks["era5land"].found == 12 and checks["glass_modis"].found == 365
+    assert checks["smap_cvs"].found == 2 and checks["smap_cvs_sites"].found == 1
     broken = dict(world_patterns)
+    other_sites = tmp_path / "sites.csv"
+    other_sites.write_text("site_id,latitude,longitude\n0401,30,10\n")
+    broken["smap_cvs_sites"] = str(other_sites)
     broken["era5land"] = str(tmp_path / "{year}_{month:02d}.nc")
     bad_lst = tmp_path / "lst" / "GLASS08B31.V40.A2001001.2021047.hdf"
     bad_lst.parent.mkdir()
@@ -391,6 +395,11 @@ def test_inputs_check_reports_every_product(world_patterns, test_config, tmp_pat
     lst = checks["glass_lst"]
     assert len(lst.unreadable) == 1 and str(bad_lst) in lst.unreadable[0]
     assert len(lst.missing) == 364 and "BLOCKS THE RUN" in lst.line()
+    smap = checks["smap_cvs"]  # placed by no row of the table: skipped in a run, listed here
+    assert smap.ok and smap.missing == [
+        "reference pixel 16000901 of NSIDC-0712_16000901_SMAPL2SMPE_R18290_20150101_20151231.txt",
+        "reference pixel 16003601 of NSIDC-0712_16003601_SMAPL2SMP_R18290_20150101_20151231.txt",
+    ]
 
 
 def test_inputs_check_command_exits_1_where_a_run_would_fail(

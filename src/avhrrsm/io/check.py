@@ -23,7 +23,8 @@ from avhrrsm.io.errors import InputError
 from avhrrsm.io.glass import composite_start, find_file, read_glass_bands
 from avhrrsm.io.glass_modis import glass_modis_files, open_tile
 from avhrrsm.io.gridded import GLASS_MODIS_YEARS, open_era5land, pick_variable
-from avhrrsm.io.layouts import glass_layout
+from avhrrsm.io.insitu import nsidc0712_files, read_nsidc0712, read_nsidc0712_site_table
+from avhrrsm.io.layouts import glass_layout, nsidc0712_layout
 
 MAX_REASONS = 5
 
@@ -214,9 +215,13 @@ def check_daily_files(name: str, pattern: str, years: Sequence[int]) -> ProductC
     return check
 
 
-def check_insitu(patterns: Mapping[str, str]) -> list[ProductCheck]:
+def check_insitu(
+    patterns: Mapping[str, str], layouts: Mapping[str, Any] | None = None
+) -> list[ProductCheck]:
+    """The in-situ inputs: the ISMN archive and the COSMOS-UK release exist; every NSIDC-0712
+    file reads and its reference pixel is in the site table."""
     out = []
-    for name in ("ismn", "cosmos", "smap_cvs", "smap_cvs_sites"):
+    for name in ("ismn", "cosmos"):
         check = ProductCheck(name, expected=1)
         path = Path(patterns[name])
         if path.exists():
@@ -225,7 +230,30 @@ def check_insitu(patterns: Mapping[str, str]) -> list[ProductCheck]:
             check.missing.append(str(path))
             check.blocking.append(f"{path} does not exist")
         out.append(check)
-    return out
+    table_check = ProductCheck("smap_cvs_sites", expected=1)
+    table = None
+    try:
+        table = read_nsidc0712_site_table(patterns["smap_cvs_sites"])
+        table_check.found = 1
+    except InputError as err:
+        table_check.unreadable.append(str(err))
+    files, _ = nsidc0712_files(patterns["smap_cvs"])
+    check = ProductCheck("smap_cvs", expected=len(files))
+    layout = nsidc0712_layout((layouts or {}).get("nsidc0712"))
+    for path in files:
+        try:
+            attrs = read_nsidc0712(path, layout).attrs
+        except InputError as err:
+            check.unreadable.append(str(err))
+            continue
+        check.found += 1
+        if table is not None and not {attrs["reference_pixel"], attrs["site_id"]} & set(
+            table.index
+        ):
+            check.missing.append(f"reference pixel {attrs['reference_pixel']} of {path.name}")
+    if not files:
+        check.blocking.append(f"no NSIDC-0712 match-up file under {patterns['smap_cvs']}")
+    return [*out, check, table_check]
 
 
 def check_inputs(
@@ -246,5 +274,5 @@ def check_inputs(
         check_era5land(patterns["era5land"], years, window),
         check_glass_modis(patterns["glass_modis"], years),
         check_daily_files("esa_cci", patterns["esa_cci"], years),
-        *check_insitu(patterns),
+        *check_insitu(patterns, layouts),
     ]
