@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import zipfile
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -255,6 +256,35 @@ def test_archive_skips_files_that_are_not_ismn_data(tmp_path, caplog):
     assert "notes.stm: skipped, not an ISMN data file name" in caplog.text
     temperature = list(read_archive(tmp_path, variable="ts"))
     assert list(temperature[0].columns) == ["soil_temperature", "flag", "orig_flag"]
+    _write(station, "NET_NET_Stat_static_variables.csv", "quantity_name;value\n")
+    skipped = Counter()
+    assert len(list(read_archive(tmp_path, "sm", skipped))) == 1
+    assert skipped == {
+        "ismn_files_not_data_name": 1,
+        "ismn_files_other_variable": 1,
+        "ismn_files_not_data": 1,
+    }
+
+
+def test_linked_network_folders_are_read_and_broken_links_counted(tmp_path):
+    """Clusters link data folders: a linked network must not vanish from the archive."""
+    real = tmp_path / "project" / "NET" / "Stat"
+    real.mkdir(parents=True)
+    _write(real, GOOD_NAME, HEADER + "2020/01/01 00:00   0.2000 G M\n")
+    archive = tmp_path / "archive"
+    (archive / "OTHER" / "Stat").mkdir(parents=True)
+    _write(
+        archive / "OTHER" / "Stat",
+        GOOD_NAME.replace("NET_NET", "OTHER_OTHER"),
+        HEADER + "2020/01/01 00:00   0.3000 G M\n",
+    )
+    (archive / "NET").symlink_to(tmp_path / "project" / "NET")
+    (archive / "GONE").symlink_to(tmp_path / "nowhere")
+    (archive / "OTHER" / "loop").symlink_to(archive)
+    skipped = Counter()
+    frames = list(read_archive(archive, "sm", skipped))
+    assert sorted(f.attrs["network"] for f in frames) == ["NET", "OTHER"]
+    assert skipped["broken_links"] == 1 and skipped["linked_loops"] == 1
 
 
 ISMN_ARCHIVES = [

@@ -20,6 +20,7 @@ from avhrrsm.io.errors import InputError
 from avhrrsm.io.glass import composite_start, find_file, read_glass_sds
 from avhrrsm.io.glass_modis import glass_modis_files, glass_modis_on_grid
 from avhrrsm.io.gridded import read_era5land
+from avhrrsm.io.insitu import nsidc0712_files
 from avhrrsm.io.layouts import GLASS_ALBEDO, GLASS_LST, glass_layout
 from avhrrsm.io.rasters import merit_tiles_for_bounds
 
@@ -357,6 +358,22 @@ def test_merit_tiles_are_found_in_the_folders_the_tars_unpack_into(synthetic_wor
     )
     assert [p.parent.name for p in present] == ["dem_tif_n30w030", "dem_tif_n30e000"]
     assert absent == []
+
+
+def test_merit_and_nsidc_folders_behind_links_are_read(synthetic_world, test_config, tmp_path):
+    region = test_config["region"]
+    bounds = (region["lon_min"], region["lat_min"], region["lon_max"], region["lat_max"])
+    linked = tmp_path / "merit_dem"
+    linked.mkdir()
+    for tar_folder in sorted((synthetic_world / "merit_dem").iterdir()):
+        (linked / tar_folder.name).symlink_to(tar_folder)  # each tar unpacked elsewhere
+    present, absent = merit_tiles_for_bounds(linked, bounds)
+    assert len(present) == 2 and absent == []
+    nsidc = tmp_path / "nsidc0712"
+    nsidc.mkdir()
+    (nsidc / "2015").symlink_to(synthetic_world / "smap_cvs")
+    files, others = nsidc0712_files(nsidc)
+    assert len(files) == 2 and others == []
 
 
 def test_soilgrids_is_read_through_its_vrt(synthetic_world, test_stacks):

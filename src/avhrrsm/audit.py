@@ -392,7 +392,7 @@ def _link_tree(source: Path, target: Path) -> None:
         except OSError:
             shutil.copy2(source, target)
         return
-    for root, _, files in os.walk(source):
+    for root, _, files in os.walk(source, followlinks=True):
         for name in files:
             if name in IGNORED_NAMES:
                 continue

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import platform
 import socket
 import subprocess
@@ -35,6 +34,7 @@ from typing import Any
 from avhrrsm import __version__
 from avhrrsm.atomic import write_text_atomic
 from avhrrsm.config import REPO_ROOT, config_hash
+from avhrrsm.io.paths import walk_files
 
 KEY_LIBRARIES = (
     "numpy",
@@ -131,13 +131,9 @@ def keeps_members(path: Path) -> bool:
 
 
 def _member_files(folder: Path) -> list[Path]:
-    """Files under ``folder`` in a stable order (sorted relative POSIX paths)."""
-    found = [
-        Path(root, name)
-        for root, _, files in os.walk(folder)
-        for name in files
-        if name not in IGNORED_NAMES
-    ]
+    """Files under ``folder`` (through linked folders) in a stable order (sorted relative POSIX
+    paths)."""
+    found = [path for path in walk_files(folder) if path.name not in IGNORED_NAMES]
     return sorted(found, key=lambda p: p.relative_to(folder).as_posix())
 
 

@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ import pandas as pd
 
 from avhrrsm.io.errors import InputError, require_file
 from avhrrsm.io.layouts import NSIDC0712, Nsidc0712Layout
+from avhrrsm.io.paths import walk_files
 
 MISSING = -9999.0
 
@@ -186,11 +186,8 @@ def nsidc0712_files(folder: str | Path) -> tuple[list[Path], list[Path]]:
     """(match-up files, every other file) under ``folder``, searched recursively through linked
     folders too (NSIDC's download tools write one folder per granule date), in path order."""
     matched, others = [], []
-    for root, dirs, names in os.walk(folder, followlinks=True):
-        dirs.sort()
-        for name in sorted(names):
-            path = Path(root) / name
-            (matched if parse_nsidc0712_name(name) else others).append(path)
+    for path in walk_files(folder):
+        (matched if parse_nsidc0712_name(path.name) else others).append(path)
     return matched, others
 
 

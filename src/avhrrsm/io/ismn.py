@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import re
 import zipfile
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -28,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from avhrrsm.io.errors import InputError
+from avhrrsm.io.paths import walk_files
 
 LOGGER = logging.getLogger(__name__)
 
@@ -313,21 +315,32 @@ def read_sensor_file(path: str | Path) -> pd.DataFrame:
     return parse_sensor_bytes(path.read_bytes(), path.name, str(path))
 
 
-def read_archive(path: str | Path, variable: str | None = "sm") -> Iterator[pd.DataFrame]:
+def read_archive(
+    path: str | Path, variable: str | None = "sm", skipped: Counter | None = None
+) -> Iterator[pd.DataFrame]:
     """Frames of every sensor file in an ISMN archive folder or .zip, in path order.
 
-    ``variable`` keeps only files of that ISMN variable (``None``: all). Files whose name is not
-    an ISMN data file name are skipped with a log line.
+    Folders are walked through links (clusters link data folders). ``variable`` keeps only files
+    of that ISMN variable (``None``: all). Every file not read is counted in ``skipped``:
+    ``ismn_files_other_variable``, ``ismn_files_not_data_name`` (``.stm`` files whose name is not
+    an ISMN data file name, also logged) and ``ismn_files_not_data`` (metadata, readme, static
+    variables), and broken links (``broken_links``).
     """
+    skipped = skipped if skipped is not None else Counter()
     path = Path(path)
     if not path.exists():
         raise InputError(path, "ISMN archive not found", "a folder or a .zip downloaded from ISMN")
     if path.is_dir():
-        members = sorted(p for p in path.rglob("*.stm") if p.is_file())
+        members = []
+        for member in walk_files(path, skipped):
+            if member.suffix == ".stm":
+                members.append(member)
+            else:
+                skipped["ismn_files_not_data"] += 1
         if not members:
             raise InputError(path, "no .stm files in ISMN archive folder")
-        for member in members:
-            if _wanted(member.name, variable, str(member)):
+        for member in sorted(members, key=lambda m: m.relative_to(path).as_posix()):
+            if _wanted(member.name, variable, str(member), skipped):
                 relative = member.relative_to(path).parts
                 network = relative[0] if len(relative) > 1 else None
                 yield parse_sensor_bytes(member.read_bytes(), member.name, str(member), network)
@@ -336,11 +349,14 @@ def read_archive(path: str | Path, variable: str | None = "sm") -> Iterator[pd.D
         raise InputError(path, "ISMN archive is neither a folder nor a zip file")
     with zipfile.ZipFile(path) as archive:
         names = sorted(n for n in archive.namelist() if n.endswith(".stm"))
+        skipped["ismn_files_not_data"] += sum(
+            1 for n in archive.namelist() if not n.endswith((".stm", "/"))
+        )
         if not names:
             raise InputError(path, "no .stm files in ISMN zip archive")
         for name in names:
             source = f"{path}!{name}"
-            if _wanted(PurePosixPath(name).name, variable, source):
+            if _wanted(PurePosixPath(name).name, variable, source, skipped):
                 parts = PurePosixPath(name).parts
                 network = parts[0] if len(parts) > 1 else None
                 yield parse_sensor_bytes(
@@ -348,13 +364,17 @@ def read_archive(path: str | Path, variable: str | None = "sm") -> Iterator[pd.D
                 )
 
 
-def _wanted(name: str, variable: str | None, source: str) -> bool:
+def _wanted(name: str, variable: str | None, source: str, skipped: Counter) -> bool:
     try:
         parts = parse_file_name(name)
     except InputError:
         LOGGER.warning("%s: skipped, not an ISMN data file name", source)
+        skipped["ismn_files_not_data_name"] += 1
         return False
-    return variable is None or parts.variable == variable
+    if variable is not None and parts.variable != variable:
+        skipped["ismn_files_other_variable"] += 1
+        return False
+    return True
 
 
 def read_static_variables(path: str | Path) -> pd.DataFrame:

@@ -19,6 +19,7 @@ from rasterio.errors import RasterioIOError
 from rasterio.transform import from_origin
 
 from avhrrsm.io.errors import InputError, require_file
+from avhrrsm.io.paths import walk_files
 
 MERIT_TILE = re.compile(r"^(?P<ns>[ns])(?P<lat>\d{2})(?P<ew>[ew])(?P<lon>\d{3})_dem\.tif$")
 MERIT_TILE_DEG = 5
@@ -48,7 +49,9 @@ def merit_tile_index(folder: str | Path) -> dict[str, Path]:
             folder, "MERIT DEM folder not found", "check inputs.merit_dem in config.yaml"
         )
     index: dict[str, Path] = {}
-    for path in sorted(folder.rglob("*_dem.tif")):
+    for path in walk_files(folder):
+        if not path.name.endswith("_dem.tif"):
+            continue
         match = MERIT_TILE.match(path.name)
         if not match:
             continue

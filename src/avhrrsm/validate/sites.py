@@ -133,7 +133,7 @@ def ismn_sites(
     kept = set(settings["quality_flags"])
     cosmos_networks = set(settings["cosmos_networks"])
     sites = []
-    for frame in read_archive(archive, "sm"):
+    for frame in read_archive(archive, "sm", skips.counts):
         a = frame.attrs
         cosmos = a["network"] in cosmos_networks
         max_depth = float(settings["cosmos_max_depth_m" if cosmos else "ismn_max_depth_m"])
