@@ -112,6 +112,36 @@ def test_era5land_daily_mean_needs_24_hours(tmp_path):
         era5land_daily_on_grid(path, window, day("2001-01-03"))
     ).all()  # no hours at all
 
+    counts: dict[str, int] = {}
+    values[24:] = np.nan  # day 2 entirely fill: counted and logged, not silently filled
+    path.unlink()
+    write_netcdf(
+        path,
+        {"valid_time": 48, "latitude": 2, "longitude": 2},
+        {
+            "valid_time": NcVar(
+                ("valid_time",), seconds, np.int64, {"units": "seconds since 1970-01-01"}
+            ),
+            "latitude": NcVar(("latitude",), np.array([45.0, 44.9])),
+            "longitude": NcVar(("longitude",), np.array([0.0, 0.1])),
+            "swvl1": NcVar(
+                ("valid_time", "latitude", "longitude"),
+                values,
+                np.float32,
+                {"units": "m**3 m**-3"},
+                np.float32(np.nan),
+            ),
+        },
+    )
+    era5land_daily_on_grid(path, window, day("2001-01-01"), counts)
+    era5land_daily_on_grid(path, window, day("2001-01-02"), counts)
+    assert counts == {"era5land_swvl1 (all fill)": 1}
+    # a file that covers only part of the region is an error naming the file
+    wider = window_for_bounds(0.0, 44.9, 0.2, 45.0)
+    with pytest.raises(InputError, match=r"2 column\(s\) of the region .* lie outside it") as info:
+        era5land_daily_on_grid(path, wider, day("2001-01-01"))
+    assert str(path) in str(info.value)
+
 
 @pytest.fixture(scope="module")
 def stack_2001(test_stacks):

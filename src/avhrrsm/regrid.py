@@ -60,6 +60,19 @@ def block_reduce_mean(
     return np.where(keep, mean, np.nan).astype(np.float32), fraction.astype(np.float32)
 
 
+def outside_source(
+    src_lat: np.ndarray, src_lon: np.ndarray, dst_lat: np.ndarray, dst_lon: np.ndarray
+) -> tuple[int, int]:
+    """How many target latitudes and longitudes lie outside a regular source grid (where
+    :func:`bilinear_to_points` gives NaN whatever the data)."""
+    lat_index = _fractional_index(src_lat, dst_lat)
+    lon_index = _fractional_index(src_lon, dst_lon)
+    tolerance = 1e-6
+    lat_out = (lat_index < -tolerance) | (lat_index > len(src_lat) - 1 + tolerance)
+    lon_out = (lon_index < -tolerance) | (lon_index > len(src_lon) - 1 + tolerance)
+    return int(lat_out.sum()), int(lon_out.sum())
+
+
 def bilinear_to_points(
     values: np.ndarray,
     src_lat: np.ndarray,

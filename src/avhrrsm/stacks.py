@@ -43,13 +43,14 @@ from avhrrsm.io.glass_modis import glass_modis_files, glass_modis_on_grid
 from avhrrsm.io.gridded import AVHRR_VARIABLES, GLASS_MODIS_YEARS, read_era5land
 from avhrrsm.io.layouts import glass_layout, glass_modis_layout
 from avhrrsm.logs import progress
-from avhrrsm.regrid import bilinear_to_points
+from avhrrsm.regrid import bilinear_to_points, outside_source
 from avhrrsm.store import create_store, write_region
 
 LOGGER = logging.getLogger(__name__)
 INPUTS = (*AVHRR_VARIABLES, "era5land_swvl1")
 TARGET = "glass_modis_sm"
 ERA5_NEGATIVE = "era5land_swvl1 (negative hourly values set to 0)"
+ERA5_ALL_FILL = "era5land_swvl1 (all fill)"
 LST_RANGE_K = (150.0, 360.0)
 FLAG_WATER, FLAG_OBSERVED, FLAG_INTERPOLATED, FLAG_SEASONAL, FLAG_NEAREST, FLAG_ANNUAL = (
     -1,
@@ -134,7 +135,22 @@ def era5land_daily_on_grid(
         # a global file: repeat the first column after the last, for the cells up to 180 E
         lon = np.append(lon, lon[0] + 360.0)
         values = np.concatenate([values, values[:, :1]], axis=-1)
-    return bilinear_to_points(values, lat, lon, window.lat(), window.lon())
+    n_lat_out, n_lon_out = outside_source(lat, lon, window.lat(), window.lon())
+    if n_lat_out or n_lon_out:
+        raise InputError(
+            path,
+            f"ERA5-Land covers lat {lat.min():.2f}..{lat.max():.2f}, lon {lon.min():.2f}.."
+            f"{lon.max():.2f}: {n_lat_out} row(s) and {n_lon_out} column(s) of the region "
+            f"(lat {window.lat().min():.3f}..{window.lat().max():.3f}, lon "
+            f"{window.lon().min():.3f}..{window.lon().max():.3f}) lie outside it",
+            "download ERA5-Land for an area that contains the region (or the globe)",
+        )
+    on_grid = bilinear_to_points(values, lat, lon, window.lat(), window.lon())
+    if counts is not None and np.isnan(on_grid).all():
+        # a day with no value over the whole region: filled from other days, counted and logged
+        counts[ERA5_ALL_FILL] = counts.get(ERA5_ALL_FILL, 0) + 1
+        LOGGER.warning("%s: %s is all fill values over the region; a gap", path, day.date())
+    return on_grid
 
 
 class GlassDays:
