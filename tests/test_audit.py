@@ -17,6 +17,7 @@ import xarray as xr
 from conftest import run_tiny_workflow
 
 from avhrrsm.audit import (
+    CURRENT_BY_STAT,
     build_manifest,
     format_lineage,
     lineage,
@@ -25,6 +26,8 @@ from avhrrsm.audit import (
 )
 from avhrrsm.jobs import run_job
 from avhrrsm.provenance import (
+    CHECKED_BYTES,
+    CHECKED_SIDECAR,
     attrs_to_record,
     content_digest,
     embedded_record,
@@ -221,15 +224,20 @@ def test_lineage_walks_back_to_the_raw_input(chain):
     tree = lineage(chain.metrics)
     assert tree.record["rule"] == "compare_models"
     (stack,) = tree.inputs
-    assert stack.path == str(chain.stack) and stack.status == "current"
+    assert stack.path == str(chain.stack) and stack.status == CURRENT_BY_STAT
     assert stack.record["rule"] == "stack_year"
     (raw,) = stack.inputs
-    assert raw.path == str(chain.raw) and raw.status == "raw input" and raw.record is None
+    assert raw.path == str(chain.raw) and raw.record is None
+    assert raw.status == "raw input (not re-hashed)"
     # a file inside a folder output gets the folder's provenance
     inside = lineage(chain.stack / "day1.csv")
     assert inside.record["rule"] == "stack_year" and "inside" in inside.status
     text = "\n".join(format_lineage(tree))
-    assert "rule stack_year(year=2001)" in text and "data/raw.txt  [raw input]" in text
+    assert "rule stack_year(year=2001)" in text
+    assert "data/raw.txt  [raw input (not re-hashed)]" in text
+    # the record says how each input's checksum was obtained
+    assert tree.record["inputs_checked"] == {str(chain.stack): CHECKED_SIDECAR}
+    assert stack.record["inputs_checked"] == {str(chain.raw): CHECKED_BYTES}
 
 
 def test_lineage_flags_inputs_remade_or_edited_since(chain):
@@ -237,12 +245,27 @@ def test_lineage_flags_inputs_remade_or_edited_since(chain):
     job = _fake_job(Path.cwd(), [chain.stack], {"raw": str(chain.raw)}, "stack_year", {"k": 1})
     with run_job(job):
         (chain.stack / "day2.csv").write_text("day two, remade")
-    tree = lineage(chain.metrics, check_raw=True)
+    tree = lineage(chain.metrics, check_bytes=True)
     (stack,) = tree.inputs
     assert stack.status == "REBUILT since"
     assert stack.inputs[0].status == "raw input, unchanged"  # the new stack's record is current
     old_tree = lineage(chain.metrics)
     assert old_tree.inputs[0].status == "REBUILT since"
+
+
+def test_lineage_says_what_it_checked_and_finds_a_chunk_changed_behind_its_mtime(chain):
+    """A changed chunk whose size and mtime are kept passes the cheap check: the status says
+    the bytes were not re-hashed, and --check-bytes finds the change."""
+    day2 = chain.stack / "day2.csv"
+    before = day2.stat()
+    day2.write_text("day TWO")  # same size
+    os.utime(day2, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert lineage(chain.metrics).inputs[0].status == CURRENT_BY_STAT
+    assert lineage(chain.metrics, check_bytes=True).inputs[0].status == (
+        "CHANGED since (bytes differ)"
+    )
+    day2.write_text("day two, longer now")
+    assert lineage(chain.metrics).inputs[0].status.startswith("CHANGED since (size, files or mtime")
 
 
 def test_lineage_of_a_file_without_provenance_is_a_clear_error(tmp_path):
@@ -354,7 +377,7 @@ def test_audit_verify_and_lineage_on_a_run(tiny_run):
     rules = {node.get("rule") for node in nodes}
     assert {"product_year", "inference_tile", "train_deep", "samples_merge", "stack_year"} <= rules
     assert {"static_layers", "synthesize", "sample_split", "samples_year"} <= rules
-    assert all(node["status"] == "current" for node in nodes[1:])
+    assert all(node["status"] == CURRENT_BY_STAT for node in nodes[1:])
 
 
 @pytest.mark.slow

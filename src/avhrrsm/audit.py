@@ -42,6 +42,7 @@ from avhrrsm.provenance import (
     read_sidecar,
     recorded_digest,
     sidecar_path,
+    stat_fingerprint,
 )
 
 LOGGER = logging.getLogger(__name__)
@@ -260,27 +261,41 @@ def workdir_of(path: Path) -> Path:
     return Path.cwd()
 
 
-def _input_status(path: Path, recorded: str, check_raw: bool) -> tuple[str, dict | None]:
-    """How an input on disk compares with the checksum its consumer recorded."""
+# What an input's status says was checked.
+CURRENT_BY_STAT = "current (size, files and mtime as recorded; bytes not re-hashed)"
+CURRENT_BY_BYTES = "current (bytes re-hashed)"
+
+
+def _input_status(path: Path, recorded: str, check_bytes: bool) -> tuple[str, dict | None]:
+    """How an input on disk compares with the checksum its consumer recorded, saying what was
+    checked: without ``check_bytes`` a workflow output is compared by its producer's sidecar and
+    its size, file count and newest mtime (a change that keeps all three is not seen); with it,
+    every input's bytes are hashed again."""
     if not path.exists():
         return "missing", None
     found = find_record(path)
     if found is None or found[0] != path:
-        if not check_raw:
-            return "raw input", None
+        if not check_bytes:
+            return "raw input (not re-hashed)", None
         same = content_digest(path).sha256 == recorded
         return ("raw input, unchanged" if same else "raw input, CHANGED since"), None
     sidecar = read_sidecar(path)
-    rebuilt = sidecar is not None and sidecar["sha256"] != recorded
-    return ("REBUILT since" if rebuilt else "current"), found[1]
+    if sidecar is not None and sidecar["sha256"] != recorded:
+        return "REBUILT since", found[1]
+    if check_bytes:
+        same = content_digest(path).sha256 == recorded
+        return (CURRENT_BY_BYTES if same else "CHANGED since (bytes differ)"), found[1]
+    if sidecar is not None and sidecar.get("fingerprint") != stat_fingerprint(path):
+        return "CHANGED since (size, files or mtime differ from its record)", found[1]
+    return CURRENT_BY_STAT, found[1]
 
 
-def lineage(file: str | Path, check_raw: bool = False) -> LineageNode:
+def lineage(file: str | Path, check_bytes: bool = False) -> LineageNode:
     """The chain from ``file`` back to the raw inputs, from provenance records alone.
 
     Each input's status says whether the file on disk is still the one recorded by its
-    consumer ('current'), was remade since ('REBUILT since'), or is gone; raw inputs are
-    re-hashed only with ``check_raw``.
+    consumer ('current', with what was checked), was remade ('REBUILT since') or changed since,
+    or is gone; inputs are re-hashed only with ``check_bytes``.
     """
     file = Path(file)
     if not file.exists():
@@ -301,7 +316,7 @@ def lineage(file: str | Path, check_raw: bool = False) -> LineageNode:
         for recorded_path, sha256 in sorted(node.record.get("inputs", {}).items()):
             path = Path(recorded_path)
             absolute = path if path.is_absolute() else workdir / path
-            status, record = _input_status(absolute, sha256, check_raw)
+            status, record = _input_status(absolute, sha256, check_bytes)
             child = LineageNode(recorded_path, status, sha256, record)
             if record is not None and recorded_path in seen:
                 child.repeated = True

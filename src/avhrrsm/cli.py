@@ -120,7 +120,7 @@ def _cmd_audit_verify(args: argparse.Namespace) -> int:
 def _cmd_audit_lineage(args: argparse.Namespace) -> int:
     from avhrrsm.audit import format_lineage, lineage
 
-    tree = lineage(args.file, check_raw=args.check_raw)
+    tree = lineage(args.file, check_bytes=args.check_bytes)
     if args.json:
         print(json.dumps(tree.as_dict(), indent=1))
     else:
@@ -231,7 +231,11 @@ def build_parser() -> argparse.ArgumentParser:
     trace.add_argument("file")
     trace.add_argument("--json", action="store_true", help="print the lineage as JSON")
     trace.add_argument(
-        "--check-raw", action="store_true", help="also re-hash raw inputs against the record"
+        "--check-bytes",
+        "--check-raw",
+        dest="check_bytes",
+        action="store_true",
+        help="re-hash every input (raw files and workflow outputs) against the record",
     )
     trace.set_defaults(func=_cmd_audit_lineage)
     again = audit_commands.add_parser(

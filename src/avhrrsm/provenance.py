@@ -193,19 +193,33 @@ def read_sidecar(path: str | Path) -> dict[str, Any] | None:
     return record if isinstance(record, dict) and record.get("format") == SIDECAR_FORMAT else None
 
 
+# How a job obtained an input's checksum (the record's ``inputs_checked``).
+CHECKED_BYTES = "bytes hashed"
+CHECKED_SIDECAR = "producer's checksum; size, files and mtime as it recorded"
+
+
 def recorded_digest(path: str | Path) -> Digest:
     """The checksum of an output, from its producer's sidecar while the output is unchanged.
 
     A workflow output is hashed once, by the job that wrote it; later readers reuse that
     checksum as long as size, file count and newest mtime still match, and hash the bytes
-    again otherwise (and always for raw inputs, which have no sidecar).
+    again otherwise (and always for raw inputs, which have no sidecar). A change that keeps
+    size, file count and mtime is therefore not seen here: records say so
+    (:func:`checked_digest`), and ``avhrrsm audit verify`` / ``lineage --check-bytes`` re-hash.
     """
+    return checked_digest(path)[0]
+
+
+def checked_digest(path: str | Path) -> tuple[Digest, str]:
+    """The checksum of a job's input and how it was obtained (:data:`CHECKED_BYTES` or
+    :data:`CHECKED_SIDECAR`)."""
     record = read_sidecar(path)
     if record is not None and record.get("fingerprint") == stat_fingerprint(path):
-        return Digest(
+        digest = Digest(
             str(record["sha256"]), int(record["size"]), int(record["files"]), record.get("members")
         )
-    return content_digest(path)
+        return digest, CHECKED_SIDECAR
+    return content_digest(path), CHECKED_BYTES
 
 
 def input_digest(path: str | Path) -> str:
@@ -239,6 +253,7 @@ def provenance_record(
 ) -> dict[str, Any]:
     """The provenance of one job's outputs as plain JSON values (no clock, host or abs paths)."""
     commit, dirty = git_state()
+    checked = {path: checked_digest(path) for path in _flat_inputs(inputs)}
     return {
         "version": __version__,
         "git_commit": commit,
@@ -247,7 +262,8 @@ def provenance_record(
         "wildcards": {k: str(v) for k, v in sorted((wildcards or {}).items())},
         "params_sha256": config_hash(dict(params)),
         "params": json.loads(json.dumps(dict(params), sort_keys=True, default=str)),
-        "inputs": {path: input_digest(path) for path in _flat_inputs(inputs)},
+        "inputs": {path: digest.sha256 for path, (digest, _) in checked.items()},
+        "inputs_checked": {path: how for path, (_, how) in checked.items()},
         "libraries": library_versions(),
         "python": platform.python_version(),
         "device": device or cpu_description(),
