@@ -455,3 +455,33 @@ def test_zarr_difference_names_the_variable(tmp_path):
         _first_difference(tmp_path / "one.zarr", tmp_path / "two.zarr")
         == "variable b: 1 values differ, max abs difference 0.5 K"
     )
+
+
+def test_code_version_follows_every_kind_of_import(tmp_path, monkeypatch):
+    from avhrrsm import codeversion
+
+    package = tmp_path / "avhrrsm"
+    (package / "io").mkdir(parents=True)
+    for name, text in {
+        "__init__.py": "",
+        "a.py": "from . import b\n",
+        "b.py": "def f():\n    from avhrrsm.io import c  # inside a function\n",
+        "unused.py": "",
+        "io/__init__.py": "",
+        "io/c.py": "from ..d import g\n",
+        "d.py": "g = 1\n",
+    }.items():
+        (package / name).write_text(text)
+    script = tmp_path / "script.py"
+    script.write_text("import avhrrsm.a\n")
+    monkeypatch.setattr(codeversion, "PACKAGE_DIR", package)
+    reached = {p.relative_to(package).as_posix() for p in codeversion.reached_modules(script)}
+    assert reached == {"__init__.py", "a.py", "b.py", "io/__init__.py", "io/c.py", "d.py"}
+    codeversion.code_version.cache_clear()
+    before = codeversion.code_version(script)
+    (package / "unused.py").write_text("# not reached\n")
+    codeversion.code_version.cache_clear()
+    assert codeversion.code_version(script) == before
+    (package / "d.py").write_text("g = 2\n")
+    codeversion.code_version.cache_clear()
+    assert codeversion.code_version(script) != before

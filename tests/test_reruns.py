@@ -3,9 +3,12 @@ the 40-year global configuration plans every year and tile."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 
-from conftest import TEST_CONFIG
+from conftest import REPO_ROOT, TEST_CONFIG
 from test_workflow import _snakemake
 
 from avhrrsm.bench import snakemake_job_counts, write_global_standins
@@ -59,3 +62,57 @@ def test_global_forty_year_configuration_plans(tmp_path):
     assert counts["product_year"] == 40
     assert counts["samples_year"] == 21  # GLASS-MODIS years 2000-2020
     assert counts["manifest"] == 1 and counts["validation"] == 1
+
+
+def test_an_edit_to_a_stage_module_reruns_that_stage_and_what_follows(tmp_path):
+    """Each rule's code version (the package modules its script reaches) is a param: editing
+    a module reruns exactly the stages that use it, and the run says which outputs were made by
+    other code than the checkout's."""
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    shutil.copy(REPO_ROOT / "Snakefile", checkout / "Snakefile")
+    for folder in ("workflow", "src", "profiles", "envs"):
+        shutil.copytree(
+            REPO_ROOT / folder, checkout / folder, ignore=shutil.ignore_patterns("__pycache__")
+        )
+    work = tmp_path / "work"
+    work.mkdir()
+    shutil.copy(TEST_CONFIG, work / "config.yaml")
+
+    def snakemake(*args):
+        return subprocess.run(
+            [sys.executable, "-m", "snakemake", "--snakefile", str(checkout / "Snakefile")]
+            + ["--cores", "2", "--configfile", "config.yaml", "--config", "years=[2001]"]
+            + ["--until", "stack_year", *args],
+            cwd=work,
+            capture_output=True,
+            text=True,
+            timeout=900,
+            env={**os.environ, "PYTHONHASHSEED": "0"},
+        )
+
+    def planned():
+        result = snakemake("-n", "--quiet", "rules")
+        assert result.returncode == 0, result.stderr[-3000:]
+        log = result.stdout + result.stderr
+        return snakemake_job_counts(log) if "Job stats:" in log else {}
+
+    first = snakemake()
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert planned() == {}
+
+    def edit(module):
+        path = checkout / "src" / "avhrrsm" / module
+        path.write_text(path.read_text() + "\n# an edit\n")
+
+    edit("stacks.py")  # read by the stack stage only
+    assert planned() == {"stack_year": 1}
+    rerun = snakemake()
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    warning = next(line for line in rerun.stderr.splitlines() if "made by other code" in line)
+    assert "stack_year 1" in warning and "static_layers" not in warning
+    assert planned() == {}
+    # terrain: the static layers, the synthetic world (it derives its slopes with the same
+    # module) and so the stack
+    edit("static.py")
+    assert planned() == {"synthesize": 1, "static_layers": 1, "stack_year": 1}

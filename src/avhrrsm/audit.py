@@ -30,8 +30,10 @@ import yaml
 from avhrrsm import __version__
 from avhrrsm.atomic import write_text_atomic
 from avhrrsm.config import REPO_ROOT, config_hash
+from avhrrsm.io.paths import walk_files
 from avhrrsm.provenance import (
     IGNORED_NAMES,
+    SIDECAR_SUFFIX,
     content_digest,
     file_sha256,
     find_record,
@@ -218,6 +220,31 @@ def verify_run(run: str | Path) -> VerifyReport:
             elif file_sha256(record_path) != record["sha256"]:
                 report.problems.append(Problem(record["path"], "provenance record changed"))
     return report
+
+
+# --- outputs made by other code ---------------------------------------------------------------
+
+
+def outputs_made_by_other_code(
+    run_dir: str | Path, versions: Mapping[str, str]
+) -> dict[str, list[str]]:
+    """Rule -> outputs under ``run_dir`` whose provenance names another code version of the
+    rule than ``versions`` (the checkout's, see :mod:`avhrrsm.codeversion`) or none at all."""
+    found: dict[str, list[str]] = {}
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        return found
+    for side in walk_files(run_dir):
+        if not side.name.endswith(SIDECAR_SUFFIX):
+            continue
+        try:
+            record = json.loads(side.read_text(encoding="utf-8"))["provenance"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        rule = record.get("rule")
+        if rule in versions and record.get("params", {}).get("code") != versions[rule]:
+            found.setdefault(rule, []).append(str(side)[: -len(SIDECAR_SUFFIX)])
+    return found
 
 
 # --- lineage ---------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from avhrrsm.config import (
     input_patterns,
     validate_config,
 )
+from avhrrsm.codeversion import code_version as _code_version
 from avhrrsm.grid import region_window, tiles
 
 try:
@@ -33,6 +34,40 @@ INPUTS = input_patterns(config)
 SOIL_FRACTIONS = ("sand", "silt", "clay")
 STACK_PRODUCTS = ("era5land", "glass_albedo", "glass_lst", "glass_modis")
 INSITU_INPUTS = ("ismn", "cosmos", "smap_cvs", "smap_cvs_sites")
+
+
+def code_version(script):
+    """The version of the code a rule's script runs (sha256 of the package modules it reaches,
+    see avhrrsm.codeversion): in each rule's params, so that an edit to a stage's code reruns
+    that stage and what depends on it."""
+    return _code_version(
+        Path(workflow.basedir) / "workflow" / "scripts" / f"{script}.py"
+    )
+
+
+STAGE_SCRIPTS = sorted(
+    path.stem
+    for path in (Path(workflow.basedir) / "workflow" / "scripts").glob("*.py")
+    if not path.stem.startswith("_")
+)
+
+
+onstart:
+    # outputs of this run folder made by other code than the checkout's: said before any job
+    from avhrrsm.audit import outputs_made_by_other_code
+
+    other = outputs_made_by_other_code(
+        RUN_DIR, {name: code_version(name) for name in STAGE_SCRIPTS}
+    )
+    if other:
+        counts = ", ".join(
+            f"{rule} {len(paths)}" for rule, paths in sorted(other.items())
+        )
+        logger.warning(
+            f"avhrrsm: outputs in {RUN_DIR} made by other code than this checkout's "
+            f"(rule: outputs): {counts}. Snakemake reruns them (their rules' code version "
+            "is a param) unless --rerun-triggers leaves params out."
+        )
 
 
 def run_path(*parts):

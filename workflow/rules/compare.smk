@@ -45,6 +45,7 @@ rule compare_models:
         mem_mb=6000,
         runtime=60,
     params:
+        code=code_version("compare_models"),
         models=list(compared_models()),
         sweep_lengths=config["comparison"]["sequence_lengths"],
         sweep_model=config["comparison"]["sweep_model"],

@@ -25,6 +25,7 @@ rule inference_tile:
         runtime=120,
         gpu=config["hpc"]["gpus_per_job"],
     params:
+        code=code_version("inference_tile"),
         region=config["region"],
         tile_deg=config["tile_deg"],
         inference=config["inference"],

@@ -31,6 +31,7 @@ rule manifest:
         mem_mb=1000,
         runtime=60,
     params:
+        code=code_version("manifest"),
         config=config,
         # the folder MANIFEST.json lies in
         run_dir=lambda wildcards, output: str(Path(output.manifest).parent),

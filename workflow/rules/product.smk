@@ -29,6 +29,7 @@ rule product_year:
         mem_mb=6000,
         runtime=120,
     params:
+        code=code_version("product_year"),
         tile_ids=region_tiles(),
         region=config["region"],
         tile_deg=config["tile_deg"],

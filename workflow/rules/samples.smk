@@ -18,6 +18,7 @@ rule sample_split:
         mem_mb=4000,
         runtime=60,
     params:
+        code=code_version("sample_split"),
         region=config["region"],
         samples=config["samples"],
         seed=config["seed"],
@@ -47,6 +48,7 @@ rule samples_year:
         mem_mb=4000,
         runtime=60,
     params:
+        code=code_version("samples_year"),
         region=config["region"],
         tile_deg=config["tile_deg"],
         samples=config["samples"],
@@ -73,6 +75,7 @@ rule samples_merge:
         mem_mb=4000,
         runtime=30,
     params:
+        code=code_version("samples_merge"),
         years=target_years(),
     message:
         "Merge the sample sets of {params.years}; scaler from the training split"

@@ -21,6 +21,7 @@ rule stack_year:
         mem_mb=6000,
         runtime=120,
     params:
+        code=code_version("stack_year"),
         # input patterns in a dict, so that Snakemake leaves {variable}, {doy}, ... alone
         inputs={
             "era5land": INPUTS["era5land"],

@@ -17,6 +17,7 @@ rule static_layers:
         mem_mb=4000,
         runtime=60,
     params:
+        code=code_version("static_layers"),
         # input patterns in a dict, so that Snakemake leaves {fraction} alone
         inputs={"merit_dem": INPUTS["merit_dem"], "soilgrids": INPUTS["soilgrids"]},
         region=config["region"],

@@ -17,6 +17,7 @@ rule synthesize:
         mem_mb=4000,
         runtime=30,
     params:
+        code=code_version("synthesize"),
         region=config["region"],
         years=config["years"],
         synthetic=config["synthetic"],

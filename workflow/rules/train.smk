@@ -27,6 +27,7 @@ rule train_deep:
         runtime=240,
         gpu=config["hpc"]["gpus_per_job"],
     params:
+        code=code_version("train_deep"),
         hyperparameters=lambda wildcards: config["models"][wildcards.model],
         training=config["training"],
         seed=config["seed"],
@@ -56,6 +57,7 @@ rule train_xgboost:
         mem_mb=8000,
         runtime=240,
     params:
+        code=code_version("train_xgboost"),
         hyperparameters=config["models"]["xgboost"],
         device=config["training"]["device"],
         seed=config["seed"],

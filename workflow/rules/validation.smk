@@ -65,6 +65,7 @@ rule validation:
         mem_mb=8000,
         runtime=240,
     params:
+        code=code_version("validation"),
         years=config["years"],
         region=config["region"],
         validation=config["validation"],
