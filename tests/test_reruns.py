@@ -116,3 +116,59 @@ def test_an_edit_to_a_stage_module_reruns_that_stage_and_what_follows(tmp_path):
     # module) and so the stack
     edit("static.py")
     assert planned() == {"synthesize": 1, "static_layers": 1, "stack_year": 1}
+
+
+def test_a_replaced_or_added_raw_day_reruns_its_year_and_enters_its_provenance(tmp_path):
+    """GLASS days are read by pattern; the files that exist are the stack job's inputs, so a
+    replaced or an added day reruns the year, and each is hashed into its provenance."""
+    import json
+    import os
+
+    import xarray as xr
+    import yaml
+
+    shutil.copy(TEST_CONFIG, tmp_path / "config.yaml")
+    made = _snakemake(
+        ["--cores", "2", "--configfile", "config.yaml", "--until", "synthesize"], cwd=tmp_path
+    )
+    assert made.returncode == 0, made.stderr[-3000:]
+    data = tmp_path / "data"  # the synthetic world, used as real data
+    shutil.copytree(tmp_path / "results" / "test" / "synthetic", data)
+    config = yaml.safe_load(TEST_CONFIG.read_text())
+    config["years"] = [2001]
+    config["synthetic"]["enabled"] = False
+    config["inputs"] = {
+        name: pattern.replace("{synthetic}", str(data))
+        for name, pattern in yaml.safe_load((REPO_ROOT / "config.yaml").read_text())[
+            "inputs"
+        ].items()
+    }
+    (tmp_path / "real.yaml").write_text(yaml.safe_dump(config))
+    held = next((data / "glass_lst" / "2001").glob("GLASS08B31.V40.A2001100.*.hdf"))
+    held_back = tmp_path / held.name
+    held.rename(held_back)  # day 100 is not there yet
+    base = ["--cores", "2", "--configfile", "real.yaml", "--until", "stack_year"]
+
+    def planned():
+        result = _snakemake([*base, "-n", "--quiet", "rules"], cwd=tmp_path)
+        assert result.returncode == 0, result.stderr[-3000:]
+        log = result.stdout + result.stderr
+        return snakemake_job_counts(log) if "Job stats:" in log else {}
+
+    first = _snakemake(base, cwd=tmp_path, timeout=900)
+    assert first.returncode == 0, first.stderr[-3000:]
+    stack = tmp_path / "results" / "test" / "stacks" / "2001.zarr"
+    with xr.open_zarr(stack) as opened:
+        inputs = json.loads(opened.attrs["avhrrsm_inputs"])
+    lst_inputs = [p for p in inputs if "glass_lst" in p]
+    assert len(lst_inputs) == 364 and not any("A2001100" in p for p in lst_inputs)
+    assert planned() == {}
+    replaced = next((data / "glass_lst" / "2001").glob("GLASS08B31.V40.A2001050.*.hdf"))
+    original, before = replaced.read_bytes(), replaced.stat()
+    replaced.write_bytes(original + b"\0")  # a reprocessed file under the same name
+    assert planned() == {"stack_year": 1}
+    replaced.write_bytes(original)
+    os.utime(replaced, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert planned() == {}
+    held_back.rename(held)  # the missing day arrives
+    assert planned() == {"stack_year": 1}

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
 import socket
 import subprocess
@@ -193,9 +194,71 @@ def read_sidecar(path: str | Path) -> dict[str, Any] | None:
     return record if isinstance(record, dict) and record.get("format") == SIDECAR_FORMAT else None
 
 
-# How a job obtained an input's checksum (the record's ``inputs_checked``).
-CHECKED_BYTES = "bytes hashed"
+# How a job obtained an input's checksum (the record's ``inputs_checked``). Raw inputs are
+# hashed through the hash cache: the same text whether the bytes were read now or earlier, so
+# that records stay the same bytes from run to run.
+CHECKED_BYTES = "bytes hashed (or the hash cache's checksum while size and mtime are unchanged)"
 CHECKED_SIDECAR = "producer's checksum; size, files and mtime as it recorded"
+
+# The hash cache of raw inputs: one small JSON per file (path, size, mtime, sha256), written
+# atomically, so that jobs on several nodes can share it. $AVHRRSM_HASH_CACHE sets the folder
+# ("off" disables it); by default .avhrrsm_cache/sha256 in the working directory.
+HASH_CACHE_ENV = "AVHRRSM_HASH_CACHE"
+DEFAULT_HASH_CACHE = Path(".avhrrsm_cache") / "sha256"
+
+
+def hash_cache_dir() -> Path | None:
+    """The hash cache's folder, or None where it is turned off."""
+    value = os.environ.get(HASH_CACHE_ENV, "")
+    if value.lower() in ("off", "0", "none"):
+        return None
+    return Path(value) if value else Path.cwd() / DEFAULT_HASH_CACHE
+
+
+def cached_file_sha256(path: str | Path) -> str:
+    """sha256 of a raw input file, from the hash cache while its size and mtime are the ones it
+    had when it was hashed (a 40-year run reads the same raw files in many jobs)."""
+    resolved = str(Path(path).resolve())
+    stat = os.stat(resolved)
+    folder = hash_cache_dir()
+    if folder is None:
+        return file_sha256(path)
+    key = hashlib.sha256(resolved.encode()).hexdigest()
+    entry = folder / key[:2] / f"{key}.json"
+    try:
+        cached = json.loads(entry.read_text(encoding="utf-8"))
+        if (cached["path"], cached["size"], cached["mtime_ns"]) == (
+            resolved,
+            stat.st_size,
+            stat.st_mtime_ns,
+        ):
+            return str(cached["sha256"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    sha256 = file_sha256(path)
+    record = {"path": resolved, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    try:
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(entry, json.dumps({**record, "sha256": sha256}))
+    except OSError:
+        pass  # a read-only cache: hash again next time
+    return sha256
+
+
+def raw_digest(path: str | Path) -> Digest:
+    """The checksum of a raw input (file or folder, as :func:`content_digest` computes it),
+    through the hash cache."""
+    path = Path(path)
+    if path.is_file():
+        return Digest(cached_file_sha256(path), path.stat().st_size, 1)
+    if not path.is_dir():
+        raise FileNotFoundError(f"{path}: no such file or folder")
+    members = {p.relative_to(path).as_posix(): cached_file_sha256(p) for p in _member_files(path)}
+    tree = hashlib.sha256()
+    for relpath, sha256 in members.items():
+        tree.update(f"{relpath}\0{sha256}\n".encode())
+    size = sum((path / relpath).stat().st_size for relpath in members)
+    return Digest(tree.hexdigest(), size, len(members), members if keeps_members(path) else None)
 
 
 def recorded_digest(path: str | Path) -> Digest:
@@ -214,12 +277,15 @@ def checked_digest(path: str | Path) -> tuple[Digest, str]:
     """The checksum of a job's input and how it was obtained (:data:`CHECKED_BYTES` or
     :data:`CHECKED_SIDECAR`)."""
     record = read_sidecar(path)
-    if record is not None and record.get("fingerprint") == stat_fingerprint(path):
+    if record is None:
+        return raw_digest(path), CHECKED_BYTES
+    if record.get("fingerprint") == stat_fingerprint(path):
         digest = Digest(
             str(record["sha256"]), int(record["size"]), int(record["files"]), record.get("members")
         )
         return digest, CHECKED_SIDECAR
-    return content_digest(path), CHECKED_BYTES
+    # changed since its record, or touched (Snakemake touches file outputs after their job)
+    return raw_digest(path), CHECKED_BYTES
 
 
 def input_digest(path: str | Path) -> str:

@@ -19,6 +19,12 @@ from avhrrsm.config import (
 )
 from avhrrsm.codeversion import code_version as _code_version
 from avhrrsm.grid import region_window, tiles
+from avhrrsm.io.rawfiles import (
+    stack_year_files,
+    static_files,
+    tree_files,
+    validation_files,
+)
 
 try:
     _resolved = validate_config(
@@ -98,26 +104,27 @@ def static_inputs(wildcards):
     """The static layers' inputs: the synthetic world, or the real DEM folder and soil files."""
     if uses_synthetic("merit_dem", "soilgrids"):
         return {"world": synthetic_dir()}
-    return {
-        "merit_dem": INPUTS["merit_dem"],
-        "soilgrids": [INPUTS["soilgrids"].format(fraction=f) for f in SOIL_FRACTIONS],
-    }
+    files = static_files(
+        INPUTS["merit_dem"],
+        [INPUTS["soilgrids"].format(fraction=f) for f in SOIL_FRACTIONS],
+    )
+    return {name: paths or [INPUTS[name]] for name, paths in files.items()}
+
+
+def real_inputs(products):
+    """The patterns of those products that are not read from the synthetic world."""
+    return {name: INPUTS[name] for name in products if not uses_synthetic(name)}
 
 
 def stack_inputs(wildcards):
-    """A year's stack inputs: the synthetic world, or the real ERA5-Land month files.
-
-    GLASS-AVHRR and GLASS-MODIS days are read by pattern: a missing day is counted, logged
-    and gap-filled rather than stopping the DAG.
-    """
+    """A year's stack inputs: every raw file the job reads (ERA5-Land's months, and the GLASS
+    and GLASS-MODIS days that exist: a missing day is counted, logged and gap-filled rather than
+    stopping the DAG, an added or replaced one reruns the year), and the synthetic world where
+    a product comes from it."""
+    inputs = stack_year_files(real_inputs(STACK_PRODUCTS), int(wildcards.year))
     if uses_synthetic(*STACK_PRODUCTS):
-        return {"world": synthetic_dir()}
-    year = int(wildcards.year)
-    return {
-        "era5land": [
-            INPUTS["era5land"].format(year=year, month=m) for m in range(1, 13)
-        ]
-    }
+        inputs["world"] = synthetic_dir()
+    return inputs
 
 
 def stack_path(year):
@@ -225,7 +232,17 @@ def insitu_inputs(wildcards):
     """The in-situ inputs: the synthetic world, or the real ISMN archive and site folders."""
     if uses_synthetic(*INSITU_INPUTS):
         return {"world": synthetic_dir()}
-    return {name: INPUTS[name] for name in INSITU_INPUTS}
+    # every file under the folders (a path that does not exist stays, for Snakemake to name)
+    return {name: tree_files(INPUTS[name]) or [INPUTS[name]] for name in INSITU_INPUTS}
+
+
+def validation_raw_inputs(wildcards):
+    """The ERA5-Land months and ESA CCI days the validation reads, where they exist (and the
+    synthetic world where one of them comes from it)."""
+    inputs = validation_files(real_inputs(("era5land", "esa_cci")), config["years"])
+    if uses_synthetic("era5land", "esa_cci"):
+        inputs["gridded_world"] = synthetic_dir()
+    return inputs
 
 
 def all_targets():

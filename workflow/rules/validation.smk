@@ -6,6 +6,7 @@
 rule validation:
     input:
         unpack(insitu_inputs),
+        unpack(validation_raw_inputs),
         products=[run_path("product", str(year)) for year in config["years"]],
         stacks=[stack_path(year) for year in config["years"]],
         static=run_path("static", "static_layers.zarr"),
