@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 from test_inference import INFERENCE, PRODUCT
 
-from avhrrsm.atomic import stale_temporaries
+from avhrrsm.atomic import HOST, atomic_path, stale_temporaries, temporaries
 from avhrrsm.infer import predict_tile
 from avhrrsm.provenance import content_digest
 from avhrrsm.stacks import build_year_stack
@@ -49,8 +50,8 @@ def _kill_mid_write(script: str, args: dict, target: Path, timeout: float = 300)
     deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline:
-            temporaries = stale_temporaries(target)
-            if temporaries and _chunks_written(temporaries[0]) >= 3:
+            writing = temporaries(target)
+            if writing and _chunks_written(writing[0]) >= 3:
                 break
             if process.poll() is not None:
                 pytest.fail(f"the job ended (code {process.returncode}) before it could be killed")
@@ -171,3 +172,75 @@ def test_training_killed_mid_epoch_resumes_from_its_checkpoint(sample_set, tmp_p
     train_deep_model(sample_set["merged"], whole, "bilstm", HYPER["bilstm"], 3, TRAINING, 9, 1)
     assert content_digest(killed / "model.pt") == content_digest(whole / "model.pt")
     assert (killed / "metrics.csv").read_text() == (whole / "metrics.csv").read_text()
+
+
+def test_a_temporary_of_a_running_process_is_never_removed(tmp_path):
+    """Two workflows (or jobs) on one results folder: neither removes what the other writes."""
+    target = tmp_path / "2001.zarr"
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        live = tmp_path / f".2001.zarr.tmp-{HOST}-{sleeper.pid}"
+        live.mkdir()
+        other_host = tmp_path / ".2001.zarr.tmp-othernode-12345"
+        other_host.mkdir()
+        dead = subprocess.run(
+            [sys.executable, "-c", "import os; print(os.getpid())"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        stale = tmp_path / f".2001.zarr.tmp-{HOST}-{int(dead.stdout)}"
+        stale.mkdir()
+        legacy = tmp_path / f".2001.zarr.tmp-{int(dead.stdout)}"  # the names before host
+        legacy.mkdir()
+        assert stale_temporaries(target) == sorted([stale, legacy])
+        with atomic_path(target) as tmp:
+            tmp.mkdir()
+        assert target.is_dir() and live.is_dir() and other_host.is_dir()
+        assert not stale.exists() and not legacy.exists()
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert stale_temporaries(target) == [live]  # its writer has gone: now it is stale
+
+
+def test_a_second_workflow_on_the_same_run_folder_is_refused(tmp_path):
+    from conftest import TEST_CONFIG, run_snakemake
+
+    from avhrrsm.runlock import RunFolderInUse, acquire_run_folder, release_run_folder
+
+    run = tmp_path / "shared" / "test"
+    lock = acquire_run_folder(run, tmp_path / "first")
+    assert acquire_run_folder(run, tmp_path / "first") == lock  # the holder may ask again
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        owner = json.loads(lock.read_text())
+        lock.write_text(json.dumps({**owner, "pid": sleeper.pid}))  # held by a live workflow
+        with pytest.raises(RunFolderInUse, match="in use by the workflow in .*first"):
+            acquire_run_folder(run, tmp_path / "second")
+        second = tmp_path / "second"
+        second.mkdir()
+        shutil.copy(TEST_CONFIG, second / "config.yaml")
+        result = run_snakemake(
+            [
+                "--cores",
+                "1",
+                "--configfile",
+                "config.yaml",
+                "--until",
+                "synthesize",
+                "--config",
+                f"results_dir={tmp_path / 'shared'}",
+            ],
+            second,
+        )
+        assert result.returncode != 0
+        assert f"{run} is in use by the workflow in {tmp_path / 'first'}" in result.stderr
+        assert not (run / "synthetic").exists()
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    # its holder is gone: the next workflow takes the lock over and gives it back at the end
+    assert acquire_run_folder(run, tmp_path / "second") == lock
+    release_run_folder(run)
+    assert not lock.exists()

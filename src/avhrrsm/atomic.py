@@ -1,14 +1,20 @@
 """Writing outputs atomically: under a temporary name beside the target, renamed into place
 only when complete. A job killed mid-write (even by SIGKILL) leaves at most a hidden temporary
-``.{name}.tmp-{pid}`` that no rule consumes, and the next attempt removes it."""
+``.{name}.tmp-{host}-{pid}`` that no rule consumes, and the next attempt removes it, unless the
+process that writes it still runs (two workflows or jobs on one results folder) or runs on
+another host."""
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+LOGGER = logging.getLogger(__name__)
 
 
 def _remove(path: Path) -> None:
@@ -18,12 +24,66 @@ def _remove(path: Path) -> None:
         path.unlink()
 
 
-def stale_temporaries(target: Path) -> list[Path]:
-    """Temporaries of ``target`` left by earlier, interrupted attempts."""
+HOST = socket.gethostname()
+
+
+def _temporary_name(target: Path) -> str:
+    return f".{target.name}.tmp-{HOST}-{os.getpid()}"
+
+
+def process_alive(pid: int, since: float | None = None) -> bool:
+    """Whether process ``pid`` of this host runs (and, with ``since``, was started by then: a
+    number reused by a newer process does not count)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # alive, another user's
+    if since is not None:
+        try:
+            started = os.stat(f"/proc/{pid}").st_ctime
+        except OSError:
+            return True
+        return started <= since + 1.0
+    return True
+
+
+def _owner(temporary: Path, target: Path) -> tuple[str | None, int | None]:
+    """(host, pid) from a temporary's name; the host is None in names without one."""
+    suffix = temporary.name[len(f".{target.name}.tmp-") :]
+    host, _, pid = suffix.rpartition("-")
+    return (host or None), (int(pid) if pid.isdigit() else None)
+
+
+def temporaries(target: Path) -> list[Path]:
+    """Every temporary of ``target``: being written, or left by an interrupted attempt."""
     if not target.parent.is_dir():
         return []
     prefix = f".{target.name}.tmp-"
     return sorted(p for p in target.parent.iterdir() if p.name.startswith(prefix))
+
+
+def stale_temporaries(target: Path) -> list[Path]:
+    """Temporaries of ``target`` left by earlier, interrupted attempts: those of processes of
+    this host that no longer run. A temporary of a live process (another job or workflow on the
+    same results folder) is never one; nor is one of another host, which cannot be checked
+    from here (it is logged and left)."""
+    stale = []
+    for path in temporaries(target):
+        host, pid = _owner(path, target)
+        if host not in (None, HOST):
+            LOGGER.warning("%s: a temporary of host %s, left in place", path, host)
+            continue
+        try:
+            made = path.lstat().st_mtime
+        except OSError:
+            continue
+        if pid is not None and pid != os.getpid() and process_alive(pid, made):
+            LOGGER.warning("%s: being written by running process %d, left in place", path, pid)
+            continue
+        stale.append(path)
+    return stale
 
 
 @contextmanager
@@ -33,7 +93,7 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     target.parent.mkdir(parents=True, exist_ok=True)
     for stale in stale_temporaries(target):
         _remove(stale)
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    tmp = target.with_name(_temporary_name(target))
     try:
         yield tmp
         _remove(target)

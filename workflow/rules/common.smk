@@ -59,6 +59,13 @@ STAGE_SCRIPTS = sorted(
 
 
 onstart:
+    # one workflow per run folder (Snakemake only locks the working directory)
+    from avhrrsm.runlock import RunFolderInUse, acquire_run_folder
+
+    try:
+        acquire_run_folder(RUN_DIR, Path.cwd())
+    except RunFolderInUse as err:
+        raise WorkflowError(str(err)) from None
     # outputs of this run folder made by other code than the checkout's: said before any job
     from avhrrsm.audit import outputs_made_by_other_code
 
@@ -74,6 +81,18 @@ onstart:
             f"(rule: outputs): {counts}. Snakemake reruns them (their rules' code version "
             "is a param) unless --rerun-triggers leaves params out."
         )
+
+
+onsuccess:
+    from avhrrsm.runlock import release_run_folder
+
+    release_run_folder(RUN_DIR)
+
+
+onerror:
+    from avhrrsm.runlock import release_run_folder
+
+    release_run_folder(RUN_DIR)
 
 
 def run_path(*parts):
