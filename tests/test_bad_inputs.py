@@ -205,3 +205,81 @@ def test_the_readme_catalogue_names_tests_that_exist():
     for module, name in cited:
         source = (REPO_ROOT / "tests" / f"{module}.py").read_text(encoding="utf-8")
         assert re.search(rf"^def {name}\(", source, re.MULTILINE), f"{module}::{name}"
+
+
+# --- messages that were raw or misleading: each class gets a clear error naming the file/key --
+
+
+def test_a_non_standard_calendar_is_named(tmp_path):
+    hours = pd.date_range("2001-06-01", periods=24, freq="h")
+    path = _era5_file(tmp_path / "noleap.nc", np.array([0.0, 0.1]), hours, np.zeros((24, 3, 2)))
+    import netCDF4
+
+    with netCDF4.Dataset(path, "a") as dataset:
+        dataset["valid_time"].calendar = "360_day"
+    with pytest.raises(InputError, match=r"time axis 'valid_time' .*calendar 360_day") as info:
+        read_era5land(path)
+    assert str(path) in str(info.value)
+
+
+def test_truncated_and_damaged_zip_archives_are_named(tmp_path):
+    import zipfile
+
+    from avhrrsm.io.ismn import read_archive
+
+    archive = tmp_path / "Data_separate_files_header_20150101_20151231.zip"
+    station = "NET/Stat/NET_NET_Stat_sm_0.050000_0.050000_Probe_20150101_20151231.stm"
+    header = "NET NET Stat 42.00000 0.00000 100.00 0.0500 0.0500 Probe\n"
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as zipped:
+        zipped.writestr(station, header + "2015/01/01 00:00 0.2000 G M\n" * 2000)
+    whole = archive.read_bytes()
+    archive.write_bytes(whole[: len(whole) // 2])  # an interrupted download
+    with pytest.raises(InputError, match="a damaged or truncated zip file"):
+        list(read_archive(archive))
+    damaged = bytearray(whole)
+    damaged[120:140] = b"\0" * 20  # inside the member's compressed bytes
+    archive.write_bytes(bytes(damaged))
+    with pytest.raises(InputError, match=f"member {station} of the zip is damaged") as info:
+        list(read_archive(archive))
+    assert str(archive) in str(info.value)
+
+
+def test_a_yaml_key_given_twice_and_whole_floats_for_counts(tmp_path):
+    from avhrrsm.config import load_config
+
+    twice = tmp_path / "twice.yaml"
+    twice.write_text("run: a\ntraining:\n  epochs: 3\n  epochs: 5\n")
+    with pytest.raises(ConfigError, match="key 'epochs' is given twice, on lines 3 and 4"):
+        load_config(twice)
+    assert validate_config({"training": {"epochs": 3.0}})["training"]["epochs"] == 3
+    assert type(validate_config({"training": {"epochs": 3.0}})["training"]["epochs"]) is int
+    with pytest.raises(ConfigError, match=r"training.epochs: 3.5 has the wrong type"):
+        validate_config({"training": {"epochs": 3.5}})
+
+
+def test_the_scratch_of_an_interrupted_audit_rerun_is_removed_and_said(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from avhrrsm.atomic import HOST
+    from avhrrsm.audit import SCRATCH_KEPT, SCRATCH_OWNER, _remove_interrupted_scratch
+
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    killed, kept, running = (tmp_path / f".audit-test-2001-{n}" for n in ("a", "b", "c"))
+    for folder, pid in (
+        (killed, int(gone.stdout)),
+        (kept, int(gone.stdout)),
+        (running, os.getpid()),
+    ):
+        folder.mkdir()
+        (folder / SCRATCH_OWNER).write_text(json.dumps({"host": HOST, "pid": pid}))
+    (kept / SCRATCH_KEPT).touch()
+    said = _remove_interrupted_scratch(tmp_path, tmp_path / "current")
+    assert said == [f"removed {killed}, the scratch folder of an interrupted earlier rerun"]
+    assert not killed.exists() and kept.exists() and running.exists()

@@ -284,13 +284,23 @@ def test_lst_decoding_to_celsius_like_values_is_named(
 ):
     from avhrrsm.stacks import build_year_stack
 
-    with pytest.raises(InputError, match=r"GLASS LST decodes to .* K, outside 150.0..360.0 K"):
+    with pytest.raises(
+        InputError,
+        match=r"LST \(GLASS08B31\) decodes to .* K, outside 150..360 K: scale_factor 0.01 from "
+        r"the SDS, add_offset -273.15 from the config",
+    ):
         build_year_stack(
             tmp_path / "2001.zarr", 2001, world_patterns, test_stacks["static"],
             test_config["region"], 10, test_config["stacks"], {}, day_count=3,
             layouts={"glass_lst": {"add_offset": -273.15}},
         )  # fmt: skip
     assert not (tmp_path / "2001.zarr").exists()
+    # packed at 0.02 K but without a scale_factor attribute: the message says the default was used
+    from avhrrsm.io.glass import decode
+
+    raw = np.full((2, 2), 14500, np.uint16)
+    with pytest.raises(InputError, match="scale_factor 0.01 from the layout's default: the SDS"):
+        decode(raw, {}, GLASS_LST, tmp_path / "lst.hdf")
 
 
 # ---------------------------------------------------------------- GLASS-MODIS, sinusoidal

@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -28,7 +29,7 @@ from typing import Any
 import yaml
 
 from avhrrsm import __version__
-from avhrrsm.atomic import write_text_atomic
+from avhrrsm.atomic import HOST, process_alive, write_text_atomic
 from avhrrsm.config import REPO_ROOT, config_hash
 from avhrrsm.io.paths import walk_files
 from avhrrsm.provenance import (
@@ -556,12 +557,17 @@ def rerun(
     scratch_dir = scratch_dir.absolute()
     scratch_dir.mkdir(parents=True, exist_ok=True)
     report = RerunReport(year, tile, scratch_dir)
+    report.warnings += _remove_interrupted_scratch(run_dir.parent, scratch_dir)
+    (scratch_dir / SCRATCH_OWNER).write_text(
+        json.dumps({"host": HOST, "pid": os.getpid()}), encoding="utf-8"
+    )
     commit, dirty = git_state()
     if commit != manifest.get("git_commit") or dirty:
         report.warnings.append(
             f"the code is at {commit[:12]}{' with uncommitted changes' if dirty else ''}, the run "
             f"was made at {str(manifest.get('git_commit'))[:12]}: differences may come from code"
         )
+    previous_sigterm = _on_sigterm(_interrupt)
     try:
         scratch_run = scratch_dir / recorded_run_dir
         for rel in manifest["outputs"]:
@@ -614,10 +620,53 @@ def rerun(
             same = content_digest(original).sha256 == content_digest(again).sha256
             difference = "" if same else _first_difference(original, again)
             report.results.append(RerunResult(rel, entry["rule"], same, difference))
+    except KeyboardInterrupt:
+        LOGGER.warning("rerun interrupted: removing its scratch folder %s", scratch_dir)
+        raise
     finally:
-        if not keep:
+        _on_sigterm(previous_sigterm)
+        if keep:
+            (scratch_dir / SCRATCH_KEPT).touch()
+        else:
             shutil.rmtree(scratch_dir, ignore_errors=True)
     return report
+
+
+SCRATCH_OWNER = ".avhrrsm-rerun-owner"
+SCRATCH_KEPT = ".avhrrsm-rerun-kept"
+
+
+def _on_sigterm(handler: Any) -> Any:
+    """Set the SIGTERM handler where this is the main thread; the previous one (or None)."""
+    try:
+        return signal.signal(signal.SIGTERM, handler) if handler is not None else None
+    except ValueError:  # not the main thread: signals stay as they are
+        return None
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    """SIGTERM (a cluster's time limit, a kill): unwind like Ctrl-C, so the scratch goes."""
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _remove_interrupted_scratch(folder: Path, current: Path) -> list[str]:
+    """Scratch folders of earlier reruns beside the run that were killed before they could
+    clean up (their process is gone): removed, and said. Kept ones (--keep, failures) stay."""
+    said = []
+    for candidate in sorted(folder.glob(".audit-*")):
+        owner_file = candidate / SCRATCH_OWNER
+        if candidate == current or not owner_file.is_file() or (candidate / SCRATCH_KEPT).exists():
+            continue
+        try:
+            owner = json.loads(owner_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if owner.get("host") != HOST or process_alive(int(owner.get("pid", -1))):
+            continue
+        shutil.rmtree(candidate, ignore_errors=True)
+        said.append(f"removed {candidate}, the scratch folder of an interrupted earlier rerun")
+        LOGGER.warning("%s", said[-1])
+    return said
 
 
 def _recorded_threads(run_dir: Path, selected: Mapping[str, Any]) -> int:

@@ -32,14 +32,36 @@ def load_schema(path: Path = SCHEMA_PATH) -> dict[str, Any]:
         return yaml.safe_load(handle)
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """The safe loader, refusing a key given twice in one mapping (YAML keeps the last one
+    without a word, so a setting would be silently lost)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} is given twice, on lines {seen[key]} and {line}"
+                )
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML config file with the safe loader; a clear error for bad syntax."""
+    """Read a YAML config file with the safe loader; a clear error for bad syntax and for a
+    key given twice."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
     try:
         with open(path, encoding="utf-8") as handle:
-            data = yaml.safe_load(handle)
+            loader = _UniqueKeyLoader(handle)
+            try:
+                data = loader.get_single_data()
+            finally:
+                loader.dispose()
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML: {err}") from err
     if data is None:
@@ -65,17 +87,26 @@ def _fill_defaults(instance: Any, schema: Mapping[str, Any]) -> Any:
 
 
 def _coerce_numbers(instance: Any, schema: Mapping[str, Any]) -> Any:
-    """Turn numeric strings into numbers where the schema wants numbers.
+    """Turn numeric strings into numbers where the schema wants numbers, and whole floats
+    into integers where it wants integers (``epochs: 3.0`` would pass the schema as an integer
+    and fail later deep in a job as a float).
 
     ``snakemake --config years=[2001,2002]`` hands over strings; a value that is not a clean
-    number stays a string and fails validation with its key named.
+    number stays a string (or a float) and fails validation with its key named.
     """
     kind = schema.get("type")
     if kind == "object" and isinstance(instance, dict):
         props = schema.get("properties", {})
-        return {k: _coerce_numbers(v, props[k]) if k in props else v for k, v in instance.items()}
+        extra = schema.get("additionalProperties")
+        extra = extra if isinstance(extra, dict) else None
+        return {
+            k: _coerce_numbers(v, props[k]) if k in props else _coerce_numbers(v, extra or {})
+            for k, v in instance.items()
+        }
     if kind == "array" and isinstance(instance, list) and "items" in schema:
         return [_coerce_numbers(item, schema["items"]) for item in instance]
+    if kind == "integer" and isinstance(instance, float) and instance.is_integer():
+        return int(instance)  # 3.0 in YAML where a count is meant; 3.5 fails validation
     if kind in ("integer", "number") and isinstance(instance, str):
         try:
             number = float(instance)

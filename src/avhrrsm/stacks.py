@@ -51,7 +51,6 @@ INPUTS = (*AVHRR_VARIABLES, "era5land_swvl1")
 TARGET = "glass_modis_sm"
 ERA5_NEGATIVE = "era5land_swvl1 (negative hourly values set to 0)"
 ERA5_ALL_FILL = "era5land_swvl1 (all fill)"
-LST_RANGE_K = (150.0, 360.0)
 FLAG_WATER, FLAG_OBSERVED, FLAG_INTERPOLATED, FLAG_SEASONAL, FLAG_NEAREST, FLAG_ANNUAL = (
     -1,
     0,
@@ -208,14 +207,6 @@ class GlassDays:
             return None
         values = read_glass_sds(path, self.lst, "lst", self.window)
         self.files_read.add(path)
-        if np.isfinite(values).any():
-            low, high = float(np.nanmin(values)), float(np.nanmax(values))
-            if low < LST_RANGE_K[0] or high > LST_RANGE_K[1]:
-                raise InputError(
-                    path,
-                    f"GLASS LST decodes to {low:.4g}..{high:.4g} K, outside {LST_RANGE_K[0]}..{LST_RANGE_K[1]} K",
-                    "check the SDS's scale_factor/add_offset or set layouts.glass_lst in the config",
-                )
         _count_all_fill({"lst": values}, path, missing)
         return values
 

@@ -15,6 +15,7 @@ from avhrrsm.config import (
     ConfigError,
     config_hash,
     input_patterns,
+    load_yaml,
     validate_config,
 )
 from avhrrsm.codeversion import code_version as _code_version
@@ -27,6 +28,10 @@ from avhrrsm.io.rawfiles import (
 )
 
 try:
+    # Snakemake reads the config files itself, keeping the last of a key given twice: read
+    # them again to refuse that (and to name the file)
+    for _configfile in workflow.configfiles:
+        load_yaml(_configfile)
     _resolved = validate_config(
         config, source="config (config.yaml and --config overrides)"
     )

@@ -200,10 +200,14 @@ def decode(
     over the layout's default.
     """
 
+    sources: dict[str, str] = {}
+
     def pick(key: str, *names: str) -> Any:
         if key in layout.overrides:
+            sources[key] = "the config (layouts)"
             return getattr(layout, key)
         found = _attribute(attributes, *names)
+        sources[key] = "the layout's default: the SDS has none" if found is None else "the SDS"
         return getattr(layout, key) if found is None else found
 
     scale = float(pick("scale_factor", "scale_factor"))
@@ -225,4 +229,15 @@ def decode(
     if offset:
         values += np.float32(offset)
     values[bad] = np.nan
+    if layout.physical_range is not None and np.isfinite(values).any():
+        low, high = float(np.nanmin(values)), float(np.nanmax(values))
+        if low < layout.physical_range[0] or high > layout.physical_range[1]:
+            raise InputError(
+                path,
+                f"{layout.product} decodes to {low:.4g}..{high:.4g} {layout.units}, outside "
+                f"{layout.physical_range[0]:g}..{layout.physical_range[1]:g} {layout.units}: "
+                f"scale_factor {scale:g} from {sources['scale_factor']}, add_offset "
+                f"{offset:g} from {sources['add_offset']}",
+                "set the right packing under layouts: in the config",
+            )
     return values

@@ -16,6 +16,7 @@ import logging
 import shutil
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -43,11 +44,24 @@ def open_netcdf(path: str | Path, product: str) -> xr.Dataset:
     """Open a NetCDF file (decoded, lazily) or raise an InputError naming it."""
     path = require_file(path, product)
     try:
-        return xr.open_dataset(path, engine="netcdf4", mask_and_scale=True, decode_times=True)
+        dataset = xr.open_dataset(path, engine="netcdf4", mask_and_scale=True, decode_times=True)
     except (OSError, ValueError, RuntimeError, KeyError) as err:
         raise InputError(
             path, f"not a readable {product} NetCDF file ({type(err).__name__}: {err})"
         ) from err
+    for name in TIME_NAMES:
+        if name in dataset.variables and dataset[name].dtype.kind != "M":
+            time = dataset[name]
+            calendar = time.encoding.get("calendar", time.attrs.get("calendar", "?"))
+            units = time.encoding.get("units", time.attrs.get("units", "?"))
+            dataset.close()
+            raise InputError(
+                path,
+                f"{product} time axis '{name}' ({units}, calendar {calendar}) does not decode "
+                "to dates of the standard calendar",
+                f"{product} uses the proleptic Gregorian calendar; was the file converted?",
+            )
+    return dataset
 
 
 def pick_variable(
@@ -175,7 +189,7 @@ def _netcdf_from_zip(path: Path, folder: Path) -> Path:
                 with netCDF4.Dataset(target) as dataset:
                     if "swvl1" in dataset.variables:
                         return target
-    except (zipfile.BadZipFile, OSError, EOFError) as err:
+    except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as err:
         raise InputError(path, f"ERA5-Land zip is damaged ({type(err).__name__}: {err})") from err
     raise InputError(
         path, "no NetCDF member of the ERA5-Land zip holds swvl1", f"members: {members}"

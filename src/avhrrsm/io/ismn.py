@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from avhrrsm.io.errors import InputError
-from avhrrsm.io.paths import walk_files
+from avhrrsm.io.paths import read_zip_member, walk_files, zip_damage
 
 LOGGER = logging.getLogger(__name__)
 
@@ -345,6 +345,9 @@ def read_archive(
                 network = relative[0] if len(relative) > 1 else None
                 yield parse_sensor_bytes(member.read_bytes(), member.name, str(member), network)
         return
+    damage = zip_damage(path)
+    if damage:
+        raise InputError(path, f"ISMN archive is {damage}")
     if not zipfile.is_zipfile(path):
         raise InputError(path, "ISMN archive is neither a folder nor a zip file")
     with zipfile.ZipFile(path) as archive:
@@ -360,7 +363,10 @@ def read_archive(
                 parts = PurePosixPath(name).parts
                 network = parts[0] if len(parts) > 1 else None
                 yield parse_sensor_bytes(
-                    archive.read(name), PurePosixPath(name).name, source, network
+                    read_zip_member(archive, name, str(path)),
+                    PurePosixPath(name).name,
+                    source,
+                    network,
                 )
 
 

@@ -40,6 +40,9 @@ class HdfGridLayout:
     units: str
     shape: tuple[int, int] = (3600, 7200)  # rows from 90 N, columns from 180 W
     overrides: frozenset[str] = field(default_factory=frozenset)
+    # the range a decoded value must lie in (physics, not packing): outside it the packing is
+    # wrong, and the reader says where the packing it used came from
+    physical_range: tuple[float, float] | None = None
 
 
 GLASS_ALBEDO = HdfGridLayout(
@@ -68,6 +71,7 @@ GLASS_LST = HdfGridLayout(
     valid_min=1,
     valid_max=65534,
     units="K",
+    physical_range=(150.0, 360.0),
 )
 
 

@@ -11,9 +11,13 @@ from __future__ import annotations
 
 import logging
 import os
+import zipfile
+import zlib
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+
+from avhrrsm.io.errors import InputError
 
 LOGGER = logging.getLogger(__name__)
 
@@ -48,3 +52,33 @@ def walk_files(folder: str | Path, skipped: Counter | None = None) -> Iterator[P
                     skipped["broken_links"] += 1
 
     yield from visit(Path(folder))
+
+
+ZIP_MAGIC = b"PK\x03\x04"
+
+
+def zip_damage(path: str | Path) -> str | None:
+    """Why a file that starts like a zip cannot be opened as one (cut off before its central
+    directory, as an interrupted download leaves it), or None where it opens or is no zip."""
+    path = Path(path)
+    with open(path, "rb") as handle:
+        if handle.read(4) != ZIP_MAGIC:
+            return None
+    try:
+        with zipfile.ZipFile(path):
+            return None
+    except zipfile.BadZipFile as err:
+        return f"a damaged or truncated zip file ({err}): download it again"
+
+
+def read_zip_member(archive: zipfile.ZipFile, name: str, source: str) -> bytes:
+    """The bytes of one member of a zip, or an InputError naming the archive and the member
+    where it is damaged (bad CRC, cut deflate stream)."""
+    try:
+        return archive.read(name)
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as err:
+        raise InputError(
+            source,
+            f"member {name} of the zip is damaged ({type(err).__name__}: {err})",
+            "download the archive again",
+        ) from err
