@@ -138,3 +138,21 @@ def test_static_layers_of_the_synthetic_world(
     )
     assert np.isnan(static["elevation"].values[~land]).all()
     assert not list(tmp_path.glob(".static.zarr.tmp-*"))
+
+
+def test_soilgrids_covering_part_of_the_region_is_an_error(tmp_path):
+    """Filling half a region's soil from its nearest cells would be silently wrong."""
+    from avhrrsm.io.errors import InputError
+    from avhrrsm.static import soil_layers
+
+    window = window_for_bounds(0.0, 42.0, 1.0, 43.0)
+    land = np.ones(window.shape, np.int8)
+    for fraction in ("sand", "silt", "clay"):  # a raster of the western half only
+        write_geotiff(
+            tmp_path / f"{fraction}.tif",
+            np.full((100, 50), 333, np.int16),
+            0.0, 43.0, 0.01, -32768,
+        )  # fmt: skip
+    with pytest.raises(InputError, match="points on the region's edge .* lie outside it") as info:
+        soil_layers(str(tmp_path / "{fraction}.tif"), window, land)
+    assert "sand.tif" in str(info.value)

@@ -189,8 +189,11 @@ def soil_layers(pattern: str, window: Window, land: np.ndarray) -> dict[str, np.
         for key in out:
             out[key] = np.where(missing, out[key][rows, cols], out[key])
         flag[missing] = 1
-        LOGGER.info(
-            "soil texture filled from the nearest valid cell in %d land cells", int(missing.sum())
+        share = float(missing.sum()) / max(1, int((land == 1).sum()))
+        (LOGGER.warning if share > 0.01 else LOGGER.info)(
+            "soil texture filled from the nearest valid cell in %d land cells (%.1f%% of land)",
+            int(missing.sum()),
+            100 * share,
         )
     for key in out:
         out[key] = np.where(land == 1, out[key], np.nan).astype(np.float32)
@@ -231,6 +234,23 @@ def _warp_soilgrids(path: Path, fraction: str, window: Window) -> np.ndarray:
             ]
         )
         xs, ys = to_src.transform(lons, lats)
+        finite = np.isfinite(xs) & np.isfinite(ys)  # Homolosine's interruptions give inf
+        left, bottom, right, top = src.bounds
+        tolerance = abs(src.transform.a)
+        outside = finite & (
+            (xs < left - tolerance)
+            | (xs > right + tolerance)
+            | (ys < bottom - tolerance)
+            | (ys > top + tolerance)
+        )
+        if outside.any():
+            raise InputError(
+                path,
+                f"SoilGrids raster covers {left:.0f}..{right:.0f} x {bottom:.0f}..{top:.0f} "
+                f"(its CRS); {int(outside.sum())} of {int(finite.sum())} points on the region's "
+                f"edge (lon {west:g}..{east:g}, lat {south:g}..{north:g}) lie outside it",
+                "download SoilGrids for an area that contains the region (or the globe)",
+            )
         pad = 2 * abs(src.transform.a)
         read_window = from_bounds(
             min(xs) - pad, min(ys) - pad, max(xs) + pad, max(ys) + pad, src.transform
