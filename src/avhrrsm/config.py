@@ -32,7 +32,7 @@ def load_schema(path: Path = SCHEMA_PATH) -> dict[str, Any]:
         return yaml.safe_load(handle)
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
+class _SafeYamlUniqueKeys(yaml.SafeLoader):
     """The safe loader, refusing a key given twice in one mapping (YAML keeps the last one
     without a word, so a setting would be silently lost)."""
 
@@ -57,7 +57,7 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: config file not found")
     try:
         with open(path, encoding="utf-8") as handle:
-            loader = _UniqueKeyLoader(handle)
+            loader = _SafeYamlUniqueKeys(handle)
             try:
                 data = loader.get_single_data()
             finally:
