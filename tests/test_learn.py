@@ -458,7 +458,9 @@ def test_comparison_names_a_winner_and_beats_era5land(sample_set, tmp_path):
     assert len(attention) == 1 + 1 + 4  # header, L=1, L=4
     for key in ("scatter", "length_figure", "attention_figure"):
         assert outputs[key].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "wins" in outputs["summary"].read_text()
+    assert "has the lowest RMSE on the test split (clear-sky days only" in (
+        outputs["summary"].read_text()
+    )
 
 
 def test_a_damaged_model_file_is_named(tmp_path):

@@ -136,6 +136,16 @@ def test_end_to_end_tiny_config(tiny_run):
     assert sum(row["status"] == "scored" for row in statuses) > 0
     assert {row["network"] for row in statuses} >= {"COSMOS-UK", "SMAP-CVS"}
     assert inter["sources_without_sites"] == []
+    # a synthetic run scores the product against the truth on every land pixel-day, by class
+    scores = {(row["group"], row["subset"]): row for row in inter["truth_scores"]}
+    everything = scores[("all", "all land pixel-days")]
+    assert everything["share"] == 1.0 and 0 < everything["rmse"] < 0.1
+    observed = scores[("class", "every input observed")]
+    filled = scores[("class", "LST gap-filled: temporal interpolation")]
+    assert observed["n_pixel_days"] > 0 and filled["n_pixel_days"] > 0
+    assert observed["rmse_low"] <= observed["rmse"] <= observed["rmse_high"]
+    assert {("year", "2001"), ("year", "2015")} <= set(scores)
+    assert "against the synthetic truth (every land pixel-day)" in page
     # the run's manifest and provenance page
     assert (run / "MANIFEST.json").is_file() and (run / "provenance.html").is_file()
     report_dir = workdir.parent / f"{workdir.name}-report"

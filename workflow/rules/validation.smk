@@ -74,6 +74,12 @@ rule validation:
         patterns={name: INPUTS[name] for name in ("era5land", "esa_cci")},
         cci_invalid_flag_bits=config["layouts"]["esa_cci"]["invalid_flag_bits"],
         nsidc0712=config["layouts"]["nsidc0712"],
+        # a synthetic run scores the product against the world's hidden truth too
+        truth=(
+            run_path("synthetic", "truth")
+            if all(uses_synthetic(name) for name in STACK_PRODUCTS)
+            else None
+        ),
         model=config["inference"]["model"],
         config_sha256=CONFIG_SHA256,
     message:

@@ -16,6 +16,7 @@ with run_job(snakemake) as job:
         patterns=snakemake.params.patterns,
         cci_invalid_flag_bits=snakemake.params.cci_invalid_flag_bits,
         nsidc0712=snakemake.params.nsidc0712,
+        truth_folder=snakemake.params.truth,
         years=years,
         region=snakemake.params.region,
         settings=snakemake.params.validation,

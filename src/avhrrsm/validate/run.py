@@ -30,6 +30,7 @@ from avhrrsm.store import crs_variable, lat_lon_coords
 from avhrrsm.validate import extract, metrics
 from avhrrsm.validate.homogeneity import homogeneity_test
 from avhrrsm.validate.sites import Site, SkipLog, cosmos_uk_sites, ismn_sites, smap_sites
+from avhrrsm.validate.truth import truth_scores
 
 LOGGER = logging.getLogger(__name__)
 PRODUCTS = ("avhrrsm", "era5land", "esa_cci")
@@ -368,6 +369,7 @@ def run_validation(
     provenance: Mapping[str, str],
     cci_invalid_flag_bits: int = CCI_INVALID_FLAG_BITS,
     nsidc0712: Mapping[str, Any] | None = None,
+    truth_folder: str | Path | None = None,
 ) -> dict[str, Any]:
     """Run the whole validation and write every file of ``outputs``."""
     from avhrrsm.validate import report
@@ -522,6 +524,25 @@ def run_validation(
         "networks_without_scored_sites": unscored_networks,
         "sources_without_sites": empty_sources,
     }
+    if truth_folder is not None:
+        # a synthetic run: the product against the hidden truth on every land pixel-day
+        scores = truth_scores(
+            {y: sorted(Path(product_dirs[y]).glob("*.nc")) for y in product_dirs},
+            stack_paths,
+            truth_folder,
+            window,
+            land,
+        )
+        intercomparison["truth_scores"] = scores.to_dict(orient="records")
+        for row in intercomparison["truth_scores"]:
+            if row["group"] == "class" and row["n_pixel_days"]:
+                LOGGER.info(
+                    "against the truth, %s: RMSE %.4f, bias %+.4f m3/m3 (%.1f%% of pixel-days)",
+                    row["subset"],
+                    row["rmse"],
+                    row["bias"],
+                    100 * row["share"],
+                )
     write_text_atomic(
         outputs["intercomparison"],
         json.dumps(intercomparison, indent=2, sort_keys=True, default=_json_default) + "\n",
