@@ -172,3 +172,30 @@ def test_a_replaced_or_added_raw_day_reruns_its_year_and_enters_its_provenance(t
     assert planned() == {}
     held_back.rename(held)  # the missing day arrives
     assert planned() == {"stack_year": 1}
+
+
+def test_a_samples_key_reruns_only_the_jobs_that_read_it(tiny_run):
+    """Rules carry only the config keys they read: on a finished run, changing the sequence
+    length (which only chooses how many stored lags a model reads) plans no sample job."""
+    import yaml
+    from conftest import run_snakemake
+
+    workdir = tiny_run.parents[1]
+    samples = yaml.safe_load(TEST_CONFIG.read_text())["samples"]
+
+    def planned(**changes):
+        value = yaml.safe_dump({**samples, **changes}, default_flow_style=True).strip()
+        result = run_snakemake(
+            ["-n", "--quiet", "rules", "--nolock", "--configfile", "config.yaml"]
+            + ["--config", f"samples={value}"],
+            workdir,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        log = result.stdout + result.stderr
+        return set(snakemake_job_counts(log)) if "Job stats:" in log else set()
+
+    assert planned() == set()
+    sample_rules = {"sample_split", "samples_year", "samples_merge"}
+    assert not planned(sequence_length=2) & sample_rules
+    assert planned(per_year=1000) & sample_rules == {"samples_year", "samples_merge"}
+    assert planned(wet_threshold=0.35) & sample_rules == sample_rules

@@ -20,7 +20,7 @@ rule sample_split:
     params:
         code=code_version("sample_split"),
         region=config["region"],
-        samples=config["samples"],
+        samples={key: config["samples"][key] for key in SPLIT_SETTINGS},
         seed=config["seed"],
     message:
         "Train/validation/test split of the region's pixels (spatial blocks)"
@@ -51,7 +51,7 @@ rule samples_year:
         code=code_version("samples_year"),
         region=config["region"],
         tile_deg=config["tile_deg"],
-        samples=config["samples"],
+        samples={key: config["samples"][key] for key in YEAR_SETTINGS},
         seed=config["seed"],
     message:
         "Training samples of {wildcards.year}"

@@ -274,6 +274,13 @@ class _TileCandidates:
     indices: dict[tuple[int, int], np.ndarray]
 
 
+# The keys of the config's `samples` section each stage reads: its rule passes only these, so
+# that a key reruns only the jobs whose outputs depend on it (`sequence_length` is read by the
+# training, the comparison and the inference, which choose how many stored lags a model uses).
+SPLIT_SETTINGS = ("wet_threshold", "block_deg", "split_fractions", "guard_pixels")
+YEAR_SETTINGS = ("stored_lags", "holdout_years", "wet_threshold", "per_year", "wet_min_fraction")
+
+
 def draw_year_samples(
     out_path: str | Path,
     year: int,
@@ -292,6 +299,8 @@ def draw_year_samples(
     lags = int(settings["stored_lags"])
     holdout = year in settings["holdout_years"]
     split_map = read_split_map(split_path, window)
+    with xr.open_zarr(split_path) as stored:
+        split_method = str(stored.attrs.get("split_method", ""))
     with xr.open_zarr(static_path) as static:
         land = static["land_mask"].values.astype(bool)
         static_values = {name: static[name].values for name in STATIC_FEATURES}
@@ -385,7 +394,7 @@ def draw_year_samples(
         "title": f"avhrrsm training samples {year}",
         "year": str(year),
         "sampling": json.dumps(summary, sort_keys=True),
-        "split_method": split_description(settings),
+        "split_method": _holdout_description(split_method, settings["holdout_years"]),
         **global_attrs,
     }
     with atomic_path(out_path) as tmp:
@@ -555,16 +564,20 @@ def _assemble(parts: list[dict[str, np.ndarray]], lags: int) -> xr.Dataset:
 
 
 def split_description(settings: Mapping[str, Any]) -> str:
+    """How the split map was made (its ``split_method`` attribute)."""
     fractions = settings["split_fractions"]
-    text = (
+    return (
         f"spatial blocks of {settings['block_deg']} degrees on the global grid, ranked by a "
         f"seeded hash, train/validation/test = {fractions['train']}/{fractions['validation']}/"
         f"{fractions['test']} of the blocks; {settings['guard_pixels']} guard pixel(s) left out "
         "along edges between splits"
     )
-    if settings["holdout_years"]:
-        text += f"; every sample of {list(settings['holdout_years'])} in the test split"
-    return text
+
+
+def _holdout_description(split_method: str, holdout_years: Sequence[int]) -> str:
+    if not holdout_years:
+        return split_method
+    return f"{split_method}; every sample of {list(holdout_years)} in the test split"
 
 
 @dataclass(frozen=True)
