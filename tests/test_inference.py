@@ -16,9 +16,9 @@ from avhrrsm.infer import (
     FLAG_SHORT_HISTORY,
     block_days,
     day_windows,
-    load_predictor,
     predict_tile,
 )
+from avhrrsm.learn.predictor import load_predictor
 from avhrrsm.learn.samples import STATIC_FEATURES
 from avhrrsm.product import product_file_name, write_year_product
 

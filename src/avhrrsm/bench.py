@@ -830,8 +830,9 @@ def bench_inference(
     import torch
 
     from avhrrsm.config import validate_config
-    from avhrrsm.infer import auto_batch_size, load_predictor
+    from avhrrsm.infer import auto_batch_size
     from avhrrsm.learn.models import build_model
+    from avhrrsm.learn.predictor import load_predictor
     from avhrrsm.learn.samples import DYNAMIC_FEATURES, STATIC_FEATURES, Scaler
     from avhrrsm.learn.train import write_model_file
 

@@ -32,16 +32,17 @@ from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import torch
 import xarray as xr
 
 from avhrrsm.atomic import atomic_path
-from avhrrsm.device import autocast_dtype, describe_device, select_device, set_threads
+from avhrrsm.device import describe_device
 from avhrrsm.grid import region_window
 from avhrrsm.io.errors import reading
+from avhrrsm.learn.predictor import Predictor, load_predictor
 from avhrrsm.learn.samples import DYNAMIC_FEATURES, STATIC_FEATURES, Scaler
 from avhrrsm.stacks import open_year_stacks
 from avhrrsm.store import create_store, write_region
@@ -59,105 +60,6 @@ SM_ATTRS = {
     "standard_name": "volume_fraction_of_condensed_water_in_soil",
     "units": "m3 m-3",
 }
-
-
-class Predictor(Protocol):
-    """A trained model as inference uses it.
-
-    ``prepare_dynamic``/``prepare_static`` turn physical inputs into the model's inputs once per
-    block (the deep models normalise; the trees take them as they are); ``__call__`` maps
-    prepared sequences ``(n, L, F)`` and static layers ``(n, S)`` to soil moisture (m3 m-3).
-    """
-
-    sequence_length: int
-    device: torch.device
-    forward_seconds: float
-
-    def prepare_dynamic(self, values: np.ndarray) -> np.ndarray: ...
-
-    def prepare_static(self, values: np.ndarray) -> np.ndarray: ...
-
-    def __call__(self, dynamic: np.ndarray, static: np.ndarray) -> np.ndarray: ...
-
-
-@dataclass
-class DeepPredictor:
-    """A trained PyTorch model with its scaler, on a device."""
-
-    model: torch.nn.Module
-    scaler: Scaler
-    sequence_length: int
-    device: torch.device
-    forward_seconds: float = 0.0
-
-    def prepare_dynamic(self, values: np.ndarray) -> np.ndarray:
-        return self.scaler.dynamic(values)
-
-    def prepare_static(self, values: np.ndarray) -> np.ndarray:
-        return self.scaler.static(values)
-
-    def _tensor(self, values: np.ndarray) -> torch.Tensor:
-        tensor = torch.from_numpy(values)
-        if self.device.type == "cuda":
-            return tensor.pin_memory().to(self.device, non_blocking=True)
-        return tensor
-
-    @torch.inference_mode()
-    def __call__(self, dynamic: np.ndarray, static: np.ndarray) -> np.ndarray:
-        started = time.perf_counter()
-        x, s = self._tensor(dynamic), self._tensor(static)
-        dtype = autocast_dtype(self.device)
-        with torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None):
-            out = self.model(x, s).float()
-        result = out.cpu().numpy()
-        self.forward_seconds += time.perf_counter() - started
-        return self.scaler.target_back(result)
-
-
-@dataclass
-class BoostPredictor:
-    """The XGBoost benchmark (``device`` of the booster from detection)."""
-
-    booster: Any
-    sequence_length: int
-    device: torch.device
-    forward_seconds: float = 0.0
-
-    def prepare_dynamic(self, values: np.ndarray) -> np.ndarray:
-        return values
-
-    def prepare_static(self, values: np.ndarray) -> np.ndarray:
-        return values
-
-    def __call__(self, dynamic: np.ndarray, static: np.ndarray) -> np.ndarray:
-        from avhrrsm.learn.boost import predict_xgboost
-        from avhrrsm.learn.samples import SampleArrays
-
-        started = time.perf_counter()
-        empty = np.empty(0)
-        target = np.full(len(static), np.nan, np.float32)
-        out = predict_xgboost(
-            self.booster, SampleArrays(dynamic, static, target, empty, empty, empty)
-        )
-        self.forward_seconds += time.perf_counter() - started
-        return out
-
-
-def load_predictor(model_path: str | Path, device: str = "auto", threads: int = 0) -> Predictor:
-    """The predictor of a trained run (``model.pt`` or ``model.ubj``) on the selected device."""
-    chosen = select_device(device)
-    set_threads(threads)
-    model_path = Path(model_path)
-    if model_path.suffix == ".ubj":
-        from avhrrsm.learn.boost import load_xgboost
-
-        booster, length = load_xgboost(model_path)
-        booster.set_param({"device": chosen.type, "nthread": max(threads, 0)})
-        return BoostPredictor(booster, length, chosen)
-    from avhrrsm.learn.train import load_deep_model
-
-    model, meta, scaler = load_deep_model(model_path, chosen)
-    return DeepPredictor(model, scaler, int(meta["sequence_length"]), chosen)
 
 
 def day_windows(series: np.ndarray, length: int, days: slice) -> np.ndarray:

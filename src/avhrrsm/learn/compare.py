@@ -21,8 +21,8 @@ import numpy as np
 import torch
 
 from avhrrsm.atomic import atomic_path, write_text_atomic
-from avhrrsm.infer import Predictor, load_predictor
 from avhrrsm.learn.models import AttentionLSTM
+from avhrrsm.learn.predictor import Predictor, load_predictor
 from avhrrsm.learn.samples import DYNAMIC_FEATURES, SampleArrays, load_split
 
 LOGGER = logging.getLogger(__name__)

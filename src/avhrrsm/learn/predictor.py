@@ -1,0 +1,109 @@
+"""A trained model as the comparison and the inference use it: the predictor protocol, the
+deep-model and XGBoost predictors, and :func:`load_predictor` for a trained run's model file."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from avhrrsm.device import autocast_dtype, select_device, set_threads
+from avhrrsm.learn.boost import load_xgboost, predict_xgboost
+from avhrrsm.learn.samples import SampleArrays, Scaler
+from avhrrsm.learn.train import load_deep_model
+
+
+class Predictor(Protocol):
+    """A trained model as inference uses it.
+
+    ``prepare_dynamic``/``prepare_static`` turn physical inputs into the model's inputs once per
+    block (the deep models normalise; the trees take them as they are); ``__call__`` maps
+    prepared sequences ``(n, L, F)`` and static layers ``(n, S)`` to soil moisture (m3 m-3).
+    """
+
+    sequence_length: int
+    device: torch.device
+    forward_seconds: float
+
+    def prepare_dynamic(self, values: np.ndarray) -> np.ndarray: ...
+
+    def prepare_static(self, values: np.ndarray) -> np.ndarray: ...
+
+    def __call__(self, dynamic: np.ndarray, static: np.ndarray) -> np.ndarray: ...
+
+
+@dataclass
+class DeepPredictor:
+    """A trained PyTorch model with its scaler, on a device."""
+
+    model: torch.nn.Module
+    scaler: Scaler
+    sequence_length: int
+    device: torch.device
+    forward_seconds: float = 0.0
+
+    def prepare_dynamic(self, values: np.ndarray) -> np.ndarray:
+        return self.scaler.dynamic(values)
+
+    def prepare_static(self, values: np.ndarray) -> np.ndarray:
+        return self.scaler.static(values)
+
+    def _tensor(self, values: np.ndarray) -> torch.Tensor:
+        tensor = torch.from_numpy(values)
+        if self.device.type == "cuda":
+            return tensor.pin_memory().to(self.device, non_blocking=True)
+        return tensor
+
+    @torch.inference_mode()
+    def __call__(self, dynamic: np.ndarray, static: np.ndarray) -> np.ndarray:
+        started = time.perf_counter()
+        x, s = self._tensor(dynamic), self._tensor(static)
+        dtype = autocast_dtype(self.device)
+        with torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None):
+            out = self.model(x, s).float()
+        result = out.cpu().numpy()
+        self.forward_seconds += time.perf_counter() - started
+        return self.scaler.target_back(result)
+
+
+@dataclass
+class BoostPredictor:
+    """The XGBoost benchmark (``device`` of the booster from detection)."""
+
+    booster: Any
+    sequence_length: int
+    device: torch.device
+    forward_seconds: float = 0.0
+
+    def prepare_dynamic(self, values: np.ndarray) -> np.ndarray:
+        return values
+
+    def prepare_static(self, values: np.ndarray) -> np.ndarray:
+        return values
+
+    def __call__(self, dynamic: np.ndarray, static: np.ndarray) -> np.ndarray:
+        started = time.perf_counter()
+        empty = np.empty(0)
+        target = np.full(len(static), np.nan, np.float32)
+        out = predict_xgboost(
+            self.booster, SampleArrays(dynamic, static, target, empty, empty, empty)
+        )
+        self.forward_seconds += time.perf_counter() - started
+        return out
+
+
+def load_predictor(model_path: str | Path, device: str = "auto", threads: int = 0) -> Predictor:
+    """The predictor of a trained run (``model.pt`` or ``model.ubj``) on the selected device."""
+    chosen = select_device(device)
+    set_threads(threads)
+    model_path = Path(model_path)
+    if model_path.suffix == ".ubj":
+        booster, length = load_xgboost(model_path)
+        booster.set_param({"device": chosen.type, "nthread": max(threads, 0)})
+        return BoostPredictor(booster, length, chosen)
+    model, meta, scaler = load_deep_model(model_path, chosen)
+    return DeepPredictor(model, scaler, int(meta["sequence_length"]), chosen)
