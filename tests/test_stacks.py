@@ -78,13 +78,8 @@ def test_grid_alignment_is_checked(tmp_path):
         glass_modis_on_grid([geographic], window, 0.5)
 
 
-def test_era5land_daily_mean_needs_24_hours(tmp_path):
-    hours = pd.date_range("2001-01-01", periods=48, freq="h")
-    values = np.full((48, 2, 2), 0.2, dtype=np.float32)
-    values[24:] = 0.4
-    values[30, 0, 0] = np.nan  # one missing hour on day 2 at one point
-    seconds = ((hours - pd.Timestamp("1970-01-01")) // pd.Timedelta("1s")).to_numpy()
-    path = tmp_path / "era.nc"
+def _write_era5(path, seconds: np.ndarray, values: np.ndarray) -> None:
+    """Hourly swvl1 on a 2 x 2 grid (45.0/44.9 N, 0.0/0.1 E) in the new CDS NetCDF layout."""
     write_netcdf(
         path,
         {"valid_time": 48, "latitude": 2, "longitude": 2},
@@ -103,6 +98,16 @@ def test_era5land_daily_mean_needs_24_hours(tmp_path):
             ),
         },
     )
+
+
+def test_era5land_daily_mean_needs_24_hours(tmp_path):
+    hours = pd.date_range("2001-01-01", periods=48, freq="h")
+    values = np.full((48, 2, 2), 0.2, dtype=np.float32)
+    values[24:] = 0.4
+    values[30, 0, 0] = np.nan  # one missing hour on day 2 at one point
+    seconds = ((hours - pd.Timestamp("1970-01-01")) // pd.Timedelta("1s")).to_numpy()
+    path = tmp_path / "era.nc"
+    _write_era5(path, seconds, values)
     window = window_for_bounds(0.0, 44.9, 0.1, 45.0)
     day = pd.Timestamp
     assert np.allclose(era5land_daily_on_grid(path, window, day("2001-01-01")), 0.2)
@@ -115,24 +120,7 @@ def test_era5land_daily_mean_needs_24_hours(tmp_path):
     counts: dict[str, int] = {}
     values[24:] = np.nan  # day 2 entirely fill: counted and logged, not silently filled
     path.unlink()
-    write_netcdf(
-        path,
-        {"valid_time": 48, "latitude": 2, "longitude": 2},
-        {
-            "valid_time": NcVar(
-                ("valid_time",), seconds, np.int64, {"units": "seconds since 1970-01-01"}
-            ),
-            "latitude": NcVar(("latitude",), np.array([45.0, 44.9])),
-            "longitude": NcVar(("longitude",), np.array([0.0, 0.1])),
-            "swvl1": NcVar(
-                ("valid_time", "latitude", "longitude"),
-                values,
-                np.float32,
-                {"units": "m**3 m**-3"},
-                np.float32(np.nan),
-            ),
-        },
-    )
+    _write_era5(path, seconds, values)
     era5land_daily_on_grid(path, window, day("2001-01-01"), counts)
     era5land_daily_on_grid(path, window, day("2001-01-02"), counts)
     assert counts == {"era5land_swvl1 (all fill)": 1}

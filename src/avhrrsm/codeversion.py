@@ -39,9 +39,14 @@ def _module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def _imported(path: Path) -> Iterator[str]:
+@cache
+def _imported(path: Path) -> tuple[str, ...]:
     """Names of the package's modules imported anywhere in a source file (a ``from x import y``
-    gives ``x`` and, where ``y`` is a module, ``x.y``)."""
+    gives ``x`` and, where ``y`` is a module, ``x.y``); each file parsed once per process."""
+    return tuple(_imports_of(path))
+
+
+def _imports_of(path: Path) -> Iterator[str]:
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     package = _module_name(path) if path.is_relative_to(PACKAGE_DIR) else ""
     if path.name != "__init__.py" and package:

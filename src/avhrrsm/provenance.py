@@ -24,7 +24,7 @@ import os
 import platform
 import socket
 import subprocess
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -154,12 +154,18 @@ def member_digests(folder: str | Path) -> dict[str, str]:
 
 def content_digest(path: str | Path) -> Digest:
     """The checksum of a file or a folder, computed from the bytes (see the module docstring)."""
+    return _digest(path, file_sha256)
+
+
+def _digest(path: str | Path, sha256_of: Callable[[Path], str]) -> Digest:
+    """The checksum of a file or folder (see the module docstring), each file hashed by
+    ``sha256_of`` (from the bytes, or through the hash cache)."""
     path = Path(path)
     if path.is_file():
-        return Digest(file_sha256(path), path.stat().st_size, 1)
+        return Digest(sha256_of(path), path.stat().st_size, 1)
     if not path.is_dir():
         raise FileNotFoundError(f"{path}: no such file or folder")
-    members = member_digests(path)
+    members = {p.relative_to(path).as_posix(): sha256_of(p) for p in _member_files(path)}
     tree = hashlib.sha256()
     for relpath, sha256 in members.items():
         tree.update(f"{relpath}\0{sha256}\n".encode())
@@ -248,17 +254,7 @@ def cached_file_sha256(path: str | Path) -> str:
 def raw_digest(path: str | Path) -> Digest:
     """The checksum of a raw input (file or folder, as :func:`content_digest` computes it),
     through the hash cache."""
-    path = Path(path)
-    if path.is_file():
-        return Digest(cached_file_sha256(path), path.stat().st_size, 1)
-    if not path.is_dir():
-        raise FileNotFoundError(f"{path}: no such file or folder")
-    members = {p.relative_to(path).as_posix(): cached_file_sha256(p) for p in _member_files(path)}
-    tree = hashlib.sha256()
-    for relpath, sha256 in members.items():
-        tree.update(f"{relpath}\0{sha256}\n".encode())
-    size = sum((path / relpath).stat().st_size for relpath in members)
-    return Digest(tree.hexdigest(), size, len(members), members if keeps_members(path) else None)
+    return _digest(path, cached_file_sha256)
 
 
 def recorded_digest(path: str | Path) -> Digest:
