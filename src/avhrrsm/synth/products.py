@@ -717,9 +717,19 @@ def _sinusoidal_grid(static: StaticWorld, margin_deg: float) -> tuple[float, flo
     return x0, y0, col1 - col0, row1 - row0
 
 
+# GLASS-MODIS SM is spatiotemporally continuous (Zhang et al. 2023, ESSD 15, 2055: an XGBoost
+# model on gap-filled GLASS albedo, LST and LAI and on ERA5-Land): cloudy days have values too,
+# made from gap-filled inputs and therefore noisier. Its error about the truth (m3 m-3):
+GLASS_MODIS_NOISE = 0.012
+GLASS_MODIS_CLOUDY_NOISE = 0.020
+
+
 def write_glass_modis(world: World, years: Collection[int] | None = None) -> int:
     """Daily 1 km GeoTIFFs in the MODIS sinusoidal projection for 2000-2020 (float32 m3 m-3,
-    nodata -9999): the truth plus the product's own noise, sub-pixel heterogeneity and gaps."""
+    nodata -9999): the truth plus the product's own noise (larger on the AVHRR cloudy days,
+    where the real product's inputs are gap-filled), sub-pixel heterogeneity and scattered
+    missing pixels (``synthetic.modis_gap_fraction``); continuous through clouds, as the real
+    product is."""
     static, truth = world.static, world.truth
     rows, cols = static.region_slice()
     x0, y0, width, height = _sinusoidal_grid(static, 0.02)
@@ -744,11 +754,11 @@ def write_glass_modis(world: World, years: Collection[int] | None = None) -> int
     for t, day in progress(days, len(days), "GLASS-MODIS days", LOGGER):
         rng = world.rng("modis", day.toordinal())
         fine = theta[t][r, c]
-        values = fine + heterogeneity * (fine / 0.3) + rng.normal(0, 0.012, fine.shape)
+        noise = np.where(clouds[t][r, c], GLASS_MODIS_CLOUDY_NOISE, GLASS_MODIS_NOISE)
+        values = fine + heterogeneity * (fine / 0.3) + noise * rng.standard_normal(fine.shape)
         values = np.clip(values, 0.005, sat)
-        cloud = clouds[t][r, c] & (rng.random(fine.shape) < 0.7)
         random_gap = rng.random(fine.shape) < gap_fraction
-        values = np.where(cloud | random_gap | np.isnan(fine) | ~inside, np.nan, values)
+        values = np.where(random_gap | np.isnan(fine) | ~inside, np.nan, values)
         data = np.where(np.isnan(values), -9999.0, np.round(values, 4)).astype(np.float32)
         path = _real_name(pattern, "", day)
         write_geotiff(
