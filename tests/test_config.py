@@ -69,6 +69,14 @@ def test_defaults_filled_in_nested_sections():
             {"synthetic": {"enabled": False}},
             ["inputs.era5land: refers to {synthetic} but synthetic.enabled is false"],
         ),
+        (
+            {"samples": {"gap_simulation": {"fraction": 0.3, "inputs": ["albedo_bsa_vis"]}}},
+            ["samples.gap_simulation.inputs: ['albedo_bsa_vis'] without the other albedo bands"],
+        ),
+        (
+            {"samples": {"gap_simulation": {"fraction": 0.95, "inputs": ["lst"]}}},
+            ["samples.gap_simulation.fraction: 0.95 is out of range"],
+        ),
     ],
 )
 def test_bad_configs_fail_with_the_key_named(bad, expected):

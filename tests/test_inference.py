@@ -225,17 +225,27 @@ def test_year_boundary_sequences_use_the_previous_year(
     row = int(np.flatnonzero(current["lat"].values == a["lat"].values[r])[0])
     col = int(np.flatnonzero(current["lon"].values == a["lon"].values[c])[0])
     names = ("albedo_bsa_vis", "albedo_bsa_nir", "albedo_bsa_shortwave", "lst", "era5land_swvl1")
-    sequence = np.stack(
-        [
-            np.concatenate([previous[n].values[-3:, row, col], current[n].values[:1, row, col]])
-            for n in names
-        ],
-        axis=-1,
-    )[None].astype(np.float32)
+
+    def by_hand_series(suffix: str) -> np.ndarray:
+        return np.stack(
+            [
+                np.concatenate(
+                    [
+                        previous[n + suffix].values[-3:, row, col],
+                        current[n + suffix].values[:1, row, col],
+                    ]
+                )
+                for n in names
+            ],
+            axis=-1,
+        )[None]
+
+    sequence = by_hand_series("").astype(np.float32)
+    fill_flags = by_hand_series("_fill_flag")
     layers = STATIC_FEATURES
     static_values = np.array([[static[n].values[row, col] for n in layers]], np.float32)
     by_hand = predictor(
-        predictor.prepare_dynamic(sequence), predictor.prepare_static(static_values)
+        predictor.prepare_dynamic(sequence, fill_flags), predictor.prepare_static(static_values)
     )
     assert a["soil_moisture"].values[0, r, c] == pytest.approx(float(by_hand[0]), abs=1e-6)
 

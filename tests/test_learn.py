@@ -14,8 +14,15 @@ import xarray as xr
 from avhrrsm.device import DeviceError, select_device
 from avhrrsm.grid import Window
 from avhrrsm.learn import samples as S
-from avhrrsm.learn.boost import feature_names, flatten, load_xgboost, predict_xgboost, train_xgboost
-from avhrrsm.learn.compare import compare_models, regression_metrics
+from avhrrsm.learn.boost import (
+    channels,
+    feature_names,
+    flatten,
+    load_xgboost,
+    predict_xgboost,
+    train_xgboost,
+)
+from avhrrsm.learn.compare import compare_models, paired_rmse_difference, regression_metrics
 from avhrrsm.learn.models import MODELS, AttentionLSTM, build_model, masked_mse
 from avhrrsm.learn.train import load_deep_model, train_deep_model
 
@@ -114,14 +121,33 @@ def test_samples_equal_the_stack_values_they_were_drawn_from(sample_set, test_st
     lags = drawn.sizes["lag"]
     features = json.loads(drawn["dynamic"].attrs["features"])
     rng = np.random.default_rng(0)
-    for k in rng.choice(drawn.sizes["sample"], 20, replace=False):
+    simulated = drawn["gap_simulated"].values.any(axis=1)
+    assert simulated.any() and not simulated.all()
+    chosen = [
+        *rng.choice(np.flatnonzero(simulated), 10, replace=False),
+        *rng.choice(np.flatnonzero(~simulated), 10, replace=False),
+    ]
+    for k in chosen:
         sample = drawn.isel(sample=k)
         t = int(np.flatnonzero(stack["time"].values == sample["time"].values)[0])
         r = int(sample["row"]) - int(np.round((90 - stack["lat"].values[0]) / 0.05 - 0.5))
         c = int(sample["col"]) - int(np.round((stack["lon"].values[0] + 180) / 0.05 - 0.5))
         for f, name in enumerate(features):
             expected = stack[name].values[t - lags + 1 : t + 1, r, c]
-            np.testing.assert_array_equal(sample["dynamic"].values[:, f], expected)
+            stack_flags = stack[f"{name}_fill_flag"].values[t - lags + 1 : t + 1, r, c]
+            values = sample["dynamic"].values[:, f]
+            flags = sample["dynamic_fill_flag"].values[:, f]
+            if sample["gap_simulated"].values[f]:
+                # the day was observed in the stack and is gap-filled in the sample; the days
+                # the sample still calls observed are the stack's observed values
+                assert name == "lst" and stack_flags[-1] == 0 and flags[-1] > 0
+                kept = flags == 0
+                np.testing.assert_array_equal(values[kept], expected[kept])
+                assert (stack_flags[kept] == 0).all()
+                assert values[-1] != expected[-1]
+            else:
+                np.testing.assert_array_equal(values, expected)
+                np.testing.assert_array_equal(flags, stack_flags)
         assert float(sample["target"]) == float(stack["glass_modis_sm"].values[t, r, c])
         assert float(sample["static"].values[0]) == float(static["elevation"].values[r, c])
         assert float(sample["lat"]) == pytest.approx(float(stack["lat"].values[r]))
@@ -153,6 +179,17 @@ def test_every_split_has_samples_and_counts_add_up(sample_set):
     on_disk = json.loads((sample_set["folder"] / "manifest.json").read_text())
     assert on_disk["samples"] == manifest["samples"]
     year = manifest["years"][0]
+    # the simulated gaps (test config: 30% of the samples whose day's LST was observed)
+    gaps = year["gap_simulation"]
+    assert gaps["fraction"] == 0.3 and gaps["inputs"] == ["lst"]
+    assert set(gaps["skipped"]) == {"gap_simulation_unfillable", "gap_simulation_no_gaps_in_tile"}
+    simulated = {
+        split: gaps["simulated"][split]["lst"] for split in ("train", "validation", "test")
+    }
+    assert all(n > 0 for n in simulated.values())
+    drawn = xr.open_zarr(sample_set["years"][0])
+    assert int(drawn["gap_simulated"].sum()) == sum(simulated.values())
+    assert 0.1 < sum(simulated.values()) / drawn.sizes["sample"] < 0.3
     assert set(year["skipped"]) == {
         "land_pixel_days",
         "target_missing",
@@ -178,6 +215,96 @@ def test_scaler_comes_from_the_training_split_only(sample_set):
     assert scaler.target_mean != pytest.approx(float(merged["target"].values.mean()), abs=1e-7)
 
 
+def test_scaler_channels_are_the_normalised_inputs_then_the_fill_indicators(sample_set):
+    scaler = S.load_scaler(sample_set["merged"])
+    assert scaler.fill_indicators == S.FILL_INDICATORS
+    assert scaler.n_model_dynamic == 2 * len(S.DYNAMIC_FEATURES)
+    values = np.full((2, 3, 5), 1.0, np.float32) * scaler.dynamic_mean.astype(np.float32)
+    flags = np.zeros((2, 3, 5), np.int8)
+    flags[1, 2, 3] = 1  # LST of the second sample's day interpolated
+    flags[0, 0, 3] = 2  # ... the first's oldest day a seasonal mean
+    out = scaler.dynamic(values, flags)
+    assert out.shape == (2, 3, 10) and out.dtype == np.float32
+    np.testing.assert_allclose(out[..., :5], 0.0, atol=1e-5)
+    assert out[..., 5:].sum() == 2 and out[1, 2, 8] == 1 and out[0, 0, 8] == 1
+    with pytest.raises(ValueError, match="fill flags"):
+        scaler.dynamic(values)
+    # a scaler stored before the indicators existed gives the inputs alone, as its models read
+    old = {k: v for k, v in scaler.to_dict().items() if k != "fill_indicators"}
+    legacy = S.Scaler.from_dict(old)
+    assert legacy.n_model_dynamic == 5
+    assert legacy.dynamic(values).shape == (2, 3, 5)
+
+
+def test_a_stack_without_its_gap_filling_settings_is_named(tmp_path):
+    from avhrrsm.io.errors import InputError
+    from avhrrsm.stacks import gap_filling_settings
+
+    with pytest.raises(InputError, match="old_stack.zarr.*gap-filling settings"):
+        gap_filling_settings(xr.Dataset(attrs={"title": "x"}), tmp_path / "old_stack.zarr")
+    recorded = xr.Dataset(
+        attrs={"gap_filling_max_interp_days": "5", "gap_filling_seasonal_window_days": "31"}
+    )
+    assert gap_filling_settings(recorded, "s.zarr") == {
+        "max_interp_days": 5,
+        "seasonal_window_days": 31,
+    }
+
+
+def test_gap_run_lengths_pair_each_start_with_its_end():
+    gap_filled = np.array(
+        [
+            [1, 0, 1, 1, 0, 0, 1, 1, 1],  # runs 1, 2, 3
+            [0, 0, 0, 0, 0, 0, 0, 0, 0],  # none
+            [-1, -1, -1, -1, -1, -1, -1, -1, -1],  # water: no runs
+            [2, 2, 2, 2, 0, 3, 0, 0, 4],  # runs 4, 1, 1
+        ],
+        np.int8,
+    ).T[:, :, None]  # (time, y, x)
+    assert sorted(S.gap_run_lengths(gap_filled).tolist()) == [1, 1, 1, 2, 3, 4]
+
+
+def test_simulated_gaps_fall_on_days_as_the_real_gap_filled_days_do():
+    rng = np.random.default_rng(3)
+    runs = np.array([1, 1, 1, 3])  # 3 one-day gaps and one 3-day gap: 3 gap days each
+    lengths, offsets = S.draw_gaps(runs, 20000, rng)
+    assert set(np.unique(lengths)) == {1, 3}
+    assert (lengths == 3).mean() == pytest.approx(0.5, abs=0.02)
+    assert ((offsets >= 0) & (offsets < lengths)).all()
+    assert np.bincount(offsets[lengths == 3]) / (lengths == 3).sum() == pytest.approx(
+        [1 / 3] * 3, abs=0.03
+    )
+
+
+def test_a_simulated_gap_is_refilled_by_the_stacks_method():
+    days = np.arange(40, dtype=np.float32)
+    values = np.stack([300 + days, 300 + days, 300 + days], axis=1)  # (time, 3 series)
+    flags = np.zeros(values.shape, np.int8)
+    flags[20, 1] = 1  # series 1 has a real 1-day gap just after the simulated one
+    values[20, 1] = 999.0  # (a stack value the simulation must replace: it is in the same run)
+    day = np.array([18, 18, 18])
+    lengths = np.array([3, 2, 12])
+    offsets = np.array([1, 1, 5])
+    out, out_flags, filled = S.simulate_gap(values, flags, day, lengths, offsets, 5, 31)
+    assert filled.all()
+    # series 0: days 17-19 removed, linear in time between 16 and 20: the line itself
+    np.testing.assert_allclose(out[:, 0], values[:, 0])
+    assert out_flags[17:20, 0].tolist() == [1, 1, 1] and (out_flags[:17, 0] == 0).all()
+    # series 1: days 17-18 simulated, 20 a real gap: one run 17-20 (19 still observed)
+    assert out_flags[17:19, 1].tolist() == [1, 1] and out_flags[19, 1] == 0
+    assert out_flags[20, 1] == 1 and out[20, 1] == 999.0  # another run: the stack's value kept
+    # series 2: a 12-day gap (13-24) is longer than max_interp_days: the seasonal mean
+    assert (out_flags[13:25, 2] == 2).all() and (out_flags[25:, 2] == 0).all()
+    window_mean = np.mean([300 + d for d in range(3, 34) if not 13 <= d < 25])
+    assert out[18, 2] == pytest.approx(window_mean)
+    # a series with nothing observed near the gap cannot be refilled: returned unchanged
+    lonely = np.where(np.arange(40) == 18, 0, 1).astype(np.int8)[:, None]
+    out, out_flags, filled = S.simulate_gap(
+        values[:, :1], lonely, np.array([18]), np.array([1]), np.array([0]), 5, 31
+    )
+    assert not filled[0] and (out_flags == lonely).all() and (out == values[:, :1]).all()
+
+
 def test_sequences_cross_into_the_previous_year(sample_set, test_stacks, test_config, tmp_path):
     """2015's first days take their earlier lags from the end of the 2014 stack."""
     source = xr.open_zarr(test_stacks["stacks"][2001]).load()
@@ -188,7 +315,8 @@ def test_sequences_cross_into_the_previous_year(sample_set, test_stacks, test_co
         previous[name].encoding = {}
     previous.to_zarr(previous_path)
     out = tmp_path / "2015.zarr"
-    settings = dict(test_config["samples"], per_year=4000)
+    no_gaps = {"fraction": 0.0, "inputs": ["lst"]}  # the stacks' own values, unchanged
+    settings = dict(test_config["samples"], per_year=4000, gap_simulation=no_gaps)
     summary = S.draw_year_samples(
         out,
         2015,
@@ -382,11 +510,13 @@ def test_xgboost_reads_the_same_samples_and_is_deterministic(sample_set, tmp_pat
     assert summaries[0]["n_validation"] == deep["n_validation"]
     assert summaries[0]["samples"] == deep["samples"]
     assert summaries[0]["xgboost_params"]["tree_method"] == "hist"
-    booster, length = load_xgboost(runs[0] / "model.ubj")
-    assert length == 4
+    booster, length, indicators = load_xgboost(runs[0] / "model.ubj")
+    assert length == 4 and indicators == S.FILL_INDICATORS
     test = S.load_split(sample_set["merged"], "test", 4)
-    assert flatten(test).shape[1] == len(feature_names(4)) == 4 * 5 + 7
-    predicted = predict_xgboost(booster, test)
+    dynamic = channels(test.dynamic, test.fill_flag, indicators)
+    assert flatten(dynamic, test.static).shape[1] == len(feature_names(4, indicators)) == 4 * 10 + 7
+    assert booster.feature_names == feature_names(4, indicators)
+    predicted = predict_xgboost(booster, dynamic, test.static)
     assert regression_metrics(predicted, test.target)["rmse_m3m3"] < 0.1
 
 
@@ -427,6 +557,16 @@ def test_comparison_names_a_winner_and_beats_era5land(sample_set, tmp_path):
         2,
         2,
     )
+    train_deep_model(  # a second seed of the LSTM
+        sample_set["merged"],
+        tmp_path / "lstm_seed1",
+        "lstm",
+        HYPER["lstm"],
+        4,
+        dict(TRAINING, epochs=4),
+        3,
+        2,
+    )
     outputs = {
         key: tmp_path / "cmp" / name
         for key, name in {
@@ -447,20 +587,49 @@ def test_comparison_names_a_winner_and_beats_era5land(sample_set, tmp_path):
         "atlstm",
         0.4,
         outputs,
+        replicate_runs={"lstm": [tmp_path / "lstm_seed1" / "model.pt"]},
     )
     assert summary["winner"] in runs
     assert summary["winner"] in summary["statement"]
     assert summary["rmse_reduction_vs_baseline"] > 0.3
+    assert len(summary["rmse_by_seed"]["lstm"]) == 2 and len(summary["rmse_by_seed"]["atlstm"]) == 1
+    assert summary["rmse_by_seed"]["lstm"][0] != summary["rmse_by_seed"]["lstm"][1]
+    test = summary["ranking_test"]
+    assert test["seeds"] in ([2, 1], [1, 2]) and test["pixels"] > 10
+    assert test["low_m3m3"] <= test["difference_m3m3"] <= test["high_m3m3"]
+    assert summary["winner_distinguishable_from_runner_up"] == (test["high_m3m3"] < 0)
+    assert "paired bootstrap over" in summary["statement"]
     metrics = outputs["metrics"].read_text().splitlines()
     assert metrics[0].startswith("model,sequence_length,subset,n,r2,rmse_m3m3")
-    assert sum(line.startswith("era5land_swvl1,") for line in metrics) == 2
+    # all, wet, every input observed, gap-filled on the day, simulated gap
+    assert sum(line.startswith("era5land_swvl1,") for line in metrics) == 5
+    assert any(",simulated_gap," in line for line in metrics)
     attention = outputs["attention"].read_text().splitlines()
     assert len(attention) == 1 + 1 + 4  # header, L=1, L=4
     for key in ("scatter", "length_figure", "attention_figure"):
         assert outputs[key].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "has the lowest RMSE on the test split (clear-sky days only" in (
+    assert "has the lowest RMSE on the test split (days with a GLASS-MODIS target)" in (
         outputs["summary"].read_text()
     )
+
+
+def test_paired_bootstrap_finds_a_real_lead_and_calls_a_seed_noise_margin_level():
+    rng = np.random.default_rng(0)
+    pixel = np.repeat(np.arange(200), 10)
+    target = rng.uniform(0.1, 0.4, pixel.size)
+    better = target + rng.normal(0, 0.010, pixel.size)
+    worse = target + rng.normal(0, 0.020, pixel.size)
+    lead = paired_rmse_difference([better], [worse], target, pixel, resamples=400)
+    assert lead["pixels"] == 200 and lead["seeds"] == [1, 1]
+    assert lead["difference_m3m3"] == pytest.approx(-0.010, abs=0.002)
+    assert lead["high_m3m3"] < 0
+    # a 0.0003 margin between two models whose seeds spread by 0.004: level
+    seeds_a = [target + rng.normal(0, sd, pixel.size) for sd in (0.013, 0.017)]
+    seeds_b = [target + rng.normal(0, sd, pixel.size) for sd in (0.0153, 0.0153)]
+    level = paired_rmse_difference(seeds_a, seeds_b, target, pixel, resamples=400)
+    assert level["low_m3m3"] < 0 < level["high_m3m3"]
+    same = paired_rmse_difference([better], [better], target, pixel, resamples=50)
+    assert same["difference_m3m3"] == 0 and same["low_m3m3"] == same["high_m3m3"] == 0
 
 
 def test_a_damaged_model_file_is_named(tmp_path):

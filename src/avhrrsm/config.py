@@ -272,6 +272,14 @@ def _learning_problems(config: Mapping[str, Any]) -> Iterator[str]:
             )
     if target_years and set(target_years) <= set(samples["holdout_years"]):
         yield "samples.holdout_years: every target year is held out; nothing is left to train on"
+    albedo = {"albedo_bsa_vis", "albedo_bsa_nir", "albedo_bsa_shortwave"}
+    simulated_albedo = albedo & set(samples["gap_simulation"]["inputs"])
+    if simulated_albedo and simulated_albedo != albedo:
+        yield (
+            f"samples.gap_simulation.inputs: {sorted(simulated_albedo)} without the other albedo "
+            f"bands; the three come from one composite and gap together: give all of {sorted(albedo)} "
+            "or none"
+        )
     transformer = config["models"]["transformer"]
     if transformer["d_model"] % transformer["nhead"]:
         yield (

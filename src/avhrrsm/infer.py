@@ -194,8 +194,8 @@ def predict_tile(
             series, fill_flags, short = _read_block(
                 stack, previous, block, length, rows, cols, land_rows, land_cols
             )
-        flags = input_flags(series, fill_flags, short, scaler, static_outside, length)
-        prepared = predictor.prepare_dynamic(series)
+        flags = input_flags(series, fill_flags[length - 1 :], short, scaler, static_outside, length)
+        prepared = predictor.prepare_dynamic(series, fill_flags)
         result.read_seconds += time.perf_counter() - t0
         return prepared, flags
 
@@ -275,36 +275,35 @@ def _read_block(
     land_rows: np.ndarray,
     land_cols: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, bool]:
-    """Inputs ``(L-1 + days, land pixels, F)`` of a block with its history, the day flags, and
-    whether the history had to be padded (no previous year)."""
+    """Inputs and their fill flags ``(L-1 + days, land pixels, F)`` of a block with its
+    history, and whether the history had to be padded (no previous year)."""
     start, stop = block
     history_start = start - (length - 1)
-    parts = []
-    short = False
-    if history_start < 0:
-        before = -history_start
-        if previous is not None:
-            parts.append(
-                _land_series(previous, slice(-before, None), rows, cols, land_rows, land_cols)
+
+    def read(names: tuple[str, ...]) -> np.ndarray:
+        parts = []
+        if history_start < 0:
+            before = -history_start
+            if previous is not None:
+                parts.append(
+                    _land_series(
+                        previous, names, slice(-before, None), rows, cols, land_rows, land_cols
+                    )
+                )
+            else:
+                first = _land_series(stack, names, slice(0, 1), rows, cols, land_rows, land_cols)
+                parts.append(np.repeat(first, before, axis=0))
+        parts.append(
+            _land_series(
+                stack, names, slice(max(history_start, 0), stop), rows, cols, land_rows, land_cols
             )
-        else:
-            first = _land_series(stack, slice(0, 1), rows, cols, land_rows, land_cols)
-            parts.append(np.repeat(first, before, axis=0))
-            short = True
-    parts.append(
-        _land_series(stack, slice(max(history_start, 0), stop), rows, cols, land_rows, land_cols)
-    )
-    series = np.concatenate(parts, axis=0) if len(parts) > 1 else parts[0]
-    flags = np.stack(
-        [
-            _at_land(
-                stack[f"{name}_fill_flag"][start:stop, rows, cols].values, land_rows, land_cols
-            )
-            for name in DYNAMIC_FEATURES
-        ],
-        axis=-1,
-    )
-    return series, flags, short
+        )
+        return np.concatenate(parts, axis=0) if len(parts) > 1 else parts[0]
+
+    series = read(DYNAMIC_FEATURES).astype(np.float32, copy=False)
+    fill_flags = read(tuple(f"{name}_fill_flag" for name in DYNAMIC_FEATURES))
+    short = history_start < 0 and previous is None
+    return series, fill_flags, short
 
 
 def _at_land(values: np.ndarray, land_rows: np.ndarray, land_cols: np.ndarray) -> np.ndarray:
@@ -316,19 +315,18 @@ def _at_land(values: np.ndarray, land_rows: np.ndarray, land_cols: np.ndarray) -
 
 def _land_series(
     stack: xr.Dataset,
+    names: tuple[str, ...],
     days: slice,
     rows: slice,
     cols: slice,
     land_rows: np.ndarray,
     land_cols: np.ndarray,
 ) -> np.ndarray:
+    """``(days, land pixels, len(names))`` of the variables ``names``."""
     return np.stack(
-        [
-            _at_land(stack[name][days, rows, cols].values, land_rows, land_cols)
-            for name in DYNAMIC_FEATURES
-        ],
+        [_at_land(stack[name][days, rows, cols].values, land_rows, land_cols) for name in names],
         axis=-1,
-    ).astype(np.float32)
+    )
 
 
 def _batches(total: int, size: int) -> Iterator[slice]:

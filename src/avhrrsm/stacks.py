@@ -51,6 +51,11 @@ INPUTS = (*AVHRR_VARIABLES, "era5land_swvl1")
 TARGET = "glass_modis_sm"
 ERA5_NEGATIVE = "era5land_swvl1 (negative hourly values set to 0)"
 ERA5_ALL_FILL = "era5land_swvl1 (all fill)"
+# the stack attributes that record the gap-filling settings
+GAP_FILLING_ATTRS = {
+    "max_interp_days": "gap_filling_max_interp_days",
+    "seasonal_window_days": "gap_filling_seasonal_window_days",
+}
 FLAG_WATER, FLAG_OBSERVED, FLAG_INTERPOLATED, FLAG_SEASONAL, FLAG_NEAREST, FLAG_ANNUAL = (
     -1,
     0,
@@ -254,9 +259,17 @@ def read_inputs_block(
 
 
 def fill_gaps(
-    values: np.ndarray, land: np.ndarray, max_interp_days: int, seasonal_window_days: int
+    values: np.ndarray,
+    land: np.ndarray,
+    max_interp_days: int,
+    seasonal_window_days: int,
+    spatial: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Fill the gaps of a (time, y, x) series on land; returns (filled, flag). See module doc."""
+    """Fill the gaps of a (time, y, x) series on land; returns (filled, flag). See module doc.
+
+    ``spatial=False`` applies the temporal steps only (interpolation, seasonal mean, annual
+    mean), for columns that are not neighbouring pixels (the sample sets' simulated gaps);
+    what they cannot fill stays NaN."""
     n_days = values.shape[0]
     filled = values.astype(np.float32).copy()
     flag = np.full(values.shape, FLAG_OBSERVED, dtype=np.int8)
@@ -295,7 +308,7 @@ def fill_gaps(
         filled[use] = seasonal[use]
         flag[use] = FLAG_SEASONAL
     # 3. nearest land pixel of the same day
-    for t in np.flatnonzero((~np.isfinite(filled) & land).any(axis=(1, 2))):
+    for t in np.flatnonzero((~np.isfinite(filled) & land).any(axis=(1, 2)) if spatial else []):
         _fill_from_nearest(filled[t], flag[t], land, FLAG_NEAREST)
     # 4. days with no observation anywhere near: the pixel's mean of the year ...
     still = ~np.isfinite(filled) & land
@@ -307,7 +320,7 @@ def fill_gaps(
             filled[t][use] = annual[use]
             flag[t][use] = FLAG_ANNUAL
             # ... or its nearest land pixel's
-            if (~np.isfinite(filled[t]) & land).any():
+            if spatial and (~np.isfinite(filled[t]) & land).any():
                 _fill_from_nearest(filled[t], flag[t], land, FLAG_NEAREST)
     filled[:, ~land] = np.nan
     flag[:, ~land] = FLAG_WATER
@@ -398,6 +411,9 @@ def build_year_stack(
         "target_available": str(year in GLASS_MODIS_YEARS).lower(),
         "gap_filling": f"linear in time up to {settings['max_interp_days']} days, then mean within "
         f"+-{int(settings['seasonal_window_days']) // 2} days, then nearest land pixel",
+        # the settings themselves, so that the sample sets simulate gaps by the same method
+        GAP_FILLING_ATTRS["max_interp_days"]: str(int(settings["max_interp_days"])),
+        GAP_FILLING_ATTRS["seasonal_window_days"]: str(int(settings["seasonal_window_days"])),
         "era5land_regridding": "daily mean of 24 UTC hours, NaN-aware bilinear 0.1 -> 0.05 degree",
         "glass_modis_aggregation": "1 km sinusoidal -> 0.05 degree area-weighted average of the valid "
         f"pixels (GDAL warper), valid where they cover >= {settings['modis_min_valid_fraction']} of the cell",
@@ -504,3 +520,16 @@ def open_year_stacks(
     if int(previous["time"].dt.year[-1]) != year - 1:
         raise InputError(previous_path, f"is not the stack of {year - 1}", "check the inputs")
     return stack, previous
+
+
+def gap_filling_settings(stack: xr.Dataset, path: str | Path) -> dict[str, int]:
+    """The gap-filling settings a stack was filled with (its attributes), to fill by the same
+    method elsewhere; an error naming the stack where they are not recorded."""
+    try:
+        return {key: int(stack.attrs[attr]) for key, attr in GAP_FILLING_ATTRS.items()}
+    except (KeyError, ValueError) as err:
+        raise InputError(
+            path,
+            f"does not record its gap-filling settings (attribute {err})",
+            "rebuild the stack with this version of avhrrsm",
+        ) from err

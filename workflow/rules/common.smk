@@ -182,6 +182,20 @@ def compared_models():
     return {model: model_file(model, length) for model in config["models"]["train"]}
 
 
+def replicate_models():
+    """Seed replicates of every compared model: input name {model}_seed{k}, k = 1 ..
+    comparison.seeds - 1 (replicate 0 is the model of compared_models())."""
+    length = config["samples"]["sequence_length"]
+    replicates = {}
+    for model in config["models"]["train"]:
+        for replicate in range(1, config["comparison"]["seeds"]):
+            name = "model.ubj" if model == "xgboost" else "model.pt"
+            replicates[f"{model}_seed{replicate}"] = run_path(
+                "models", model, f"L{length}", f"seed{replicate}", name
+            )
+    return replicates
+
+
 def sweep_models():
     """The sweep model's file at every length of comparison.sequence_lengths."""
     model = config["comparison"]["sweep_model"]

@@ -1,10 +1,17 @@
 # The model comparison of the paper on the test split: metrics of every model and of raw
-# ERA5-Land, the sequence-length sweep, attention per lag, figures and the summary.
+# ERA5-Land, the sequence-length sweep, attention per lag, figures and the summary; the
+# ranking is tested over the test pixels and the seed replicates (comparison.seeds).
 
 
 rule compare_models:
     input:
-        unpack(lambda wildcards: {**compared_models(), **sweep_models()}),
+        unpack(
+            lambda wildcards: {
+                **compared_models(),
+                **sweep_models(),
+                **replicate_models(),
+            }
+        ),
         samples=run_path("samples", "samples.zarr"),
     output:
         metrics=report(
@@ -49,6 +56,7 @@ rule compare_models:
         models=list(compared_models()),
         sweep_lengths=config["comparison"]["sequence_lengths"],
         sweep_model=config["comparison"]["sweep_model"],
+        seeds=config["comparison"]["seeds"],
         wet_threshold=config["samples"]["wet_threshold"],
     message:
         "Compare the models on the test split"

@@ -65,3 +65,58 @@ rule train_xgboost:
         "Train the XGBoost benchmark with sequences of {wildcards.length} days"
     script:
         "../scripts/train_xgboost.py"
+
+
+# Replicates of the compared models with other seeds (comparison.seeds): replicate k trains
+# with seed + k in models/{model}/L{length}/seed{k}/, and the comparison's paired bootstrap
+# draws over them. The product is made with the run seed's model (replicate 0).
+
+
+use rule train_deep as train_deep_replicate with:
+    output:
+        model=run_path("models", "{model}", "L{length}", "seed{replicate}", "model.pt"),
+        metrics=run_path(
+            "models", "{model}", "L{length}", "seed{replicate}", "metrics.csv"
+        ),
+        run=run_path("models", "{model}", "L{length}", "seed{replicate}", "run.json"),
+        scaler=run_path(
+            "models", "{model}", "L{length}", "seed{replicate}", "scaler.json"
+        ),
+    log:
+        log_path("train_{model}_L{length}_seed{replicate}"),
+    benchmark:
+        benchmark_path("train_{model}_L{length}_seed{replicate}")
+    wildcard_constraints:
+        model="|".join(DEEP_MODELS),
+        length=r"\d+",
+        replicate=r"[1-9]\d*",
+    params:
+        code=code_version("train_deep"),
+        hyperparameters=lambda wildcards: config["models"][wildcards.model],
+        training=config["training"],
+        seed=lambda wildcards: config["seed"] + int(wildcards.replicate),
+    message:
+        "Train {wildcards.model} with sequences of {wildcards.length} days, seed replicate {wildcards.replicate}"
+
+
+use rule train_xgboost as train_xgboost_replicate with:
+    output:
+        model=run_path("models", "xgboost", "L{length}", "seed{replicate}", "model.ubj"),
+        metrics=run_path(
+            "models", "xgboost", "L{length}", "seed{replicate}", "metrics.csv"
+        ),
+        run=run_path("models", "xgboost", "L{length}", "seed{replicate}", "run.json"),
+    log:
+        log_path("train_xgboost_L{length}_seed{replicate}"),
+    benchmark:
+        benchmark_path("train_xgboost_L{length}_seed{replicate}")
+    wildcard_constraints:
+        length=r"\d+",
+        replicate=r"[1-9]\d*",
+    params:
+        code=code_version("train_xgboost"),
+        hyperparameters=config["models"]["xgboost"],
+        device=config["training"]["device"],
+        seed=lambda wildcards: config["seed"] + int(wildcards.replicate),
+    message:
+        "Train the XGBoost benchmark with sequences of {wildcards.length} days, seed replicate {wildcards.replicate}"

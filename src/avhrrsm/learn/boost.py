@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +23,10 @@ from avhrrsm.device import select_device
 from avhrrsm.io.errors import InputError
 from avhrrsm.learn.samples import (
     DYNAMIC_FEATURES,
+    FILL_INDICATORS,
     STATIC_FEATURES,
     SampleArrays,
+    fill_indicator_channels,
     load_training_splits,
 )
 from avhrrsm.learn.train import sample_set_id
@@ -32,28 +34,37 @@ from avhrrsm.learn.train import sample_set_id
 LOGGER = logging.getLogger(__name__)
 
 
-def feature_names(sequence_length: int) -> list[str]:
-    """Names of the flattened features: each dynamic input at each lag, then the static layers."""
-    lagged = [
-        f"{name}_d{days}"
-        for days in range(sequence_length - 1, -1, -1)
-        for name in DYNAMIC_FEATURES
-    ]
+def feature_names(sequence_length: int, indicators: Sequence[str] = ()) -> list[str]:
+    """Names of the flattened features: at each lag (oldest first) every dynamic input, then
+    the fill indicators; then the static layers."""
+    channels = [*DYNAMIC_FEATURES, *(f"{name}_filled" for name in indicators)]
+    lagged = [f"{name}_d{days}" for days in range(sequence_length - 1, -1, -1) for name in channels]
     return lagged + list(STATIC_FEATURES)
 
 
-def flatten(arrays: SampleArrays) -> np.ndarray:
-    """(n, L, F) dynamic + (n, S) static -> (n, L*F + S), in the order of :func:`feature_names`."""
-    n = len(arrays)
-    return np.concatenate([arrays.dynamic.reshape(n, -1), arrays.static], axis=1).astype(np.float32)
+def channels(dynamic: np.ndarray, fill_flags: np.ndarray, indicators: Sequence[str]) -> np.ndarray:
+    """``(n, L, F + K)``: the dynamic inputs (physical units: trees need no normalisation),
+    then the fill indicators."""
+    if not indicators:
+        return dynamic.astype(np.float32, copy=False)
+    return np.concatenate(
+        [dynamic, fill_indicator_channels(fill_flags, DYNAMIC_FEATURES, indicators)], axis=-1
+    ).astype(np.float32, copy=False)
 
 
-def _matrix(arrays: SampleArrays, sequence_length: int, with_label: bool) -> xgb.DMatrix:
-    keep = np.isfinite(arrays.target) if with_label else np.ones(len(arrays), bool)
+def flatten(dynamic_channels: np.ndarray, static: np.ndarray) -> np.ndarray:
+    """(n, L, C) dynamic channels + (n, S) static -> (n, L*C + S), in the order of
+    :func:`feature_names`."""
+    n = len(static)
+    return np.concatenate([dynamic_channels.reshape(n, -1), static], axis=1).astype(np.float32)
+
+
+def _matrix(arrays: SampleArrays, sequence_length: int, indicators: Sequence[str]) -> xgb.DMatrix:
+    keep = np.isfinite(arrays.target)
     return xgb.DMatrix(
-        flatten(arrays)[keep],
-        label=arrays.target[keep] if with_label else None,
-        feature_names=feature_names(sequence_length),
+        flatten(channels(arrays.dynamic, arrays.fill_flag, indicators), arrays.static)[keep],
+        label=arrays.target[keep],
+        feature_names=feature_names(sequence_length, indicators),
     )
 
 
@@ -89,8 +100,8 @@ def train_xgboost(
         "seed": int(seed % 2**31),
         "nthread": int(threads) if threads > 0 else 0,
     }
-    dtrain = _matrix(train, sequence_length, True)
-    dvalidation = _matrix(validation, sequence_length, True)
+    dtrain = _matrix(train, sequence_length, FILL_INDICATORS)
+    dvalidation = _matrix(validation, sequence_length, FILL_INDICATORS)
     history: dict[str, dict[str, list[float]]] = {}
     LOGGER.info(
         "training xgboost (L=%d, %d features) on %s: %d train, %d validation samples",
@@ -110,7 +121,11 @@ def train_xgboost(
         verbose_eval=False,
     )
     # the booster's own attributes carry the provenance (UBJ has no other metadata)
-    booster.set_attr(sequence_length=str(sequence_length), **dict(global_attrs or {}))
+    booster.set_attr(
+        sequence_length=str(sequence_length),
+        fill_indicators=json.dumps(list(FILL_INDICATORS)),
+        **dict(global_attrs or {}),
+    )
     with atomic_path(run_dir / "model.ubj") as tmp:
         booster.save_model(str(tmp.with_suffix(".ubj")))
         tmp.with_suffix(".ubj").rename(tmp)
@@ -125,6 +140,7 @@ def train_xgboost(
         "model": "xgboost",
         "hyperparameters": hyper,
         "sequence_length": sequence_length,
+        "fill_indicators": list(FILL_INDICATORS),
         "xgboost_params": params,
         "seed": seed,
         "samples": sample_set_id(samples_path),
@@ -148,8 +164,8 @@ def train_xgboost(
     return summary
 
 
-def load_xgboost(path: str | Path) -> tuple[xgb.Booster, int]:
-    """A trained booster and its sequence length, from ``model.ubj``."""
+def load_xgboost(path: str | Path) -> tuple[xgb.Booster, int, tuple[str, ...]]:
+    """A trained booster, its sequence length and its fill indicators, from ``model.ubj``."""
     booster = xgb.Booster()
     try:
         booster.load_model(str(path))
@@ -158,13 +174,16 @@ def load_xgboost(path: str | Path) -> tuple[xgb.Booster, int]:
     length = booster.attr("sequence_length")
     if length is None:
         raise InputError(path, "has no sequence_length attribute", "use a model from train_xgboost")
-    return booster, int(length)
+    indicators = tuple(json.loads(booster.attr("fill_indicators") or "[]"))
+    return booster, int(length), indicators
 
 
-def predict_xgboost(booster: xgb.Booster, arrays: SampleArrays) -> np.ndarray:
-    """Predictions (m3 m-3) with the trees up to the best iteration."""
-    length = arrays.dynamic.shape[1]
-    matrix = _matrix(arrays, length, False)
+def predict_xgboost(
+    booster: xgb.Booster, dynamic_channels: np.ndarray, static: np.ndarray
+) -> np.ndarray:
+    """Predictions (m3 m-3) with the trees up to the best iteration, from the dynamic channels
+    of :func:`channels` and the static layers."""
+    matrix = xgb.DMatrix(flatten(dynamic_channels, static), feature_names=booster.feature_names)
     best = int(booster.best_iteration) if booster.attr("best_iteration") is not None else None
     iterations = (0, best + 1) if best is not None else (0, 0)
     return booster.predict(matrix, iteration_range=iterations).astype(np.float32)

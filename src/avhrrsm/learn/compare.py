@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from avhrrsm.atomic import atomic_path, write_text_atomic
+from avhrrsm.grid import STEP_DEG
 from avhrrsm.learn.models import AttentionLSTM
 from avhrrsm.learn.predictor import Predictor, load_predictor
 from avhrrsm.learn.samples import DYNAMIC_FEATURES, SampleArrays, load_split
@@ -72,7 +73,7 @@ def predict_run(predictor: Predictor, arrays: SampleArrays) -> np.ndarray:
     for start in range(0, len(arrays), PREDICT_BATCH):
         part = slice(start, start + PREDICT_BATCH)
         out[part] = predictor(
-            predictor.prepare_dynamic(arrays.dynamic[part]),
+            predictor.prepare_dynamic(arrays.dynamic[part], arrays.fill_flag[part]),
             predictor.prepare_static(arrays.static[part]),
         )
     return out
@@ -87,29 +88,54 @@ def mean_attention(predictor: Predictor, arrays: SampleArrays) -> np.ndarray | N
     total = torch.zeros(arrays.dynamic.shape[1], dtype=torch.float64)
     for start in range(0, len(arrays), PREDICT_BATCH):
         part = slice(start, start + PREDICT_BATCH)
-        dynamic = torch.from_numpy(predictor.prepare_dynamic(arrays.dynamic[part]))
+        dynamic = torch.from_numpy(
+            predictor.prepare_dynamic(arrays.dynamic[part], arrays.fill_flag[part])
+        )
         static = torch.from_numpy(predictor.prepare_static(arrays.static[part]))
         total += model.attention_weights(dynamic, static).double().sum(dim=0)
     return (total / max(len(arrays), 1)).numpy()
 
 
+OBSERVED = "inputs_observed"
+GAP_FILLED = "inputs_gap_filled"
+SIMULATED_GAP = "simulated_gap"
+
+
+def day_classes(arrays: SampleArrays) -> dict[str, np.ndarray]:
+    """Test samples by the state of their day's inputs: every input observed, an input
+    gap-filled by the stack (a real gap: a cloudy day), or a simulated gap
+    (samples.gap_simulation)."""
+    filled = (arrays.fill_flag[:, -1, :] > 0).any(axis=1)
+    return {
+        OBSERVED: ~filled,
+        GAP_FILLED: filled & ~arrays.gap_simulated,
+        SIMULATED_GAP: arrays.gap_simulated,
+    }
+
+
 def _rows(
-    label: str, length: int, predicted: np.ndarray, target: np.ndarray, wet_threshold: float
+    label: str,
+    length: int,
+    predicted: np.ndarray,
+    target: np.ndarray,
+    wet_threshold: float,
+    classes: Mapping[str, np.ndarray],
 ) -> list[dict[str, Any]]:
-    wet = target > wet_threshold
+    """Metrics on all test samples, above the wet threshold, and per class of the day's
+    inputs (:func:`day_classes`)."""
+    subsets = {
+        "all": np.ones(target.shape, bool),
+        f"target_above_{wet_threshold:g}": target > wet_threshold,
+        **classes,
+    }
     return [
         {
             "model": label,
             "sequence_length": length,
-            "subset": "all",
-            **regression_metrics(predicted, target),
-        },
-        {
-            "model": label,
-            "sequence_length": length,
-            "subset": f"target_above_{wet_threshold:g}",
-            **regression_metrics(predicted[wet], target[wet]),
-        },
+            "subset": subset,
+            **regression_metrics(predicted[chosen], target[chosen]),
+        }
+        for subset, chosen in subsets.items()
     ]
 
 
@@ -123,6 +149,67 @@ def _write_csv(path: Path, fields: Sequence[str], rows: Sequence[Mapping[str, An
             )
 
 
+BOOTSTRAP_RESAMPLES = 1000
+
+
+def paired_rmse_difference(
+    first: Sequence[np.ndarray],
+    second: Sequence[np.ndarray],
+    target: np.ndarray,
+    pixel: np.ndarray,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Mean RMSE of the ``first`` model's seed replicates minus the ``second``'s on the same
+    test samples, with a 95 % interval from a paired bootstrap: each resample draws test pixels
+    with replacement (a pixel's samples, correlated in time, together) and one replicate of
+    each model."""
+    keep = np.isfinite(target)
+    for predicted in (*first, *second):
+        keep &= np.isfinite(predicted)
+    _, group = np.unique(pixel[keep], return_inverse=True)
+    n_groups = int(group.max()) + 1 if group.size else 0
+    result: dict[str, Any] = {
+        "pixels": n_groups,
+        "samples": int(keep.sum()),
+        "seeds": [len(first), len(second)],
+        "resamples": resamples,
+    }
+    if n_groups < 2:
+        return {**result, "difference_m3m3": np.nan, "low_m3m3": np.nan, "high_m3m3": np.nan}
+    count = np.bincount(group, minlength=n_groups).astype(np.float64)
+
+    def squared_errors(runs: Sequence[np.ndarray]) -> np.ndarray:  # (replicates, pixels)
+        return np.stack([np.bincount(group, (p[keep] - target[keep]) ** 2, n_groups) for p in runs])
+
+    sse_first, sse_second = squared_errors(first), squared_errors(second)
+    rng = np.random.default_rng(seed)
+    differences = np.empty(resamples)
+    for start in range(0, resamples, 100):  # 100 resamples at a time: bounded memory
+        stop = min(resamples, start + 100)
+        drawn = rng.integers(0, n_groups, (stop - start, n_groups))
+        k_first = rng.integers(0, len(first), stop - start)[:, None]
+        k_second = rng.integers(0, len(second), stop - start)[:, None]
+        n = count[drawn].sum(axis=1)
+        differences[start:stop] = np.sqrt(sse_first[k_first, drawn].sum(axis=1) / n) - np.sqrt(
+            sse_second[k_second, drawn].sum(axis=1) / n
+        )
+    total = count.sum()
+    point = float(
+        np.sqrt(sse_first.sum(axis=1) / total).mean()
+        - np.sqrt(sse_second.sum(axis=1) / total).mean()
+    )
+    low, high = np.quantile(differences, [0.025, 0.975])
+    return {**result, "difference_m3m3": point, "low_m3m3": float(low), "high_m3m3": float(high)}
+
+
+def test_pixels(arrays: SampleArrays) -> np.ndarray:
+    """The global-grid pixel index of every sample (row * 7200 + column)."""
+    row = np.round((90.0 - arrays.lat) / STEP_DEG - 0.5).astype(np.int64)
+    col = np.round((arrays.lon + 180.0) / STEP_DEG - 0.5).astype(np.int64)
+    return row * int(round(360 / STEP_DEG)) + col
+
+
 def compare_models(
     samples_path: str | Path,
     model_runs: Mapping[str, str | Path],
@@ -131,13 +218,15 @@ def compare_models(
     wet_threshold: float,
     outputs: Mapping[str, str | Path],
     global_attrs: Mapping[str, str] | None = None,
+    replicate_runs: Mapping[str, Sequence[str | Path]] | None = None,
 ) -> dict[str, Any]:
     """Evaluate every run on the test split and write ``outputs``:
 
     ``metrics`` (CSV), ``sequence_length`` (CSV), ``attention`` (CSV), ``scatter`` (PNG),
     ``length_figure`` (PNG), ``attention_figure`` (PNG), ``summary`` (HTML), ``summary_json``.
     ``model_runs`` maps a model name to its model file; ``sweep_runs`` maps L to the sweep
-    model's file.
+    model's file; ``replicate_runs`` a model name to the files of its other training seeds
+    (the ranking is tested over them and the test pixels).
     """
     from avhrrsm.learn import figures
 
@@ -154,7 +243,8 @@ def compare_models(
         raise ValueError(f"{samples_path}: the test split is empty; nothing to compare")
     baseline = base.dynamic[:, -1, DYNAMIC_FEATURES.index(BASELINE)]
     predictions: dict[str, np.ndarray] = {BASELINE: baseline}
-    rows = _rows(BASELINE, 1, baseline, target, wet_threshold)
+    classes = day_classes(base)
+    rows = _rows(BASELINE, 1, baseline, target, wet_threshold, classes)
     predictors: dict[str, Predictor] = {}
     predicted: dict[str, np.ndarray] = {}
 
@@ -169,11 +259,29 @@ def compare_models(
 
     for name, path in model_runs.items():
         predictor, predictions[name] = run(path)
-        rows += _rows(name, predictor.sequence_length, predictions[name], target, wet_threshold)
+        rows += _rows(
+            name, predictor.sequence_length, predictions[name], target, wet_threshold, classes
+        )
+    seed_predictions = {
+        name: [predictions[name], *(run(path)[1] for path in (replicate_runs or {}).get(name, ()))]
+        for name in model_runs
+    }
+    seed_rmse = {
+        name: [regression_metrics(p, target)["rmse_m3m3"] for p in runs]
+        for name, runs in seed_predictions.items()
+    }
+    order = sorted(seed_rmse, key=lambda name: float(np.mean(seed_rmse[name])))
+    ranking_test = (
+        paired_rmse_difference(
+            seed_predictions[order[0]], seed_predictions[order[1]], target, test_pixels(base)
+        )
+        if len(order) > 1
+        else None
+    )
     sweep_rows: list[dict[str, Any]] = []
     attention_runs = dict(sorted(sweep_runs.items())) if sweep_model == "atlstm" else {}
     for length, path in sorted(sweep_runs.items()):
-        sweep_rows += _rows(sweep_model, length, run(path)[1], target, wet_threshold)
+        sweep_rows += _rows(sweep_model, length, run(path)[1], target, wet_threshold, classes)
     if not attention_runs and "atlstm" in model_runs:
         attention_runs = {run(model_runs["atlstm"])[0].sequence_length: model_runs["atlstm"]}
     attention_rows: list[dict[str, Any]] = []
@@ -193,7 +301,7 @@ def compare_models(
     figures.scatter_density(Path(outputs["scatter"]), predictions, target, rows)
     figures.metric_vs_length(Path(outputs["length_figure"]), sweep_rows, sweep_model, rows)
     figures.attention_per_lag(Path(outputs["attention_figure"]), attention_rows)
-    summary = summarise(rows, sweep_rows, wet_threshold)
+    summary = summarise(rows, sweep_rows, wet_threshold, seed_rmse, ranking_test)
     summary["provenance"] = dict(global_attrs or {})
     write_text_atomic(
         Path(outputs["summary_json"]), json.dumps(summary, indent=2, sort_keys=True) + "\n"
@@ -204,29 +312,75 @@ def compare_models(
 
 
 def summarise(
-    rows: Sequence[Mapping[str, Any]], sweep_rows: Sequence[Mapping[str, Any]], wet_threshold: float
+    rows: Sequence[Mapping[str, Any]],
+    sweep_rows: Sequence[Mapping[str, Any]],
+    wet_threshold: float,
+    seed_rmse: Mapping[str, Sequence[float]] | None = None,
+    ranking_test: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Which model wins on the test RMSE, by how much over the baseline and the runner-up."""
+    """Which model has the lowest test RMSE (mean over its training seeds), whether the margin
+    to the runner-up holds under the paired bootstrap, and the gain over the baseline."""
     overall = [r for r in rows if r["subset"] == "all"]
     baseline = next(r for r in overall if r["model"] == BASELINE)
-    models = sorted((r for r in overall if r["model"] != BASELINE), key=lambda r: r["rmse_m3m3"])
+    models = [r for r in overall if r["model"] != BASELINE]
+    seed_rmse = seed_rmse or {r["model"]: [r["rmse_m3m3"]] for r in models}
+    models.sort(key=lambda r: float(np.mean(seed_rmse[r["model"]])))
     best = models[0]
-    gain = 1.0 - best["rmse_m3m3"] / baseline["rmse_m3m3"]
-    statement = (
-        f"{best['model']} has the lowest RMSE on the test split (clear-sky days only: the "
-        f"GLASS-MODIS target exists where inputs are observed): {best['rmse_m3m3']:.4f} m3 m-3, "
-        f"R2 {best['r2']:.3f} (n = {best['n']}), {100 * gain:.1f}% lower RMSE than raw "
-        f"ERA5-Land swvl1 ({baseline['rmse_m3m3']:.4f} m3 m-3, R2 {baseline['r2']:.3f})"
+    best_rmse = seed_rmse[best["model"]]
+    gain = 1.0 - float(np.mean(best_rmse)) / baseline["rmse_m3m3"]
+    subsets = {(r["model"], r["subset"]): r for r in rows}
+    seeds = min(len(v) for v in seed_rmse.values())
+    spread = (
+        f"mean of {len(best_rmse)} training seeds, {min(best_rmse):.4f}-{max(best_rmse):.4f}"
+        if len(best_rmse) > 1
+        else "one training seed"
     )
-    if len(models) > 1:
-        second = models[1]
-        margin = 1.0 - best["rmse_m3m3"] / second["rmse_m3m3"]
+    statement = (
+        f"{best['model']} has the lowest RMSE on the test split (days with a GLASS-MODIS "
+        f"target): {np.mean(best_rmse):.4f} m3 m-3 ({spread}), R2 {best['r2']:.3f} "
+        f"(n = {best['n']}), {100 * gain:.1f}% lower RMSE than raw ERA5-Land swvl1 "
+        f"({baseline['rmse_m3m3']:.4f} m3 m-3, R2 {baseline['r2']:.3f})."
+    )
+    distinguishable = None
+    if len(models) > 1 and ranking_test is not None:
+        second = models[1]["model"]
+        low, high = ranking_test["low_m3m3"], ranking_test["high_m3m3"]
+        distinguishable = bool(high < 0)
         statement += (
-            f", and {100 * margin:.1f}% lower than the runner-up {second['model']} "
-            f"({second['rmse_m3m3']:.4f} m3 m-3)"
+            f" Against the runner-up {second} ({np.mean(seed_rmse[second]):.4f} m3 m-3) the "
+            f"difference is {ranking_test['difference_m3m3']:+.4f} m3 m-3, 95% interval "
+            f"[{low:+.4f}, {high:+.4f}] from a paired bootstrap over {ranking_test['pixels']} "
+            "test pixels and the training seeds: "
+            + (
+                "the lead holds."
+                if distinguishable
+                else f"not distinguishable, {best['model']} and {second} are level."
+            )
         )
-    statement += "."
-    wet_rows = [r for r in rows if r["subset"] != "all" and r["model"] != BASELINE and r["n"] >= 2]
+        if seeds < 2:
+            statement += (
+                " (One training seed per model: seed noise is not assessed; "
+                "comparison.seeds >= 3 does.)"
+            )
+    parts = []
+    for subset, label in (
+        (OBSERVED, "every input of the day observed"),
+        (GAP_FILLED, "an input of the day gap-filled (cloudy days)"),
+        (SIMULATED_GAP, "a simulated gap on the day"),
+    ):
+        row = subsets[(best["model"], subset)]
+        if row["n"] >= 2:
+            parts.append(
+                f"{label}: RMSE {row['rmse_m3m3']:.4f}, bias {row['bias_m3m3']:+.4f} m3 m-3 "
+                f"(n = {row['n']})"
+            )
+    if parts:
+        statement += f" {best['model']} by the day's inputs: " + "; ".join(parts) + "."
+    wet_rows = [
+        r
+        for r in rows
+        if r["subset"].startswith("target_above_") and r["model"] != BASELINE and r["n"] >= 2
+    ]
     wet_best = min(wet_rows, key=lambda r: r["rmse_m3m3"]) if wet_rows else None
     if wet_best is not None:
         statement += (
@@ -244,10 +398,20 @@ def summarise(
         )
     return {
         "winner": best["model"],
-        "winner_rmse_m3m3": best["rmse_m3m3"],
+        "winner_rmse_m3m3": float(np.mean(best_rmse)),
+        "winner_distinguishable_from_runner_up": distinguishable,
+        "ranking_test": dict(ranking_test) if ranking_test is not None else None,
+        "rmse_by_seed": {name: list(values) for name, values in seed_rmse.items()},
         "baseline_rmse_m3m3": baseline["rmse_m3m3"],
         "rmse_reduction_vs_baseline": gain,
         "ranking": [r["model"] for r in models],
+        "winner_by_day_inputs": {
+            subset: {
+                key: subsets[(best["model"], subset)][key]
+                for key in ("n", "rmse_m3m3", "bias_m3m3")
+            }
+            for subset in (OBSERVED, GAP_FILLED, SIMULATED_GAP)
+        },
         "best_sequence_length": best_length["sequence_length"] if best_length else None,
         "statement": statement,
     }

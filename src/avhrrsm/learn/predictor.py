@@ -12,16 +12,17 @@ import numpy as np
 import torch
 
 from avhrrsm.device import autocast_dtype, select_device, set_threads
-from avhrrsm.learn.boost import load_xgboost, predict_xgboost
-from avhrrsm.learn.samples import SampleArrays, Scaler
+from avhrrsm.learn.boost import channels, load_xgboost, predict_xgboost
+from avhrrsm.learn.samples import Scaler
 from avhrrsm.learn.train import load_deep_model
 
 
 class Predictor(Protocol):
     """A trained model as inference uses it.
 
-    ``prepare_dynamic``/``prepare_static`` turn physical inputs into the model's inputs once per
-    block (the deep models normalise; the trees take them as they are); ``__call__`` maps
+    ``prepare_dynamic``/``prepare_static`` turn physical inputs (and the inputs' stack fill
+    flags, for the models that read fill indicators) into the model's inputs once per block
+    (the deep models normalise; the trees take them as they are); ``__call__`` maps
     prepared sequences ``(n, L, F)`` and static layers ``(n, S)`` to soil moisture (m3 m-3).
     """
 
@@ -29,7 +30,7 @@ class Predictor(Protocol):
     device: torch.device
     forward_seconds: float
 
-    def prepare_dynamic(self, values: np.ndarray) -> np.ndarray: ...
+    def prepare_dynamic(self, values: np.ndarray, fill_flags: np.ndarray) -> np.ndarray: ...
 
     def prepare_static(self, values: np.ndarray) -> np.ndarray: ...
 
@@ -46,8 +47,8 @@ class DeepPredictor:
     device: torch.device
     forward_seconds: float = 0.0
 
-    def prepare_dynamic(self, values: np.ndarray) -> np.ndarray:
-        return self.scaler.dynamic(values)
+    def prepare_dynamic(self, values: np.ndarray, fill_flags: np.ndarray) -> np.ndarray:
+        return self.scaler.dynamic(values, fill_flags)
 
     def prepare_static(self, values: np.ndarray) -> np.ndarray:
         return self.scaler.static(values)
@@ -77,21 +78,18 @@ class BoostPredictor:
     booster: Any
     sequence_length: int
     device: torch.device
+    fill_indicators: tuple[str, ...] = ()
     forward_seconds: float = 0.0
 
-    def prepare_dynamic(self, values: np.ndarray) -> np.ndarray:
-        return values
+    def prepare_dynamic(self, values: np.ndarray, fill_flags: np.ndarray) -> np.ndarray:
+        return channels(values, fill_flags, self.fill_indicators)
 
     def prepare_static(self, values: np.ndarray) -> np.ndarray:
         return values
 
     def __call__(self, dynamic: np.ndarray, static: np.ndarray) -> np.ndarray:
         started = time.perf_counter()
-        empty = np.empty(0)
-        target = np.full(len(static), np.nan, np.float32)
-        out = predict_xgboost(
-            self.booster, SampleArrays(dynamic, static, target, empty, empty, empty)
-        )
+        out = predict_xgboost(self.booster, dynamic, static)
         self.forward_seconds += time.perf_counter() - started
         return out
 
@@ -102,8 +100,8 @@ def load_predictor(model_path: str | Path, device: str = "auto", threads: int = 
     set_threads(threads)
     model_path = Path(model_path)
     if model_path.suffix == ".ubj":
-        booster, length = load_xgboost(model_path)
+        booster, length, indicators = load_xgboost(model_path)
         booster.set_param({"device": chosen.type, "nthread": max(threads, 0)})
-        return BoostPredictor(booster, length, chosen)
+        return BoostPredictor(booster, length, chosen, indicators)
     model, meta, scaler = load_deep_model(model_path, chosen)
     return DeepPredictor(model, scaler, int(meta["sequence_length"]), chosen)

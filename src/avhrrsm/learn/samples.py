@@ -36,7 +36,15 @@ from avhrrsm.atomic import atomic_path, write_text_atomic
 from avhrrsm.grid import STEP_DEG, Window, region_window, tiles
 from avhrrsm.io.errors import InputError, reading
 from avhrrsm.logs import progress
-from avhrrsm.stacks import INPUTS, TARGET, open_stack, open_year_stacks
+from avhrrsm.stacks import (
+    FLAG_OBSERVED,
+    INPUTS,
+    TARGET,
+    fill_gaps,
+    gap_filling_settings,
+    open_stack,
+    open_year_stacks,
+)
 
 LOGGER = logging.getLogger(__name__)
 DYNAMIC_FEATURES: tuple[str, ...] = INPUTS
@@ -51,6 +59,9 @@ STATIC_FEATURES: tuple[str, ...] = (
 )
 # what sampling reads of a stack: the inputs, their fill flags and the target
 STACK_VARIABLES = (*INPUTS, *(f"{name}_fill_flag" for name in INPUTS), TARGET)
+# inputs whose gap-filled indicator is a model input (ERA5-Land has no gaps but its all-fill
+# days; the albedo bands share a composite but are kept apart for a plain contract)
+FILL_INDICATORS: tuple[str, ...] = DYNAMIC_FEATURES
 SPLITS = ("train", "validation", "test")
 TRAIN, VALIDATION, TEST = 0, 1, 2
 EXCLUDED = -1
@@ -278,7 +289,107 @@ class _TileCandidates:
 # that a key reruns only the jobs whose outputs depend on it (`sequence_length` is read by the
 # training, the comparison and the inference, which choose how many stored lags a model uses).
 SPLIT_SETTINGS = ("wet_threshold", "block_deg", "split_fractions", "guard_pixels")
-YEAR_SETTINGS = ("stored_lags", "holdout_years", "wet_threshold", "per_year", "wet_min_fraction")
+YEAR_SETTINGS = (
+    "stored_lags",
+    "holdout_years",
+    "wet_threshold",
+    "per_year",
+    "wet_min_fraction",
+    "gap_simulation",
+)
+# random streams of a tile: (split, regime) draw the samples, (GAP_STREAM, group) the gaps
+GAP_STREAM = len(SPLITS)
+
+
+@dataclass(frozen=True)
+class GapSimulation:
+    """Simulated gaps on sample days (``samples.gap_simulation``), filled by the stack's method."""
+
+    fraction: float
+    groups: tuple[tuple[str, ...], ...]  # inputs that gap together (the albedo bands)
+    max_interp_days: int
+    seasonal_window_days: int
+
+    @classmethod
+    def from_settings(
+        cls, settings: Mapping[str, Any], filling: Mapping[str, int]
+    ) -> GapSimulation:
+        inputs = settings["inputs"]
+        albedo = tuple(n for n in INPUTS if n.startswith("albedo_") and n in inputs)
+        others = tuple((n,) for n in INPUTS if n in inputs and not n.startswith("albedo_"))
+        return cls(
+            fraction=float(settings["fraction"]),
+            groups=((albedo,) if albedo else ()) + others,
+            max_interp_days=int(filling["max_interp_days"]),
+            seasonal_window_days=int(filling["seasonal_window_days"]),
+        )
+
+
+def gap_run_lengths(flags: np.ndarray) -> np.ndarray:
+    """Lengths (days) of the runs of gap-filled days (flag > 0) in a ``(time, y, x)`` flag
+    series, every pixel's runs together."""
+    gap = (flags > 0).reshape(flags.shape[0], -1).T  # (pixels, time)
+    padded = np.zeros((gap.shape[0], gap.shape[1] + 2), np.int8)
+    padded[:, 1:-1] = gap
+    change = np.diff(padded, axis=1)
+    # np.nonzero runs pixel by pixel, in time order: the k-th start pairs with the k-th end
+    return (np.nonzero(change == -1)[1] - np.nonzero(change == 1)[1]).astype(np.int64)
+
+
+def draw_gaps(
+    run_lengths: np.ndarray, n: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Gap lengths and the day's offset into its gap for ``n`` simulated gaps.
+
+    A gap-filled day lies in a gap of g days with a chance in proportion to g times the number
+    of such gaps, and anywhere in it: drawn so, the simulated days are distributed over gap
+    lengths and positions as the real gap-filled days are."""
+    lengths, counts = np.unique(run_lengths, return_counts=True)
+    weights = (lengths * counts).astype(np.float64)
+    drawn = rng.choice(lengths, size=n, p=weights / weights.sum())
+    return drawn, rng.integers(0, drawn)
+
+
+def simulate_gap(
+    values: np.ndarray,
+    flags: np.ndarray,
+    day: np.ndarray,
+    lengths: np.ndarray,
+    offsets: np.ndarray,
+    max_interp_days: int,
+    seasonal_window_days: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pixel series ``(time, n)`` with the observed values of ``lengths`` days, starting
+    ``offsets`` days before ``day``, removed and refilled by the stack's temporal gap filling.
+
+    Returns the values, the fill flags and whether each series could be refilled; only the run
+    of missing days that holds the simulated gap changes (the rest keeps the stack's values),
+    and a series the temporal steps cannot refill is returned unchanged."""
+    n_days, n = values.shape
+    days = np.arange(n_days)[:, None]
+    start = day - offsets
+    observed = (flags == FLAG_OBSERVED) & ~((days >= start) & (days < start + lengths))
+    refilled, refilled_flags = fill_gaps(
+        np.where(observed, values, np.nan)[:, None, :],
+        np.ones((1, n), bool),
+        max_interp_days,
+        seasonal_window_days,
+        spatial=False,
+    )
+    refilled, refilled_flags = refilled[:, 0, :], refilled_flags[:, 0, :]
+    columns = np.arange(n)
+    last_observed = np.maximum.accumulate(np.where(observed, days, -1), axis=0)[day, columns]
+    next_observed = np.minimum.accumulate(np.where(observed, days, n_days)[::-1], axis=0)[::-1][
+        day, columns
+    ]
+    run = (days > last_observed) & (days < next_observed)
+    filled = np.isfinite(np.where(run, refilled, 0.0)).all(axis=0)
+    replace = run & filled[None]
+    return (
+        np.where(replace, refilled, values).astype(values.dtype),
+        np.where(replace, refilled_flags, flags).astype(flags.dtype),
+        filled,
+    )
 
 
 def draw_year_samples(
@@ -308,6 +419,9 @@ def draw_year_samples(
         split_map = np.where(land, TEST, EXCLUDED).astype(np.int8)
     stack, previous = open_year_stacks(
         year, stack_path, previous_stack_path, window, STACK_VARIABLES
+    )
+    gaps = GapSimulation.from_settings(
+        settings["gap_simulation"], gap_filling_settings(stack, stack_path)
     )
     n_days = stack.sizes["time"]
     head = lags - 1 if previous is not None else 0  # days of the previous year prepended
@@ -362,16 +476,31 @@ def draw_year_samples(
             chosen[cand.tile_id][key] = np.sort(cand.indices[key][pick])
 
     parts = []
-    for cand in progress(candidates, len(candidates), f"samples {year}: gather", LOGGER):
+    gap_counts = {"gap_simulation_unfillable": 0, "gap_simulation_no_gaps_in_tile": 0}
+    for tile_index, cand in enumerate(
+        progress(candidates, len(candidates), f"samples {year}: gather", LOGGER)
+    ):
         flat = np.sort(np.concatenate([chosen[cand.tile_id][k] for k in sorted(wanted)]))
         if flat.size == 0:
             continue
+        rng = np.random.default_rng([seed, year, tile_index, GAP_STREAM])
         with reading(stack_path, previous_stack_path, what="input stack"):
-            parts.append(
-                _gather(
-                    stack, previous, head, window, cand.tile, flat, lags, static_values, split_map
-                )
+            part, skipped = _gather(
+                stack,
+                previous,
+                head,
+                window,
+                cand.tile,
+                flat,
+                lags,
+                static_values,
+                split_map,
+                gaps,
+                rng,
             )
+        for key, value in skipped.items():
+            gap_counts[key] += value
+        parts.append(part)
     samples = _assemble(parts, lags)
     regime_counts = {
         f"{SPLITS[s]}_{REGIMES[r]}": int(wanted[(s, r)]) for s in range(len(SPLITS)) for r in (0, 1)
@@ -389,6 +518,7 @@ def draw_year_samples(
         "skipped": counts,
         "holdout_year": holdout,
         "previous_year_stack": bool(previous is not None),
+        "gap_simulation": _gap_summary(samples, gaps, gap_counts),
     }
     samples.attrs = {
         "title": f"avhrrsm training samples {year}",
@@ -409,6 +539,14 @@ def draw_year_samples(
         regime_counts,
         counts,
     )
+    LOGGER.info("samples %d: simulated gaps %s", year, summary["gap_simulation"])
+    if gap_counts["gap_simulation_unfillable"] or gap_counts["gap_simulation_no_gaps_in_tile"]:
+        LOGGER.warning(
+            "samples %d: gaps not simulated where drawn: %s (the samples keep their observed "
+            "inputs)",
+            year,
+            gap_counts,
+        )
     if counts["no_full_sequence"]:
         LOGGER.warning(
             "samples %d: %d pixel-days of the first %d days have no previous-year stack "
@@ -442,33 +580,104 @@ def _gather(
     lags: int,
     static_values: Mapping[str, np.ndarray],
     split_map: np.ndarray,
-) -> dict[str, np.ndarray]:
-    """The samples at ``flat`` (indices into the tile's day x row x column) as arrays."""
+    gaps: GapSimulation,
+    rng: np.random.Generator,
+) -> tuple[dict[str, np.ndarray], dict[str, int]]:
+    """The samples at ``flat`` (indices into the tile's day x row x column) as arrays, with
+    their simulated gaps; and the counts of gaps drawn but not simulated."""
     rows, cols = tile.within(window)
     day, row, col = np.unravel_index(flat, (stack.sizes["time"], *tile.shape))
-    # index of each sample's lags in the series that starts ``head`` days before 1 January
-    series_day = (day + head)[:, None] - (lags - 1) + np.arange(lags)[None, :]
-    dynamic = np.empty((flat.size, lags, len(DYNAMIC_FEATURES)), np.float32)
-    flags = np.empty((flat.size, lags, len(DYNAMIC_FEATURES)), np.int8)
-    for k, name in enumerate(DYNAMIC_FEATURES):
-        series = _tile_series(stack, previous, head, name, rows, cols)
-        dynamic[:, :, k] = series[series_day, row[:, None], col[:, None]]
-        flag_series = _tile_series(stack, previous, head, f"{name}_fill_flag", rows, cols)
-        flags[:, :, k] = flag_series[series_day, row[:, None], col[:, None]]
+    series_index = day + head  # the day in the series that starts ``head`` days before 1 January
+    values = {
+        name: _tile_series(stack, previous, head, name, rows, cols)[:, row, col]
+        for name in DYNAMIC_FEATURES
+    }
+    flag_values = {
+        name: _tile_series(stack, previous, head, f"{name}_fill_flag", rows, cols)
+        for name in DYNAMIC_FEATURES
+    }
+    runs = {name: gap_run_lengths(flag_values[name]) for name in DYNAMIC_FEATURES}
+    flag_values = {name: flags[:, row, col] for name, flags in flag_values.items()}
+    simulated = np.zeros((flat.size, len(DYNAMIC_FEATURES)), np.int8)
+    skipped = {"gap_simulation_unfillable": 0, "gap_simulation_no_gaps_in_tile": 0}
+    for group in gaps.groups if gaps.fraction > 0 else ():
+        day_observed = np.logical_and.reduce(
+            [
+                flag_values[name][series_index, np.arange(flat.size)] == FLAG_OBSERVED
+                for name in group
+            ]
+        )
+        drawn = np.flatnonzero((rng.random(flat.size) < gaps.fraction) & day_observed)
+        if drawn.size == 0:
+            continue
+        group_runs = runs[group[0]]
+        if group_runs.size == 0:
+            skipped["gap_simulation_no_gaps_in_tile"] += int(drawn.size)
+            continue
+        lengths, offsets = draw_gaps(group_runs, drawn.size, rng)
+        results = {
+            name: simulate_gap(
+                values[name][:, drawn],
+                flag_values[name][:, drawn],
+                series_index[drawn],
+                lengths,
+                offsets,
+                gaps.max_interp_days,
+                gaps.seasonal_window_days,
+            )
+            for name in group
+        }
+        filled = np.logical_and.reduce([result[2] for result in results.values()])
+        skipped["gap_simulation_unfillable"] += int((~filled).sum())
+        for name, (new_values, new_flags, _) in results.items():
+            values[name][:, drawn[filled]] = new_values[:, filled]
+            flag_values[name][:, drawn[filled]] = new_flags[:, filled]
+            simulated[drawn[filled], DYNAMIC_FEATURES.index(name)] = 1
+    # each sample's lags: the L days of its series up to and including the day
+    lag_index = series_index[:, None] - (lags - 1) + np.arange(lags)[None, :]
+    columns = np.arange(flat.size)[:, None]
+    dynamic = np.stack([values[name][lag_index, columns] for name in DYNAMIC_FEATURES], axis=-1)
+    flags = np.stack([flag_values[name][lag_index, columns] for name in DYNAMIC_FEATURES], axis=-1)
     target = stack[TARGET][:, rows, cols].values[day, row, col]
     local_rows, local_cols = row + rows.start, col + cols.start
     static = np.stack(
         [static_values[name][local_rows, local_cols] for name in STATIC_FEATURES], axis=1
     ).astype(np.float32)
-    return {
-        "dynamic": dynamic,
-        "dynamic_fill_flag": flags,
+    part = {
+        "dynamic": dynamic.astype(np.float32),
+        "dynamic_fill_flag": flags.astype(np.int8),
+        "gap_simulated": simulated,
         "static": static,
         "target": target.astype(np.float32),
         "time": stack["time"].values[day],
         "row": (local_rows + window.row_start).astype(np.int32),
         "col": (local_cols + window.col_start).astype(np.int32),
         "split": split_map[local_rows, local_cols].astype(np.int8),
+    }
+    return part, skipped
+
+
+def _gap_summary(
+    samples: xr.Dataset, gaps: GapSimulation, skipped: Mapping[str, int]
+) -> dict[str, Any]:
+    """What the gap simulation did: settings, simulated samples per split and input, skips."""
+    simulated = samples["gap_simulated"].values.astype(bool)
+    split = samples["split"].values
+    per_split = {
+        name: {
+            feature: int(simulated[split == index, k].sum())
+            for k, feature in enumerate(DYNAMIC_FEATURES)
+            if any(feature in group for group in gaps.groups)
+        }
+        for index, name in enumerate(SPLITS)
+    }
+    return {
+        "fraction": gaps.fraction,
+        "inputs": [name for group in gaps.groups for name in group],
+        "refilled_by": f"the stack's temporal gap filling (interpolation up to "
+        f"{gaps.max_interp_days} days, then the mean within +-{gaps.seasonal_window_days // 2} days)",
+        "simulated": per_split,
+        "skipped": dict(skipped),
     }
 
 
@@ -482,6 +691,12 @@ SAMPLE_ATTRS: Mapping[str, Mapping[str, Any]] = {
         "flag_values": np.array([-1, 0, 1, 2, 3, 4], np.int8),
         "flag_meanings": "water observed temporal_interpolation seasonal_window_mean "
         "nearest_land_pixel annual_mean",
+    },
+    "gap_simulated": {
+        "long_name": "1 where the input's observed values around the sample day were removed and "
+        "refilled by the stack's gap filling (samples.gap_simulation)",
+        "flag_values": np.array([0, 1], np.int8),
+        "flag_meanings": "as_observed gap_simulated",
     },
     "static": {"long_name": "static layers of the sample's pixel", "units": "see static_units"},
     "target": {
@@ -516,13 +731,24 @@ STATIC_UNITS = {
 
 def _assemble(parts: list[dict[str, np.ndarray]], lags: int) -> xr.Dataset:
     """One dataset of samples, ordered by day, then row, then column of the global grid."""
-    names = ("dynamic", "dynamic_fill_flag", "static", "target", "time", "row", "col", "split")
+    names = (
+        "dynamic",
+        "dynamic_fill_flag",
+        "gap_simulated",
+        "static",
+        "target",
+        "time",
+        "row",
+        "col",
+        "split",
+    )
     if parts:
         joined = {name: np.concatenate([p[name] for p in parts]) for name in names}
     else:
         joined = {
             "dynamic": np.empty((0, lags, len(DYNAMIC_FEATURES)), np.float32),
             "dynamic_fill_flag": np.empty((0, lags, len(DYNAMIC_FEATURES)), np.int8),
+            "gap_simulated": np.empty((0, len(DYNAMIC_FEATURES)), np.int8),
             "static": np.empty((0, len(STATIC_FEATURES)), np.float32),
             "target": np.empty(0, np.float32),
             "time": np.empty(0, "datetime64[ns]"),
@@ -537,11 +763,13 @@ def _assemble(parts: list[dict[str, np.ndarray]], lags: int) -> xr.Dataset:
     dims = {
         "dynamic": ("sample", "lag", "dynamic_feature"),
         "dynamic_fill_flag": ("sample", "lag", "dynamic_feature"),
+        "gap_simulated": ("sample", "dynamic_feature"),
         "static": ("sample", "static_feature"),
     }
     data_vars = {
         name: xr.DataArray(joined[name], dims=dims.get(name, ("sample",)), attrs=SAMPLE_ATTRS[name])
-        for name in ("dynamic", "dynamic_fill_flag", "static", "target", "split", "row", "col")
+        for name in names
+        if name != "time"
     }
     coords = {
         "time": ("sample", joined["time"], {"standard_name": "time", "long_name": "sample day"}),
@@ -557,6 +785,7 @@ def _assemble(parts: list[dict[str, np.ndarray]], lags: int) -> xr.Dataset:
     # feature names as attributes (string arrays have no stable Zarr v3 encoding yet)
     dataset["dynamic"].attrs["features"] = json.dumps(DYNAMIC_FEATURES)
     dataset["dynamic_fill_flag"].attrs["features"] = json.dumps(DYNAMIC_FEATURES)
+    dataset["gap_simulated"].attrs["features"] = json.dumps(DYNAMIC_FEATURES)
     dataset["static"].attrs["features"] = json.dumps(STATIC_FEATURES)
     dataset["dynamic"].attrs["dynamic_units"] = json.dumps(DYNAMIC_UNITS)
     dataset["static"].attrs["static_units"] = json.dumps(STATIC_UNITS)
@@ -597,6 +826,14 @@ class Scaler:
     dynamic_max: np.ndarray
     static_min: np.ndarray
     static_max: np.ndarray
+    # inputs whose "gap-filled" indicator (fill flag > 0, as 0/1) follows the normalised dynamic
+    # inputs as a model input channel; empty for models trained before the indicators existed
+    fill_indicators: tuple[str, ...] = ()
+
+    @property
+    def n_model_dynamic(self) -> int:
+        """Dynamic channels a model reads: the inputs, then their fill indicators."""
+        return len(self.dynamic_features) + len(self.fill_indicators)
 
     @classmethod
     def fit(cls, dynamic: np.ndarray, static: np.ndarray, target: np.ndarray) -> Scaler:
@@ -621,6 +858,7 @@ class Scaler:
             dynamic_max=dynamic.max(axis=(0, 1)).astype(np.float64),
             static_min=static.min(axis=0).astype(np.float64),
             static_max=static.max(axis=0).astype(np.float64),
+            fill_indicators=FILL_INDICATORS,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -637,6 +875,7 @@ class Scaler:
                 name: [float(v) for v in getattr(self, name)]
                 for name in ("dynamic_min", "dynamic_max", "static_min", "static_max")
             },
+            "fill_indicators": list(self.fill_indicators),
         }
 
     @classmethod
@@ -654,12 +893,29 @@ class Scaler:
                 name: np.asarray(values[name], np.float64)
                 for name in ("dynamic_min", "dynamic_max", "static_min", "static_max")
             },
+            fill_indicators=tuple(values.get("fill_indicators", ())),
         )
 
-    def dynamic(self, values: np.ndarray) -> np.ndarray:
-        """Normalised dynamic inputs (float32 arithmetic, in one new array: inference calls
-        this on a block of a whole tile)."""
-        return _normalise(values, self.dynamic_mean, self.dynamic_std)
+    def dynamic(self, values: np.ndarray, fill_flags: np.ndarray | None = None) -> np.ndarray:
+        """The model's dynamic inputs ``(..., n_model_dynamic)``: normalised inputs (float32
+        arithmetic, in one new array: inference calls this on a block of a whole tile), then
+        the fill indicators from ``fill_flags`` (same shape as ``values``)."""
+        if not self.fill_indicators:
+            return _normalise(values, self.dynamic_mean, self.dynamic_std)
+        if fill_flags is None or fill_flags.shape != values.shape:
+            raise ValueError(
+                f"the model reads fill indicators of {list(self.fill_indicators)}: fill flags "
+                f"of the inputs' shape {values.shape} are needed"
+            )
+        out = np.empty((*values.shape[:-1], self.n_model_dynamic), np.float32)
+        n_inputs = len(self.dynamic_features)
+        out[..., :n_inputs] = values
+        out[..., :n_inputs] -= self.dynamic_mean.astype(np.float32)
+        out[..., :n_inputs] *= (1.0 / self.dynamic_std).astype(np.float32)
+        out[..., n_inputs:] = fill_indicator_channels(
+            fill_flags, self.dynamic_features, self.fill_indicators
+        )
+        return out
 
     def static(self, values: np.ndarray) -> np.ndarray:
         return _normalise(values, self.static_mean, self.static_std)
@@ -670,6 +926,14 @@ class Scaler:
     def target_back(self, values: np.ndarray) -> np.ndarray:
         """From the normalised scale back to m3 m-3."""
         return (values * self.target_std + self.target_mean).astype(np.float32)
+
+
+def fill_indicator_channels(
+    fill_flags: np.ndarray, features: Sequence[str], indicators: Sequence[str]
+) -> np.ndarray:
+    """``(..., len(indicators))`` float32: 1 where the indicator's input was gap-filled."""
+    index = [list(features).index(name) for name in indicators]
+    return (fill_flags[..., index] > 0).astype(np.float32)
 
 
 def _normalise(values: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
@@ -689,6 +953,8 @@ class SampleArrays:
     time: np.ndarray
     lat: np.ndarray
     lon: np.ndarray
+    fill_flag: np.ndarray  # (n, L, dynamic features) int8 stack fill flags
+    gap_simulated: np.ndarray  # (n,) bool: a gap was simulated on the sample's day
 
     def __len__(self) -> int:
         return int(self.target.size)
@@ -706,13 +972,16 @@ def load_split(path: str | Path, split: str, sequence_length: int) -> SampleArra
             )
         chosen = np.flatnonzero(samples["split"].values == SPLITS.index(split))
         subset = samples.isel(sample=chosen)
+        last = slice(lags - sequence_length, None)
         return SampleArrays(
-            dynamic=np.ascontiguousarray(subset["dynamic"].values[:, lags - sequence_length :]),
+            dynamic=np.ascontiguousarray(subset["dynamic"].values[:, last]),
             static=subset["static"].values,
             target=subset["target"].values,
             time=subset["time"].values,
             lat=subset["lat"].values,
             lon=subset["lon"].values,
+            fill_flag=np.ascontiguousarray(subset["dynamic_fill_flag"].values[:, last]),
+            gap_simulated=subset["gap_simulated"].values.astype(bool).any(axis=1),
         )
 
 

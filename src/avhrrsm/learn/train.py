@@ -79,7 +79,7 @@ def _tensors(
     arrays: SampleArrays, scaler: Scaler, device: torch.device
 ) -> tuple[torch.Tensor, ...]:
     return (
-        torch.from_numpy(scaler.dynamic(arrays.dynamic)).to(device),
+        torch.from_numpy(scaler.dynamic(arrays.dynamic, arrays.fill_flag)).to(device),
         torch.from_numpy(scaler.static(arrays.static)).to(device),
         torch.from_numpy(scaler.target(arrays.target)).to(device),
     )
@@ -371,7 +371,7 @@ def write_model_file(
             "model_name": model_name,
             "hyperparameters": dict(hyperparameters),
             "sequence_length": sequence_length,
-            "n_dynamic": len(scaler.dynamic_features),
+            "n_dynamic": scaler.n_model_dynamic,
             "n_static": len(scaler.static_features),
             "state_dict": _to_cpu(state_dict),
             "scaler": json.dumps(scaler.to_dict(), sort_keys=True),
