@@ -13,9 +13,10 @@ from avhrrsm.bench import (
     snakemake_job_counts,
     target_verdicts,
 )
-from avhrrsm.learn.samples import DYNAMIC_FEATURES, STATIC_FEATURES
+from avhrrsm.learn.samples import DYNAMIC_FEATURES, FILL_INDICATORS, STATIC_FEATURES
 
-N_INPUTS = len(DYNAMIC_FEATURES) + len(STATIC_FEATURES)  # static layers repeated at every lag
+# inputs, their fill indicators and the static layers (repeated at every lag)
+N_INPUTS = len(DYNAMIC_FEATURES) + len(FILL_INDICATORS) + len(STATIC_FEATURES)
 
 
 def _lstm_flops(hidden: int, inputs: int, length: int) -> int:

@@ -849,7 +849,7 @@ def bench_inference(
     for name in models:
         torch.manual_seed(0)
         model = build_model(
-            name, len(DYNAMIC_FEATURES), len(STATIC_FEATURES), config["models"][name]
+            name, scaler.n_model_dynamic, len(STATIC_FEATURES), config["models"][name]
         )
         path = work / f"{name}.pt"
         write_model_file(path, name, config["models"][name], length, model.state_dict(), scaler)
@@ -858,7 +858,7 @@ def bench_inference(
         for batch in batch_sizes:
             # distinct batches of ready inputs (2**20 pixel-days, beyond the caches), as in a job
             count = max(4, 2**20 // batch)
-            xs = rng.standard_normal((count, batch, length, len(DYNAMIC_FEATURES)), np.float32)
+            xs = rng.standard_normal((count, batch, length, scaler.n_model_dynamic), np.float32)
             ss = rng.standard_normal((count, batch, len(STATIC_FEATURES)), np.float32)
             predictor(xs[0], ss[0])  # warm-up
 
@@ -1109,14 +1109,15 @@ def model_flops_per_pixel_day(name: str, hyperparameters: dict[str, Any], length
     from torch.utils.flop_counter import FlopCounterMode
 
     from avhrrsm.learn.models import build_model
-    from avhrrsm.learn.samples import DYNAMIC_FEATURES, STATIC_FEATURES
+    from avhrrsm.learn.samples import DYNAMIC_FEATURES, FILL_INDICATORS, STATIC_FEATURES
 
-    model = build_model(name, len(DYNAMIC_FEATURES), len(STATIC_FEATURES), hyperparameters)
+    n_dynamic = len(DYNAMIC_FEATURES) + len(FILL_INDICATORS)  # inputs, then fill indicators
+    model = build_model(name, n_dynamic, len(STATIC_FEATURES), hyperparameters)
     # training mode: in eval mode the Transformer takes PyTorch's fused encoder "fast path",
     # whose matmuls the counter does not see (same arithmetic either way)
     model.train()
     batch = 256
-    x = torch.zeros(batch, length, len(DYNAMIC_FEATURES))
+    x = torch.zeros(batch, length, n_dynamic)
     s = torch.zeros(batch, len(STATIC_FEATURES))
     with FlopCounterMode(display=False) as counter, torch.no_grad():
         model(x, s)
