@@ -13,7 +13,7 @@ from avhrrsm.bench import (
     snakemake_job_counts,
     target_verdicts,
 )
-from avhrrsm.learn.samples import DYNAMIC_FEATURES, FILL_INDICATORS, STATIC_FEATURES
+from avhrrsm.variables import DYNAMIC_FEATURES, FILL_INDICATORS, STATIC_FEATURES
 
 # inputs, their fill indicators and the static layers (repeated at every lag)
 N_INPUTS = len(DYNAMIC_FEATURES) + len(FILL_INDICATORS) + len(STATIC_FEATURES)

@@ -12,15 +12,10 @@ import torch
 import xarray as xr
 
 from avhrrsm.grid import region_window, tiles
-from avhrrsm.infer import (
-    FLAG_SHORT_HISTORY,
-    block_days,
-    day_windows,
-    predict_tile,
-)
+from avhrrsm.infer import block_days, day_windows, predict_tile
 from avhrrsm.learn.predictor import load_predictor
-from avhrrsm.learn.samples import STATIC_FEATURES
 from avhrrsm.product import product_file_name, write_year_product
+from avhrrsm.variables import FLAG_SHORT_HISTORY, STATIC_FEATURES
 
 INFERENCE = {"model": "atlstm", "device": "auto", "batch_size": 0, "memory_budget_mb": 1500}
 PRODUCT = {

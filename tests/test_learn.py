@@ -11,6 +11,7 @@ import pytest
 import torch
 import xarray as xr
 
+from avhrrsm import variables
 from avhrrsm.device import DeviceError, select_device
 from avhrrsm.grid import Window
 from avhrrsm.learn import samples as S
@@ -217,8 +218,8 @@ def test_scaler_comes_from_the_training_split_only(sample_set):
 
 def test_scaler_channels_are_the_normalised_inputs_then_the_fill_indicators(sample_set):
     scaler = S.load_scaler(sample_set["merged"])
-    assert scaler.fill_indicators == S.FILL_INDICATORS
-    assert scaler.n_model_dynamic == 2 * len(S.DYNAMIC_FEATURES)
+    assert scaler.fill_indicators == variables.FILL_INDICATORS
+    assert scaler.n_model_dynamic == 2 * len(variables.DYNAMIC_FEATURES)
     values = np.full((2, 3, 5), 1.0, np.float32) * scaler.dynamic_mean.astype(np.float32)
     flags = np.zeros((2, 3, 5), np.int8)
     flags[1, 2, 3] = 1  # LST of the second sample's day interpolated
@@ -511,7 +512,7 @@ def test_xgboost_reads_the_same_samples_and_is_deterministic(sample_set, tmp_pat
     assert summaries[0]["samples"] == deep["samples"]
     assert summaries[0]["xgboost_params"]["tree_method"] == "hist"
     booster, length, indicators = load_xgboost(runs[0] / "model.ubj")
-    assert length == 4 and indicators == S.FILL_INDICATORS
+    assert length == 4 and indicators == variables.FILL_INDICATORS
     test = S.load_split(sample_set["merged"], "test", 4)
     dynamic = channels(test.dynamic, test.fill_flag, indicators)
     assert flatten(dynamic, test.static).shape[1] == len(feature_names(4, indicators)) == 4 * 10 + 7

@@ -11,19 +11,16 @@ from avhrrsm.config import validate_config
 from avhrrsm.grid import region_window, window_for_bounds
 from avhrrsm.io.errors import InputError
 from avhrrsm.io.netcdf import NcVar, write_netcdf
-from avhrrsm.stacks import (
+from avhrrsm.stacks import build_year_stack, era5land_daily_on_grid, fill_gaps, missing_keys
+from avhrrsm.static import build_static_layers
+from avhrrsm.variables import (
     FLAG_ANNUAL,
     FLAG_INTERPOLATED,
     FLAG_NEAREST,
     FLAG_OBSERVED,
     FLAG_SEASONAL,
     FLAG_WATER,
-    build_year_stack,
-    era5land_daily_on_grid,
-    fill_gaps,
-    missing_keys,
 )
-from avhrrsm.static import build_static_layers
 
 
 def test_fill_gaps_hand_case():
@@ -222,6 +219,7 @@ def test_read_blocks_shrink_for_large_regions():
 def test_modis_target_read_in_stripes_equals_whole(world_patterns, test_config, monkeypatch):
     import avhrrsm.io.glass_modis as glass_modis
     import avhrrsm.stacks as stacks
+    from avhrrsm import variables
 
     window = region_window(test_config["region"])
     days = pd.date_range("2001-03-01", periods=3)
@@ -232,8 +230,8 @@ def test_modis_target_read_in_stripes_equals_whole(world_patterns, test_config, 
     striped = stacks.read_inputs_block(
         world_patterns, window, days, 0.5, dict.fromkeys(stacks.missing_keys(), 0)
     )
-    np.testing.assert_allclose(whole[stacks.TARGET], striped[stacks.TARGET], rtol=1e-6)
-    assert np.isfinite(whole[stacks.TARGET]).any()
+    np.testing.assert_allclose(whole[variables.TARGET], striped[variables.TARGET], rtol=1e-6)
+    assert np.isfinite(whole[variables.TARGET]).any()
 
 
 def test_glass_modis_part_of_the_region_equals_that_part_of_the_whole(world_patterns, test_config):

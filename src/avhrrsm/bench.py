@@ -758,9 +758,8 @@ def write_inference_inputs(work: Path, n_days: int, seed: int = 0) -> tuple[dict
     import xarray as xr
 
     from avhrrsm.grid import tiles
-    from avhrrsm.learn.samples import STATIC_FEATURES
-    from avhrrsm.stacks import FLAG_ATTRS, INPUTS, TARGET, VARIABLE_ATTRS
     from avhrrsm.store import create_store, write_region
+    from avhrrsm.variables import FILL_FLAG_ATTRS, INPUTS, STACK_ATTRS, STATIC_FEATURES, TARGET
 
     region = {"lon_min": 0.0, "lon_max": 10.0, "lat_min": 40.0, "lat_max": 50.0}
     window = window_for_bounds(0.0, 40.0, 10.0, 50.0)
@@ -774,11 +773,10 @@ def write_inference_inputs(work: Path, n_days: int, seed: int = 0) -> tuple[dict
         "era5land_swvl1": (0.1, 0.45),
     }
     variables = {
-        name: (("time", "lat", "lon"), np.float32, VARIABLE_ATTRS[name])
-        for name in (*INPUTS, TARGET)
+        name: (("time", "lat", "lon"), np.float32, STACK_ATTRS[name]) for name in (*INPUTS, TARGET)
     }
     variables.update(
-        {f"{n}_fill_flag": (("time", "lat", "lon"), np.int8, FLAG_ATTRS) for n in INPUTS}
+        {f"{n}_fill_flag": (("time", "lat", "lon"), np.int8, FILL_FLAG_ATTRS) for n in INPUTS}
     )
     time_coord = xr.DataArray(days.values, dims="time")
     stack = work / "stack.zarr"
@@ -833,8 +831,9 @@ def bench_inference(
     from avhrrsm.infer import auto_batch_size
     from avhrrsm.learn.models import build_model
     from avhrrsm.learn.predictor import load_predictor
-    from avhrrsm.learn.samples import DYNAMIC_FEATURES, STATIC_FEATURES, Scaler
+    from avhrrsm.learn.samples import Scaler
     from avhrrsm.learn.train import write_model_file
+    from avhrrsm.variables import DYNAMIC_FEATURES, STATIC_FEATURES
 
     region, tile_id = write_inference_inputs(work, n_days)
     config = validate_config({})
@@ -1109,7 +1108,7 @@ def model_flops_per_pixel_day(name: str, hyperparameters: dict[str, Any], length
     from torch.utils.flop_counter import FlopCounterMode
 
     from avhrrsm.learn.models import build_model
-    from avhrrsm.learn.samples import DYNAMIC_FEATURES, FILL_INDICATORS, STATIC_FEATURES
+    from avhrrsm.variables import DYNAMIC_FEATURES, FILL_INDICATORS, STATIC_FEATURES
 
     n_dynamic = len(DYNAMIC_FEATURES) + len(FILL_INDICATORS)  # inputs, then fill indicators
     model = build_model(name, n_dynamic, len(STATIC_FEATURES), hyperparameters)

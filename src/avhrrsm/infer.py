@@ -43,23 +43,21 @@ from avhrrsm.device import describe_device
 from avhrrsm.grid import region_window
 from avhrrsm.io.errors import reading
 from avhrrsm.learn.predictor import Predictor, load_predictor
-from avhrrsm.learn.samples import DYNAMIC_FEATURES, STATIC_FEATURES, Scaler
+from avhrrsm.learn.samples import Scaler
 from avhrrsm.stacks import open_year_stacks
 from avhrrsm.store import create_store, write_region
+from avhrrsm.variables import (
+    DYNAMIC_FEATURES,
+    FLAG_CLIPPED,
+    FLAG_GAP_FILLED,
+    FLAG_OUTSIDE_TRAINING,
+    FLAG_SHORT_HISTORY,
+    QUALITY_ATTRS,
+    SM_ATTRS,
+    STATIC_FEATURES,
+)
 
 LOGGER = logging.getLogger(__name__)
-FLAG_GAP_FILLED, FLAG_OUTSIDE_TRAINING, FLAG_SHORT_HISTORY, FLAG_CLIPPED = 1, 2, 4, 8
-QUALITY_ATTRS = {
-    "long_name": "quality flag of the soil moisture estimate",
-    "flag_masks": np.array([1, 2, 4, 8], np.int8),
-    "flag_meanings": "input_gap_filled input_outside_training_range short_history clipped_to_valid_range",
-    "valid_range": np.array([0, 15], np.int8),
-}
-SM_ATTRS = {
-    "long_name": "surface (0-5 cm) volumetric soil moisture",
-    "standard_name": "volume_fraction_of_condensed_water_in_soil",
-    "units": "m3 m-3",
-}
 
 
 def day_windows(series: np.ndarray, length: int, days: slice) -> np.ndarray:

@@ -23,9 +23,9 @@ import xarray as xr
 from avhrrsm import __version__
 from avhrrsm.atomic import atomic_path
 from avhrrsm.grid import STEP_DEG, Window, region_window, tiles
-from avhrrsm.infer import FLAG_GAP_FILLED, QUALITY_ATTRS, SM_ATTRS
 from avhrrsm.io.errors import InputError, reading
 from avhrrsm.store import crs_variable, lat_lon_coords
+from avhrrsm.variables import FLAG_GAP_FILLED, QUALITY_ATTRS, SM_ATTRS
 
 LOGGER = logging.getLogger(__name__)
 SM_FILL = np.int16(-32768)

@@ -40,59 +40,33 @@ from avhrrsm.grid import STEP_DEG, Window, region_window, tiles
 from avhrrsm.io.errors import InputError
 from avhrrsm.io.glass import composite_start, find_file, read_glass_bands, read_glass_sds
 from avhrrsm.io.glass_modis import glass_modis_files, glass_modis_on_grid
-from avhrrsm.io.gridded import AVHRR_VARIABLES, GLASS_MODIS_YEARS, read_era5land
+from avhrrsm.io.gridded import read_era5land
 from avhrrsm.io.layouts import glass_layout, glass_modis_layout
 from avhrrsm.logs import progress
 from avhrrsm.regrid import bilinear_to_points, outside_source
 from avhrrsm.store import create_store, write_region
+from avhrrsm.variables import (
+    AVHRR_VARIABLES,
+    FILL_FLAG_ATTRS,
+    FLAG_ANNUAL,
+    FLAG_INTERPOLATED,
+    FLAG_NEAREST,
+    FLAG_OBSERVED,
+    FLAG_SEASONAL,
+    FLAG_WATER,
+    GLASS_MODIS_YEARS,
+    INPUTS,
+    STACK_ATTRS,
+    TARGET,
+)
 
 LOGGER = logging.getLogger(__name__)
-INPUTS = (*AVHRR_VARIABLES, "era5land_swvl1")
-TARGET = "glass_modis_sm"
 ERA5_NEGATIVE = "era5land_swvl1 (negative hourly values set to 0)"
 ERA5_ALL_FILL = "era5land_swvl1 (all fill)"
 # the stack attributes that record the gap-filling settings
 GAP_FILLING_ATTRS = {
     "max_interp_days": "gap_filling_max_interp_days",
     "seasonal_window_days": "gap_filling_seasonal_window_days",
-}
-FLAG_WATER, FLAG_OBSERVED, FLAG_INTERPOLATED, FLAG_SEASONAL, FLAG_NEAREST, FLAG_ANNUAL = (
-    -1,
-    0,
-    1,
-    2,
-    3,
-    4,
-)
-FLAG_ATTRS = {
-    "flag_values": np.array([-1, 0, 1, 2, 3, 4], np.int8),
-    "flag_meanings": "water observed temporal_interpolation seasonal_window_mean nearest_land_pixel annual_mean",
-    "units": "1",
-}
-VARIABLE_ATTRS: Mapping[str, Mapping[str, str]] = {
-    "albedo_bsa_vis": {"long_name": "AVHRR black-sky albedo, visible (GLASS-AVHRR)", "units": "1"},
-    "albedo_bsa_nir": {
-        "long_name": "AVHRR black-sky albedo, near infrared (GLASS-AVHRR)",
-        "units": "1",
-    },
-    "albedo_bsa_shortwave": {
-        "long_name": "AVHRR black-sky albedo, shortwave (GLASS-AVHRR)",
-        "units": "1",
-    },
-    "lst": {
-        "long_name": "AVHRR land surface temperature (GLASS-AVHRR)",
-        "standard_name": "surface_temperature",
-        "units": "K",
-    },
-    "era5land_swvl1": {
-        "long_name": "ERA5-Land volumetric soil water layer 1 (0-7 cm), daily mean, bilinear to 0.05 degree",
-        "units": "m3 m-3",
-    },
-    TARGET: {
-        "long_name": "GLASS-MODIS surface soil moisture, 1 km -> 0.05 degree area-weighted mean (training target)",
-        "standard_name": "volume_fraction_of_condensed_water_in_soil",
-        "units": "m3 m-3",
-    },
 }
 
 
@@ -380,15 +354,14 @@ def build_year_stack(
     chunk_days = int(settings["chunk_days"])
     tile_px = int(round(tile_deg / STEP_DEG))
     variables = {
-        name: (("time", "lat", "lon"), np.float32, VARIABLE_ATTRS[name])
-        for name in (*INPUTS, TARGET)
+        name: (("time", "lat", "lon"), np.float32, STACK_ATTRS[name]) for name in (*INPUTS, TARGET)
     }
     variables.update(
         {
             f"{name}_fill_flag": (
                 ("time", "lat", "lon"),
                 np.int8,
-                {**FLAG_ATTRS, "long_name": f"gap filling of {name}"},
+                {**FILL_FLAG_ATTRS, "long_name": f"gap filling of {name}"},
             )
             for name in INPUTS
         }

@@ -42,6 +42,9 @@ from avhrrsm.io.rasters import (
 from avhrrsm.logs import progress
 from avhrrsm.regrid import block_reduce_mean, warp_average
 from avhrrsm.store import create_store, write_region
+from avhrrsm.variables import (
+    STATIC_ATTRS,
+)
 
 LOGGER = logging.getLogger(__name__)
 METRES_PER_DEGREE = 111_195.0
@@ -274,49 +277,6 @@ def static_dataset(
     terrain = terrain_layers(merit_folder, window)
     soil = soil_layers(soilgrids_pattern, window, terrain["land_mask"])
     return {**terrain, **soil}
-
-
-STATIC_ATTRS: Mapping[str, Mapping[str, object]] = {
-    "land_mask": {
-        "long_name": "land mask (at least half of the cell's DEM pixels are land)",
-        "units": "1",
-        "flag_values": np.array([0, 1], np.int8),
-        "flag_meanings": "water land",
-    },
-    "land_fraction": {"long_name": "fraction of the cell's DEM pixels that are land", "units": "1"},
-    "elevation": {
-        "long_name": "mean elevation (MERIT DEM)",
-        "standard_name": "surface_altitude",
-        "units": "m",
-    },
-    "slope": {"long_name": "mean terrain slope from the fine DEM", "units": "degree"},
-    "aspect_sin": {
-        "long_name": "mean sine of aspect (direction of steepest descent, clockwise from north)",
-        "units": "1",
-    },
-    "aspect_cos": {
-        "long_name": "mean cosine of aspect (direction of steepest descent, clockwise from north)",
-        "units": "1",
-    },
-    "sand_fraction": {
-        "long_name": "sand mass fraction, 0-5 cm (SoilGrids 2.0, rescaled so sand+silt+clay=1)",
-        "units": "1",
-    },
-    "silt_fraction": {
-        "long_name": "silt mass fraction, 0-5 cm (SoilGrids 2.0, rescaled so sand+silt+clay=1)",
-        "units": "1",
-    },
-    "clay_fraction": {
-        "long_name": "clay mass fraction, 0-5 cm (SoilGrids 2.0, rescaled so sand+silt+clay=1)",
-        "units": "1",
-    },
-    "soil_fill_flag": {
-        "long_name": "soil texture gap-filled from the nearest cell",
-        "units": "1",
-        "flag_values": np.array([0, 1], np.int8),
-        "flag_meanings": "observed nearest_neighbour_fill",
-    },
-}
 
 
 def build_static_layers(

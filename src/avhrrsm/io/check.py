@@ -22,9 +22,10 @@ from avhrrsm.grid import Window, region_window
 from avhrrsm.io.errors import InputError
 from avhrrsm.io.glass import composite_start, find_file, read_glass_bands
 from avhrrsm.io.glass_modis import glass_modis_files, open_tile
-from avhrrsm.io.gridded import GLASS_MODIS_YEARS, open_era5land, pick_variable
+from avhrrsm.io.gridded import open_era5land, pick_variable
 from avhrrsm.io.insitu import nsidc0712_files, read_nsidc0712, read_nsidc0712_site_table
 from avhrrsm.io.layouts import glass_layout, nsidc0712_layout
+from avhrrsm.variables import GLASS_MODIS_YEARS
 
 MAX_REASONS = 5
 

@@ -35,9 +35,6 @@ LAT_NAMES = ("lat", "latitude", "y")
 LON_NAMES = ("lon", "longitude", "x")
 TIME_NAMES = ("time", "valid_time")
 SOIL_MOISTURE_UNITS = {"m3 m-3", "m**3 m**-3", "m3/m3", "m^3 m^-3", "m3.m-3", "1"}
-ALBEDO_VARIABLES = ("albedo_bsa_vis", "albedo_bsa_nir", "albedo_bsa_shortwave")
-AVHRR_VARIABLES = (*ALBEDO_VARIABLES, "lst")
-GLASS_MODIS_YEARS = range(2000, 2021)  # the training target exists for these years only
 
 
 def open_netcdf(path: str | Path, product: str) -> xr.Dataset:

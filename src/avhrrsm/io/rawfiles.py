@@ -17,9 +17,9 @@ from pathlib import Path
 import pandas as pd
 
 from avhrrsm.io.glass import composite_start, matching_files
-from avhrrsm.io.gridded import GLASS_MODIS_YEARS
 from avhrrsm.io.layouts import GLASS_ALBEDO
 from avhrrsm.io.paths import walk_files
+from avhrrsm.variables import GLASS_MODIS_YEARS
 
 
 def _days(years: Iterable[int]) -> pd.DatetimeIndex:

@@ -24,7 +24,8 @@ from avhrrsm.atomic import atomic_path, write_text_atomic
 from avhrrsm.grid import STEP_DEG
 from avhrrsm.learn.models import AttentionLSTM
 from avhrrsm.learn.predictor import Predictor, load_predictor
-from avhrrsm.learn.samples import DYNAMIC_FEATURES, SampleArrays, load_split
+from avhrrsm.learn.samples import SampleArrays, load_split
+from avhrrsm.variables import DYNAMIC_FEATURES
 
 LOGGER = logging.getLogger(__name__)
 BASELINE = "era5land_swvl1"

@@ -36,36 +36,28 @@ from avhrrsm.atomic import atomic_path, write_text_atomic
 from avhrrsm.grid import STEP_DEG, Window, region_window, tiles
 from avhrrsm.io.errors import InputError, reading
 from avhrrsm.logs import progress
-from avhrrsm.stacks import (
+from avhrrsm.stacks import fill_gaps, gap_filling_settings, open_stack, open_year_stacks
+from avhrrsm.variables import (
+    DYNAMIC_FEATURES,
+    DYNAMIC_UNITS,
+    EXCLUDED,
+    FILL_INDICATORS,
     FLAG_OBSERVED,
     INPUTS,
+    REGIMES,
+    SAMPLE_ATTRS,
+    SPLITS,
+    STATIC_FEATURES,
+    STATIC_UNITS,
     TARGET,
-    fill_gaps,
-    gap_filling_settings,
-    open_stack,
-    open_year_stacks,
+    TEST,
+    TRAIN,
+    VALIDATION,
 )
 
 LOGGER = logging.getLogger(__name__)
-DYNAMIC_FEATURES: tuple[str, ...] = INPUTS
-STATIC_FEATURES: tuple[str, ...] = (
-    "elevation",
-    "slope",
-    "aspect_sin",
-    "aspect_cos",
-    "sand_fraction",
-    "silt_fraction",
-    "clay_fraction",
-)
 # what sampling reads of a stack: the inputs, their fill flags and the target
 STACK_VARIABLES = (*INPUTS, *(f"{name}_fill_flag" for name in INPUTS), TARGET)
-# inputs whose gap-filled indicator is a model input (ERA5-Land has no gaps but its all-fill
-# days; the albedo bands share a composite but are kept apart for a plain contract)
-FILL_INDICATORS: tuple[str, ...] = DYNAMIC_FEATURES
-SPLITS = ("train", "validation", "test")
-TRAIN, VALIDATION, TEST = 0, 1, 2
-EXCLUDED = -1
-REGIMES = ("dry", "wet")
 
 
 def _hash_uniform(keys: np.ndarray, seed: int) -> np.ndarray:
@@ -679,54 +671,6 @@ def _gap_summary(
         "simulated": per_split,
         "skipped": dict(skipped),
     }
-
-
-SAMPLE_ATTRS: Mapping[str, Mapping[str, Any]] = {
-    "dynamic": {
-        "long_name": "dynamic inputs of the days up to the sample day (last lag = the day)",
-        "units": "see dynamic_units",
-    },
-    "dynamic_fill_flag": {
-        "long_name": "gap filling of the dynamic inputs (stack fill flags)",
-        "flag_values": np.array([-1, 0, 1, 2, 3, 4], np.int8),
-        "flag_meanings": "water observed temporal_interpolation seasonal_window_mean "
-        "nearest_land_pixel annual_mean",
-    },
-    "gap_simulated": {
-        "long_name": "1 where the input's observed values around the sample day were removed and "
-        "refilled by the stack's gap filling (samples.gap_simulation)",
-        "flag_values": np.array([0, 1], np.int8),
-        "flag_meanings": "as_observed gap_simulated",
-    },
-    "static": {"long_name": "static layers of the sample's pixel", "units": "see static_units"},
-    "target": {
-        "long_name": "GLASS-MODIS surface soil moisture on the sample day (training target)",
-        "units": "m3 m-3",
-    },
-    "split": {
-        "long_name": "train / validation / test split",
-        "flag_values": np.array([0, 1, 2], np.int8),
-        "flag_meanings": "train validation test",
-    },
-    "row": {"long_name": "row of the global 0.05 degree grid (0 = northernmost)"},
-    "col": {"long_name": "column of the global 0.05 degree grid (0 = 180 W)"},
-}
-DYNAMIC_UNITS = {
-    "albedo_bsa_vis": "1",
-    "albedo_bsa_nir": "1",
-    "albedo_bsa_shortwave": "1",
-    "lst": "K",
-    "era5land_swvl1": "m3 m-3",
-}
-STATIC_UNITS = {
-    "elevation": "m",
-    "slope": "degree",
-    "aspect_sin": "1",
-    "aspect_cos": "1",
-    "sand_fraction": "1",
-    "silt_fraction": "1",
-    "clay_fraction": "1",
-}
 
 
 def _assemble(parts: list[dict[str, np.ndarray]], lags: int) -> xr.Dataset:

@@ -25,7 +25,6 @@ from scipy.interpolate import RegularGridInterpolator
 
 from avhrrsm.grid import STEP_DEG, ease2_cell
 from avhrrsm.io.glass import composite_start
-from avhrrsm.io.gridded import GLASS_MODIS_YEARS
 from avhrrsm.io.layouts import CCI_INVALID_FLAG_BITS, GLASS_ALBEDO
 from avhrrsm.io.netcdf import NcVar, pack, write_netcdf
 from avhrrsm.io.rasters import merit_package_name, write_geotiff
@@ -34,6 +33,7 @@ from avhrrsm.regrid import block_reduce_mean
 from avhrrsm.synth.fields import exponential_filter, gaussian_field
 from avhrrsm.synth.hdf4 import Sds, write_glass_hdf4
 from avhrrsm.synth.world import StaticWorld, Truth
+from avhrrsm.variables import GLASS_MODIS_YEARS
 
 LOGGER = logging.getLogger(__name__)
 

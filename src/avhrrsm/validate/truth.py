@@ -18,9 +18,9 @@ import pandas as pd
 import xarray as xr
 
 from avhrrsm.grid import Window
-from avhrrsm.infer import FLAG_GAP_FILLED, FLAG_SHORT_HISTORY
 from avhrrsm.io.errors import InputError
 from avhrrsm.stacks import open_stack
+from avhrrsm.variables import FLAG_GAP_FILLED, FLAG_SHORT_HISTORY
 
 TRUTH_FILE = "surface_soil_moisture_truth_{year}.nc"
 WET_M3M3 = 0.4
