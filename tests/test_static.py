@@ -7,9 +7,10 @@ import pytest
 import xarray as xr
 
 from avhrrsm.grid import Window, region_window, tiles, window_for_bounds
+from avhrrsm.io.errors import InputError
 from avhrrsm.io.rasters import write_geotiff
 from avhrrsm.regrid import bilinear_to_points, block_reduce_mean
-from avhrrsm.static import build_static_layers, slope_aspect, terrain_layers
+from avhrrsm.static import build_static_layers, read_static_layers, slope_aspect, terrain_layers
 
 
 def test_block_reduce_mean_ignores_nan_and_applies_threshold():
@@ -138,6 +139,18 @@ def test_static_layers_of_the_synthetic_world(
     )
     assert np.isnan(static["elevation"].values[~land]).all()
     assert not list(tmp_path.glob(".static.zarr.tmp-*"))
+    # the reader beside the writer: layers by name, land as bool, the region checked
+    window = region_window(test_config["region"])
+    layers = read_static_layers(out, window, ("land_mask", "elevation"))
+    assert layers["land_mask"].dtype == bool and (layers["land_mask"] == land).all()
+    np.testing.assert_array_equal(layers["elevation"], static["elevation"].values)
+    other = Window(window.row_start, window.row_stop - 1, window.col_start, window.col_stop)
+    with pytest.raises(InputError, match="static.zarr.*the region needs"):
+        read_static_layers(out, other)
+    with pytest.raises(ValueError, match="no static layers named"):
+        read_static_layers(out, window, ("sand",))
+    with pytest.raises(InputError, match="missing.zarr"):
+        read_static_layers(tmp_path / "missing.zarr", window)
 
 
 def test_soilgrids_covering_part_of_the_region_is_an_error(tmp_path):

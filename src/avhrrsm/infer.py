@@ -45,6 +45,7 @@ from avhrrsm.io.errors import reading
 from avhrrsm.learn.predictor import Predictor, load_predictor
 from avhrrsm.learn.samples import Scaler
 from avhrrsm.stacks import open_year_stacks
+from avhrrsm.static import read_static_layers
 from avhrrsm.store import create_store, write_region
 from avhrrsm.variables import (
     DYNAMIC_FEATURES,
@@ -136,11 +137,11 @@ def predict_tile(
         window,
         (*DYNAMIC_FEATURES, *(f"{name}_fill_flag" for name in DYNAMIC_FEATURES)),
     )
-    with xr.open_zarr(static_path, chunks=None) as static_store:
-        land = static_store["land_mask"].values[rows, cols].astype(bool)
-        static_all = np.stack(
-            [static_store[name].values[rows, cols] for name in STATIC_FEATURES], axis=-1
-        ).astype(np.float32)
+    layers = read_static_layers(static_path, window, ("land_mask", *STATIC_FEATURES))
+    land = layers["land_mask"][rows, cols]
+    static_all = np.stack([layers[name][rows, cols] for name in STATIC_FEATURES], axis=-1).astype(
+        np.float32
+    )
     land_rows, land_cols = np.nonzero(land)
     static_land = static_all[land_rows, land_cols]
     scaler = getattr(predictor, "scaler", None)  # trees have none: no range flag
@@ -261,6 +262,13 @@ def _outside(values: np.ndarray, scaler: Scaler, kind: str) -> np.ndarray:
     lo = getattr(scaler, f"{kind}_min")
     hi = getattr(scaler, f"{kind}_max")
     return ((values < lo) | (values > hi)).any(axis=-1)
+
+
+def read_inference_tile(path: str | Path, days: slice) -> tuple[np.ndarray, np.ndarray]:
+    """Soil moisture and quality flags ``(days, rows, cols)`` of a tile store written by
+    :func:`predict_tile`; errors name the store."""
+    with reading(path, what="inference tile"), xr.open_zarr(path, chunks=None) as stored:
+        return stored["soil_moisture"][days].values, stored["quality_flag"][days].values
 
 
 def _read_block(

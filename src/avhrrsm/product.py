@@ -13,17 +13,18 @@ import hashlib
 import logging
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import netCDF4
 import numpy as np
 import pandas as pd
-import xarray as xr
 
 from avhrrsm import __version__
 from avhrrsm.atomic import atomic_path
 from avhrrsm.grid import STEP_DEG, Window, region_window, tiles
-from avhrrsm.io.errors import InputError, reading
+from avhrrsm.infer import read_inference_tile
+from avhrrsm.io.errors import InputError
+from avhrrsm.static import read_static_layers
 from avhrrsm.store import crs_variable, lat_lon_coords
 from avhrrsm.variables import FLAG_GAP_FILLED, QUALITY_ATTRS, SM_ATTRS
 
@@ -205,9 +206,7 @@ def _mosaic_block(
     for tile_id, path in tile_paths.items():
         tile = layout[tile_id]
         rows, cols = tile.within(window)
-        with reading(path, what="inference tile"), xr.open_zarr(path, chunks=None) as stored:
-            sm[:, rows, cols] = stored["soil_moisture"][start:stop].values
-            quality[:, rows, cols] = stored["quality_flag"][start:stop].values
+        sm[:, rows, cols], quality[:, rows, cols] = read_inference_tile(path, slice(start, stop))
     return sm, quality
 
 
@@ -229,8 +228,7 @@ def write_year_product(
     missing_tiles = sorted(set(dict(tiles(window, tile_deg))) - set(tile_paths))
     if missing_tiles:
         raise ValueError(f"inference tiles missing for {year}: {missing_tiles}")
-    with xr.open_zarr(static_path, chunks=None) as static:
-        land = static["land_mask"].values.astype(bool)
+    land = read_static_layers(static_path, window)["land_mask"]
     days = pd.date_range(f"{year}-01-01", f"{year}-12-31", freq="D")
     attrs = product_attrs(settings, model_name, sha256_file(model_path), provenance)
     per_day = window.shape[0] * window.shape[1] * (4 + 1 + 2 + 1) * 2
@@ -297,3 +295,33 @@ def _summary_figure(
         ax.set_ylabel("latitude (degrees north)")
     figure.tight_layout()
     save_png(figure, path)
+
+
+class ProductDay(NamedTuple):
+    """One daily product file: its day, soil moisture (m3 m-3, NaN over water and where
+    missing) and quality flag bits (0 there)."""
+
+    day: pd.Timestamp
+    soil_moisture: np.ndarray
+    quality_flag: np.ndarray
+
+
+def read_product_day(path: str | Path) -> ProductDay:
+    """A daily file written by :func:`write_year_product`; errors name the file."""
+    try:
+        with netCDF4.Dataset(path) as nc:
+            variable = nc["soil_moisture"]
+            variable.set_auto_maskandscale(True)
+            values = np.ma.filled(variable[0].astype(np.float64), np.nan)
+            flags = nc["quality_flag"]
+            flags.set_auto_maskandscale(False)
+            quality = np.asarray(flags[0]).astype(np.int64)
+            time = nc["time"]
+            day = pd.Timestamp(
+                str(netCDF4.num2date(time[0], time.units, time.calendar))
+            ).normalize()
+    except (OSError, KeyError, IndexError) as err:
+        raise InputError(
+            path, f"not a readable avhrrsm daily product file ({err})", "rerun rule product_year"
+        ) from err
+    return ProductDay(day, values, quality)

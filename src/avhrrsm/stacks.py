@@ -44,6 +44,7 @@ from avhrrsm.io.gridded import read_era5land
 from avhrrsm.io.layouts import glass_layout, glass_modis_layout
 from avhrrsm.logs import progress
 from avhrrsm.regrid import bilinear_to_points, outside_source
+from avhrrsm.static import read_static_layers
 from avhrrsm.store import create_store, write_region
 from avhrrsm.variables import (
     AVHRR_VARIABLES,
@@ -343,14 +344,7 @@ def build_year_stack(
     """
     window = region_window(region)
     days = year_days(year)[:day_count]
-    with xr.open_zarr(static_path) as static:
-        land = static["land_mask"].values.astype(bool)
-    if land.shape != window.shape:
-        raise InputError(
-            static_path,
-            f"static layers have shape {land.shape}, the region needs {window.shape}",
-            "rebuild the static layers for this region",
-        )
+    land = read_static_layers(static_path, window)["land_mask"]
     chunk_days = int(settings["chunk_days"])
     tile_px = int(round(tile_deg / STEP_DEG))
     variables = {

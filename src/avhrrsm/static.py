@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import rasterio
+import xarray as xr
 from pyproj import Transformer
 from rasterio.windows import from_bounds
 from scipy import ndimage
@@ -316,3 +317,32 @@ def build_static_layers(
     LOGGER.info(
         "static layers: %d tiles, %d land cells, written to %s", len(tile_list), n_land, out_path
     )
+
+
+def read_static_layers(
+    path: str | Path, window: Window, names: Sequence[str] = ("land_mask",)
+) -> dict[str, np.ndarray]:
+    """The static layers ``names`` of a store written by :func:`build_static_layers`, checked to
+    cover the region ``window``; ``land_mask`` as bool. Errors name the store."""
+    unknown = [name for name in names if name not in STATIC_ATTRS]
+    if unknown:
+        raise ValueError(f"no static layers named {unknown}; known: {list(STATIC_ATTRS)}")
+    try:
+        store = xr.open_zarr(path, chunks=None)
+    except (OSError, ValueError, KeyError) as err:
+        raise InputError(path, f"cannot be opened as static layers ({err})", "rebuild it") from err
+    with store:
+        missing = [name for name in names if name not in store]
+        if missing:
+            raise InputError(path, f"static layers lack {missing}", "rebuild the static layers")
+        shape = (store.sizes["lat"], store.sizes["lon"])
+        if shape != window.shape:
+            raise InputError(
+                path,
+                f"static layers have shape {shape}, the region needs {window.shape}",
+                "rebuild the static layers for this region",
+            )
+        layers = {name: store[name].values for name in names}
+    if "land_mask" in layers:
+        layers["land_mask"] = layers["land_mask"].astype(bool)
+    return layers

@@ -37,6 +37,7 @@ from avhrrsm.grid import STEP_DEG, Window, region_window, tiles
 from avhrrsm.io.errors import InputError, reading
 from avhrrsm.logs import progress
 from avhrrsm.stacks import fill_gaps, gap_filling_settings, open_stack, open_year_stacks
+from avhrrsm.static import read_static_layers
 from avhrrsm.variables import (
     DYNAMIC_FEATURES,
     DYNAMIC_UNITS,
@@ -170,8 +171,7 @@ def build_split_map(
     from avhrrsm.store import crs_variable, lat_lon_coords
 
     window = region_window(region)
-    with xr.open_zarr(static_path) as static:
-        land = static["land_mask"].values.astype(bool)
+    land = read_static_layers(static_path, window)["land_mask"]
     wetness = wet_day_fraction(stack_paths, land, float(settings["wet_threshold"]), window)
     split = block_split_map(
         window,
@@ -404,9 +404,8 @@ def draw_year_samples(
     split_map = read_split_map(split_path, window)
     with xr.open_zarr(split_path) as stored:
         split_method = str(stored.attrs.get("split_method", ""))
-    with xr.open_zarr(static_path) as static:
-        land = static["land_mask"].values.astype(bool)
-        static_values = {name: static[name].values for name in STATIC_FEATURES}
+    static_values = read_static_layers(static_path, window, ("land_mask", *STATIC_FEATURES))
+    land = static_values.pop("land_mask")
     if holdout:  # every land pixel of the year is test, guard pixels included
         split_map = np.where(land, TEST, EXCLUDED).astype(np.int8)
     stack, previous = open_year_stacks(

@@ -12,35 +12,15 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-import netCDF4
 import numpy as np
 import pandas as pd
 
 from avhrrsm.grid import Window
-from avhrrsm.io.errors import InputError
 from avhrrsm.io.gridded import open_era5land, pick_variable, read_esa_cci
 from avhrrsm.io.layouts import CCI_INVALID_FLAG_BITS
 from avhrrsm.validate.sites import Site
 
 LOGGER = logging.getLogger(__name__)
-
-
-def read_product_day(path: str | Path) -> tuple[pd.Timestamp, np.ndarray]:
-    """(day, soil moisture in m3 m-3 with NaN over water) of one daily product file."""
-    try:
-        with netCDF4.Dataset(path) as nc:
-            variable = nc["soil_moisture"]
-            variable.set_auto_maskandscale(True)
-            values = np.ma.filled(variable[0].astype(np.float64), np.nan)
-            time = nc["time"]
-            day = pd.Timestamp(
-                str(netCDF4.num2date(time[0], time.units, time.calendar))
-            ).normalize()
-    except (OSError, KeyError, IndexError) as err:
-        raise InputError(
-            path, f"not a readable avhrrsm daily product file ({err})", "rerun rule product_year"
-        ) from err
-    return day, values
 
 
 def _nearest(axis: np.ndarray, value: float, periodic: bool = False) -> int:

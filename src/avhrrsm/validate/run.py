@@ -25,7 +25,9 @@ from avhrrsm.atomic import atomic_path, write_text_atomic
 from avhrrsm.grid import STEP_DEG, Window, region_window
 from avhrrsm.io.errors import InputError
 from avhrrsm.io.layouts import CCI_INVALID_FLAG_BITS, nsidc0712_layout
+from avhrrsm.product import read_product_day
 from avhrrsm.stacks import open_stack
+from avhrrsm.static import read_static_layers
 from avhrrsm.store import crs_variable, lat_lon_coords
 from avhrrsm.validate import extract, metrics
 from avhrrsm.validate.homogeneity import homogeneity_test
@@ -337,7 +339,7 @@ def region_pass(
                 era5 = stack["era5land_swvl1"][start:stop].values
                 modis = stack["glass_modis_sm"][start:stop].values if has_target else None
                 for k, path in enumerate(files[start:stop]):
-                    day, product = extract.read_product_day(path)
+                    day, product, _ = read_product_day(path)
                     if product.shape != window.shape:
                         raise InputError(
                             path,
@@ -375,8 +377,7 @@ def run_validation(
     from avhrrsm.validate import report
 
     window = region_window(region)
-    with xr.open_zarr(static_path, chunks=None) as static:
-        land = static["land_mask"].values.astype(bool)
+    land = read_static_layers(static_path, window)["land_mask"]
     skips = SkipLog()
     sites = collect_sites(insitu, window, settings, skips, nsidc0712)
     LOGGER.info(

@@ -71,7 +71,7 @@ def truth_scores(
     per class (see the module docstring), over all years and per year. Rows: ``group`` (class,
     or ``year``), ``subset``, ``n_pixel_days``, ``share``, ``rmse``, ``rmse_low``,
     ``rmse_high``, ``bias``, ``bias_low``, ``bias_high``, ``r``, ``truth_range``."""
-    from avhrrsm.validate.extract import read_product_day
+    from avhrrsm.product import read_product_day
 
     per_day: dict[tuple[str, str], list[np.ndarray]] = {}
     pairs: dict[tuple[str, str], list[np.ndarray]] = {}
@@ -95,8 +95,7 @@ def truth_scores(
                 f"truth is {truth_year.shape}, the product {len(files)} x {window.shape}",
             )
         for k, path in enumerate(files):
-            _, values = read_product_day(path)
-            quality = _quality(path)
+            _, values, quality = read_product_day(path)
             truth = truth_year[k]
             valid = land & np.isfinite(values) & np.isfinite(truth)
             error = values - truth
@@ -137,10 +136,3 @@ def truth_scores(
     return frame.sort_values("group", key=lambda g: g.map(order), kind="stable").reset_index(
         drop=True
     )
-
-
-def _quality(path: str | Path) -> np.ndarray:
-    """The quality flag bits of one daily product file (0 where water or missing)."""
-    with xr.open_dataset(path, mask_and_scale=False) as opened:
-        flag = opened["quality_flag"].values[0]
-    return np.where(np.isfinite(flag), flag, 0).astype(np.int64)
