@@ -23,9 +23,10 @@ from avhrrsm.learn.boost import (
     predict_xgboost,
     train_xgboost,
 )
-from avhrrsm.learn.compare import compare_models, paired_rmse_difference, regression_metrics
+from avhrrsm.learn.compare import compare_models
 from avhrrsm.learn.models import MODELS, AttentionLSTM, build_model, masked_mse
 from avhrrsm.learn.train import load_deep_model, train_deep_model
+from avhrrsm.metrics import paired_rmse_difference, regression_metrics
 
 HYPER = {
     "lstm": {"hidden_size": 8, "num_layers": 1, "dropout": 0.0},

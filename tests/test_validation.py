@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 from conftest import DATA_DIR
 
+from avhrrsm import metrics as M
 from avhrrsm.grid import ease2_cell, region_window
 from avhrrsm.io.errors import InputError
 from avhrrsm.io.ismn import read_sensor_file
-from avhrrsm.validate import metrics as M
 from avhrrsm.validate.homogeneity import homogeneity_test, pettitt
 from avhrrsm.validate.run import PRODUCTS, score_sites
 from avhrrsm.validate.sites import (

@@ -30,7 +30,7 @@ import yaml
 
 from avhrrsm import __version__
 from avhrrsm.atomic import HOST, process_alive, write_text_atomic
-from avhrrsm.config import REPO_ROOT, config_hash
+from avhrrsm.config import REPO_ROOT, config_hash, in_synthetic_world
 from avhrrsm.io.paths import walk_files
 from avhrrsm.provenance import (
     IGNORED_NAMES,
@@ -518,7 +518,7 @@ def _relative_roots(config: Mapping[str, Any]) -> set[str]:
     roots = set()
     for pattern in config.get("inputs", {}).values():
         pattern = str(pattern)
-        if pattern.startswith("{synthetic}") or Path(pattern).is_absolute():
+        if in_synthetic_world(pattern) or Path(pattern).is_absolute():
             continue
         roots.add(Path(pattern).parts[0])
     return roots

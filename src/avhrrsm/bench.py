@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 import rasterio
 
-from avhrrsm.config import REPO_ROOT, load_yaml
+from avhrrsm.config import REPO_ROOT, load_yaml, with_synthetic_folder
 from avhrrsm.grid import Window, window_for_bounds
 from avhrrsm.io.netcdf import NcVar, pack, write_netcdf
 from avhrrsm.io.rasters import write_geotiff
@@ -928,7 +928,7 @@ def build_bench_sample_set(work: Path) -> tuple[Path, dict[str, Any]]:
     config = validate_config(TRAINING_BENCH_CONFIG)
     world = work / "world"
     write_world(world, config["region"], config["years"], config["synthetic"], config["inputs"], 2)
-    patterns = {k: v.replace("{synthetic}", str(world)) for k, v in config["inputs"].items()}
+    patterns = {k: with_synthetic_folder(v, world) for k, v in config["inputs"].items()}
     static = work / "static.zarr"
     build_static_layers(
         static, patterns["merit_dem"], patterns["soilgrids"], config["region"], 10, {}

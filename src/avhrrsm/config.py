@@ -18,6 +18,8 @@ from typing import Any
 import jsonschema
 import yaml
 
+from avhrrsm.variables import GLASS_MODIS_YEARS
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
 GRID_STEP_DEG = 0.05
@@ -173,13 +175,13 @@ def _semantic_problems(config: Mapping[str, Any]) -> Iterator[str]:
     yield from _learning_problems(config)
     synthetic_enabled = config["synthetic"]["enabled"]
     for name, pattern in config["inputs"].items():
-        if "{synthetic}" in pattern and not synthetic_enabled:
+        if SYNTHETIC in pattern and not synthetic_enabled:
             yield (
                 f"inputs.{name}: refers to {{synthetic}} but synthetic.enabled is false; "
                 "give the path of the real product or enable the synthetic world"
             )
-        if "{synthetic}" in pattern and (
-            not pattern.startswith("{synthetic}/") or ".." in Path(pattern).parts
+        if SYNTHETIC in pattern and (
+            not pattern.startswith(f"{SYNTHETIC}/") or ".." in Path(pattern).parts
         ):
             # the synthetic world is written by the workflow: it must stay inside the run folder
             yield (
@@ -225,6 +227,19 @@ def run_dir(config: Mapping[str, Any]) -> Path:
     return Path(config["results_dir"]) / config["run"]
 
 
+SYNTHETIC = "{synthetic}"  # input paths starting with it lie in the run's synthetic world
+
+
+def in_synthetic_world(pattern: str) -> bool:
+    """Whether an input path pattern points into the run's synthetic world."""
+    return str(pattern).startswith(SYNTHETIC)
+
+
+def with_synthetic_folder(pattern: str, folder: str | Path) -> str:
+    """``pattern`` with the {synthetic} placeholder replaced by the world's ``folder``."""
+    return pattern.replace(SYNTHETIC, str(folder))
+
+
 def input_patterns(config: Mapping[str, Any]) -> dict[str, str]:
     """The input path patterns with {synthetic} replaced by the run's synthetic-world folder.
 
@@ -232,12 +247,12 @@ def input_patterns(config: Mapping[str, Any]) -> dict[str, str]:
     """
     synthetic_dir = str(run_dir(config) / "synthetic")
     return {
-        name: pattern.replace("{synthetic}", synthetic_dir)
+        name: with_synthetic_folder(pattern, synthetic_dir)
         for name, pattern in config["inputs"].items()
     }
 
 
-TARGET_YEARS = range(2000, 2021)  # GLASS-MODIS soil moisture, the training target
+TARGET_YEARS = GLASS_MODIS_YEARS  # GLASS-MODIS soil moisture, the training target
 
 
 def _learning_problems(config: Mapping[str, Any]) -> Iterator[str]:

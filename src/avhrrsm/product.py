@@ -9,7 +9,6 @@ number of days whose inputs were gap-filled.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Mapping
 from pathlib import Path
@@ -24,6 +23,7 @@ from avhrrsm.atomic import atomic_path
 from avhrrsm.grid import STEP_DEG, Window, region_window, tiles
 from avhrrsm.infer import read_inference_tile
 from avhrrsm.io.errors import InputError
+from avhrrsm.provenance import file_sha256
 from avhrrsm.static import read_static_layers
 from avhrrsm.store import crs_variable, lat_lon_coords
 from avhrrsm.variables import FLAG_GAP_FILLED, QUALITY_ATTRS, SM_ATTRS
@@ -35,14 +35,6 @@ REFERENCE = (
     "Zhang et al. (2025): a global daily 5 km surface soil moisture product from AVHRR "
     "(1982-2021) with deep learning, Earth Syst. Sci. Data, 17, 5181"
 )
-
-
-def sha256_file(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def product_file_name(day: pd.Timestamp, version: str) -> str:
@@ -230,7 +222,7 @@ def write_year_product(
         raise ValueError(f"inference tiles missing for {year}: {missing_tiles}")
     land = read_static_layers(static_path, window)["land_mask"]
     days = pd.date_range(f"{year}-01-01", f"{year}-12-31", freq="D")
-    attrs = product_attrs(settings, model_name, sha256_file(model_path), provenance)
+    attrs = product_attrs(settings, model_name, file_sha256(model_path), provenance)
     per_day = window.shape[0] * window.shape[1] * (4 + 1 + 2 + 1) * 2
     block = max(1, min(len(days), int(float(settings["memory_budget_mb"]) * 2**20 // per_day)))
     total = np.zeros(window.shape, np.float64)

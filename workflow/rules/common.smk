@@ -14,6 +14,7 @@ from avhrrsm.config import (
     TARGET_YEARS,
     ConfigError,
     config_hash,
+    in_synthetic_world,
     input_patterns,
     load_yaml,
     validate_config,
@@ -121,7 +122,7 @@ def synthetic_dir():
 def uses_synthetic(*products):
     """True when any of these products is read from the synthetic world."""
     return config["synthetic"]["enabled"] and any(
-        config["inputs"][name].startswith("{synthetic}") for name in products
+        in_synthetic_world(config["inputs"][name]) for name in products
     )
 
 

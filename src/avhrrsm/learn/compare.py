@@ -25,6 +25,7 @@ from avhrrsm.grid import STEP_DEG
 from avhrrsm.learn.models import AttentionLSTM
 from avhrrsm.learn.predictor import Predictor, load_predictor
 from avhrrsm.learn.samples import SampleArrays, load_split
+from avhrrsm.metrics import paired_rmse_difference, regression_metrics
 from avhrrsm.variables import DYNAMIC_FEATURES
 
 LOGGER = logging.getLogger(__name__)
@@ -39,29 +40,6 @@ METRIC_FIELDS = (
     "bias_m3m3",
     "pearson_r",
 )
-
-
-def regression_metrics(predicted: np.ndarray, observed: np.ndarray) -> dict[str, float]:
-    """n, R^2, RMSE, bias (predicted - observed) and Pearson R over pairs where both are finite."""
-    predicted = np.asarray(predicted, np.float64)
-    observed = np.asarray(observed, np.float64)
-    both = np.isfinite(predicted) & np.isfinite(observed)
-    p, o = predicted[both], observed[both]
-    n = int(p.size)
-    if n < 2:
-        return {"n": n, "r2": np.nan, "rmse_m3m3": np.nan, "bias_m3m3": np.nan, "pearson_r": np.nan}
-    residual = p - o
-    total = ((o - o.mean()) ** 2).sum()
-    spread = p.std() * o.std()
-    return {
-        "n": n,
-        "r2": float(1.0 - (residual**2).sum() / total) if total > 0 else np.nan,
-        "rmse_m3m3": float(np.sqrt((residual**2).mean())),
-        "bias_m3m3": float(residual.mean()),
-        "pearson_r": float(((p - p.mean()) * (o - o.mean())).mean() / spread)
-        if spread > 0
-        else np.nan,
-    }
 
 
 PREDICT_BATCH = 65536
@@ -148,60 +126,6 @@ def _write_csv(path: Path, fields: Sequence[str], rows: Sequence[Mapping[str, An
             writer.writerow(
                 {k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()}
             )
-
-
-BOOTSTRAP_RESAMPLES = 1000
-
-
-def paired_rmse_difference(
-    first: Sequence[np.ndarray],
-    second: Sequence[np.ndarray],
-    target: np.ndarray,
-    pixel: np.ndarray,
-    resamples: int = BOOTSTRAP_RESAMPLES,
-    seed: int = 0,
-) -> dict[str, Any]:
-    """Mean RMSE of the ``first`` model's seed replicates minus the ``second``'s on the same
-    test samples, with a 95 % interval from a paired bootstrap: each resample draws test pixels
-    with replacement (a pixel's samples, correlated in time, together) and one replicate of
-    each model."""
-    keep = np.isfinite(target)
-    for predicted in (*first, *second):
-        keep &= np.isfinite(predicted)
-    _, group = np.unique(pixel[keep], return_inverse=True)
-    n_groups = int(group.max()) + 1 if group.size else 0
-    result: dict[str, Any] = {
-        "pixels": n_groups,
-        "samples": int(keep.sum()),
-        "seeds": [len(first), len(second)],
-        "resamples": resamples,
-    }
-    if n_groups < 2:
-        return {**result, "difference_m3m3": np.nan, "low_m3m3": np.nan, "high_m3m3": np.nan}
-    count = np.bincount(group, minlength=n_groups).astype(np.float64)
-
-    def squared_errors(runs: Sequence[np.ndarray]) -> np.ndarray:  # (replicates, pixels)
-        return np.stack([np.bincount(group, (p[keep] - target[keep]) ** 2, n_groups) for p in runs])
-
-    sse_first, sse_second = squared_errors(first), squared_errors(second)
-    rng = np.random.default_rng(seed)
-    differences = np.empty(resamples)
-    for start in range(0, resamples, 100):  # 100 resamples at a time: bounded memory
-        stop = min(resamples, start + 100)
-        drawn = rng.integers(0, n_groups, (stop - start, n_groups))
-        k_first = rng.integers(0, len(first), stop - start)[:, None]
-        k_second = rng.integers(0, len(second), stop - start)[:, None]
-        n = count[drawn].sum(axis=1)
-        differences[start:stop] = np.sqrt(sse_first[k_first, drawn].sum(axis=1) / n) - np.sqrt(
-            sse_second[k_second, drawn].sum(axis=1) / n
-        )
-    total = count.sum()
-    point = float(
-        np.sqrt(sse_first.sum(axis=1) / total).mean()
-        - np.sqrt(sse_second.sum(axis=1) / total).mean()
-    )
-    low, high = np.quantile(differences, [0.025, 0.975])
-    return {**result, "difference_m3m3": point, "low_m3m3": float(low), "high_m3m3": float(high)}
 
 
 def test_pixels(arrays: SampleArrays) -> np.ndarray:

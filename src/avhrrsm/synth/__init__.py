@@ -19,7 +19,7 @@ import numpy as np
 
 from avhrrsm import __version__
 from avhrrsm.atomic import atomic_path
-from avhrrsm.config import config_hash
+from avhrrsm.config import config_hash, in_synthetic_world, with_synthetic_folder
 from avhrrsm.synth.products import (
     DAILY_PRODUCTS,
     WRITERS,
@@ -30,7 +30,6 @@ from avhrrsm.synth.products import (
 from avhrrsm.synth.world import build_static, simulate
 
 LOGGER = logging.getLogger(__name__)
-SYNTHETIC_PLACEHOLDER = "{synthetic}"
 
 _WORLD: World | None = None  # shared with forked worker processes
 
@@ -59,9 +58,9 @@ def _tasks(names: Sequence[str], years: Sequence[int]) -> list[tuple[str, int | 
 def synthetic_patterns(input_patterns: Mapping[str, str], out_dir: Path) -> dict[str, str]:
     """The products that live in the synthetic world, with {synthetic} replaced by ``out_dir``."""
     return {
-        name: pattern.replace(SYNTHETIC_PLACEHOLDER, str(out_dir))
+        name: with_synthetic_folder(pattern, out_dir)
         for name, pattern in input_patterns.items()
-        if pattern.startswith(SYNTHETIC_PLACEHOLDER)
+        if in_synthetic_world(pattern)
     }
 
 

@@ -5,7 +5,7 @@ and the report.
 Fair comparison: at each site and period only the days on which the in-situ series and every
 product (avhrrsm, ERA5-Land, ESA CCI) have a value are scored, so the products are compared on
 the same days; a site with fewer than ``min_days`` such days is not scored in that period
-(counted). Metrics are those of :mod:`avhrrsm.validate.metrics` with x = product, y = in situ.
+(counted). Metrics are those of :mod:`avhrrsm.metrics` with x = product, y = in situ.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from avhrrsm import __version__
+from avhrrsm import __version__, metrics
 from avhrrsm.atomic import atomic_path, write_text_atomic
 from avhrrsm.grid import STEP_DEG, Window, region_window
 from avhrrsm.io.errors import InputError
@@ -29,7 +29,7 @@ from avhrrsm.product import read_product_day
 from avhrrsm.stacks import open_stack
 from avhrrsm.static import read_static_layers
 from avhrrsm.store import crs_variable, lat_lon_coords
-from avhrrsm.validate import extract, metrics
+from avhrrsm.validate import extract
 from avhrrsm.validate.homogeneity import homogeneity_test
 from avhrrsm.validate.sites import Site, SkipLog, cosmos_uk_sites, ismn_sites, smap_sites
 from avhrrsm.validate.truth import truth_scores

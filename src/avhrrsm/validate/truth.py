@@ -19,6 +19,7 @@ import xarray as xr
 
 from avhrrsm.grid import Window
 from avhrrsm.io.errors import InputError
+from avhrrsm.metrics import rmse_bias_intervals
 from avhrrsm.stacks import open_stack
 from avhrrsm.variables import FLAG_GAP_FILLED, FLAG_SHORT_HISTORY
 
@@ -42,20 +43,6 @@ def _classes(
     yield "short history (first days of the record)", (quality & FLAG_SHORT_HISTORY) != 0
     yield f"wet (truth > {WET_M3M3} m3/m3)", truth > WET_M3M3
     yield "wet and LST gap-filled", (truth > WET_M3M3) & (lst_fill > 0)
-
-
-def _bootstrap(per_day: np.ndarray, reps: int, seed: int) -> tuple[float, float, float, float]:
-    """2.5/97.5 % intervals of RMSE and bias from per-day sums (n, sum e, sum e^2),
-    resampling days."""
-    rng = np.random.default_rng(seed)
-    picks = rng.integers(0, len(per_day), size=(reps, len(per_day)))
-    sums = per_day[picks].sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        rmse = np.sqrt(sums[:, 2] / sums[:, 0])
-        bias = sums[:, 1] / sums[:, 0]
-    low_r, high_r = np.nanpercentile(rmse, [2.5, 97.5])
-    low_b, high_b = np.nanpercentile(bias, [2.5, 97.5])
-    return float(low_r), float(high_r), float(low_b), float(high_b)
 
 
 def truth_scores(
@@ -124,8 +111,8 @@ def truth_scores(
             sums = days_array.sum(axis=0)
             row["rmse"] = float(np.sqrt(sums[2] / sums[0]))
             row["bias"] = float(sums[1] / sums[0])
-            (row["rmse_low"], row["rmse_high"], row["bias_low"], row["bias_high"]) = _bootstrap(
-                days_array, reps, seed
+            (row["rmse_low"], row["rmse_high"], row["bias_low"], row["bias_high"]) = (
+                rmse_bias_intervals(days_array, reps, seed)
             )
             both = np.concatenate(pairs[(group, subset)], axis=1)
             row["r"] = float(np.corrcoef(both[0], both[1])[0, 1]) if n > 2 else np.nan
