@@ -109,7 +109,8 @@ def test_stacks(synthetic_world, world_patterns, test_config, tmp_path_factory) 
 @pytest.fixture(scope="session")
 def sample_set(test_stacks, test_config, tmp_path_factory) -> dict:
     """The test config's split map, per-year sample sets and merged set."""
-    from avhrrsm.learn.samples import build_split_map, draw_year_samples, merge_sample_sets
+    from avhrrsm.learn.samples import draw_year_samples, merge_sample_sets
+    from avhrrsm.learn.splitting import build_split_map
 
     folder = tmp_path_factory.mktemp("samples")
     settings = test_config["samples"]

@@ -14,7 +14,7 @@ import xarray as xr
 from avhrrsm import variables
 from avhrrsm.device import DeviceError, select_device
 from avhrrsm.grid import Window
-from avhrrsm.learn import samples as S
+from avhrrsm.learn import features, gaps, samples, splitting
 from avhrrsm.learn.boost import (
     channels,
     feature_names,
@@ -61,7 +61,7 @@ def _sha(path) -> str:
 
 def test_block_split_gives_every_split_and_guards_its_edges():
     window = Window(1000, 1060, 3000, 3060)  # 3 x 3 degrees
-    split = S.block_split_map(window, 0.5, FRACTIONS, seed=3, guard_pixels=1)
+    split = splitting.block_split_map(window, 0.5, FRACTIONS, seed=3, guard_pixels=1)
     values, counts = np.unique(split, return_counts=True)
     assert set(values) == {-1, 0, 1, 2}
     # shares of the non-guard pixels roughly follow the fractions (36 blocks)
@@ -75,8 +75,8 @@ def test_block_split_gives_every_split_and_guards_its_edges():
             both = (split >= 0) & (neighbour >= 0)
             assert (split[both] == neighbour[both]).all()
     # deterministic, and another seed gives another split
-    assert (S.block_split_map(window, 0.5, FRACTIONS, 3, 1) == split).all()
-    assert (S.block_split_map(window, 0.5, FRACTIONS, 4, 1) != split).any()
+    assert (splitting.block_split_map(window, 0.5, FRACTIONS, 3, 1) == split).all()
+    assert (splitting.block_split_map(window, 0.5, FRACTIONS, 4, 1) != split).any()
 
 
 def test_block_split_stratified_by_wetness_puts_wet_blocks_in_every_split():
@@ -84,27 +84,27 @@ def test_block_split_stratified_by_wetness_puts_wet_blocks_in_every_split():
     wetness = np.zeros(window.shape, np.float32)
     wetness[:, :20] = 0.9  # the western half of the blocks is wet, the eastern dry
     for seed in range(10):
-        split = S.block_split_map(window, 0.5, FRACTIONS, seed, 0, wetness)
+        split = splitting.block_split_map(window, 0.5, FRACTIONS, seed, 0, wetness)
         assert {0, 1, 2} <= set(np.unique(split[:, :20])), seed
         assert {0, 1, 2} <= set(np.unique(split[:, 20:])), seed
 
 
 def test_too_few_blocks_is_a_clear_error():
     with pytest.raises(ValueError, match="lower samples.block_deg"):
-        S.block_split_map(Window(0, 10, 0, 10), 0.5, FRACTIONS, 0, 0)
+        splitting.block_split_map(Window(0, 10, 0, 10), 0.5, FRACTIONS, 0, 0)
 
 
 def test_allocation_is_proportional_and_capped():
-    counts = S.allocate(10, [5, 3, 2])
+    counts = samples.allocate(10, [5, 3, 2])
     assert counts.tolist() == [5, 3, 2]
-    assert S.allocate(100, [5, 3, 2]).tolist() == [5, 3, 2]  # never more than exist
-    assert S.allocate(7, [10, 10, 0]).sum() == 7
-    assert S.allocate(0, [1, 2]).tolist() == [0, 0]
+    assert samples.allocate(100, [5, 3, 2]).tolist() == [5, 3, 2]  # never more than exist
+    assert samples.allocate(7, [10, 10, 0]).sum() == 7
+    assert samples.allocate(0, [1, 2]).tolist() == [0, 0]
 
 
 def test_wet_regime_is_oversampled_in_training_only():
     available = {(0, 0): 10000, (0, 1): 200, (1, 0): 2000, (1, 1): 40, (2, 0): 2000, (2, 1): 40}
-    wanted = S.stratum_targets(available, 1000, 0.15)
+    wanted = samples.stratum_targets(available, 1000, 0.15)
     train_total = wanted[(0, 0)] + wanted[(0, 1)]
     assert wanted[(0, 1)] >= 0.15 * train_total - 1  # at least the minimum wet share
     assert wanted[(0, 1)] <= 200
@@ -121,7 +121,7 @@ def test_samples_equal_the_stack_values_they_were_drawn_from(sample_set, test_st
     stack = xr.open_zarr(test_stacks["stacks"][2001]).load()
     static = xr.open_zarr(test_stacks["static"]).load()
     lags = drawn.sizes["lag"]
-    features = json.loads(drawn["dynamic"].attrs["features"])
+    stored_features = json.loads(drawn["dynamic"].attrs["features"])
     rng = np.random.default_rng(0)
     simulated = drawn["gap_simulated"].values.any(axis=1)
     assert simulated.any() and not simulated.all()
@@ -134,7 +134,7 @@ def test_samples_equal_the_stack_values_they_were_drawn_from(sample_set, test_st
         t = int(np.flatnonzero(stack["time"].values == sample["time"].values)[0])
         r = int(sample["row"]) - int(np.round((90 - stack["lat"].values[0]) / 0.05 - 0.5))
         c = int(sample["col"]) - int(np.round((stack["lon"].values[0] + 180) / 0.05 - 0.5))
-        for f, name in enumerate(features):
+        for f, name in enumerate(stored_features):
             expected = stack[name].values[t - lags + 1 : t + 1, r, c]
             stack_flags = stack[f"{name}_fill_flag"].values[t - lags + 1 : t + 1, r, c]
             values = sample["dynamic"].values[:, f]
@@ -182,11 +182,14 @@ def test_every_split_has_samples_and_counts_add_up(sample_set):
     assert on_disk["samples"] == manifest["samples"]
     year = manifest["years"][0]
     # the simulated gaps (test config: 30% of the samples whose day's LST was observed)
-    gaps = year["gap_simulation"]
-    assert gaps["fraction"] == 0.3 and gaps["inputs"] == ["lst"]
-    assert set(gaps["skipped"]) == {"gap_simulation_unfillable", "gap_simulation_no_gaps_in_tile"}
+    simulation = year["gap_simulation"]
+    assert simulation["fraction"] == 0.3 and simulation["inputs"] == ["lst"]
+    assert set(simulation["skipped"]) == {
+        "gap_simulation_unfillable",
+        "gap_simulation_no_gaps_in_tile",
+    }
     simulated = {
-        split: gaps["simulated"][split]["lst"] for split in ("train", "validation", "test")
+        split: simulation["simulated"][split]["lst"] for split in ("train", "validation", "test")
     }
     assert all(n > 0 for n in simulated.values())
     drawn = xr.open_zarr(sample_set["years"][0])
@@ -208,7 +211,7 @@ def test_every_split_has_samples_and_counts_add_up(sample_set):
 
 def test_scaler_comes_from_the_training_split_only(sample_set):
     merged = xr.open_zarr(sample_set["merged"]).load()
-    scaler = S.load_scaler(sample_set["merged"])
+    scaler = features.load_scaler(sample_set["merged"])
     train = merged["split"].values == 0
     np.testing.assert_allclose(
         scaler.dynamic_mean, merged["dynamic"].values[train].astype(np.float64).mean(axis=(0, 1))
@@ -218,7 +221,7 @@ def test_scaler_comes_from_the_training_split_only(sample_set):
 
 
 def test_scaler_channels_are_the_normalised_inputs_then_the_fill_indicators(sample_set):
-    scaler = S.load_scaler(sample_set["merged"])
+    scaler = features.load_scaler(sample_set["merged"])
     assert scaler.fill_indicators == variables.FILL_INDICATORS
     assert scaler.n_model_dynamic == 2 * len(variables.DYNAMIC_FEATURES)
     values = np.full((2, 3, 5), 1.0, np.float32) * scaler.dynamic_mean.astype(np.float32)
@@ -233,7 +236,7 @@ def test_scaler_channels_are_the_normalised_inputs_then_the_fill_indicators(samp
         scaler.dynamic(values)
     # a scaler stored before the indicators existed gives the inputs alone, as its models read
     old = {k: v for k, v in scaler.to_dict().items() if k != "fill_indicators"}
-    legacy = S.Scaler.from_dict(old)
+    legacy = features.Scaler.from_dict(old)
     assert legacy.n_model_dynamic == 5
     assert legacy.dynamic(values).shape == (2, 3, 5)
 
@@ -263,13 +266,13 @@ def test_gap_run_lengths_pair_each_start_with_its_end():
         ],
         np.int8,
     ).T[:, :, None]  # (time, y, x)
-    assert sorted(S.gap_run_lengths(gap_filled).tolist()) == [1, 1, 1, 2, 3, 4]
+    assert sorted(gaps.gap_run_lengths(gap_filled).tolist()) == [1, 1, 1, 2, 3, 4]
 
 
 def test_simulated_gaps_fall_on_days_as_the_real_gap_filled_days_do():
     rng = np.random.default_rng(3)
     runs = np.array([1, 1, 1, 3])  # 3 one-day gaps and one 3-day gap: 3 gap days each
-    lengths, offsets = S.draw_gaps(runs, 20000, rng)
+    lengths, offsets = gaps.draw_gaps(runs, 20000, rng)
     assert set(np.unique(lengths)) == {1, 3}
     assert (lengths == 3).mean() == pytest.approx(0.5, abs=0.02)
     assert ((offsets >= 0) & (offsets < lengths)).all()
@@ -287,7 +290,7 @@ def test_a_simulated_gap_is_refilled_by_the_stacks_method():
     day = np.array([18, 18, 18])
     lengths = np.array([3, 2, 12])
     offsets = np.array([1, 1, 5])
-    out, out_flags, filled = S.simulate_gap(values, flags, day, lengths, offsets, 5, 31)
+    out, out_flags, filled = gaps.simulate_gap(values, flags, day, lengths, offsets, 5, 31)
     assert filled.all()
     # series 0: days 17-19 removed, linear in time between 16 and 20: the line itself
     np.testing.assert_allclose(out[:, 0], values[:, 0])
@@ -301,7 +304,7 @@ def test_a_simulated_gap_is_refilled_by_the_stacks_method():
     assert out[18, 2] == pytest.approx(window_mean)
     # a series with nothing observed near the gap cannot be refilled: returned unchanged
     lonely = np.where(np.arange(40) == 18, 0, 1).astype(np.int8)[:, None]
-    out, out_flags, filled = S.simulate_gap(
+    out, out_flags, filled = gaps.simulate_gap(
         values[:, :1], lonely, np.array([18]), np.array([1]), np.array([0]), 5, 31
     )
     assert not filled[0] and (out_flags == lonely).all() and (out == values[:, :1]).all()
@@ -319,7 +322,7 @@ def test_sequences_cross_into_the_previous_year(sample_set, test_stacks, test_co
     out = tmp_path / "2015.zarr"
     no_gaps = {"fraction": 0.0, "inputs": ["lst"]}  # the stacks' own values, unchanged
     settings = dict(test_config["samples"], per_year=4000, gap_simulation=no_gaps)
-    summary = S.draw_year_samples(
+    summary = samples.draw_year_samples(
         out,
         2015,
         test_stacks["stacks"][2015],
@@ -348,7 +351,7 @@ def test_sequences_cross_into_the_previous_year(sample_set, test_stacks, test_co
 
 def test_wrong_previous_year_is_refused(sample_set, test_stacks, test_config, tmp_path):
     with pytest.raises(Exception, match="is not the stack of 2014"):
-        S.draw_year_samples(
+        samples.draw_year_samples(
             tmp_path / "x.zarr",
             2015,
             test_stacks["stacks"][2015],
@@ -514,7 +517,7 @@ def test_xgboost_reads_the_same_samples_and_is_deterministic(sample_set, tmp_pat
     assert summaries[0]["xgboost_params"]["tree_method"] == "hist"
     booster, length, indicators = load_xgboost(runs[0] / "model.ubj")
     assert length == 4 and indicators == variables.FILL_INDICATORS
-    test = S.load_split(sample_set["merged"], "test", 4)
+    test = features.load_split(sample_set["merged"], "test", 4)
     dynamic = channels(test.dynamic, test.fill_flag, indicators)
     assert flatten(dynamic, test.static).shape[1] == len(feature_names(4, indicators)) == 4 * 10 + 7
     assert booster.feature_names == feature_names(4, indicators)

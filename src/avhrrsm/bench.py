@@ -829,9 +829,9 @@ def bench_inference(
 
     from avhrrsm.config import validate_config
     from avhrrsm.infer import auto_batch_size
+    from avhrrsm.learn.features import Scaler
     from avhrrsm.learn.models import build_model
     from avhrrsm.learn.predictor import load_predictor
-    from avhrrsm.learn.samples import Scaler
     from avhrrsm.learn.train import write_model_file
     from avhrrsm.variables import DYNAMIC_FEATURES, STATIC_FEATURES
 
@@ -920,7 +920,8 @@ TRAINING_BENCH_CONFIG: dict[str, Any] = {
 def build_bench_sample_set(work: Path) -> tuple[Path, dict[str, Any]]:
     """World -> static layers -> stacks -> split -> per-year samples -> merged sample set."""
     from avhrrsm.config import validate_config
-    from avhrrsm.learn.samples import build_split_map, draw_year_samples, merge_sample_sets
+    from avhrrsm.learn.samples import draw_year_samples, merge_sample_sets
+    from avhrrsm.learn.splitting import build_split_map
     from avhrrsm.stacks import build_year_stack
     from avhrrsm.static import build_static_layers
     from avhrrsm.synth import write_world

@@ -42,8 +42,8 @@ from avhrrsm.atomic import atomic_path
 from avhrrsm.device import describe_device
 from avhrrsm.grid import region_window
 from avhrrsm.io.errors import reading
+from avhrrsm.learn.features import Scaler
 from avhrrsm.learn.predictor import Predictor, load_predictor
-from avhrrsm.learn.samples import Scaler
 from avhrrsm.stacks import open_year_stacks
 from avhrrsm.static import read_static_layers
 from avhrrsm.store import create_store, write_region

@@ -21,7 +21,8 @@ from avhrrsm.config import (
 )
 from avhrrsm.codeversion import code_version as _code_version
 from avhrrsm.grid import region_window, tiles
-from avhrrsm.learn.samples import SPLIT_SETTINGS, YEAR_SETTINGS
+from avhrrsm.learn.splitting import SPLIT_SETTINGS
+from avhrrsm.learn.samples import YEAR_SETTINGS
 from avhrrsm.io.rawfiles import (
     stack_year_files,
     static_files,

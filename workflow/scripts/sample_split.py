@@ -3,7 +3,7 @@
 import _bootstrap  # noqa: F401  (makes avhrrsm importable)
 
 from avhrrsm.jobs import run_job
-from avhrrsm.learn.samples import build_split_map
+from avhrrsm.learn.splitting import build_split_map
 
 with run_job(snakemake, seed=snakemake.params.seed) as job:
     build_split_map(

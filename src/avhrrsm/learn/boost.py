@@ -21,7 +21,7 @@ import xgboost as xgb
 from avhrrsm.atomic import atomic_path, write_text_atomic
 from avhrrsm.device import select_device
 from avhrrsm.io.errors import InputError
-from avhrrsm.learn.samples import SampleArrays, fill_indicator_channels, load_training_splits
+from avhrrsm.learn.features import SampleArrays, fill_indicator_channels, load_training_splits
 from avhrrsm.learn.train import sample_set_id
 from avhrrsm.variables import DYNAMIC_FEATURES, FILL_INDICATORS, STATIC_FEATURES
 

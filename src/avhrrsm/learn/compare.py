@@ -22,9 +22,9 @@ import torch
 
 from avhrrsm.atomic import atomic_path, write_text_atomic
 from avhrrsm.grid import STEP_DEG
+from avhrrsm.learn.features import SampleArrays, load_split
 from avhrrsm.learn.models import AttentionLSTM
 from avhrrsm.learn.predictor import Predictor, load_predictor
-from avhrrsm.learn.samples import SampleArrays, load_split
 from avhrrsm.metrics import paired_rmse_difference, regression_metrics
 from avhrrsm.variables import DYNAMIC_FEATURES
 

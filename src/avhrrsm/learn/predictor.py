@@ -13,7 +13,7 @@ import torch
 
 from avhrrsm.device import autocast_dtype, select_device, set_threads
 from avhrrsm.learn.boost import channels, load_xgboost, predict_xgboost
-from avhrrsm.learn.samples import Scaler
+from avhrrsm.learn.features import Scaler
 from avhrrsm.learn.train import load_deep_model
 
 

@@ -4,12 +4,8 @@ A sample is one land pixel-day with a GLASS-MODIS target: the ``stored_lags`` da
 inputs up to and including that day (crossing into the previous year's stack where the day is
 early in January), the static layers of the pixel, and the target.
 
-Leak-free split, by space and optionally by time: the region is cut into square blocks of
-``block_deg`` degrees on the global grid; whole blocks go to train, validation or test (ranked
-by a seeded hash, so each split gets its share of blocks); pixels within ``guard_pixels`` of a
-block of another split are left out, so that no two splits hold neighbouring, correlated
-pixels. ``holdout_years`` put every sample of those years in the test split. A pixel's series
-therefore never appears in two splits within a year.
+The split map (:mod:`avhrrsm.learn.splitting`) decides each pixel's split; ``holdout_years``
+put every sample of those years in the test split.
 
 Stratified drawing: in the train and validation splits the wet regime (target above
 ``wet_threshold``) is drawn at least at ``wet_min_fraction`` of the samples where enough wet
@@ -30,19 +26,20 @@ from typing import Any
 
 import numpy as np
 import xarray as xr
-from scipy import ndimage
 
 from avhrrsm.atomic import atomic_path, write_text_atomic
 from avhrrsm.grid import STEP_DEG, Window, region_window, tiles
 from avhrrsm.io.errors import InputError, reading
+from avhrrsm.learn.features import Scaler
+from avhrrsm.learn.gaps import GapSimulation, draw_gaps, gap_run_lengths, simulate_gap
+from avhrrsm.learn.splitting import read_split_map
 from avhrrsm.logs import progress
-from avhrrsm.stacks import fill_gaps, gap_filling_settings, open_stack, open_year_stacks
+from avhrrsm.stacks import gap_filling_settings, open_year_stacks
 from avhrrsm.static import read_static_layers
 from avhrrsm.variables import (
     DYNAMIC_FEATURES,
     DYNAMIC_UNITS,
     EXCLUDED,
-    FILL_INDICATORS,
     FLAG_OBSERVED,
     INPUTS,
     REGIMES,
@@ -53,182 +50,13 @@ from avhrrsm.variables import (
     TARGET,
     TEST,
     TRAIN,
-    VALIDATION,
 )
 
 LOGGER = logging.getLogger(__name__)
+
+
 # what sampling reads of a stack: the inputs, their fill flags and the target
 STACK_VARIABLES = (*INPUTS, *(f"{name}_fill_flag" for name in INPUTS), TARGET)
-
-
-def _hash_uniform(keys: np.ndarray, seed: int) -> np.ndarray:
-    """A uniform number in [0, 1) per integer key, from a SplitMix64 mix of (key, seed)."""
-    with np.errstate(over="ignore"):
-        z = keys.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15) + np.uint64(seed)
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        z = z ^ (z >> np.uint64(31))
-    return (z >> np.uint64(11)).astype(np.float64) / float(1 << 53)
-
-
-def block_split_map(
-    window: Window,
-    block_deg: float,
-    fractions: Mapping[str, float],
-    seed: int,
-    guard_pixels: int,
-    wetness: np.ndarray | None = None,
-) -> np.ndarray:
-    """Split of every pixel of ``window`` (int8: 0 train, 1 validation, 2 test, -1 guard).
-
-    Blocks are squares of the global grid (a block is the same block in every run). With
-    ``wetness`` (per pixel, e.g. the fraction of wet target days; NaN over water) the blocks
-    are stratified: ranked by their mean wetness, cut into consecutive groups, shuffled within
-    each group by the seed, and handed out so that each split's share of blocks keeps up with
-    its fraction. So every split sees wet and dry blocks; without ``wetness`` the ranking is the
-    seeded hash alone. Each split gets at least one block.
-    """
-    block_px = max(1, int(round(block_deg / STEP_DEG)))
-    rows = np.arange(window.row_start, window.row_stop) // block_px
-    cols = np.arange(window.col_start, window.col_stop) // block_px
-    block_rows, block_cols = np.unique(rows), np.unique(cols)
-    row_index = np.searchsorted(block_rows, rows)
-    col_index = np.searchsorted(block_cols, cols)
-    n_blocks = block_rows.size * block_cols.size
-    if n_blocks < len(SPLITS):
-        raise ValueError(
-            f"the region holds {n_blocks} block(s) of {block_deg} degrees; at least 3 are needed "
-            "for train, validation and test; lower samples.block_deg"
-        )
-    keys = (block_rows[:, None] * 10_000 + block_cols[None, :]).ravel()
-    noise = _hash_uniform(keys, seed)
-    if wetness is None:
-        order = np.argsort(noise, kind="stable")
-    else:
-        flat_block = (row_index[:, None] * block_cols.size + col_index[None, :]).ravel()
-        values = wetness.ravel()
-        finite = np.isfinite(values)
-        sums = np.bincount(flat_block[finite], values[finite], minlength=n_blocks)
-        counts = np.bincount(flat_block[finite], minlength=n_blocks)
-        block_wetness = np.where(counts > 0, sums / np.maximum(counts, 1), -1.0)
-        group_size = int(np.ceil(1.0 / min(fractions.values())))
-        ranked = np.lexsort((noise, block_wetness))
-        group = np.empty(n_blocks, np.int64)
-        group[ranked] = np.arange(n_blocks) // group_size
-        order = np.lexsort((noise, group))  # groups in wetness order, shuffled within
-    targets = np.array([fractions[name] for name in SPLITS], np.float64)
-    assigned = np.zeros(len(SPLITS), np.int64)
-    block_split = np.empty(n_blocks, np.int8)
-    for position, block in enumerate(order):
-        missing = [s for s in range(len(SPLITS)) if assigned[s] == 0]
-        if len(missing) >= n_blocks - position:  # the last blocks go to empty splits
-            choice = missing[0]
-        else:
-            choice = int(np.argmax(targets * (position + 1) - assigned))
-        block_split[block] = choice
-        assigned[choice] += 1
-    split = block_split.reshape(block_rows.size, block_cols.size)[
-        row_index[:, None], col_index[None, :]
-    ]
-    if guard_pixels > 0:
-        structure = np.ones((2 * guard_pixels + 1,) * 2, bool)
-        guarded = np.zeros(split.shape, bool)
-        for value in (TRAIN, VALIDATION, TEST):
-            others = ndimage.binary_dilation(split != value, structure, border_value=0)
-            guarded |= (split == value) & others
-        split = np.where(guarded, EXCLUDED, split).astype(np.int8)
-    return split
-
-
-def wet_day_fraction(
-    stack_paths: Sequence[str | Path], land: np.ndarray, wet_threshold: float, window: Window
-) -> np.ndarray:
-    """Per pixel: the fraction of days with a target whose target exceeds ``wet_threshold``."""
-    wet = np.zeros(window.shape, np.int64)
-    valid = np.zeros(window.shape, np.int64)
-    for path in stack_paths:
-        stack = open_stack(path, window, (TARGET,))
-        for start in range(0, stack.sizes["time"], 32):
-            target = stack[TARGET][start : start + 32].values
-            wet += (target > wet_threshold).sum(axis=0)
-            valid += np.isfinite(target).sum(axis=0)
-        stack.close()
-    with np.errstate(invalid="ignore", divide="ignore"):
-        fraction = np.where((valid > 0) & land, wet / np.maximum(valid, 1), np.nan)
-    return fraction.astype(np.float32)
-
-
-def build_split_map(
-    out_path: str | Path,
-    stack_paths: Sequence[str | Path],
-    static_path: str | Path,
-    region: Mapping[str, float],
-    settings: Mapping[str, Any],
-    seed: int,
-    global_attrs: Mapping[str, str],
-) -> dict[str, int]:
-    """Write the split map (and the wet-day fraction it is stratified on) as a CF raster."""
-    from avhrrsm.store import crs_variable, lat_lon_coords
-
-    window = region_window(region)
-    land = read_static_layers(static_path, window)["land_mask"]
-    wetness = wet_day_fraction(stack_paths, land, float(settings["wet_threshold"]), window)
-    split = block_split_map(
-        window,
-        float(settings["block_deg"]),
-        settings["split_fractions"],
-        seed,
-        int(settings["guard_pixels"]),
-        wetness,
-    )
-    split = np.where(land, split, EXCLUDED).astype(np.int8)
-    dataset = xr.Dataset(
-        {
-            "split": (
-                ("lat", "lon"),
-                split,
-                {
-                    "long_name": "train / validation / test split of the pixel",
-                    "flag_values": np.array([-1, 0, 1, 2], np.int8),
-                    "flag_meanings": "excluded_water_or_guard train validation test",
-                    "grid_mapping": "crs",
-                },
-            ),
-            "wet_day_fraction": (
-                ("lat", "lon"),
-                wetness,
-                {
-                    "long_name": f"fraction of target days above {settings['wet_threshold']} m3 m-3",
-                    "units": "1",
-                    "grid_mapping": "crs",
-                },
-            ),
-        },
-        coords=lat_lon_coords(window),
-    )
-    dataset["crs"] = crs_variable()
-    dataset.attrs = {
-        "Conventions": "CF-1.8",
-        "title": "avhrrsm train / validation / test split",
-        "split_method": split_description(settings),
-        **global_attrs,
-    }
-    with atomic_path(out_path) as tmp:
-        dataset.to_zarr(tmp, mode="w", consolidated=True)
-    counts = {name: int((split == i).sum()) for i, name in enumerate(SPLITS)}
-    counts["excluded"] = int(((split == EXCLUDED) & land).sum())
-    LOGGER.info("split map: land pixels per split %s", counts)
-    return counts
-
-
-def read_split_map(path: str | Path, window: Window) -> np.ndarray:
-    with xr.open_zarr(path) as stored:
-        split = stored["split"].values
-    if split.shape != window.shape:
-        raise InputError(
-            path, f"split map has shape {split.shape}, not {window.shape}", "rebuild it"
-        )
-    return split
 
 
 def allocate(total: int, weights: Sequence[int]) -> np.ndarray:
@@ -277,10 +105,6 @@ class _TileCandidates:
     indices: dict[tuple[int, int], np.ndarray]
 
 
-# The keys of the config's `samples` section each stage reads: its rule passes only these, so
-# that a key reruns only the jobs whose outputs depend on it (`sequence_length` is read by the
-# training, the comparison and the inference, which choose how many stored lags a model uses).
-SPLIT_SETTINGS = ("wet_threshold", "block_deg", "split_fractions", "guard_pixels")
 YEAR_SETTINGS = (
     "stored_lags",
     "holdout_years",
@@ -289,99 +113,10 @@ YEAR_SETTINGS = (
     "wet_min_fraction",
     "gap_simulation",
 )
+
+
 # random streams of a tile: (split, regime) draw the samples, (GAP_STREAM, group) the gaps
 GAP_STREAM = len(SPLITS)
-
-
-@dataclass(frozen=True)
-class GapSimulation:
-    """Simulated gaps on sample days (``samples.gap_simulation``), filled by the stack's method."""
-
-    fraction: float
-    groups: tuple[tuple[str, ...], ...]  # inputs that gap together (the albedo bands)
-    max_interp_days: int
-    seasonal_window_days: int
-
-    @classmethod
-    def from_settings(
-        cls, settings: Mapping[str, Any], filling: Mapping[str, int]
-    ) -> GapSimulation:
-        inputs = settings["inputs"]
-        albedo = tuple(n for n in INPUTS if n.startswith("albedo_") and n in inputs)
-        others = tuple((n,) for n in INPUTS if n in inputs and not n.startswith("albedo_"))
-        return cls(
-            fraction=float(settings["fraction"]),
-            groups=((albedo,) if albedo else ()) + others,
-            max_interp_days=int(filling["max_interp_days"]),
-            seasonal_window_days=int(filling["seasonal_window_days"]),
-        )
-
-
-def gap_run_lengths(flags: np.ndarray) -> np.ndarray:
-    """Lengths (days) of the runs of gap-filled days (flag > 0) in a ``(time, y, x)`` flag
-    series, every pixel's runs together."""
-    gap = (flags > 0).reshape(flags.shape[0], -1).T  # (pixels, time)
-    padded = np.zeros((gap.shape[0], gap.shape[1] + 2), np.int8)
-    padded[:, 1:-1] = gap
-    change = np.diff(padded, axis=1)
-    # np.nonzero runs pixel by pixel, in time order: the k-th start pairs with the k-th end
-    return (np.nonzero(change == -1)[1] - np.nonzero(change == 1)[1]).astype(np.int64)
-
-
-def draw_gaps(
-    run_lengths: np.ndarray, n: int, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray]:
-    """Gap lengths and the day's offset into its gap for ``n`` simulated gaps.
-
-    A gap-filled day lies in a gap of g days with a chance in proportion to g times the number
-    of such gaps, and anywhere in it: drawn so, the simulated days are distributed over gap
-    lengths and positions as the real gap-filled days are."""
-    lengths, counts = np.unique(run_lengths, return_counts=True)
-    weights = (lengths * counts).astype(np.float64)
-    drawn = rng.choice(lengths, size=n, p=weights / weights.sum())
-    return drawn, rng.integers(0, drawn)
-
-
-def simulate_gap(
-    values: np.ndarray,
-    flags: np.ndarray,
-    day: np.ndarray,
-    lengths: np.ndarray,
-    offsets: np.ndarray,
-    max_interp_days: int,
-    seasonal_window_days: int,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Pixel series ``(time, n)`` with the observed values of ``lengths`` days, starting
-    ``offsets`` days before ``day``, removed and refilled by the stack's temporal gap filling.
-
-    Returns the values, the fill flags and whether each series could be refilled; only the run
-    of missing days that holds the simulated gap changes (the rest keeps the stack's values),
-    and a series the temporal steps cannot refill is returned unchanged."""
-    n_days, n = values.shape
-    days = np.arange(n_days)[:, None]
-    start = day - offsets
-    observed = (flags == FLAG_OBSERVED) & ~((days >= start) & (days < start + lengths))
-    refilled, refilled_flags = fill_gaps(
-        np.where(observed, values, np.nan)[:, None, :],
-        np.ones((1, n), bool),
-        max_interp_days,
-        seasonal_window_days,
-        spatial=False,
-    )
-    refilled, refilled_flags = refilled[:, 0, :], refilled_flags[:, 0, :]
-    columns = np.arange(n)
-    last_observed = np.maximum.accumulate(np.where(observed, days, -1), axis=0)[day, columns]
-    next_observed = np.minimum.accumulate(np.where(observed, days, n_days)[::-1], axis=0)[::-1][
-        day, columns
-    ]
-    run = (days > last_observed) & (days < next_observed)
-    filled = np.isfinite(np.where(run, refilled, 0.0)).all(axis=0)
-    replace = run & filled[None]
-    return (
-        np.where(replace, refilled, values).astype(values.dtype),
-        np.where(replace, refilled_flags, flags).astype(flags.dtype),
-        filled,
-    )
 
 
 def draw_year_samples(
@@ -735,220 +470,10 @@ def _assemble(parts: list[dict[str, np.ndarray]], lags: int) -> xr.Dataset:
     return dataset
 
 
-def split_description(settings: Mapping[str, Any]) -> str:
-    """How the split map was made (its ``split_method`` attribute)."""
-    fractions = settings["split_fractions"]
-    return (
-        f"spatial blocks of {settings['block_deg']} degrees on the global grid, ranked by a "
-        f"seeded hash, train/validation/test = {fractions['train']}/{fractions['validation']}/"
-        f"{fractions['test']} of the blocks; {settings['guard_pixels']} guard pixel(s) left out "
-        "along edges between splits"
-    )
-
-
 def _holdout_description(split_method: str, holdout_years: Sequence[int]) -> str:
     if not holdout_years:
         return split_method
     return f"{split_method}; every sample of {list(holdout_years)} in the test split"
-
-
-@dataclass(frozen=True)
-class Scaler:
-    """Normalisation statistics of the inputs and the target (from the training split only)."""
-
-    dynamic_features: tuple[str, ...]
-    static_features: tuple[str, ...]
-    dynamic_mean: np.ndarray
-    dynamic_std: np.ndarray
-    static_mean: np.ndarray
-    static_std: np.ndarray
-    target_mean: float
-    target_std: float
-    # the training range of every input (inference flags values outside it)
-    dynamic_min: np.ndarray
-    dynamic_max: np.ndarray
-    static_min: np.ndarray
-    static_max: np.ndarray
-    # inputs whose "gap-filled" indicator (fill flag > 0, as 0/1) follows the normalised dynamic
-    # inputs as a model input channel; empty for models trained before the indicators existed
-    fill_indicators: tuple[str, ...] = ()
-
-    @property
-    def n_model_dynamic(self) -> int:
-        """Dynamic channels a model reads: the inputs, then their fill indicators."""
-        return len(self.dynamic_features) + len(self.fill_indicators)
-
-    @classmethod
-    def fit(cls, dynamic: np.ndarray, static: np.ndarray, target: np.ndarray) -> Scaler:
-        """Means and standard deviations (float64 sums; a constant feature gets std 1)."""
-        if target.size == 0:
-            raise ValueError("the training split is empty: no normalisation can be fitted")
-
-        def std(values: np.ndarray, axis: tuple[int, ...] | int | None) -> np.ndarray:
-            out = values.astype(np.float64).std(axis=axis)
-            return np.where(out > 0, out, 1.0)
-
-        return cls(
-            dynamic_features=DYNAMIC_FEATURES,
-            static_features=STATIC_FEATURES,
-            dynamic_mean=dynamic.astype(np.float64).mean(axis=(0, 1)),
-            dynamic_std=std(dynamic, (0, 1)),
-            static_mean=static.astype(np.float64).mean(axis=0),
-            static_std=std(static, 0),
-            target_mean=float(target.astype(np.float64).mean()),
-            target_std=float(std(target, None)),
-            dynamic_min=dynamic.min(axis=(0, 1)).astype(np.float64),
-            dynamic_max=dynamic.max(axis=(0, 1)).astype(np.float64),
-            static_min=static.min(axis=0).astype(np.float64),
-            static_max=static.max(axis=0).astype(np.float64),
-            fill_indicators=FILL_INDICATORS,
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "dynamic_features": list(self.dynamic_features),
-            "static_features": list(self.static_features),
-            "dynamic_mean": [float(v) for v in self.dynamic_mean],
-            "dynamic_std": [float(v) for v in self.dynamic_std],
-            "static_mean": [float(v) for v in self.static_mean],
-            "static_std": [float(v) for v in self.static_std],
-            "target_mean": self.target_mean,
-            "target_std": self.target_std,
-            **{
-                name: [float(v) for v in getattr(self, name)]
-                for name in ("dynamic_min", "dynamic_max", "static_min", "static_max")
-            },
-            "fill_indicators": list(self.fill_indicators),
-        }
-
-    @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> Scaler:
-        return cls(
-            dynamic_features=tuple(values["dynamic_features"]),
-            static_features=tuple(values["static_features"]),
-            dynamic_mean=np.asarray(values["dynamic_mean"], np.float64),
-            dynamic_std=np.asarray(values["dynamic_std"], np.float64),
-            static_mean=np.asarray(values["static_mean"], np.float64),
-            static_std=np.asarray(values["static_std"], np.float64),
-            target_mean=float(values["target_mean"]),
-            target_std=float(values["target_std"]),
-            **{
-                name: np.asarray(values[name], np.float64)
-                for name in ("dynamic_min", "dynamic_max", "static_min", "static_max")
-            },
-            fill_indicators=tuple(values.get("fill_indicators", ())),
-        )
-
-    def dynamic(self, values: np.ndarray, fill_flags: np.ndarray | None = None) -> np.ndarray:
-        """The model's dynamic inputs ``(..., n_model_dynamic)``: normalised inputs (float32
-        arithmetic, in one new array: inference calls this on a block of a whole tile), then
-        the fill indicators from ``fill_flags`` (same shape as ``values``)."""
-        if not self.fill_indicators:
-            return _normalise(values, self.dynamic_mean, self.dynamic_std)
-        if fill_flags is None or fill_flags.shape != values.shape:
-            raise ValueError(
-                f"the model reads fill indicators of {list(self.fill_indicators)}: fill flags "
-                f"of the inputs' shape {values.shape} are needed"
-            )
-        out = np.empty((*values.shape[:-1], self.n_model_dynamic), np.float32)
-        n_inputs = len(self.dynamic_features)
-        out[..., :n_inputs] = values
-        out[..., :n_inputs] -= self.dynamic_mean.astype(np.float32)
-        out[..., :n_inputs] *= (1.0 / self.dynamic_std).astype(np.float32)
-        out[..., n_inputs:] = fill_indicator_channels(
-            fill_flags, self.dynamic_features, self.fill_indicators
-        )
-        return out
-
-    def static(self, values: np.ndarray) -> np.ndarray:
-        return _normalise(values, self.static_mean, self.static_std)
-
-    def target(self, values: np.ndarray) -> np.ndarray:
-        return ((values - self.target_mean) / self.target_std).astype(np.float32)
-
-    def target_back(self, values: np.ndarray) -> np.ndarray:
-        """From the normalised scale back to m3 m-3."""
-        return (values * self.target_std + self.target_mean).astype(np.float32)
-
-
-def fill_indicator_channels(
-    fill_flags: np.ndarray, features: Sequence[str], indicators: Sequence[str]
-) -> np.ndarray:
-    """``(..., len(indicators))`` float32: 1 where the indicator's input was gap-filled."""
-    index = [list(features).index(name) for name in indicators]
-    return (fill_flags[..., index] > 0).astype(np.float32)
-
-
-def _normalise(values: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
-    out = np.array(values, dtype=np.float32, copy=True)
-    out -= mean.astype(np.float32)
-    out *= (1.0 / std).astype(np.float32)
-    return out
-
-
-@dataclass(frozen=True)
-class SampleArrays:
-    """The samples of one split, in physical units, with the last ``L`` lags only."""
-
-    dynamic: np.ndarray  # (n, L, dynamic features)
-    static: np.ndarray  # (n, static features)
-    target: np.ndarray  # (n,) m3 m-3; NaN where missing (masked in the loss)
-    time: np.ndarray
-    lat: np.ndarray
-    lon: np.ndarray
-    fill_flag: np.ndarray  # (n, L, dynamic features) int8 stack fill flags
-    gap_simulated: np.ndarray  # (n,) bool: a gap was simulated on the sample's day
-
-    def __len__(self) -> int:
-        return int(self.target.size)
-
-
-def load_split(path: str | Path, split: str, sequence_length: int) -> SampleArrays:
-    """The samples of ``split`` ('train', 'validation', 'test') with the last L lags."""
-    with xr.open_zarr(path) as samples:
-        lags = samples.sizes["lag"]
-        if sequence_length > lags:
-            raise InputError(
-                path,
-                f"holds {lags} lags, the model needs sequence_length {sequence_length}",
-                "raise samples.stored_lags and rebuild the sample sets",
-            )
-        chosen = np.flatnonzero(samples["split"].values == SPLITS.index(split))
-        subset = samples.isel(sample=chosen)
-        last = slice(lags - sequence_length, None)
-        return SampleArrays(
-            dynamic=np.ascontiguousarray(subset["dynamic"].values[:, last]),
-            static=subset["static"].values,
-            target=subset["target"].values,
-            time=subset["time"].values,
-            lat=subset["lat"].values,
-            lon=subset["lon"].values,
-            fill_flag=np.ascontiguousarray(subset["dynamic_fill_flag"].values[:, last]),
-            gap_simulated=subset["gap_simulated"].values.astype(bool).any(axis=1),
-        )
-
-
-def load_training_splits(
-    path: str | Path, sequence_length: int
-) -> tuple[SampleArrays, SampleArrays]:
-    """The train and validation splits; an error naming the set when either is empty."""
-    train = load_split(path, "train", sequence_length)
-    validation = load_split(path, "validation", sequence_length)
-    if len(train) == 0 or len(validation) == 0:
-        raise InputError(
-            path,
-            f"has {len(train)} training and {len(validation)} validation samples",
-            "both splits need samples: check samples.split_fractions and samples.per_year",
-        )
-    return train, validation
-
-
-def load_scaler(path: str | Path) -> Scaler:
-    """The scaler stored with a merged sample set."""
-    with xr.open_zarr(path) as samples:
-        if "scaler" not in samples.attrs:
-            raise InputError(path, "has no normalisation statistics", "use the merged sample set")
-        return Scaler.from_dict(json.loads(samples.attrs["scaler"]))
 
 
 def merge_sample_sets(

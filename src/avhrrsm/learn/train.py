@@ -42,8 +42,8 @@ from avhrrsm.device import (
     set_threads,
 )
 from avhrrsm.io.errors import InputError
+from avhrrsm.learn.features import SampleArrays, Scaler, load_scaler, load_training_splits
 from avhrrsm.learn.models import SequenceRegressor, build_model, masked_mse
-from avhrrsm.learn.samples import SampleArrays, Scaler, load_scaler, load_training_splits
 
 LOGGER = logging.getLogger(__name__)
 MODEL_FORMAT = "avhrrsm-model-1"

@@ -1,0 +1,220 @@
+"""The model-input contract: the normalisation (:class:`Scaler`, with the fill-indicator
+channels), the sample arrays a model trains and is tested on, and their loaders."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from avhrrsm.io.errors import InputError
+from avhrrsm.variables import (
+    DYNAMIC_FEATURES,
+    FILL_INDICATORS,
+    SPLITS,
+    STATIC_FEATURES,
+)
+
+
+@dataclass(frozen=True)
+class Scaler:
+    """Normalisation statistics of the inputs and the target (from the training split only)."""
+
+    dynamic_features: tuple[str, ...]
+    static_features: tuple[str, ...]
+    dynamic_mean: np.ndarray
+    dynamic_std: np.ndarray
+    static_mean: np.ndarray
+    static_std: np.ndarray
+    target_mean: float
+    target_std: float
+    # the training range of every input (inference flags values outside it)
+    dynamic_min: np.ndarray
+    dynamic_max: np.ndarray
+    static_min: np.ndarray
+    static_max: np.ndarray
+    # inputs whose "gap-filled" indicator (fill flag > 0, as 0/1) follows the normalised dynamic
+    # inputs as a model input channel; empty for models trained before the indicators existed
+    fill_indicators: tuple[str, ...] = ()
+
+    @property
+    def n_model_dynamic(self) -> int:
+        """Dynamic channels a model reads: the inputs, then their fill indicators."""
+        return len(self.dynamic_features) + len(self.fill_indicators)
+
+    @classmethod
+    def fit(cls, dynamic: np.ndarray, static: np.ndarray, target: np.ndarray) -> Scaler:
+        """Means and standard deviations (float64 sums; a constant feature gets std 1)."""
+        if target.size == 0:
+            raise ValueError("the training split is empty: no normalisation can be fitted")
+
+        def std(values: np.ndarray, axis: tuple[int, ...] | int | None) -> np.ndarray:
+            out = values.astype(np.float64).std(axis=axis)
+            return np.where(out > 0, out, 1.0)
+
+        return cls(
+            dynamic_features=DYNAMIC_FEATURES,
+            static_features=STATIC_FEATURES,
+            dynamic_mean=dynamic.astype(np.float64).mean(axis=(0, 1)),
+            dynamic_std=std(dynamic, (0, 1)),
+            static_mean=static.astype(np.float64).mean(axis=0),
+            static_std=std(static, 0),
+            target_mean=float(target.astype(np.float64).mean()),
+            target_std=float(std(target, None)),
+            dynamic_min=dynamic.min(axis=(0, 1)).astype(np.float64),
+            dynamic_max=dynamic.max(axis=(0, 1)).astype(np.float64),
+            static_min=static.min(axis=0).astype(np.float64),
+            static_max=static.max(axis=0).astype(np.float64),
+            fill_indicators=FILL_INDICATORS,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "dynamic_features": list(self.dynamic_features),
+            "static_features": list(self.static_features),
+            "dynamic_mean": [float(v) for v in self.dynamic_mean],
+            "dynamic_std": [float(v) for v in self.dynamic_std],
+            "static_mean": [float(v) for v in self.static_mean],
+            "static_std": [float(v) for v in self.static_std],
+            "target_mean": self.target_mean,
+            "target_std": self.target_std,
+            **{
+                name: [float(v) for v in getattr(self, name)]
+                for name in ("dynamic_min", "dynamic_max", "static_min", "static_max")
+            },
+            "fill_indicators": list(self.fill_indicators),
+        }
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> Scaler:
+        return cls(
+            dynamic_features=tuple(values["dynamic_features"]),
+            static_features=tuple(values["static_features"]),
+            dynamic_mean=np.asarray(values["dynamic_mean"], np.float64),
+            dynamic_std=np.asarray(values["dynamic_std"], np.float64),
+            static_mean=np.asarray(values["static_mean"], np.float64),
+            static_std=np.asarray(values["static_std"], np.float64),
+            target_mean=float(values["target_mean"]),
+            target_std=float(values["target_std"]),
+            **{
+                name: np.asarray(values[name], np.float64)
+                for name in ("dynamic_min", "dynamic_max", "static_min", "static_max")
+            },
+            fill_indicators=tuple(values.get("fill_indicators", ())),
+        )
+
+    def dynamic(self, values: np.ndarray, fill_flags: np.ndarray | None = None) -> np.ndarray:
+        """The model's dynamic inputs ``(..., n_model_dynamic)``: normalised inputs (float32
+        arithmetic, in one new array: inference calls this on a block of a whole tile), then
+        the fill indicators from ``fill_flags`` (same shape as ``values``)."""
+        if not self.fill_indicators:
+            return _normalise(values, self.dynamic_mean, self.dynamic_std)
+        if fill_flags is None or fill_flags.shape != values.shape:
+            raise ValueError(
+                f"the model reads fill indicators of {list(self.fill_indicators)}: fill flags "
+                f"of the inputs' shape {values.shape} are needed"
+            )
+        out = np.empty((*values.shape[:-1], self.n_model_dynamic), np.float32)
+        n_inputs = len(self.dynamic_features)
+        out[..., :n_inputs] = values
+        out[..., :n_inputs] -= self.dynamic_mean.astype(np.float32)
+        out[..., :n_inputs] *= (1.0 / self.dynamic_std).astype(np.float32)
+        out[..., n_inputs:] = fill_indicator_channels(
+            fill_flags, self.dynamic_features, self.fill_indicators
+        )
+        return out
+
+    def static(self, values: np.ndarray) -> np.ndarray:
+        return _normalise(values, self.static_mean, self.static_std)
+
+    def target(self, values: np.ndarray) -> np.ndarray:
+        return ((values - self.target_mean) / self.target_std).astype(np.float32)
+
+    def target_back(self, values: np.ndarray) -> np.ndarray:
+        """From the normalised scale back to m3 m-3."""
+        return (values * self.target_std + self.target_mean).astype(np.float32)
+
+
+def fill_indicator_channels(
+    fill_flags: np.ndarray, features: Sequence[str], indicators: Sequence[str]
+) -> np.ndarray:
+    """``(..., len(indicators))`` float32: 1 where the indicator's input was gap-filled."""
+    index = [list(features).index(name) for name in indicators]
+    return (fill_flags[..., index] > 0).astype(np.float32)
+
+
+def _normalise(values: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    out = np.array(values, dtype=np.float32, copy=True)
+    out -= mean.astype(np.float32)
+    out *= (1.0 / std).astype(np.float32)
+    return out
+
+
+@dataclass(frozen=True)
+class SampleArrays:
+    """The samples of one split, in physical units, with the last ``L`` lags only."""
+
+    dynamic: np.ndarray  # (n, L, dynamic features)
+    static: np.ndarray  # (n, static features)
+    target: np.ndarray  # (n,) m3 m-3; NaN where missing (masked in the loss)
+    time: np.ndarray
+    lat: np.ndarray
+    lon: np.ndarray
+    fill_flag: np.ndarray  # (n, L, dynamic features) int8 stack fill flags
+    gap_simulated: np.ndarray  # (n,) bool: a gap was simulated on the sample's day
+
+    def __len__(self) -> int:
+        return int(self.target.size)
+
+
+def load_split(path: str | Path, split: str, sequence_length: int) -> SampleArrays:
+    """The samples of ``split`` ('train', 'validation', 'test') with the last L lags."""
+    with xr.open_zarr(path) as samples:
+        lags = samples.sizes["lag"]
+        if sequence_length > lags:
+            raise InputError(
+                path,
+                f"holds {lags} lags, the model needs sequence_length {sequence_length}",
+                "raise samples.stored_lags and rebuild the sample sets",
+            )
+        chosen = np.flatnonzero(samples["split"].values == SPLITS.index(split))
+        subset = samples.isel(sample=chosen)
+        last = slice(lags - sequence_length, None)
+        return SampleArrays(
+            dynamic=np.ascontiguousarray(subset["dynamic"].values[:, last]),
+            static=subset["static"].values,
+            target=subset["target"].values,
+            time=subset["time"].values,
+            lat=subset["lat"].values,
+            lon=subset["lon"].values,
+            fill_flag=np.ascontiguousarray(subset["dynamic_fill_flag"].values[:, last]),
+            gap_simulated=subset["gap_simulated"].values.astype(bool).any(axis=1),
+        )
+
+
+def load_training_splits(
+    path: str | Path, sequence_length: int
+) -> tuple[SampleArrays, SampleArrays]:
+    """The train and validation splits; an error naming the set when either is empty."""
+    train = load_split(path, "train", sequence_length)
+    validation = load_split(path, "validation", sequence_length)
+    if len(train) == 0 or len(validation) == 0:
+        raise InputError(
+            path,
+            f"has {len(train)} training and {len(validation)} validation samples",
+            "both splits need samples: check samples.split_fractions and samples.per_year",
+        )
+    return train, validation
+
+
+def load_scaler(path: str | Path) -> Scaler:
+    """The scaler stored with a merged sample set."""
+    with xr.open_zarr(path) as samples:
+        if "scaler" not in samples.attrs:
+            raise InputError(path, "has no normalisation statistics", "use the merged sample set")
+        return Scaler.from_dict(json.loads(samples.attrs["scaler"]))
