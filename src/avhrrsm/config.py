@@ -18,7 +18,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from avhrrsm.variables import GLASS_MODIS_YEARS
+from avhrrsm.variables import ALBEDO_VARIABLES, GLASS_MODIS_YEARS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
@@ -287,7 +287,7 @@ def _learning_problems(config: Mapping[str, Any]) -> Iterator[str]:
             )
     if target_years and set(target_years) <= set(samples["holdout_years"]):
         yield "samples.holdout_years: every target year is held out; nothing is left to train on"
-    albedo = {"albedo_bsa_vis", "albedo_bsa_nir", "albedo_bsa_shortwave"}
+    albedo = set(ALBEDO_VARIABLES)
     simulated_albedo = albedo & set(samples["gap_simulation"]["inputs"])
     if simulated_albedo and simulated_albedo != albedo:
         yield (

@@ -233,6 +233,16 @@ def read_inputs_block(
     return out
 
 
+def observed_around(observed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For every day of a series (time first), the index of the last observed day up to it (-1
+    where none) and of the first observed day from it on (the series length where none)."""
+    n_days = observed.shape[0]
+    index = np.arange(n_days).reshape((n_days,) + (1,) * (observed.ndim - 1))
+    previous = np.maximum.accumulate(np.where(observed, index, -1), axis=0)
+    following = np.minimum.accumulate(np.where(observed, index, n_days)[::-1], axis=0)[::-1]
+    return previous, following
+
+
 def fill_gaps(
     values: np.ndarray,
     land: np.ndarray,
@@ -252,8 +262,7 @@ def fill_gaps(
     flag[~observed] = FLAG_NEAREST  # provisional: refined below
     # 1. linear interpolation in time over short gaps (vectorised over pixels)
     index = np.arange(n_days)[:, None, None]
-    previous = np.maximum.accumulate(np.where(observed, index, -1), axis=0)
-    following = np.minimum.accumulate(np.where(observed, index, n_days)[::-1], axis=0)[::-1]
+    previous, following = observed_around(observed)
     short = (
         ~observed
         & land[None]

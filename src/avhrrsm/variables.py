@@ -130,9 +130,8 @@ SAMPLE_ATTRS: Mapping[str, Mapping[str, Any]] = {
     },
     "dynamic_fill_flag": {
         "long_name": "gap filling of the dynamic inputs (stack fill flags)",
-        "flag_values": np.array([-1, 0, 1, 2, 3, 4], np.int8),
-        "flag_meanings": "water observed temporal_interpolation seasonal_window_mean "
-        "nearest_land_pixel annual_mean",
+        "flag_values": FILL_FLAG_ATTRS["flag_values"],
+        "flag_meanings": FILL_FLAG_ATTRS["flag_meanings"],
     },
     "gap_simulated": {
         "long_name": "1 where the input's observed values around the sample day were removed and "
@@ -147,8 +146,8 @@ SAMPLE_ATTRS: Mapping[str, Mapping[str, Any]] = {
     },
     "split": {
         "long_name": "train / validation / test split",
-        "flag_values": np.array([0, 1, 2], np.int8),
-        "flag_meanings": "train validation test",
+        "flag_values": np.array([TRAIN, VALIDATION, TEST], np.int8),
+        "flag_meanings": " ".join(SPLITS),
     },
     "row": {"long_name": "row of the global 0.05 degree grid (0 = northernmost)"},
     "col": {"long_name": "column of the global 0.05 degree grid (0 = 180 W)"},

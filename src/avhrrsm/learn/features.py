@@ -121,9 +121,7 @@ class Scaler:
             )
         out = np.empty((*values.shape[:-1], self.n_model_dynamic), np.float32)
         n_inputs = len(self.dynamic_features)
-        out[..., :n_inputs] = values
-        out[..., :n_inputs] -= self.dynamic_mean.astype(np.float32)
-        out[..., :n_inputs] *= (1.0 / self.dynamic_std).astype(np.float32)
+        _normalise(values, self.dynamic_mean, self.dynamic_std, out[..., :n_inputs])
         out[..., n_inputs:] = fill_indicator_channels(
             fill_flags, self.dynamic_features, self.fill_indicators
         )
@@ -148,8 +146,14 @@ def fill_indicator_channels(
     return (fill_flags[..., index] > 0).astype(np.float32)
 
 
-def _normalise(values: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
-    out = np.array(values, dtype=np.float32, copy=True)
+def _normalise(
+    values: np.ndarray, mean: np.ndarray, std: np.ndarray, out: np.ndarray | None = None
+) -> np.ndarray:
+    """(values - mean) / std in float32, into ``out`` (a new array where not given)."""
+    if out is None:
+        out = np.array(values, dtype=np.float32, copy=True)
+    else:
+        out[...] = values
     out -= mean.astype(np.float32)
     out *= (1.0 / std).astype(np.float32)
     return out

@@ -9,11 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from avhrrsm.stacks import fill_gaps
-from avhrrsm.variables import (
-    FLAG_OBSERVED,
-    INPUTS,
-)
+from avhrrsm.stacks import fill_gaps, observed_around
+from avhrrsm.variables import ALBEDO_VARIABLES, FLAG_OBSERVED, INPUTS
 
 
 @dataclass(frozen=True)
@@ -30,8 +27,8 @@ class GapSimulation:
         cls, settings: Mapping[str, Any], filling: Mapping[str, int]
     ) -> GapSimulation:
         inputs = settings["inputs"]
-        albedo = tuple(n for n in INPUTS if n.startswith("albedo_") and n in inputs)
-        others = tuple((n,) for n in INPUTS if n in inputs and not n.startswith("albedo_"))
+        albedo = tuple(n for n in ALBEDO_VARIABLES if n in inputs)
+        others = tuple((n,) for n in INPUTS if n in inputs and n not in ALBEDO_VARIABLES)
         return cls(
             fraction=float(settings["fraction"]),
             groups=((albedo,) if albedo else ()) + others,
@@ -92,12 +89,9 @@ def simulate_gap(
         spatial=False,
     )
     refilled, refilled_flags = refilled[:, 0, :], refilled_flags[:, 0, :]
+    previous, following = observed_around(observed)
     columns = np.arange(n)
-    last_observed = np.maximum.accumulate(np.where(observed, days, -1), axis=0)[day, columns]
-    next_observed = np.minimum.accumulate(np.where(observed, days, n_days)[::-1], axis=0)[::-1][
-        day, columns
-    ]
-    run = (days > last_observed) & (days < next_observed)
+    run = (days > previous[day, columns]) & (days < following[day, columns])
     filled = np.isfinite(np.where(run, refilled, 0.0)).all(axis=0)
     replace = run & filled[None]
     return (

@@ -322,7 +322,11 @@ def _gather(
         name: _tile_series(stack, previous, head, f"{name}_fill_flag", rows, cols)
         for name in DYNAMIC_FEATURES
     }
-    runs = {name: gap_run_lengths(flag_values[name]) for name in DYNAMIC_FEATURES}
+    # the real gaps of each simulated group's input in the tile (only when gaps are simulated)
+    runs = {
+        group[0]: gap_run_lengths(flag_values[group[0]])
+        for group in (gaps.groups if gaps.fraction > 0 else ())
+    }
     flag_values = {name: flags[:, row, col] for name, flags in flag_values.items()}
     simulated = np.zeros((flat.size, len(DYNAMIC_FEATURES)), np.int8)
     skipped = {"gap_simulation_unfillable": 0, "gap_simulation_no_gaps_in_tile": 0}
