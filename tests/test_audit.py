@@ -16,7 +16,8 @@ import pytest
 import xarray as xr
 from conftest import run_tiny_workflow
 
-from avhrrsm.audit import (
+from avhrrsm.jobs import run_job
+from avhrrsm.ops.audit import (
     CURRENT_BY_BYTES,
     CURRENT_BY_STAT,
     build_manifest,
@@ -25,7 +26,6 @@ from avhrrsm.audit import (
     rerun_selection,
     verify_run,
 )
-from avhrrsm.jobs import run_job
 from avhrrsm.provenance import (
     CHECKED_BYTES,
     CHECKED_SIDECAR,
@@ -441,7 +441,7 @@ def test_two_clean_runs_give_identical_outputs(tiny_run, tmp_path):
 
 
 def test_zarr_difference_names_the_variable(tmp_path):
-    from avhrrsm.audit import _first_difference
+    from avhrrsm.ops.audit import _first_difference
 
     base = xr.Dataset(
         {

@@ -263,7 +263,7 @@ def test_the_scratch_of_an_interrupted_audit_rerun_is_removed_and_said(tmp_path)
     import sys
 
     from avhrrsm.atomic import HOST
-    from avhrrsm.audit import SCRATCH_KEPT, SCRATCH_OWNER, _remove_interrupted_scratch
+    from avhrrsm.ops.audit import SCRATCH_KEPT, SCRATCH_OWNER, _remove_interrupted_scratch
 
     gone = subprocess.run(
         [sys.executable, "-c", "import os; print(os.getpid())"],

@@ -7,12 +7,9 @@ from __future__ import annotations
 
 import pytest
 
-from avhrrsm.bench import (
-    model_flops_per_pixel_day,
-    render_markdown,
-    snakemake_job_counts,
-    target_verdicts,
-)
+from avhrrsm.ops.bench.dag import snakemake_job_counts
+from avhrrsm.ops.bench.gpu import model_flops_per_pixel_day
+from avhrrsm.ops.bench.report import render_markdown, target_verdicts
 from avhrrsm.variables import DYNAMIC_FEATURES, FILL_INDICATORS, STATIC_FEATURES
 
 # inputs, their fill indicators and the static layers (repeated at every lag)

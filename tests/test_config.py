@@ -9,11 +9,11 @@ import yaml
 from conftest import REPO_ROOT
 
 from avhrrsm.config import (
-    SCHEMA_PATH,
     ConfigError,
     config_hash,
     input_patterns,
     load_config,
+    load_schema,
     load_yaml,
     validate_config,
 )
@@ -95,6 +95,21 @@ def test_several_problems_reported_together():
     assert "years[0]" in str(info.value)
 
 
+def test_a_moved_key_names_its_new_place_and_nothing_else_is_lost():
+    with pytest.raises(ConfigError) as info:
+        validate_config({"samples": {"sequence_length": 6, "per_yer": 100}})
+    message = str(info.value)
+    assert "samples.sequence_length: this key moved to models.sequence_length" in message
+    assert "'models: {sequence_length: 6}'" in message
+    assert "unknown key" in message and "samples.per_yer" in message  # the typo still reported
+    assert "samples.sequence_length: unknown key" not in message
+    assert validate_config({"models": {"sequence_length": 6}})["models"]["sequence_length"] == 6
+    with pytest.raises(
+        ConfigError, match=r"models.sequence_length \(12\) exceeds samples.stored_lags"
+    ):
+        validate_config({"models": {"sequence_length": 12}})
+
+
 def test_bad_yaml_and_missing_file_named(tmp_path):
     broken = tmp_path / "broken.yaml"
     broken.write_text("run: [unclosed\n")
@@ -131,7 +146,7 @@ def test_input_patterns_point_into_the_run_folder():
 
 
 def test_schema_every_property_documented_or_defaulted():
-    schema = yaml.safe_load(SCHEMA_PATH.read_text())
+    schema = load_schema()
     for key, sub in schema["properties"].items():
         assert "default" in sub, f"top-level key {key} has no default"
 

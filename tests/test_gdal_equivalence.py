@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import rasterio
 
-from avhrrsm.bench import gdalwarp_to_window
 from avhrrsm.grid import window_for_bounds
 from avhrrsm.io.rasters import write_geotiff
+from avhrrsm.ops.bench.inputs import gdalwarp_to_window
 from avhrrsm.regrid import bilinear_to_points, block_reduce_mean, window_transform
 
 

@@ -11,7 +11,8 @@ import sys
 from conftest import REPO_ROOT, TEST_CONFIG
 from test_workflow import _snakemake
 
-from avhrrsm.bench import snakemake_job_counts, write_global_standins
+from avhrrsm.ops.bench.dag import snakemake_job_counts
+from avhrrsm.ops.bench.fixtures import write_global_standins
 
 YEARS = ["--config", "years=[1999,2001]"]
 
@@ -53,7 +54,8 @@ def test_global_forty_year_configuration_plans(tmp_path):
     """The 1982-2021 global configuration (real-data layout; empty stand-ins for the inputs
     the DAG looks at) plans every year and tile. How fast is the benchmark's business
     (`avhrrsm bench --section dag`, target <= 20 s)."""
-    config = write_global_standins(tmp_path)
+    write_global_standins(tmp_path)
+    config = REPO_ROOT / "workflow" / "configs" / "global.yaml"
     result = _snakemake(["-n", "--quiet", "rules", "--configfile", str(config)], cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     counts = snakemake_job_counts(result.stdout + result.stderr)
@@ -181,13 +183,14 @@ def test_a_samples_key_reruns_only_the_jobs_that_read_it(tiny_run):
     from conftest import run_snakemake
 
     workdir = tiny_run.parents[1]
-    samples = yaml.safe_load(TEST_CONFIG.read_text())["samples"]
+    test_config = yaml.safe_load(TEST_CONFIG.read_text())
 
-    def planned(**changes):
-        value = yaml.safe_dump({**samples, **changes}, default_flow_style=True).strip()
+    def planned(section="samples", **changes):
+        value = {**test_config.get(section, {}), **changes}
+        value = yaml.safe_dump(value, default_flow_style=True).strip()
         result = run_snakemake(
             ["-n", "--quiet", "rules", "--nolock", "--configfile", "config.yaml"]
-            + ["--config", f"samples={value}"],
+            + ["--config", f"{section}={value}"],
             workdir,
         )
         assert result.returncode == 0, result.stderr[-3000:]
@@ -196,6 +199,8 @@ def test_a_samples_key_reruns_only_the_jobs_that_read_it(tiny_run):
 
     assert planned() == set()
     sample_rules = {"sample_split", "samples_year", "samples_merge"}
-    assert not planned(sequence_length=2) & sample_rules
+    length_changed = planned("models", sequence_length=2)
+    assert "train_deep" in length_changed and "inference_tile" in length_changed
+    assert not length_changed & sample_rules
     assert planned(per_year=1000) & sample_rules == {"samples_year", "samples_merge"}
     assert planned(wet_threshold=0.35) & sample_rules == sample_rules

@@ -151,7 +151,7 @@ def test_cli_synth_and_config_check(tmp_path, capsys):
 
 
 def test_bench_renders_results_with_target_verdicts():
-    from avhrrsm.bench import render_markdown
+    from avhrrsm.ops.bench.report import render_markdown
 
     text = render_markdown(
         {

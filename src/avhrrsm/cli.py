@@ -18,10 +18,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from avhrrsm import __version__
-from avhrrsm.audit import AuditError
-from avhrrsm.bench import BENCH_SECTIONS
 from avhrrsm.config import ConfigError, load_config, run_dir
 from avhrrsm.logs import configure_logging
+from avhrrsm.ops.audit import AuditError
+from avhrrsm.ops.bench import BENCH_SECTIONS
+from avhrrsm.ops.checkout import Checkout, CheckoutNotFound, checkout_at, find_checkout
 
 LOGGER = logging.getLogger("avhrrsm")
 
@@ -71,10 +72,16 @@ def _cmd_inputs_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _checkout(args: argparse.Namespace) -> Checkout:
+    """The workflow's files: --workflow, else the current folder or the nearest one above."""
+    return checkout_at(args.workflow) if args.workflow else find_checkout()
+
+
 def _cmd_slurm_profile(args: argparse.Namespace) -> int:
-    from avhrrsm.hpc import install_slurm_profile
+    from avhrrsm.ops.slurm_profile import install_slurm_profile
 
     target = install_slurm_profile(
+        _checkout(args).profile("slurm"),
         Path(args.dest) if args.dest else None,
         partition=args.partition,
         account=args.account,
@@ -88,10 +95,10 @@ def _cmd_slurm_profile(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from avhrrsm.bench import run_benchmarks
+    from avhrrsm.ops.bench.harness import run_benchmarks
 
     configure_logging(None)
-    run_benchmarks(args.out, tuple(args.section) if args.section else None)
+    run_benchmarks(_checkout(args), args.out, tuple(args.section) if args.section else None)
     print(Path(args.out, "RESULTS.md").read_text())
     return 0
 
@@ -107,7 +114,7 @@ def _run_folder(run: str | None, config_path: str) -> Path:
 
 
 def _cmd_audit_verify(args: argparse.Namespace) -> int:
-    from avhrrsm.audit import verify_run
+    from avhrrsm.ops.audit import verify_run
 
     report = verify_run(_run_folder(args.run, args.config))
     for problem in report.problems:
@@ -118,7 +125,7 @@ def _cmd_audit_verify(args: argparse.Namespace) -> int:
 
 
 def _cmd_audit_lineage(args: argparse.Namespace) -> int:
-    from avhrrsm.audit import format_lineage, lineage
+    from avhrrsm.ops.audit import format_lineage, lineage
 
     tree = lineage(args.file, check_bytes=args.check_bytes)
     if args.json:
@@ -129,11 +136,12 @@ def _cmd_audit_lineage(args: argparse.Namespace) -> int:
 
 
 def _cmd_audit_rerun(args: argparse.Namespace) -> int:
-    from avhrrsm.audit import rerun
+    from avhrrsm.ops.audit import rerun
 
     configure_logging(None)
     report = rerun(
         _run_folder(args.run, args.config),
+        _checkout(args).snakefile,
         year=args.year,
         tile=args.tile,
         scratch=args.scratch,
@@ -157,6 +165,12 @@ def build_parser() -> argparse.ArgumentParser:
         prog="avhrrsm", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--version", action="version", version=f"avhrrsm {__version__}")
+    parser.add_argument(
+        "--workflow",
+        metavar="DIR",
+        help="the avhrrsm workflow folder (Snakefile, workflow/, profiles/) that bench, "
+        "slurm-profile and audit rerun use (default: the current folder or the nearest above)",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     config_parser = commands.add_parser("config", help="configuration tools")
@@ -262,6 +276,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except AuditError as err:
         print(f"avhrrsm audit: {err}", file=sys.stderr)
+        return 2
+    except CheckoutNotFound as err:
+        print(f"avhrrsm: {err}", file=sys.stderr)
         return 2
 
 

@@ -1,6 +1,7 @@
 """Configuration: load, validate against the JSON schema, fill defaults, hash.
 
-The schema (``workflow/schemas/config.schema.yaml``) is the single description of every key.
+The schema (``avhrrsm/schemas/config.schema.yaml``, shipped with the package) is the single
+description of every key.
 Validation happens when the Snakefile is parsed, before any job starts, and raises
 :class:`ConfigError` with one line per problem naming the key and what is allowed.
 """
@@ -12,6 +13,7 @@ import difflib
 import hashlib
 import json
 from collections.abc import Iterator, Mapping
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +22,6 @@ import yaml
 
 from avhrrsm.variables import ALBEDO_VARIABLES, GLASS_MODIS_YEARS
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
 GRID_STEP_DEG = 0.05
 
 
@@ -29,9 +29,10 @@ class ConfigError(ValueError):
     """A configuration that does not satisfy the schema or a cross-key rule."""
 
 
-def load_schema(path: Path = SCHEMA_PATH) -> dict[str, Any]:
-    with open(path, encoding="utf-8") as handle:
-        return yaml.safe_load(handle)
+def load_schema() -> dict[str, Any]:
+    """The config schema, package data of avhrrsm (found wherever the package is installed)."""
+    text = resources.files("avhrrsm").joinpath("schemas", "config.schema.yaml").read_text("utf-8")
+    return yaml.safe_load(text)
 
 
 class _SafeYamlUniqueKeys(yaml.SafeLoader):
@@ -120,6 +121,26 @@ def _coerce_numbers(instance: Any, schema: Mapping[str, Any]) -> Any:
     return instance
 
 
+# Keys that moved between sections: an old config gets the new place named, not "unknown key".
+MOVED_KEYS = {
+    ("samples", "sequence_length"): (
+        ("models", "sequence_length"),
+        "it chooses how many of the stored lags a model reads, so it belongs with the models "
+        "(changing it retrains but redraws no sample)",
+    ),
+}
+
+
+def _moved_key_problems(config: Mapping[str, Any]) -> Iterator[str]:
+    for (section, key), ((new_section, new_key), why) in MOVED_KEYS.items():
+        old = config.get(section)
+        if isinstance(old, Mapping) and key in old:
+            yield (
+                f"{section}.{key}: this key moved to {new_section}.{new_key}: {why}; write "
+                f"'{new_section}: {{{new_key}: {old[key]}}}' and remove it from {section}"
+            )
+
+
 def _key_path(error: jsonschema.ValidationError) -> str:
     parts = [str(p) if not isinstance(p, int) else f"[{p}]" for p in error.absolute_path]
     text = ".".join(parts).replace(".[", "[")
@@ -132,7 +153,8 @@ def _describe(error: jsonschema.ValidationError) -> str:
     schema = error.schema
     if error.validator == "additionalProperties":
         allowed = sorted(schema.get("properties", {}))
-        unknown = sorted(set(error.instance) - set(allowed))
+        moved = {key for section, key in MOVED_KEYS if section == where}  # named on their own
+        unknown = sorted(set(error.instance) - set(allowed) - moved)
         lines = []
         for key in unknown:
             close = difflib.get_close_matches(key, allowed, n=1)
@@ -200,8 +222,10 @@ def validate_config(config: Mapping[str, Any], source: str = "config") -> dict[s
     validator_cls = jsonschema.validators.validator_for(schema)
     validator = validator_cls(schema)
     errors = sorted(validator.iter_errors(dict(config)), key=lambda e: list(e.absolute_path))
-    if errors:
-        lines = "\n  - ".join(_describe(e) for e in errors)
+    problems = list(_moved_key_problems(config)) + [_describe(e) for e in errors]
+    problems = [line for line in problems if line]
+    if problems:
+        lines = "\n  - ".join(problems)
         raise ConfigError(f"{source} is invalid:\n  - {lines}")
     resolved = _fill_defaults(dict(config), schema)  # recursive: fills inside filled defaults too
     problems = list(_semantic_problems(resolved))
@@ -259,10 +283,11 @@ def _learning_problems(config: Mapping[str, Any]) -> Iterator[str]:
     """Cross-key rules of the sample sets, the models and the comparison."""
     samples = config["samples"]
     stored = samples["stored_lags"]
-    if samples["sequence_length"] > stored:
+    length = config["models"]["sequence_length"]
+    if length > stored:
         yield (
-            f"samples.sequence_length ({samples['sequence_length']}) exceeds samples.stored_lags "
-            f"({stored}); raise stored_lags"
+            f"models.sequence_length ({length}) exceeds samples.stored_lags ({stored}); "
+            "raise stored_lags"
         )
     too_long = [n for n in config["comparison"]["sequence_lengths"] if n > stored]
     if too_long:

@@ -34,7 +34,7 @@ from typing import Any
 
 from avhrrsm import __version__
 from avhrrsm.atomic import write_text_atomic
-from avhrrsm.config import REPO_ROOT, config_hash
+from avhrrsm.config import config_hash
 from avhrrsm.io.paths import walk_files
 
 KEY_LIBRARIES = (
@@ -56,13 +56,18 @@ ATTR_PREFIX = "avhrrsm_"
 _CHUNK = 1 << 20
 
 
+# The code's own folder: git finds the checkout (if any) that holds the running package.
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
 @lru_cache(maxsize=1)
 def git_state() -> tuple[str, bool]:
-    """(commit, dirty) of the source tree, or ('unknown', False) outside a git checkout."""
+    """(commit, dirty) of the checkout holding the running package, or ('unknown', False) when
+    it is not in one (an installed wheel)."""
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "HEAD"],
-            cwd=REPO_ROOT,
+            cwd=PACKAGE_DIR,
             capture_output=True,
             text=True,
             check=True,
@@ -70,7 +75,7 @@ def git_state() -> tuple[str, bool]:
         ).stdout.strip()
         status = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=REPO_ROOT,
+            cwd=PACKAGE_DIR,
             capture_output=True,
             text=True,
             check=True,

@@ -75,7 +75,7 @@ onstart:
     except RunFolderInUse as err:
         raise WorkflowError(str(err)) from None
     # outputs of this run folder made by other code than the checkout's: said before any job
-    from avhrrsm.audit import outputs_made_by_other_code
+    from avhrrsm.ops.audit import outputs_made_by_other_code
 
     other = outputs_made_by_other_code(
         RUN_DIR, {name: code_version(name) for name in STAGE_SCRIPTS}
@@ -179,15 +179,15 @@ def model_file(model, length):
 
 
 def compared_models():
-    """The model file of every model in models.train, at samples.sequence_length."""
-    length = config["samples"]["sequence_length"]
+    """The model file of every model in models.train, at models.sequence_length."""
+    length = config["models"]["sequence_length"]
     return {model: model_file(model, length) for model in config["models"]["train"]}
 
 
 def replicate_models():
     """Seed replicates of every compared model: input name {model}_seed{k}, k = 1 ..
     comparison.seeds - 1 (replicate 0 is the model of compared_models())."""
-    length = config["samples"]["sequence_length"]
+    length = config["models"]["sequence_length"]
     replicates = {}
     for model in config["models"]["train"]:
         for replicate in range(1, config["comparison"]["seeds"]):
@@ -232,10 +232,8 @@ def region_tiles():
 
 
 def product_model_file():
-    """The model the product is made with (inference.model at samples.sequence_length)."""
-    return model_file(
-        config["inference"]["model"], config["samples"]["sequence_length"]
-    )
+    """The model the product is made with (inference.model at models.sequence_length)."""
+    return model_file(config["inference"]["model"], config["models"]["sequence_length"])
 
 
 def inference_tile_path(year, tile):
@@ -309,7 +307,7 @@ def model_outputs(model, length):
 
 def run_outputs():
     """Every output of a complete run: the default targets and all intermediate outputs."""
-    length = config["samples"]["sequence_length"]
+    length = config["models"]["sequence_length"]
     models = {(model, length) for model in config["models"]["train"]}
     models |= {
         (config["comparison"]["sweep_model"], n)

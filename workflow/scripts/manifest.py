@@ -2,8 +2,8 @@
 
 import _bootstrap  # noqa: F401  (makes avhrrsm importable)
 
-from avhrrsm.audit import build_manifest, write_provenance_page
 from avhrrsm.logs import configure_logging
+from avhrrsm.ops.audit import build_manifest, write_provenance_page
 
 configure_logging(snakemake.log[0])
 manifest = build_manifest(

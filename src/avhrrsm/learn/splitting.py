@@ -206,8 +206,7 @@ def read_split_map(path: str | Path, window: Window) -> np.ndarray:
 
 
 # The keys of the config's `samples` section each stage reads: its rule passes only these, so
-# that a key reruns only the jobs whose outputs depend on it (`sequence_length` is read by the
-# training, the comparison and the inference, which choose how many stored lags a model uses).
+# that a key reruns only the jobs whose outputs depend on it.
 SPLIT_SETTINGS = ("wet_threshold", "block_deg", "split_fractions", "guard_pixels")
 
 

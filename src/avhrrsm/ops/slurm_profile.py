@@ -7,10 +7,6 @@ from pathlib import Path
 
 import yaml
 
-from avhrrsm.config import REPO_ROOT
-
-PROFILE_SOURCE = REPO_ROOT / "profiles" / "slurm" / "config.yaml"
-
 
 def user_profile_dir() -> Path:
     """Snakemake's user profile folder: $XDG_CONFIG_HOME/snakemake (default ~/.config/snakemake)."""
@@ -19,6 +15,7 @@ def user_profile_dir() -> Path:
 
 
 def install_slurm_profile(
+    source: Path,
     destination: Path | None = None,
     partition: str = "",
     account: str = "",
@@ -28,9 +25,9 @@ def install_slurm_profile(
     job_cores: int = 8,
     job_mem_mb: int = 32000,
 ) -> Path:
-    """Write the repository's SLURM profile, with the cluster's settings, as
-    ``destination/slurm/config.yaml``; returns that file."""
-    settings = yaml.safe_load(PROFILE_SOURCE.read_text())
+    """Write the workflow's SLURM profile ``source`` (profiles/slurm/config.yaml of a checkout),
+    with the cluster's settings, as ``destination/slurm/config.yaml``; returns that file."""
+    settings = yaml.safe_load(Path(source).read_text())
     # The largest job to ask for: group jobs (several tiles in one allocation) run their members
     # in series beyond this, instead of asking for the sum of their cores and memory.
     settings["cores"] = int(job_cores)
@@ -54,7 +51,7 @@ def install_slurm_profile(
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / "config.yaml"
     header = (
-        f"# Installed by `avhrrsm slurm-profile` from {PROFILE_SOURCE}.\n"
+        f"# Installed by `avhrrsm slurm-profile` from {source}.\n"
         "# Reinstall (make slurm-profile ...) rather than edit, or edit and keep a copy.\n"
     )
     target.write_text(header + yaml.safe_dump(settings, sort_keys=False))

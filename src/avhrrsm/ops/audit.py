@@ -30,7 +30,7 @@ import yaml
 
 from avhrrsm import __version__
 from avhrrsm.atomic import HOST, process_alive, write_text_atomic
-from avhrrsm.config import REPO_ROOT, config_hash, in_synthetic_world
+from avhrrsm.config import config_hash, in_synthetic_world
 from avhrrsm.io.paths import walk_files
 from avhrrsm.provenance import (
     IGNORED_NAMES,
@@ -526,6 +526,7 @@ def _relative_roots(config: Mapping[str, Any]) -> set[str]:
 
 def rerun(
     run: str | Path,
+    snakefile: str | Path,
     year: int,
     tile: str | None = None,
     scratch: str | Path | None = None,
@@ -537,7 +538,11 @@ def rerun(
     The scratch folder is a working directory of its own holding the recorded config and the
     run's other outputs as hard links (copies across file systems); only the selected jobs'
     rules are allowed to run, so nothing upstream (models, sample sets) is made again.
+    ``snakefile`` is the workflow that reruns them (the checkout's; the warnings say when its
+    commit is not the run's).
     """
+    if not Path(snakefile).is_file():
+        raise AuditError(f"{snakefile}: no such Snakefile to rerun the jobs with")
     manifest_path, manifest = load_manifest(run)
     run_dir = manifest_path.parent
     config = manifest["config"]
@@ -588,7 +593,7 @@ def rerun(
             "-m",
             "snakemake",
             "--snakefile",
-            str(REPO_ROOT / "Snakefile"),
+            str(Path(snakefile).resolve()),
             "--directory",
             str(scratch_dir),
             "--configfile",

@@ -1,0 +1,33 @@
+"""Benchmarks of the figures that decide whether the global product is feasible.
+
+``avhrrsm bench`` (``make bench``) writes ``benchmarks/results.json`` and
+``benchmarks/RESULTS.md``. Every speed is given with a reference measured in the same run
+(these machines are noisy; absolute times alone mean little). Sections so far:
+
+- ``regrid_block``: block mean (1 km -> 5 km, 90 m-like -> 5 km), file to file, against
+  ``gdalwarp -r average`` on the same GeoTIFF; megapixels per second, ratio, max difference.
+- ``regrid_bilinear``: ERA5-Land 0.1 -> 0.05 degree against ``gdalwarp -r bilinear``.
+- ``stack_global``: a stack job on the global 7200 x 3600 grid for 2 and 4 days (synthetic
+  global inputs in the real layouts): wall time and peak memory (RSS) of the job process.
+- ``inference``: per deep model, model-only forward throughput (pixel-days per second, batch
+  sizes swept) against the whole tile job (read, normalise, predict, write) on a 10 degree
+  tile, the ratio, and the job's peak memory.
+- ``training``: samples per second in training steps and the fraction of a step spent
+  assembling the batch, per deep model, on a sample set made by the real chain.
+- ``dag``: wall time of ``snakemake -n`` on the global 1982-2021 config, the number of jobs,
+  and of SLURM submissions after job grouping.
+- ``gpu_projection``: the global 40-year inference on one H100, from each model's FLOPs per
+  pixel-day and its measured CPU efficiency (needs ``inference`` in the same results).
+"""
+
+BENCH_SECTIONS = (
+    "regrid_block",
+    "regrid_bilinear",
+    "glass_hdf4",
+    "modis_sinusoidal",
+    "stack_global",
+    "inference",
+    "training",
+    "dag",
+    "gpu_projection",
+)

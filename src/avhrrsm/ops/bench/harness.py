@@ -1,0 +1,85 @@
+"""Running the benchmark sections and writing ``results.json`` and ``RESULTS.md``."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import shutil
+from pathlib import Path
+from typing import Any
+
+from avhrrsm.ops.bench import BENCH_SECTIONS
+from avhrrsm.ops.bench.dag import bench_dag
+from avhrrsm.ops.bench.gpu import gpu_projection
+from avhrrsm.ops.bench.inputs import (
+    bench_glass_hdf4,
+    bench_modis_sinusoidal,
+    bench_regrid_bilinear,
+    bench_regrid_block,
+    bench_stack_global,
+)
+from avhrrsm.ops.bench.learning import bench_inference, bench_training
+from avhrrsm.ops.bench.report import render_markdown
+from avhrrsm.ops.checkout import Checkout
+
+LOGGER = logging.getLogger(__name__)
+
+
+def run_benchmarks(
+    checkout: Checkout,
+    out_dir: str | Path = "benchmarks",
+    sections: tuple[str, ...] | None = None,
+) -> dict[str, Any]:
+    """Run ``sections`` (default: all) of the benchmarks of the workflow ``checkout``; write
+    ``out_dir/results.json`` and ``out_dir/RESULTS.md``."""
+    out_dir = Path(out_dir)
+    work = out_dir / "tmp"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    gdalwarp = shutil.which("gdalwarp")
+    # A partial run (--section) updates its sections and keeps the others' last figures.
+    previous = out_dir / "results.json"
+    results: dict[str, Any] = (
+        json.loads(previous.read_text()) if sections and previous.is_file() else {}
+    )
+    results["machine"] = {
+        "python": platform.python_version(),
+        "processor": platform.machine(),
+        "cpus": os.cpu_count(),
+    }
+    todo = sections or BENCH_SECTIONS
+    for name in todo:
+        LOGGER.info("benchmark %s", name)
+        if name.startswith("regrid") and gdalwarp is None:
+            results[name] = {"skipped": "gdalwarp not installed (apt-get install gdal-bin)"}
+            continue
+        if name == "modis_sinusoidal" and gdalwarp is None:
+            results[name] = {"skipped": "gdalwarp not installed (apt-get install gdal-bin)"}
+            continue
+        if name == "regrid_block":
+            results[name] = bench_regrid_block(work, gdalwarp)
+        elif name == "glass_hdf4":
+            results[name] = bench_glass_hdf4(work)
+        elif name == "modis_sinusoidal":
+            results[name] = bench_modis_sinusoidal(work, gdalwarp)
+        elif name == "regrid_bilinear":
+            results[name] = bench_regrid_bilinear(work, gdalwarp)
+        elif name == "stack_global":
+            results[name] = bench_stack_global(work)
+        elif name == "inference":
+            results[name] = bench_inference(work)
+        elif name == "training":
+            results[name] = bench_training(work)
+        elif name == "dag":
+            results[name] = bench_dag(work, checkout)
+        elif name == "gpu_projection":
+            if "inference" not in results:
+                results[name] = {"skipped": "needs the inference section's figures"}
+            else:
+                results[name] = gpu_projection(results["inference"])
+    (out_dir / "results.json").write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    (out_dir / "RESULTS.md").write_text(render_markdown(results))
+    shutil.rmtree(work, ignore_errors=True)
+    return results
