@@ -20,13 +20,8 @@ import numpy as np
 from avhrrsm import __version__
 from avhrrsm.atomic import atomic_path
 from avhrrsm.config import config_hash, in_synthetic_world, with_synthetic_folder
-from avhrrsm.synth.products import (
-    DAILY_PRODUCTS,
-    WRITERS,
-    World,
-    products_to_write,
-    write_truth,
-)
+from avhrrsm.synth.base import World
+from avhrrsm.synth.products import DAILY_PRODUCTS, WRITERS, products_to_write, write_truth
 from avhrrsm.synth.world import build_static, simulate
 
 LOGGER = logging.getLogger(__name__)

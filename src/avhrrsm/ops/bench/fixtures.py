@@ -97,7 +97,7 @@ def write_global_sinusoidal_day(path: Path, rows_per_block: int = 1200) -> tuple
     """A global daily 1 km sinusoidal GeoTIFF (43200 x 21600, the MODIS grid) like GLASS-MODIS:
     a smooth field inside the projection's valid area, 20 % random gaps, nodata -9999; written
     in blocks of rows so memory stays small. Returns (width, height)."""
-    from avhrrsm.synth.products import (
+    from avhrrsm.synth.glass_modis import (
         MODIS_GRID_NORTH_M,
         MODIS_GRID_WEST_M,
         MODIS_PIXEL_M,
