@@ -15,8 +15,8 @@ from avhrrsm import metrics as M
 from avhrrsm.grid import ease2_cell, region_window
 from avhrrsm.io.errors import InputError
 from avhrrsm.io.ismn import read_sensor_file
+from avhrrsm.validate.at_sites import PRODUCTS, score_sites
 from avhrrsm.validate.homogeneity import homogeneity_test, pettitt
-from avhrrsm.validate.run import PRODUCTS, score_sites
 from avhrrsm.validate.sites import (
     Site,
     SkipLog,
@@ -255,7 +255,7 @@ def test_every_site_is_listed_with_its_status_and_unscored_networks_are_named():
     without any scored site is named (and warned about by the validation job)."""
     import xarray as xr
 
-    from avhrrsm.validate.run import PRODUCTS, site_status
+    from avhrrsm.validate.at_sites import PRODUCTS, site_status
     from avhrrsm.validate.sites import Site, SkipLog
 
     def site(network: str, station: str) -> Site:

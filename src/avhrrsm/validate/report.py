@@ -18,9 +18,9 @@ import pandas as pd  # noqa: E402
 import xarray as xr  # noqa: E402
 
 from avhrrsm.atomic import write_text_atomic  # noqa: E402
-from avhrrsm.grid import Window  # noqa: E402
 from avhrrsm.plotting import save_png  # noqa: E402
-from avhrrsm.validate.sites import Site  # noqa: E402
+from avhrrsm.validate.at_sites import site_series  # noqa: E402
+from avhrrsm.validate.gridded import read_regional_means  # noqa: E402
 
 COLOURS = {"avhrrsm": "tab:blue", "era5land": "tab:orange", "esa_cci": "tab:green"}
 FIGURES = {  # output key -> (title, caption)
@@ -52,18 +52,41 @@ FIGURES = {  # output key -> (title, caption)
 }
 
 
+def write_report(
+    outputs: Mapping[str, str | Path],
+    comparison: Mapping[str, str | Path],
+    platform_changes: Sequence[str],
+) -> None:
+    """Every figure and the HTML page, from the files the validation wrote: ``results``,
+    ``network_summary``, ``modis_consistency`` and ``intercomparison`` of ``outputs``."""
+    with (
+        xr.open_dataset(outputs["results"]) as results,
+        xr.open_dataset(outputs["modis_consistency"]) as consistency,
+    ):
+        results.load()
+        consistency.load()
+    summary = pd.read_csv(outputs["network_summary"])
+    intercomparison = json.loads(Path(outputs["intercomparison"]).read_text())
+    write_figures(outputs, results, consistency, intercomparison["homogeneity"], platform_changes)
+    provenance = {
+        k: v for k, v in results.attrs.items() if k.startswith("avhrrsm_") or k == "model"
+    }
+    write_html(outputs, results, summary, intercomparison, comparison, provenance)
+
+
 def write_figures(
     outputs: Mapping[str, str | Path],
     results: xr.Dataset,
-    sites: Sequence[Site],
-    series: Mapping[str, Sequence[pd.Series]],
-    window: Window,
     consistency: xr.Dataset,
-    product_regional: pd.Series,
-    era5_regional: pd.Series,
     homogeneity: Mapping[str, Any],
-    settings: Mapping[str, Any],
+    platform_changes: Sequence[str],
 ) -> None:
+    n_sites = int(results.sizes["site"])
+    frames = [site_series(results, k) for k in range(n_sites)]
+    lat, lon = consistency["lat"].values, consistency["lon"].values
+    half = 0.5 * abs(float(lat[1] - lat[0])) if lat.size > 1 else 0.025
+    west, east = float(lon.min()) - half, float(lon.max()) + half
+    south, north = float(lat.min()) - half, float(lat.max()) + half
     periods = list(results["period"].values)
     products = list(results["product"].values)
     # boxplots per metric per product per period
@@ -87,7 +110,6 @@ def write_figures(
 
     # map of site R
     figure, ax = plt.subplots(figsize=(5.5, 4.5))
-    west, south, east, north = window.bounds()
     ax.plot(
         [west, east, east, west, west], [south, south, north, north, south], color="grey", lw=0.8
     )
@@ -117,10 +139,8 @@ def write_figures(
     edges = np.linspace(0, 0.6, 49)
     for ax, product in zip(axes[0], products, strict=True):
         x, y = [], []
-        for s, site in enumerate(sites):
-            frame = pd.concat(
-                {"insitu": site.series, **{p: series[p][s] for p in products}}, axis=1, join="inner"
-            ).dropna()
+        for site_frame in frames:
+            frame = site_frame.dropna()
             x.append(frame["insitu"].to_numpy())
             y.append(frame[product].to_numpy())
         xs, ys = (np.concatenate(x), np.concatenate(y)) if x else (np.empty(0), np.empty(0))
@@ -136,22 +156,27 @@ def write_figures(
     figure.tight_layout()
     save_png(figure, outputs["scatter"])
 
-    # time series at example sites (the three with the longest records, one per scale if any)
-    order = sorted(range(len(sites)), key=lambda k: (-len(sites[k].series), sites[k].station))
+    # time series at example sites (the longest in-situ records, one per scale if any)
+    scales = results["scale"].values
+    counts = [int(frame["insitu"].notna().sum()) for frame in frames]
+    order = sorted(range(n_sites), key=lambda k: (-counts[k], str(results["station"].values[k])))
     examples = []
     for scale in ("point", "field", "3km", "9km", "36km"):
-        examples += [k for k in order if sites[k].scale == scale][:1]
+        examples += [k for k in order if scales[k] == scale][:1]
     examples = examples or order[:3]
     figure, axes = plt.subplots(len(examples), 1, figsize=(10, 2.6 * len(examples)), squeeze=False)
     for ax, k in zip(axes[:, 0], examples, strict=True):
-        site = sites[k]
-        ax.plot(site.series.index, site.series.to_numpy(), ".", ms=2, color="k", label="in situ")
-        every_day = pd.date_range(site.series.index.min(), site.series.index.max(), freq="D")
-        for product in products:  # daily axis: years without data show as gaps
-            s = series[product][k].reindex(every_day)
-            ax.plot(s.index, s.to_numpy(), lw=0.8, color=COLOURS[product], label=product)
+        frame = frames[k]
+        insitu = frame["insitu"].dropna()
+        ax.plot(insitu.index, insitu.to_numpy(), ".", ms=2, color="k", label="in situ")
+        for product in products:  # daily axis: days without data show as gaps
+            ax.plot(frame.index, frame[product].to_numpy(), lw=0.8, color=COLOURS[product],
+                    label=product)  # fmt: skip
+        depth = (
+            f"{float(results['depth_from'].values[k]):g}-{float(results['depth_to'].values[k]):g} m"
+        )
         ax.set_title(
-            f"{site.network} / {site.station} ({site.scale}, {site.depth_from:g}-{site.depth_to:g} m)",
+            f"{results['network'].values[k]} / {results['station'].values[k]} ({scales[k]}, {depth})",
             fontsize=9,
         )
         ax.set_ylabel("m3 m-3")
@@ -175,10 +200,11 @@ def write_figures(
     # homogeneity
     from avhrrsm.validate.homogeneity import monthly_anomalies
 
-    anomalies = monthly_anomalies((product_regional - era5_regional).dropna())
+    regional = read_regional_means(consistency)
+    anomalies = monthly_anomalies((regional["avhrrsm"] - regional["era5land"]).dropna())
     figure, ax = plt.subplots(figsize=(10, 3.2))
     ax.plot(anomalies.index, anomalies.to_numpy(), marker=".", lw=0.8)
-    for date in settings["platform_changes"]:
+    for date in platform_changes:
         ax.axvline(pd.Timestamp(date), color="grey", ls=":", lw=0.8)
     if homogeneity.get("break_month"):
         ax.axvline(pd.Timestamp(homogeneity["break_month"]), color="red", lw=1.2,

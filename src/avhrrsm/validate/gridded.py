@@ -1,0 +1,208 @@
+"""Validation over the whole region from one pass over the daily product: coverage, spatial
+detail, consistency with the GLASS-MODIS target, the regional mean series that the homogeneity
+test reads, and the product at every site."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from avhrrsm.grid import STEP_DEG, Window
+from avhrrsm.io.errors import InputError
+from avhrrsm.product import read_product_day
+from avhrrsm.stacks import open_stack
+from avhrrsm.store import crs_variable, lat_lon_coords
+from avhrrsm.validate.sites import Site
+
+LOGGER = logging.getLogger(__name__)
+
+
+class RegionStats:
+    """Streaming per-pixel sums for R and ubRMSE against GLASS-MODIS, plus coverage, spatial
+    detail and the regional mean series, from one pass over the daily product."""
+
+    def __init__(self, window: Window, land: np.ndarray, coarse_px: int) -> None:
+        shape = window.shape
+        self.land = land
+        self.coarse_px = coarse_px
+        self.sums = {k: np.zeros(shape) for k in ("n", "x", "y", "xx", "yy", "xy")}
+        self.covered = 0
+        self.land_days = 0
+        self.detail: dict[str, list[float]] = {"avhrrsm": [], "era5land": []}
+        self.regional: dict[str, dict[pd.Timestamp, float]] = {"avhrrsm": {}, "era5land": {}}
+
+    def add_day(
+        self, day: pd.Timestamp, product: np.ndarray, era5land: np.ndarray, modis: np.ndarray | None
+    ) -> None:
+        land = self.land
+        self.covered += int(np.isfinite(product[land]).sum())
+        self.land_days += int(land.sum())
+        self.regional["avhrrsm"][day] = float(np.nanmean(np.where(land, product, np.nan)))
+        self.regional["era5land"][day] = float(np.nanmean(np.where(land, era5land, np.nan)))
+        for name, values in (("avhrrsm", product), ("era5land", era5land)):
+            self.detail[name].append(
+                _within_cell_std(np.where(land, values, np.nan), self.coarse_px)
+            )
+        if modis is not None:
+            both = np.isfinite(product) & np.isfinite(modis) & land
+            x, y = np.where(both, product, 0.0), np.where(both, modis, 0.0)
+            self.sums["n"] += both
+            self.sums["x"] += x
+            self.sums["y"] += y
+            self.sums["xx"] += x * x
+            self.sums["yy"] += y * y
+            self.sums["xy"] += x * y
+
+    def modis_maps(self, min_days: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        s = self.sums
+        n = s["n"]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mx, my = s["x"] / n, s["y"] / n
+            vx, vy = s["xx"] / n - mx**2, s["yy"] / n - my**2
+            cov = s["xy"] / n - mx * my
+            r = cov / np.sqrt(vx * vy)
+            ub = np.sqrt(np.maximum(vx + vy - 2 * cov, 0.0))
+        enough = n >= min_days
+        return np.where(enough, r, np.nan), np.where(enough, ub, np.nan), n.astype(np.int32)
+
+
+def _within_cell_std(values: np.ndarray, k: int) -> float:
+    """Mean over coarse cells (k x k pixels, at least 2 valid) of the spatial standard deviation."""
+    rows, cols = (values.shape[0] // k) * k, (values.shape[1] // k) * k
+    if rows == 0 or cols == 0:
+        return np.nan
+    blocks = values[:rows, :cols].reshape(rows // k, k, cols // k, k).transpose(0, 2, 1, 3)
+    blocks = blocks.reshape(rows // k, cols // k, k * k)
+    counts = np.isfinite(blocks).sum(axis=-1)
+    filled = np.where(np.isfinite(blocks), blocks, 0.0)
+    mean = filled.sum(axis=-1) / np.maximum(counts, 1)
+    square = (np.where(np.isfinite(blocks), blocks - mean[..., None], 0.0) ** 2).sum(axis=-1)
+    std = np.sqrt(square / np.maximum(counts, 1))
+    usable = counts >= 2
+    return float(std[usable].mean()) if usable.any() else np.nan
+
+
+def region_pass(
+    product_dirs: Mapping[int, str | Path],
+    stack_paths: Mapping[int, str | Path],
+    window: Window,
+    land: np.ndarray,
+    coarse_deg: float,
+    sites: Sequence[Site],
+) -> tuple[RegionStats, list[pd.Series]]:
+    """One pass over every daily product file, with the year's stack (ERA5-Land on the grid and
+    the GLASS-MODIS target) read in blocks of days: the region statistics, and the product's
+    series at every site (mean over the site's pixels)."""
+    stats = RegionStats(window, land, max(2, int(round(coarse_deg / STEP_DEG))))
+    site_values: list[list[float]] = [[] for _ in sites]
+    days: list[pd.Timestamp] = []
+    for year in sorted(product_dirs):
+        files = sorted(Path(product_dirs[year]).glob("*.nc"))
+        with open_stack(stack_paths[year], window, ("era5land_swvl1", "glass_modis_sm")) as stack:
+            n_days = stack.sizes["time"]
+            if len(files) != n_days:
+                raise InputError(
+                    product_dirs[year],
+                    f"holds {len(files)} daily files, the year has {n_days} days",
+                    "rerun rule product_year for this year",
+                )
+            has_target = bool(np.isfinite(stack["glass_modis_sm"][::30].values).any())
+            for start in range(0, n_days, 32):
+                stop = min(n_days, start + 32)
+                era5 = stack["era5land_swvl1"][start:stop].values
+                modis = stack["glass_modis_sm"][start:stop].values if has_target else None
+                for k, path in enumerate(files[start:stop]):
+                    day, product, _ = read_product_day(path)
+                    if product.shape != window.shape:
+                        raise InputError(
+                            path,
+                            f"covers {product.shape}, the region {window.shape}",
+                            "rerun the product",
+                        )
+                    days.append(day)
+                    for values, site in zip(site_values, sites, strict=True):
+                        chosen = product[site.pixels[:, 0], site.pixels[:, 1]]
+                        values.append(
+                            float(np.nanmean(chosen)) if np.isfinite(chosen).any() else np.nan
+                        )
+                    stats.add_day(day, product, era5[k], None if modis is None else modis[k])
+    index = pd.DatetimeIndex(days, name="date")
+    return stats, [pd.Series(v, index=index, dtype=np.float64) for v in site_values]
+
+
+def consistency_dataset(
+    stats: RegionStats, window: Window, min_days: int, provenance: Mapping[str, str]
+) -> xr.Dataset:
+    """``modis_consistency.nc``: R and ubRMSE per pixel against the GLASS-MODIS target, the days
+    compared, and the regional daily means of the product and ERA5-Land (land pixels) that the
+    homogeneity test and its figure read."""
+    r_map, ub_map, n_map = stats.modis_maps(min_days)
+    regional = regional_means(stats)
+    consistency = xr.Dataset(
+        {
+            "r": (
+                ("lat", "lon"),
+                r_map.astype(np.float32),
+                {
+                    "long_name": "Pearson R, product vs GLASS-MODIS target",
+                    "units": "1",
+                    "grid_mapping": "crs",
+                },
+            ),
+            "ubrmse": (
+                ("lat", "lon"),
+                ub_map.astype(np.float32),
+                {
+                    "long_name": "ubRMSE, product vs GLASS-MODIS target",
+                    "units": "m3 m-3",
+                    "grid_mapping": "crs",
+                },
+            ),
+            "n": (
+                ("lat", "lon"),
+                n_map,
+                {"long_name": "days compared", "units": "1", "grid_mapping": "crs"},
+            ),
+        },
+        coords=lat_lon_coords(window),
+    )
+    consistency["crs"] = crs_variable()
+    consistency = consistency.assign_coords(
+        time=("time", regional.index.values, {"standard_name": "time"}),
+        source=("source", np.array(list(regional.columns), dtype=object)),
+    )
+    consistency["regional_mean_soil_moisture"] = (
+        ("source", "time"),
+        regional.to_numpy().T,
+        {
+            "long_name": "daily mean over the region's land pixels",
+            "units": "m3 m-3",
+            "comment": "avhrrsm: the daily product; era5land: ERA5-Land swvl1 on the 0.05 degree grid",
+        },
+    )
+    consistency.attrs = {
+        "Conventions": "CF-1.8",
+        "title": "avhrrsm consistency with GLASS-MODIS (overlap years)",
+        **provenance,
+    }
+    return consistency
+
+
+def regional_means(stats: RegionStats) -> pd.DataFrame:
+    """Daily regional means (columns avhrrsm, era5land) of one region pass, by date."""
+    return pd.DataFrame(
+        {name: pd.Series(stats.regional[name]).sort_index() for name in ("avhrrsm", "era5land")}
+    )
+
+
+def read_regional_means(consistency: xr.Dataset) -> pd.DataFrame:
+    """The regional mean series of ``modis_consistency.nc`` (columns by source), by date."""
+    values = consistency["regional_mean_soil_moisture"]
+    return pd.DataFrame(
+        {str(s): values.sel(source=s).to_series() for s in consistency["source"].values}
+    ).astype(np.float64)
