@@ -132,6 +132,13 @@ def test_stations_outside_the_region_or_too_deep_are_counted_not_lost(tmp_path):
     sites = ismn_sites(tmp_path, window, SETTINGS, skips)
     assert sorted((s.station, s.scale) for s in sites) == [("Inside", "point"), ("Probe1", "field")]
     assert skips.counts["sensors_depth_outside_range"] == 1
+    (deep,) = skips.sensors  # named, with why
+    assert (deep["network"], deep["station"], deep["reason"]) == (
+        "NETA",
+        "Deep",
+        "depth_outside_range",
+    )
+    assert "0.1-0.1 m, outside 0-0.05 m" in deep["detail"]
     assert skips.counts["site_outside_region"] == 1
     assert skips.sites == [
         {
@@ -219,12 +226,52 @@ def test_only_days_shared_by_all_products_are_scored():
     periods = {"p": [2015, 2015], "empty": [1990, 1999]}
     skips = SkipLog()
     results = score_sites([site], series, periods, 30, 0.05, skips)
-    n = results["n"].sel(period="p").values[0]
+    # a period is labelled by the years scored in it; one nobody was scored in keeps its name
+    assert list(results["period"].values) == ["2015", "empty"]
+    assert list(results["period_name"].values) == ["p", "empty"]
+    n = results["n"].sel(period="2015").values[0]
     assert (n == 40).all()  # the same 40 days for every product
-    assert results["bias"].sel(period="p", product="era5land").item() == pytest.approx(0.05)
+    assert results["bias"].sel(period="2015", product="era5land").item() == pytest.approx(0.05)
     assert np.isnan(results["r"].sel(period="empty").values).all()
     assert skips.counts["site_periods_fewer_than_30_common_days"] == 1
+    assert skips.site_periods == [
+        {
+            "network": "N",
+            "station": "S",
+            "sensor": "x",
+            "period": "empty",
+            "reason": "fewer_than_30_common_days",
+            "detail": "0 day(s) shared by the site and every product",
+        }
+    ]
     assert list(results["product"].values) == list(PRODUCTS)
+
+
+def test_periods_are_labelled_by_runs_of_consecutive_years():
+    from avhrrsm.validate.periods import year_runs, years_label
+
+    assert years_label([1999]) == "1999"
+    assert years_label([2016, 2000, 2001, 2002, 2015]) == "2000-2002, 2015-2016"
+    assert year_runs([2001, 2015, 2003, 2002]) == [[2001, 2002, 2003], [2015]]
+
+
+def test_homogeneity_is_tested_per_run_of_years_never_across_a_gap():
+    """A step between 1999 and 2015 is a gap in the record, not a break: each run of
+    consecutive years is its own series."""
+    from avhrrsm.validate.homogeneity import homogeneity_by_period
+
+    days = pd.DatetimeIndex(
+        [*pd.date_range("1997-01-01", "1999-12-31"), *pd.date_range("2014-01-01", "2016-12-31")]
+    )
+    rng = np.random.default_rng(3)
+    reference = pd.Series(0.25 + 0.05 * np.sin(days.dayofyear / 58.0), index=days)
+    product = reference + rng.normal(0, 0.002, days.size) + np.where(days.year >= 2014, 0.03, 0.0)
+    periods = homogeneity_by_period(product, reference, ["1998-06-01", "2015-06-01"], 90, 0.05)
+    assert [p["years"] for p in periods] == ["1997-1999", "2014-2016"]
+    assert [p["months"] for p in periods] == [36, 36]
+    assert not any(p["significant"] for p in periods)  # the offset lies in the gap
+    joined = homogeneity_test(product, reference, [], 90, 0.05)
+    assert joined["significant"]  # what testing across the gap would have claimed
 
 
 def test_pettitt_finds_a_step_and_not_noise():

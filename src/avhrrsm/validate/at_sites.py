@@ -23,6 +23,7 @@ from avhrrsm.atomic import atomic_path
 from avhrrsm.grid import Window
 from avhrrsm.io.errors import InputError
 from avhrrsm.io.layouts import nsidc0712_layout
+from avhrrsm.validate.periods import years_label
 from avhrrsm.validate.sites import Site, SkipLog, cosmos_uk_sites, ismn_sites, smap_sites
 
 LOGGER = logging.getLogger(__name__)
@@ -151,18 +152,30 @@ def score_sites(
     alpha: float,
     skips: SkipLog,
 ) -> xr.Dataset:
-    """Metrics per (site, product, period) on the days all products and the site share."""
+    """Metrics per (site, product, period) on the days all products and the site share.
+
+    A period is labelled by the years actually scored in it (``1999``, ``2000-2002, 2015-2016``),
+    its configured name kept as the ``period_name`` coordinate; a period nobody was scored in
+    keeps its configured name. Every site-period left unscored is named in ``skips``.
+    """
     values = np.full((len(sites), len(PRODUCTS), len(periods)), np.nan)
     table = {m: values.copy() for m in METRICS}
+    scored_years: list[set[int]] = [set() for _ in periods]
     for s, site in enumerate(sites):
         frame = pd.concat(
             {"insitu": site.series, **{p: series[p][s] for p in PRODUCTS}}, axis=1, join="inner"
         ).dropna()
-        for q, (first, last) in enumerate(periods.values()):
+        for q, (name, (first, last)) in enumerate(periods.items()):
             chosen = frame[(frame.index.year >= first) & (frame.index.year <= last)]
             if len(chosen) < min_days:
-                skips.counts[f"site_periods_fewer_than_{min_days}_common_days"] += 1
+                skips.skip_site_period(
+                    f"fewer_than_{min_days}_common_days",
+                    site,
+                    name,
+                    f"{len(chosen)} day(s) shared by the site and every product",
+                )
                 continue
+            scored_years[q] |= set(chosen.index.year)
             for p, product in enumerate(PRODUCTS):
                 result = metrics.site_metrics(
                     chosen[product].to_numpy(), chosen["insitu"].to_numpy(), alpha
@@ -175,7 +188,11 @@ def score_sites(
     coords = {
         "site": np.arange(len(sites)),
         "product": np.array(PRODUCTS, dtype=object),
-        "period": np.array(list(periods), dtype=object),
+        "period": np.array(
+            [years_label(y) if y else name for y, name in zip(scored_years, periods, strict=True)],
+            dtype=object,
+        ),
+        "period_name": ("period", np.array(list(periods), dtype=object)),
         "network": ("site", np.array([s.network for s in sites], dtype=object)),
         "station": ("site", np.array([s.station for s in sites], dtype=object)),
         "sensor": ("site", np.array([s.sensor for s in sites], dtype=object)),

@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from avhrrsm.validate.periods import year_runs, years_label
+
 
 def pettitt(values: np.ndarray) -> tuple[int, float, float]:
     """Pettitt's test: (index of the last value before the change, statistic K, p-value).
@@ -81,3 +83,30 @@ def homogeneity_test(
             result["significant"] and distance[nearest] <= window_days
         )
     return result
+
+
+def homogeneity_by_period(
+    product: pd.Series,
+    reference: pd.Series,
+    platform_changes: Sequence[str],
+    window_days: int,
+    alpha: float,
+) -> list[dict[str, Any]]:
+    """:func:`homogeneity_test` on each run of consecutive years of the daily series, never
+    across a gap of years (a run of 1999 and one of 2015-2016 are two series, not one): one
+    result per run, with its ``years`` label."""
+    difference = (product - reference).dropna()
+    results = []
+    for run in year_runs(difference.index.year):
+        chosen = difference.index.year.isin(run)
+        result = homogeneity_test(
+            product[product.index.isin(difference.index[chosen])],
+            reference[reference.index.isin(difference.index[chosen])],
+            [d for d in platform_changes if run[0] <= pd.Timestamp(d).year <= run[-1]],
+            window_days,
+            alpha,
+        )
+        results.append(
+            {"years": years_label(run), "first_year": run[0], "last_year": run[-1], **result}
+        )
+    return results

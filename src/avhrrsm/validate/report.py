@@ -1,4 +1,12 @@
-"""Figures and the HTML report of the validation, drawn from the results written to disk."""
+"""Figures and the HTML report of the validation, drawn from the files the stage wrote
+(``results.nc``, ``network_summary.csv``, ``modis_consistency.nc``, ``intercomparison.json``)
+and nothing else, so a report can be redrawn from an archived run.
+
+The page opens with the key table (network x product x period: sites, and the median and
+interquartile range of R, ubRMSE, bias and RMSE, with units), then the figures, the scores
+against the synthetic truth where there is one, the intercomparison and homogeneity tables,
+every site left out with its reason, the model comparison and the provenance.
+"""
 
 from __future__ import annotations
 
@@ -12,25 +20,39 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
+import matplotlib.dates as mdates  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import xarray as xr  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
 
 from avhrrsm.atomic import write_text_atomic  # noqa: E402
 from avhrrsm.plotting import save_png  # noqa: E402
 from avhrrsm.validate.at_sites import site_series  # noqa: E402
 from avhrrsm.validate.gridded import read_regional_means  # noqa: E402
+from avhrrsm.validate.homogeneity import monthly_anomalies  # noqa: E402
+from avhrrsm.validate.periods import year_runs  # noqa: E402
 
 COLOURS = {"avhrrsm": "tab:blue", "era5land": "tab:orange", "esa_cci": "tab:green"}
+LABELS = {"avhrrsm": "avhrrsm", "era5land": "ERA5-Land", "esa_cci": "ESA CCI SM"}
+SM_UNITS = "m³ m⁻³"
+METRIC_TITLES = {
+    "r": "Pearson R (dimensionless)",
+    "ubrmse": f"ubRMSE ({SM_UNITS})",
+    "bias": f"bias ({SM_UNITS})",
+    "rmse": f"RMSE ({SM_UNITS})",
+}
 FIGURES = {  # output key -> (title, caption)
     "boxplots": (
         "Metrics per product and period",
-        "Per-site metrics per product and period (boxes: interquartile range, line: median).",
+        "Per-site metrics per product and period (boxes: interquartile range, line: median, "
+        "whiskers: 1.5 IQR).",
     ),
     "site_map": (
         "Map of site R",
-        "Pearson R of the product at every scored site (first period with data).",
+        "Pearson R of the product at every scored site (first period with data); the colour "
+        "scale spans the 2nd to 98th percentile of the values shown.",
     ),
     "scatter": (
         "Scatter density",
@@ -38,25 +60,32 @@ FIGURES = {  # output key -> (title, caption)
     ),
     "timeseries": (
         "Time series at example sites",
-        "In situ and the three products at one site per scale.",
+        "In situ (dots) and the three products (lines) at the longest record of each scale, one "
+        "panel per run of consecutive validation years.",
     ),
     "modis_map": (
         "Consistency with GLASS-MODIS",
-        "R and ubRMSE per pixel against the GLASS-MODIS target in the overlap years.",
+        "R and ubRMSE per pixel against the GLASS-MODIS target in the overlap years; colour "
+        "scales span the 2nd to 98th percentile.",
     ),
     "homogeneity": (
         "Temporal homogeneity",
-        "Monthly anomalies of product - ERA5-Land (regional mean), the Pettitt break and the "
-        "AVHRR platform changes.",
+        "Monthly anomalies of product - ERA5-Land (regional land mean) per run of consecutive "
+        "years, the Pettitt break (red where significant) and the AVHRR platform changes "
+        "(dotted).",
     ),
 }
+STYLE = (
+    "body{font-family:sans-serif;max-width:1240px;margin:auto;padding:0 12px;line-height:1.4}"
+    "table{border-collapse:collapse;margin:6px 0 14px;font-size:14px;max-width:100%}"
+    "td,th{border:1px solid #ccc;padding:3px 7px;vertical-align:top;overflow-wrap:anywhere}"
+    "th{background:#eef2f6;text-align:left}td.num{text-align:right;white-space:nowrap}"
+    "img{max-width:100%;height:auto}details{margin:6px 0 14px}summary{cursor:pointer}"
+    ".warning{color:#8a1c1c}"
+)
 
 
-def write_report(
-    outputs: Mapping[str, str | Path],
-    comparison: Mapping[str, str | Path],
-    platform_changes: Sequence[str],
-) -> None:
+def write_report(outputs: Mapping[str, str | Path], comparison: Mapping[str, str | Path]) -> None:
     """Every figure and the HTML page, from the files the validation wrote: ``results``,
     ``network_summary``, ``modis_consistency`` and ``intercomparison`` of ``outputs``."""
     with (
@@ -65,13 +94,23 @@ def write_report(
     ):
         results.load()
         consistency.load()
-    summary = pd.read_csv(outputs["network_summary"])
+    summary = pd.read_csv(outputs["network_summary"], dtype={"period": str})
     intercomparison = json.loads(Path(outputs["intercomparison"]).read_text())
-    write_figures(outputs, results, consistency, intercomparison["homogeneity"], platform_changes)
-    provenance = {
-        k: v for k, v in results.attrs.items() if k.startswith("avhrrsm_") or k == "model"
-    }
-    write_html(outputs, results, summary, intercomparison, comparison, provenance)
+    write_figures(outputs, results, consistency, intercomparison["homogeneity"])
+    write_html(outputs, results, summary, intercomparison, comparison)
+
+
+def robust_limits(values: np.ndarray, low: float = 2, high: float = 98) -> tuple[float, float]:
+    """Colour limits spanning the ``low``-``high`` percentiles of the finite values (so that
+    R of 0.85-0.99 is not one colour on a 0-1 scale)."""
+    finite = np.asarray(values, np.float64)
+    finite = finite[np.isfinite(finite)]
+    if finite.size == 0:
+        return 0.0, 1.0
+    vmin, vmax = (float(v) for v in np.percentile(finite, [low, high]))
+    if vmax - vmin < 1e-6:
+        vmin, vmax = vmin - 0.01, vmax + 0.01
+    return vmin, vmax
 
 
 def write_figures(
@@ -79,37 +118,59 @@ def write_figures(
     results: xr.Dataset,
     consistency: xr.Dataset,
     homogeneity: Mapping[str, Any],
-    platform_changes: Sequence[str],
 ) -> None:
-    n_sites = int(results.sizes["site"])
-    frames = [site_series(results, k) for k in range(n_sites)]
-    lat, lon = consistency["lat"].values, consistency["lon"].values
-    half = 0.5 * abs(float(lat[1] - lat[0])) if lat.size > 1 else 0.025
-    west, east = float(lon.min()) - half, float(lon.max()) + half
-    south, north = float(lat.min()) - half, float(lat.max()) + half
-    periods = list(results["period"].values)
-    products = list(results["product"].values)
-    # boxplots per metric per product per period
-    figure, axes = plt.subplots(1, 4, figsize=(15, 3.8))
-    for ax, metric in zip(axes, ("r", "ubrmse", "bias", "rmse"), strict=True):
-        data, labels, colours = [], [], []
-        for period in periods:
-            for product in products:
-                v = results[metric].sel(product=product, period=period).values
-                data.append(v[np.isfinite(v)])
-                labels.append(f"{product}\n{period}")
+    frames = [site_series(results, k) for k in range(int(results.sizes["site"]))]
+    _boxplots(outputs["boxplots"], results)
+    _site_map(outputs["site_map"], results, consistency)
+    _scatter(outputs["scatter"], results, frames)
+    _timeseries(outputs["timeseries"], results, frames)
+    _modis_map(outputs["modis_map"], consistency)
+    _homogeneity(outputs["homogeneity"], consistency, homogeneity)
+
+
+def _boxplots(path: str | Path, results: xr.Dataset) -> None:
+    periods = [str(p) for p in results["period"].values]
+    products = [str(p) for p in results["product"].values]
+    figure, axes = plt.subplots(1, 4, figsize=(15, 4.4))
+    width = len(products) + 1
+    for ax, metric in zip(axes, METRIC_TITLES, strict=True):
+        data, positions, colours = [], [], []
+        for i, period in enumerate(periods):
+            for j, product in enumerate(products):
+                values = results[metric].sel(product=product, period=period).values
+                data.append(values[np.isfinite(values)])
+                positions.append(i * width + j)
                 colours.append(COLOURS[product])
-        box = ax.boxplot(data, patch_artist=True, tick_labels=labels, showfliers=True)
+        box = ax.boxplot(data, positions=positions, widths=0.8, patch_artist=True)
         for patch, colour in zip(box["boxes"], colours, strict=True):
             patch.set_facecolor(colour)
             patch.set_alpha(0.6)
-        ax.set_title(metric + (" (m3 m-3)" if metric != "r" else ""))
-        ax.tick_params(axis="x", labelsize=6, rotation=90)
-    figure.tight_layout()
-    save_png(figure, outputs["boxplots"])
+        ax.set_xticks([i * width + (len(products) - 1) / 2 for i in range(len(periods))])
+        ax.set_xticklabels([p.replace(", ", ",\n") for p in periods], fontsize=10)
+        ax.set_title(METRIC_TITLES[metric], fontsize=11)
+        ax.tick_params(axis="y", labelsize=9)
+        if metric == "bias":
+            ax.axhline(0.0, color="grey", lw=0.8)
+    handles = [Patch(facecolor=COLOURS[p], alpha=0.6, label=LABELS[p]) for p in products]
+    figure.legend(handles=handles, loc="lower center", ncol=len(products), fontsize=10)
+    figure.tight_layout(rect=(0, 0.07, 1, 1))
+    save_png(figure, path)
 
-    # map of site R
-    figure, ax = plt.subplots(figsize=(5.5, 4.5))
+
+def _region_bounds(consistency: xr.Dataset) -> tuple[float, float, float, float]:
+    lat, lon = consistency["lat"].values, consistency["lon"].values
+    half = 0.5 * abs(float(lat[1] - lat[0])) if lat.size > 1 else 0.025
+    return (
+        float(lon.min()) - half,
+        float(lat.min()) - half,
+        float(lon.max()) + half,
+        float(lat.max()) + half,
+    )
+
+
+def _site_map(path: str | Path, results: xr.Dataset, consistency: xr.Dataset) -> None:
+    figure, ax = plt.subplots(figsize=(6.5, 5.2))
+    west, south, east, north = _region_bounds(consistency)
     ax.plot(
         [west, east, east, west, west], [south, south, north, north, south], color="grey", lw=0.8
     )
@@ -117,108 +178,362 @@ def write_figures(
     first = np.array(
         [row[np.isfinite(row)][0] if np.isfinite(row).any() else np.nan for row in r_all]
     )
+    vmin, vmax = robust_limits(first)
     markers = {"point": "o", "field": "s", "3km": "v", "9km": "D", "36km": "^"}
+    points = None
     for scale, marker in markers.items():
-        chosen = results["scale"].values == scale
+        chosen = (results["scale"].values == scale) & np.isfinite(first)
         if chosen.any():
             points = ax.scatter(
                 results["longitude"].values[chosen], results["latitude"].values[chosen],
-                c=first[chosen], cmap="RdYlBu", vmin=0, vmax=1, marker=marker,
-                edgecolor="k", label=scale,
+                c=first[chosen], cmap="viridis", vmin=vmin, vmax=vmax, marker=marker, s=55,
+                edgecolor="k", label=f"{scale} ({int(chosen.sum())})",
             )  # fmt: skip
-            figure.colorbar(points, ax=ax, label="R (avhrrsm)") if scale == "point" else None
-    ax.legend(fontsize=7)
-    ax.set_xlabel("longitude")
-    ax.set_ylabel("latitude")
+    if points is not None:
+        figure.colorbar(points, ax=ax, label="Pearson R of avhrrsm (dimensionless)")
+        ax.legend(fontsize=9, title="scale (sites)", title_fontsize=9)
+    ax.set_xlabel("longitude (°E)")
+    ax.set_ylabel("latitude (°N)")
     ax.set_title("Pearson R of the product per site")
     figure.tight_layout()
-    save_png(figure, outputs["site_map"])
+    save_png(figure, path)
 
-    # scatter density per product
-    figure, axes = plt.subplots(1, len(products), figsize=(4.2 * len(products), 3.8), squeeze=False)
+
+def _scatter(path: str | Path, results: xr.Dataset, frames: Sequence[pd.DataFrame]) -> None:
+    products = [str(p) for p in results["product"].values]
+    figure, axes = plt.subplots(1, len(products), figsize=(4.6 * len(products), 4.2), squeeze=False)
     edges = np.linspace(0, 0.6, 49)
     for ax, product in zip(axes[0], products, strict=True):
-        x, y = [], []
-        for site_frame in frames:
-            frame = site_frame.dropna()
-            x.append(frame["insitu"].to_numpy())
-            y.append(frame[product].to_numpy())
-        xs, ys = (np.concatenate(x), np.concatenate(y)) if x else (np.empty(0), np.empty(0))
-        counts, _, _ = np.histogram2d(xs, np.clip(ys, 0, 0.6), bins=[edges, edges])
+        pairs = [frame.dropna()[["insitu", product]].to_numpy() for frame in frames]
+        both = np.concatenate(pairs) if pairs else np.empty((0, 2))
+        counts, _, _ = np.histogram2d(both[:, 0], np.clip(both[:, 1], 0, 0.6), bins=[edges, edges])
         mesh = ax.pcolormesh(
             edges, edges, np.ma.log10(np.ma.masked_equal(counts.T, 0)), cmap="viridis"
         )
-        figure.colorbar(mesh, ax=ax, label="log10 count")
+        figure.colorbar(mesh, ax=ax, label="log10 count of site-days")
         ax.plot([0, 0.6], [0, 0.6], color="k", lw=0.8)
-        ax.set_title(product)
-        ax.set_xlabel("in situ (m3 m-3)")
-        ax.set_ylabel("product (m3 m-3)")
+        ax.set_title(f"{LABELS[product]} (n = {len(both):,})", fontsize=11)
+        ax.set_xlabel(f"in situ ({SM_UNITS})")
+        ax.set_ylabel(f"product ({SM_UNITS})")
     figure.tight_layout()
-    save_png(figure, outputs["scatter"])
+    save_png(figure, path)
 
-    # time series at example sites (the longest in-situ records, one per scale if any)
+
+def _timeseries(path: str | Path, results: xr.Dataset, frames: Sequence[pd.DataFrame]) -> None:
+    products = [str(p) for p in results["product"].values]
     scales = results["scale"].values
     counts = [int(frame["insitu"].notna().sum()) for frame in frames]
-    order = sorted(range(n_sites), key=lambda k: (-counts[k], str(results["station"].values[k])))
+    order = sorted(
+        (k for k in range(len(frames)) if counts[k]),
+        key=lambda k: (-counts[k], str(results["station"].values[k])),
+    )
     examples = []
     for scale in ("point", "field", "3km", "9km", "36km"):
         examples += [k for k in order if scales[k] == scale][:1]
     examples = examples or order[:3]
-    figure, axes = plt.subplots(len(examples), 1, figsize=(10, 2.6 * len(examples)), squeeze=False)
-    for ax, k in zip(axes[:, 0], examples, strict=True):
+    if not examples:
+        figure, ax = plt.subplots(figsize=(10, 2))
+        ax.text(0.5, 0.5, "no site with in-situ data in the validation years", ha="center")
+        ax.axis("off")
+        save_png(figure, path)
+        return
+    figure = plt.figure(figsize=(12, 2.9 * len(examples)))
+    grid = figure.add_gridspec(len(examples), 1, hspace=0.55)
+    for row, k in enumerate(examples):
         frame = frames[k]
-        insitu = frame["insitu"].dropna()
-        ax.plot(insitu.index, insitu.to_numpy(), ".", ms=2, color="k", label="in situ")
-        for product in products:  # daily axis: days without data show as gaps
-            ax.plot(frame.index, frame[product].to_numpy(), lw=0.8, color=COLOURS[product],
-                    label=product)  # fmt: skip
+        runs = [r for r in year_runs(frame.index[frame["insitu"].notna()].year)]
+        cell = grid[row].subgridspec(1, len(runs), width_ratios=[len(r) for r in runs], wspace=0.06)
         depth = (
             f"{float(results['depth_from'].values[k]):g}-{float(results['depth_to'].values[k]):g} m"
         )
-        ax.set_title(
-            f"{results['network'].values[k]} / {results['station'].values[k]} ({scales[k]}, {depth})",
-            fontsize=9,
-        )
-        ax.set_ylabel("m3 m-3")
-        ax.legend(fontsize=7, ncol=4)
-    figure.tight_layout()
-    save_png(figure, outputs["timeseries"])
+        title = f"{results['network'].values[k]} / {results['station'].values[k]} ({scales[k]}, {depth})"
+        first_ax = None
+        for c, run in enumerate(runs):
+            ax = figure.add_subplot(cell[c], sharey=first_ax)
+            first_ax = first_ax or ax
+            part = frame[frame.index.year.isin(run)]
+            for product in products:
+                ax.plot(part.index, part[product].to_numpy(), lw=0.9, alpha=0.85,
+                        color=COLOURS[product], label=LABELS[product])  # fmt: skip
+            insitu = part["insitu"].dropna()
+            ax.plot(insitu.index, insitu.to_numpy(), ".", ms=2.5, color="k", label="in situ")
+            ax.set_xlim(pd.Timestamp(f"{run[0]}-01-01"), pd.Timestamp(f"{run[-1]}-12-31"))
+            locator = mdates.AutoDateLocator(minticks=2, maxticks=max(3, 4 * len(run)))
+            ax.xaxis.set_major_locator(locator)
+            ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+            ax.tick_params(labelsize=8)
+            ax.set_title(title if c == 0 else "", fontsize=10, loc="left")
+            if c == 0:
+                ax.set_ylabel(SM_UNITS)
+            else:
+                ax.tick_params(labelleft=False)
+        if row == 0:
+            first_ax.legend(fontsize=8, ncol=len(products) + 1, loc="upper left")
+    save_png(figure, path)
 
-    # consistency maps
-    figure, axes = plt.subplots(1, 2, figsize=(10, 4))
-    extent = (west, east, south, north)
-    for ax, name, cmap, vmax in (
-        (axes[0], "r", "RdYlBu", 1.0),
-        (axes[1], "ubrmse", "magma_r", 0.08),
+
+def _modis_map(path: str | Path, consistency: xr.Dataset) -> None:
+    figure, axes = plt.subplots(1, 2, figsize=(12, 4.6))
+    west, south, east, north = _region_bounds(consistency)
+    for ax, name, cmap, label in (
+        (axes[0], "r", "viridis", "Pearson R (dimensionless)"),
+        (axes[1], "ubrmse", "magma_r", f"ubRMSE ({SM_UNITS})"),
     ):
-        image = ax.imshow(consistency[name].values, extent=extent, cmap=cmap, vmin=0, vmax=vmax)
-        figure.colorbar(image, ax=ax, label=consistency[name].attrs["units"])
-        ax.set_title(f"{name} against GLASS-MODIS")
+        values = consistency[name].values
+        if not np.isfinite(values).any():
+            ax.text(0.5, 0.5, "no overlap with GLASS-MODIS", ha="center", transform=ax.transAxes)
+            ax.set_axis_off()
+            continue
+        vmin, vmax = robust_limits(values)
+        image = ax.imshow(
+            values, extent=(west, east, south, north), cmap=cmap, vmin=vmin, vmax=vmax
+        )
+        figure.colorbar(image, ax=ax, label=label)
+        ax.set_title(f"{label.split(' (')[0]} against GLASS-MODIS", fontsize=11)
+        ax.set_xlabel("longitude (°E)")
+        ax.set_ylabel("latitude (°N)")
     figure.tight_layout()
-    save_png(figure, outputs["modis_map"])
+    save_png(figure, path)
 
-    # homogeneity
-    from avhrrsm.validate.homogeneity import monthly_anomalies
 
+def _homogeneity(path: str | Path, consistency: xr.Dataset, homogeneity: Mapping[str, Any]) -> None:
     regional = read_regional_means(consistency)
-    anomalies = monthly_anomalies((regional["avhrrsm"] - regional["era5land"]).dropna())
-    figure, ax = plt.subplots(figsize=(10, 3.2))
-    ax.plot(anomalies.index, anomalies.to_numpy(), marker=".", lw=0.8)
-    for date in platform_changes:
-        ax.axvline(pd.Timestamp(date), color="grey", ls=":", lw=0.8)
-    if homogeneity.get("break_month"):
-        ax.axvline(pd.Timestamp(homogeneity["break_month"]), color="red", lw=1.2,
-                   label=f"Pettitt break, p = {homogeneity['p_value']:.3g}")  # fmt: skip
-        ax.legend(fontsize=8)
-    ax.set_ylabel("anomaly (m3 m-3)")
-    ax.set_title("product - ERA5-Land, monthly anomalies (dotted: AVHRR platform changes)")
+    difference = (regional["avhrrsm"] - regional["era5land"]).dropna()
+    periods = [p for p in homogeneity["periods"] if p["months"] > 0]
+    figure, axes = plt.subplots(
+        1, max(1, len(periods)), figsize=(12, 3.6), squeeze=False,
+        gridspec_kw={"width_ratios": [p["months"] for p in periods] or [1]},
+    )  # fmt: skip
+    for ax, period in zip(axes[0], periods, strict=False):
+        years = range(period["first_year"], period["last_year"] + 1)
+        anomalies = monthly_anomalies(difference[difference.index.year.isin(years)])
+        ax.plot(anomalies.index, anomalies.to_numpy(), marker=".", lw=0.8)
+        for date in homogeneity["platform_changes"]:
+            if pd.Timestamp(date).year in years:
+                ax.axvline(pd.Timestamp(date), color="grey", ls=":", lw=0.8)
+        if period.get("break_month"):
+            ax.axvline(
+                pd.Timestamp(period["break_month"]),
+                color="red" if period["significant"] else "grey",
+                ls="-" if period["significant"] else "--",
+                lw=1.2,
+                label=f"Pettitt break, p = {period['p_value']:.3g}",
+            )
+            ax.legend(fontsize=8)
+        ax.set_title(period["years"], fontsize=10)
+        ax.tick_params(axis="x", labelsize=8, rotation=30)
+    axes[0][0].set_ylabel(f"anomaly ({SM_UNITS})")
+    if not periods:
+        axes[0][0].text(0.5, 0.5, "no months to test", ha="center")
+    figure.suptitle("product - ERA5-Land, monthly anomalies", fontsize=11)
     figure.tight_layout()
-    save_png(figure, outputs["homogeneity"])
+    save_png(figure, path)
 
 
-def _img(path: str | Path) -> str:
+# --- the page -------------------------------------------------------------------------------
+
+
+def _img(path: str | Path, alt: str) -> str:
     data = base64.b64encode(Path(path).read_bytes()).decode()
-    return f"<img src='data:image/png;base64,{data}' style='max-width:100%'>"
+    return f"<img src='data:image/png;base64,{data}' alt='{html.escape(alt)}'>"
+
+
+def html_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], numeric: int = 0) -> str:
+    """A table with escaped cells; the last ``numeric`` columns are right-aligned numbers."""
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in columns)
+    first_numeric = len(columns) - numeric
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f"<td{' class=num' if i >= first_numeric else ''}>{html.escape(_cell(v))}</td>"
+            for i, v in enumerate(row)
+        )
+        + "</tr>"
+        for row in rows
+    )
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _cell(value: Any) -> str:
+    if value is None or (isinstance(value, float) and not np.isfinite(value)):
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _median_iqr(row: Mapping[str, Any], metric: str, digits: int) -> str:
+    median = row[f"{metric}_median"]
+    if not np.isfinite(median):
+        return "–"
+    sign = "+" if metric == "bias" else ""
+    return (
+        f"{median:{sign}.{digits}f} [{row[f'{metric}_q25']:{sign}.{digits}f}, "
+        f"{row[f'{metric}_q75']:{sign}.{digits}f}]"
+    )
+
+
+def key_table(summary: pd.DataFrame) -> str:
+    """Network x product x period: sites, median [IQR] of R, ubRMSE, bias, RMSE, with units
+    (combinations without a scored site are left out; the site tables below say why)."""
+    rows = [
+        (
+            row["network"],
+            LABELS.get(row["product"], row["product"]),
+            row["period"],
+            int(row["n_sites"]),
+            _median_iqr(row, "r", 2),
+            _median_iqr(row, "ubrmse", 3),
+            _median_iqr(row, "bias", 3),
+            _median_iqr(row, "rmse", 3),
+        )
+        for row in summary.to_dict(orient="records")
+        if row["n_sites"] > 0  # a network x period without a scored site has no row
+    ]
+    columns = [
+        "network",
+        "product",
+        "period (years scored)",
+        "sites",
+        "R (–)",
+        f"ubRMSE ({SM_UNITS})",
+        f"bias ({SM_UNITS})",
+        f"RMSE ({SM_UNITS})",
+    ]
+    return html_table(columns, rows, numeric=5)
+
+
+def site_table(results: xr.Dataset) -> str:
+    """Every site's avhrrsm metrics per period (n, R with its interval, ubRMSE, bias, RMSE)."""
+    rows = []
+    chosen = results.sel(product="avhrrsm")
+    for k in range(int(results.sizes["site"])):
+        for period in results["period"].values:
+            block = chosen.isel(site=k).sel(period=period)
+            n = float(block["n"])
+            if not np.isfinite(n):
+                continue
+            rows.append(
+                (
+                    str(results["network"].values[k]),
+                    str(results["station"].values[k]),
+                    str(results["scale"].values[k]),
+                    f"{float(results['depth_from'].values[k]):g}-{float(results['depth_to'].values[k]):g}",
+                    str(period),
+                    int(n),
+                    f"{float(block['r']):.2f} [{float(block['r_ci_lower']):.2f}, "
+                    f"{float(block['r_ci_upper']):.2f}]",
+                    f"{float(block['ubrmse']):.3f}",
+                    f"{float(block['bias']):+.3f}",
+                    f"{float(block['rmse']):.3f}",
+                )
+            )
+    columns = ["network", "station", "scale", "depth (m)", "period", "days", "R [95 %]"]
+    columns += [f"ubRMSE ({SM_UNITS})", f"bias ({SM_UNITS})", f"RMSE ({SM_UNITS})"]
+    return html_table(columns, rows, numeric=5)
+
+
+def intercomparison_table(intercomparison: Mapping[str, Any]) -> str:
+    coverage = intercomparison["coverage_fraction_of_land_pixel_days"]
+    detail = intercomparison["spatial_detail_std_within_coarse_cell_m3m3"]
+    consistency = intercomparison["modis_consistency_median"]
+
+    def share(v: Any) -> str:
+        return "–" if v is None else f"{100 * float(v):.1f} %"
+
+    rows = [
+        (
+            "coverage of land pixel-days",
+            share(coverage.get("avhrrsm")),
+            share(coverage.get("era5land")),
+            share(coverage.get("esa_cci")),
+        ),
+        (
+            f"spatial detail: std within {detail['coarse_cell_deg']:g}° cells ({SM_UNITS})",
+            _cell(detail["avhrrsm"]),
+            _cell(detail["era5land_bilinear_on_0.05deg"]) + " (bilinear on 0.05°)",
+            _cell(detail["esa_cci"]) + " (one value per 0.25° cell)",
+        ),
+        (
+            f"median R / ubRMSE ({SM_UNITS}) against GLASS-MODIS, {consistency['pixels']:,} pixels",
+            f"{_cell(consistency['r'])} / {_cell(consistency['ubrmse_m3m3'])}",
+            "–",
+            "–",
+        ),
+    ]
+    return html_table(["quantity", "avhrrsm", "ERA5-Land", "ESA CCI SM"], rows)
+
+
+def homogeneity_table(homogeneity: Mapping[str, Any]) -> str:
+    rows = [
+        (
+            p["years"],
+            p["months"],
+            _cell(p["statistic_k"]),
+            _cell(p["p_value"]),
+            "yes" if p["significant"] else "no",
+            p["break_month"] or "–",
+            "–" if p["shift_m3m3"] is None else f"{p['shift_m3m3']:+.4f}",
+            p["nearest_platform_change"] or "–",
+            "–" if p["days_to_platform_change"] is None else p["days_to_platform_change"],
+            "yes" if p["attributed_to_platform_change"] else "no",
+        )
+        for p in homogeneity["periods"]
+    ]
+    columns = ["years", "months", "Pettitt K", "p", "significant", "break", f"shift ({SM_UNITS})"]
+    columns += ["nearest platform change", "days to it", "attributed to it"]
+    return html_table(columns, rows)
+
+
+def skipped_section(intercomparison: Mapping[str, Any]) -> list[str]:
+    """Counts by reason, then every skipped site, sensor and unscored site-period by name."""
+    counts = sorted(intercomparison.get("skipped", {}).items())
+    parts = [
+        "<h2>What was left out</h2>",
+        "<p>Counts by reason (readings, days, sensors, sites, files); every site, sensor and "
+        "site-period is listed by name below.</p>",
+        html_table(["reason", "count"], [(k.replace("_", " "), v) for k, v in counts], numeric=1),
+    ]
+    listings = (
+        ("Skipped sites", "skipped_sites", ["network", "station", "reason", "detail"]),
+        (
+            "Skipped sensors",
+            "skipped_sensors",
+            ["network", "station", "sensor", "reason", "detail"],
+        ),
+        (
+            "Site-periods not scored",
+            "skipped_site_periods",
+            ["network", "station", "sensor", "period", "reason", "detail"],
+        ),
+    )
+    for title, key, columns in listings:
+        entries = intercomparison.get(key, [])
+        parts.append(f"<h3>{title} ({len(entries)})</h3>")
+        if entries:
+            rows = [
+                [e.get(c, "").replace("_", " ") if c == "reason" else e.get(c, "") for c in columns]
+                for e in entries
+            ]
+            parts.append(html_table(columns, rows))
+        else:
+            parts.append("<p>None.</p>")
+    warnings = [
+        f"<p class=warning><strong>Warning:</strong> network {html.escape(n)} has no scored "
+        "site.</p>"
+        for n in intercomparison.get("networks_without_scored_sites", [])
+    ] + [
+        f"<p class=warning><strong>Warning:</strong> no usable site from {html.escape(s)}.</p>"
+        for s in intercomparison.get("sources_without_sites", [])
+    ]
+    status = intercomparison.get("site_status", [])
+    columns = ["network", "station", "scale", "status", "detail"]
+    parts += [
+        "<h3>Every site and its status</h3>",
+        *warnings,
+        html_table(columns, [[row.get(c, "") for c in columns] for row in status]),
+    ]
+    return parts
 
 
 def write_html(
@@ -227,57 +542,68 @@ def write_html(
     summary: pd.DataFrame,
     intercomparison: Mapping[str, Any],
     comparison: Mapping[str, str | Path],
-    provenance: Mapping[str, str],
 ) -> None:
     """One self-contained HTML page, drawn from the files the stage wrote."""
     statement = json.loads(Path(comparison["summary_json"]).read_text())["statement"]
-    all_rows = summary[summary["network"] == "all"]
+    networks = pd.Series(results["network"].values).value_counts()
+    configured = json.loads(results.attrs.get("periods", "{}"))
+    period_names = dict(
+        zip(
+            (str(p) for p in results["period"].values),
+            (str(p) for p in results["period_name"].values),
+            strict=True,
+        )
+    ) if "period_name" in results.coords else {}  # fmt: skip
+    periods_note = "; ".join(
+        f"{label}: scored years of the configured period {name} "
+        f"({configured.get(name, ['?', '?'])[0]}-{configured.get(name, ['?', '?'])[1]})"
+        for label, name in period_names.items()
+    )
     parts = [
         "<!DOCTYPE html><html><head><meta charset='utf-8'><title>avhrrsm validation</title>",
-        "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}td,th{padding:2px 6px}</style>",
-        "</head><body><h1>avhrrsm validation report</h1>",
-        f"<p>{int(results.sizes['site'])} sites ({html.escape(', '.join(f'{k}: {v}' for k, v in pd.Series(results['network'].values).value_counts().items()))}). "
-        "Metrics compare each product with the in-situ series on the days all products share; "
-        "x = product, y = in situ, bias = mean(x) - mean(y).</p>",
-        "<h2>Overall (medians and interquartile ranges over sites)</h2>",
-        all_rows.to_html(index=False, float_format=lambda v: f"{v:.3f}", na_rep="-"),
-        "<h2>Per network</h2>",
-        summary[summary["network"] != "all"].to_html(
-            index=False, float_format=lambda v: f"{v:.3f}", na_rep="-"
-        ),
+        f"<style>{STYLE}</style></head><body><h1>avhrrsm validation report</h1>",
+        f"<p>{int(results.sizes['site'])} sites "
+        f"({html.escape(', '.join(f'{k}: {v}' for k, v in networks.items()))}). Metrics compare "
+        "each product with the in-situ series on the days all products share; x = product, "
+        f"y = in situ, bias = mean(x) - mean(y). Periods: {html.escape(periods_note)}.</p>",
+        "<h2>Key results: medians [interquartile range] over sites</h2>",
+        key_table(summary),
     ]
     for key, (title, caption) in FIGURES.items():
         parts += [
             f"<h2>{html.escape(title)}</h2>",
             f"<p>{html.escape(caption)}</p>",
-            _img(outputs[key]),
+            _img(outputs[key], title),
         ]
+    parts += [
+        "<h2>Per-site metrics of avhrrsm</h2>",
+        "<details><summary>Every scored site and period (R with its Fisher-z 95 % interval)"
+        "</summary>",
+        site_table(results),
+        "</details>",
+    ]
     truth_rows = intercomparison.get("truth_scores")
     if truth_rows:
         parts += _truth_section(pd.DataFrame(truth_rows))
-    listed = ("skipped_sites", "site_status", "truth_scores")
-    inter = {k: v for k, v in intercomparison.items() if k not in listed}
-    warnings = [
-        f"<p><strong>Warning:</strong> network {html.escape(n)} has no scored site.</p>"
-        for n in intercomparison.get("networks_without_scored_sites", [])
-    ] + [
-        f"<p><strong>Warning:</strong> no usable site from {html.escape(s)}.</p>"
-        for s in intercomparison.get("sources_without_sites", [])
-    ]
     parts += [
-        "<h2>Intercomparison, homogeneity and what was skipped</h2>",
-        f"<pre>{html.escape(json.dumps(inter, indent=2, sort_keys=True, default=str))}</pre>",
-        "<h3>Every site and its status</h3>",
-        *warnings,
-        pd.DataFrame(
-            intercomparison.get("site_status", []),
-            columns=["network", "station", "scale", "status", "detail"],
-        ).to_html(index=False),
+        "<h2>Intercomparison</h2>",
+        intercomparison_table(intercomparison),
+        "<h2>Temporal homogeneity</h2>",
+        f"<p>{html.escape(intercomparison['homogeneity'].get('test', ''))}.</p>",
+        homogeneity_table(intercomparison["homogeneity"]),
+        *skipped_section(intercomparison),
         "<h2>Model comparison (training stage)</h2>",
         f"<p>{html.escape(statement)}</p>",
-        _img(comparison["scatter"]),
+        _img(comparison["scatter"], "model comparison scatter"),
         "<h2>Provenance</h2>",
-        f"<pre>{html.escape(json.dumps(dict(provenance), indent=2, sort_keys=True))}</pre>",
+        html_table(
+            ["attribute", "value"],
+            sorted(
+                (k, v)
+                for k, v in results.attrs.items()
+                if k.startswith("avhrrsm_") or k in ("model", "filters", "periods")
+            ),
+        ),
         "</body></html>\n",
     ]
     write_text_atomic(Path(outputs["report"]), "\n".join(parts))
@@ -293,35 +619,24 @@ def _truth_section(scores: pd.DataFrame) -> list[str]:
     table = scores[scores["n_pixel_days"] > 0].copy()
     spans = table["truth_range"].str.split("..", regex=False, expand=True).astype(float)
     narrow = (spans[1] - spans[0]) < NARROW_RANGE_M3M3
-    table["RMSE (m³/m³) [95 % interval]"] = [
-        f"{r:.4f} [{lo:.4f}, {hi:.4f}]"
-        for r, lo, hi in zip(table["rmse"], table["rmse_low"], table["rmse_high"], strict=True)
+    rows = [
+        (
+            row["subset"],
+            f"{100 * row['share']:.1f} %",
+            f"{row['rmse']:.4f} [{row['rmse_low']:.4f}, {row['rmse_high']:.4f}]",
+            f"{row['bias']:+.4f} [{row['bias_low']:+.4f}, {row['bias_high']:+.4f}]",
+            "n/a: truth spans < 0.1" if flat else f"{row['r']:.3f}",
+            row["truth_range"],
+        )
+        for row, flat in zip(table.to_dict(orient="records"), narrow, strict=True)
     ]
-    table["bias (m³/m³) [95 % interval]"] = [
-        f"{b:+.4f} [{lo:+.4f}, {hi:+.4f}]"
-        for b, lo, hi in zip(table["bias"], table["bias_low"], table["bias_high"], strict=True)
-    ]
-    table["r"] = [
-        "n/a: truth spans < 0.1 m³/m³" if flat else f"{r:.3f}"
-        for r, flat in zip(table["r"], narrow, strict=True)
-    ]
-    table["share of pixel-days"] = [f"{100 * v:.1f} %" for v in table["share"]]
-    shown = table.rename(columns={"subset": "pixel-days", "truth_range": "truth range (m³/m³)"})[
-        [
-            "pixel-days",
-            "share of pixel-days",
-            "RMSE (m³/m³) [95 % interval]",
-            "bias (m³/m³) [95 % interval]",
-            "r",
-            "truth range (m³/m³)",
-        ]
-    ]
+    columns = ["pixel-days", "share", f"RMSE ({SM_UNITS}) [95 %]", f"bias ({SM_UNITS}) [95 %]"]
+    columns += ["R (–)", f"truth range ({SM_UNITS})"]
     return [
         "<h2>The product against the synthetic truth (every land pixel-day)</h2>",
         "<p>A synthetic run knows the truth everywhere: the product as users get it is scored on "
         "every land pixel-day, not only on clear-sky days (the test split) or at sites. Classes "
         "by the product's quality flag and the stack's LST fill flag; intervals from 500 "
-        "bootstrap resamples of days. The model comparison's test-split metrics are clear-sky "
-        "metrics (the target exists on clear days only).</p>",
-        shown.to_html(index=False, na_rep="-"),
+        "bootstrap resamples of days.</p>",
+        html_table(columns, rows, numeric=4),
     ]

@@ -36,7 +36,7 @@ from avhrrsm.validate.gridded import (
     region_pass,
     regional_means,
 )
-from avhrrsm.validate.homogeneity import homogeneity_test
+from avhrrsm.validate.homogeneity import homogeneity_by_period
 from avhrrsm.validate.sites import Site, SkipLog
 from avhrrsm.validate.truth import truth_scores
 
@@ -99,6 +99,8 @@ def run_validation(
             "sites": len(sites),
             "skipped": skip_counts,
             "skipped_sites": skips.sites,
+            "skipped_sensors": skips.sensors,
+            "skipped_site_periods": skips.site_periods,
             "site_status": status,
             "networks_without_scored_sites": unscored_networks,
             "sources_without_sites": empty_sources,
@@ -108,7 +110,7 @@ def run_validation(
         outputs["intercomparison"],
         json.dumps(intercomparison, indent=2, sort_keys=True, default=_json_default) + "\n",
     )
-    report.write_report(outputs, comparison, settings["platform_changes"])
+    report.write_report(outputs, comparison)
     LOGGER.info("validation: %d sites, skipped %s", len(sites), skip_counts)
     for network in unscored_networks:
         LOGGER.warning(
@@ -204,15 +206,20 @@ def validate_region(
     consistency = consistency_dataset(stats, window, int(settings["min_days"]), provenance)
     with atomic_path(outputs["modis_consistency"]) as tmp:
         consistency.to_netcdf(tmp, engine="netcdf4")
-    r_map, ub_map = consistency["r"].values, consistency["ubrmse"].values
+    r_map, ub_map, _ = stats.modis_maps(int(settings["min_days"]))  # float64, as computed
     regional = regional_means(stats)
-    homogeneity = homogeneity_test(
-        regional["avhrrsm"],
-        regional["era5land"],
-        settings["platform_changes"],
-        int(settings["platform_window_days"]),
-        float(settings["alpha"]),
-    )
+    homogeneity = {
+        "test": "Pettitt on monthly anomalies of product - ERA5-Land (regional land mean), "
+        "per run of consecutive years",
+        "platform_changes": list(settings["platform_changes"]),
+        "periods": homogeneity_by_period(
+            regional["avhrrsm"],
+            regional["era5land"],
+            settings["platform_changes"],
+            int(settings["platform_window_days"]),
+            float(settings["alpha"]),
+        ),
+    }
     intercomparison: dict[str, Any] = {
         "coverage_fraction_of_land_pixel_days": {
             "avhrrsm": stats.covered / stats.land_days if stats.land_days else np.nan,

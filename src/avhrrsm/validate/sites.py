@@ -66,6 +66,8 @@ class SkipLog:
 
     counts: Counter = field(default_factory=Counter)
     sites: list[dict[str, str]] = field(default_factory=list)
+    sensors: list[dict[str, str]] = field(default_factory=list)
+    site_periods: list[dict[str, str]] = field(default_factory=list)
 
     def skip_site(self, reason: str, network: str, station: str, detail: str = "") -> None:
         self.counts[f"site_{reason}"] += 1
@@ -73,6 +75,35 @@ class SkipLog:
             {"network": network, "station": station, "reason": reason, "detail": detail}
         )
         LOGGER.warning("skipped %s/%s: %s %s", network, station, reason, detail)
+
+    def skip_sensor(
+        self, reason: str, network: str, station: str, sensor: str, detail: str = ""
+    ) -> None:
+        """One sensor of a station left out (the station may be used through another)."""
+        self.counts[f"sensors_{reason}"] += 1
+        self.sensors.append(
+            {
+                "network": network,
+                "station": station,
+                "sensor": sensor,
+                "reason": reason,
+                "detail": detail,
+            }
+        )
+
+    def skip_site_period(self, reason: str, site: Site, period: str, detail: str = "") -> None:
+        """A site left unscored in one validation period (it may be scored in another)."""
+        self.counts[f"site_periods_{reason}"] += 1
+        self.site_periods.append(
+            {
+                "network": site.network,
+                "station": site.station,
+                "sensor": site.sensor,
+                "period": period,
+                "reason": reason,
+                "detail": detail,
+            }
+        )
 
 
 def _naive_utc(index: pd.Index) -> pd.DatetimeIndex:
@@ -138,7 +169,14 @@ def ismn_sites(
         cosmos = a["network"] in cosmos_networks
         max_depth = float(settings["cosmos_max_depth_m" if cosmos else "ismn_max_depth_m"])
         if not (0.0 <= a["depth_from"] <= a["depth_to"] <= max_depth + 1e-9):
-            skips.counts["sensors_depth_outside_range"] += 1
+            skips.skip_sensor(
+                "depth_outside_range",
+                a["network"],
+                a["station"],
+                str(a["sensor"]),
+                f"{Path(a['path']).name}: {a['depth_from']:g}-{a['depth_to']:g} m, outside "
+                f"0-{max_depth:g} m",
+            )
             LOGGER.info(
                 "%s: depth %s-%s m outside 0-%s m, not used",
                 a["path"],
