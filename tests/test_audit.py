@@ -355,6 +355,10 @@ def test_every_output_of_a_run_carries_provenance(tiny_run):
     assert booster.attr("avhrrsm_rule") == "train_xgboost"
     page = (tiny_run / "provenance.html").read_text()
     assert "stacks/2015.zarr" in page and manifest["config_sha256"] in page
+    # one section per rule; inputs shown by their path inside the run, not by basename
+    assert page.count("<details>") == len({e["rule"] for e in manifest["outputs"].values()})
+    assert "<summary><strong>inference_tile</strong>" in page
+    assert "models/atlstm/L4/model.pt <code>" in page
 
 
 @pytest.mark.slow

@@ -231,7 +231,14 @@ def compare_models(
     write_text_atomic(
         Path(outputs["summary_json"]), json.dumps(summary, indent=2, sort_keys=True) + "\n"
     )
-    write_text_atomic(Path(outputs["summary"]), summary_html(summary, rows, sweep_rows))
+    figure_names = {
+        key: Path(outputs[key]).name
+        for key in FIGURE_CAPTIONS
+        if key in outputs and Path(outputs[key]).parent == Path(outputs["summary"]).parent
+    }
+    write_text_atomic(
+        Path(outputs["summary"]), summary_html(summary, rows, sweep_rows, figure_names)
+    )
     LOGGER.info("%s", summary["statement"])
     return summary
 
@@ -306,12 +313,14 @@ def summarise(
         for r in rows
         if r["subset"].startswith("target_above_") and r["model"] != BASELINE and r["n"] >= 2
     ]
-    wet_best = min(wet_rows, key=lambda r: r["rmse_m3m3"]) if wet_rows else None
-    if wet_best is not None:
+    if wet_rows:
+        low = min(wet_rows, key=lambda r: r["rmse_m3m3"])
+        high = max(wet_rows, key=lambda r: r["rmse_m3m3"])
         statement += (
-            f" Above {wet_threshold:g} m3 m-3 (n = {wet_best['n']}), {wet_best['model']} has the "
-            f"lowest RMSE, {wet_best['rmse_m3m3']:.4f} m3 m-3 (no R2 verdict there: the reference "
-            "spans too narrow a range)."
+            f" Above {wet_threshold:g} m3 m-3 (n = {low['n']}) the models' RMSE spans "
+            f"{low['rmse_m3m3']:.4f} ({low['model']}) to {high['rmse_m3m3']:.4f} m3 m-3 "
+            f"({high['model']}); no model is ranked there (the differences are not tested) and "
+            "R2 does not apply (the reference spans too narrow a range)."
         )
     sweep_all = [r for r in sweep_rows if r["subset"] == "all"]
     best_length = min(sweep_all, key=lambda r: r["rmse_m3m3"]) if sweep_all else None
@@ -342,28 +351,61 @@ def summarise(
     }
 
 
+# Subsets whose target spans too narrow a range for R² (a share of explained variance) to say
+# anything about skill: their R² is shown as n/a, and no verdict is drawn from it.
+NARROW_SUBSET_PREFIX = "target_above_"
+FIGURE_CAPTIONS = {
+    "scatter": "Predicted against target soil moisture on the test split, per model.",
+    "length_figure": "Test metrics of the sweep model against the sequence length.",
+    "attention_figure": "Mean attention weight per lag of the attention LSTM.",
+}
+
+
 def summary_html(
     summary: Mapping[str, Any],
     rows: Sequence[Mapping[str, Any]],
     sweep_rows: Sequence[Mapping[str, Any]],
+    figures: Mapping[str, str] | None = None,
 ) -> str:
-    def table(records: Sequence[Mapping[str, Any]]) -> str:
-        head = "".join(f"<th>{html.escape(f)}</th>" for f in METRIC_FIELDS)
-        body = "".join(
-            "<tr>"
-            + "".join(
-                f"<td>{v:.4f}</td>" if isinstance(v, float) else f"<td>{html.escape(str(v))}</td>"
-                for v in (r[f] for f in METRIC_FIELDS)
-            )
-            + "</tr>"
-            for r in records
-        )
-        return f"<table border='1' cellpadding='3'><tr>{head}</tr>{body}</table>"
+    """The comparison's page: the statement, the metric tables (R² as n/a where the subset's
+    target range is too narrow), and the figures, linked by their file names beside it."""
+    headers = {
+        "r2": "R² (–)",
+        "rmse_m3m3": "RMSE (m³ m⁻³)",
+        "bias_m3m3": "bias (m³ m⁻³)",
+        "pearson_r": "Pearson R (–)",
+    }
 
+    def cell(field: str, record: Mapping[str, Any]) -> str:
+        value = record[field]
+        if field == "r2" and str(record["subset"]).startswith(NARROW_SUBSET_PREFIX):
+            return "<td>n/a*</td>"
+        if isinstance(value, float):
+            return "<td>–</td>" if not np.isfinite(value) else f"<td>{value:.4f}</td>"
+        return f"<td>{html.escape(str(value))}</td>"
+
+    def table(records: Sequence[Mapping[str, Any]]) -> str:
+        head = "".join(f"<th>{html.escape(headers.get(f, f))}</th>" for f in METRIC_FIELDS)
+        body = "".join(
+            "<tr>" + "".join(cell(f, r) for f in METRIC_FIELDS) + "</tr>" for r in records
+        )
+        return f"<table><tr>{head}</tr>{body}</table>"
+
+    shown = [
+        f"<h3>{html.escape(FIGURE_CAPTIONS.get(key, key))}</h3>"
+        f"<a href='{html.escape(name)}'><img src='{html.escape(name)}' alt='{html.escape(key)}'></a>"
+        for key, name in (figures or {}).items()
+    ]
     return (
         "<!DOCTYPE html><html><head><meta charset='utf-8'><title>avhrrsm model comparison</title>"
-        "</head><body><h1>Model comparison on the test split</h1>"
+        "<style>body{font-family:sans-serif;max-width:1240px;margin:auto;padding:0 12px}"
+        "table{border-collapse:collapse;font-size:14px;max-width:100%}td,th{border:1px solid "
+        "#ccc;padding:3px 7px;overflow-wrap:anywhere}th{background:#eef2f6}img{max-width:100%}"
+        "</style></head><body><h1>Model comparison on the test split</h1>"
         f"<p><strong>{html.escape(summary['statement'])}</strong></p>"
         f"<h2>All models</h2>{table(rows)}<h2>Sequence-length sweep</h2>{table(sweep_rows)}"
-        "</body></html>\n"
+        "<p>* R² is not given where the target spans too narrow a range (the wet regime): "
+        "there it measures the range, not the skill.</p>"
+        + (f"<h2>Figures</h2>{''.join(shown)}" if shown else "")
+        + "</body></html>\n"
     )

@@ -690,45 +690,58 @@ def _recorded_threads(run_dir: Path, selected: Mapping[str, Any]) -> int:
 def write_provenance_page(
     manifest: Mapping[str, Any], run_dir: str | Path, out_path: str | Path
 ) -> None:
-    """A readable page of every output's provenance (for ``snakemake --report``)."""
+    """A readable page of every output's provenance (for ``snakemake --report``): the run's
+    summary, then one collapsible section per rule, each output with its inputs given by their
+    path relative to the run folder (raw inputs as recorded), and the resolved configuration."""
     import html
 
     run_dir = Path(run_dir)
-    rows = []
+    by_rule: dict[str, list[str]] = {}
+    sizes: dict[str, float] = {}
+    commits: dict[str, set[str]] = {}
     libraries: dict[str, str] = {}
     for rel, entry in sorted(manifest["outputs"].items()):
         sidecar = read_sidecar(run_dir / rel)
         record = sidecar["provenance"] if sidecar else {}
         libraries = libraries or record.get("libraries", {})
+        rule = str(record.get("rule") or entry.get("rule") or "?")
         wildcards = ", ".join(f"{k}={v}" for k, v in record.get("wildcards", {}).items())
         inputs = "<br>".join(
-            f"{html.escape(Path(path).name)} <code>{sha[:12]}</code>"
+            f"{html.escape(_shown_path(path, run_dir))} <code>{sha[:12]}</code>"
             for path, sha in sorted(record.get("inputs", {}).items())
         )
-        made = sidecar["job"]["finished"] if sidecar else ""
         cells = [
             html.escape(rel),
-            html.escape(f"{record.get('rule', '?')}({wildcards})"),
+            html.escape(wildcards),
             f"<code>{entry['sha256'][:16]}</code>",
             f"{entry['size'] / 1e6:.2f} MB, {entry['files']} file(s)",
-            html.escape(
-                f"{str(record.get('git_commit', ''))[:12]}"
-                f"{' dirty' if record.get('git_dirty') else ''}"
-            ),
             f"<code>{str(record.get('params_sha256', ''))[:12]}</code>",
             html.escape(str(record.get("device", ""))),
             html.escape(str(record.get("seed"))),
-            html.escape(made),
+            html.escape(sidecar["job"]["finished"] if sidecar else ""),
             inputs,
         ]
-        rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+        by_rule.setdefault(rule, []).append(
+            "<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
+        )
+        sizes[rule] = sizes.get(rule, 0.0) + entry["size"]
+        commit = str(record.get("git_commit", ""))[:12] + (
+            " dirty" if record.get("git_dirty") else ""
+        )
+        commits.setdefault(rule, set()).add(commit)
     header = "".join(
         f"<th>{h}</th>"
         for h in (
-            "output", "rule", "sha256", "size", "commit", "params sha256", "device", "seed",
-            "finished", "inputs (sha256)",
+            "output", "wildcards", "sha256", "size", "params sha256", "device", "seed",
+            "finished", "inputs (path relative to the run; sha256)",
         )
     )  # fmt: skip
+    sections = [
+        f"<details><summary><strong>{html.escape(rule)}</strong>: {len(rows)} output(s), "
+        f"{sizes[rule] / 1e6:.1f} MB, commit {html.escape(', '.join(sorted(commits[rule])))}"
+        f"</summary><table><tr>{header}</tr>{''.join(rows)}</table></details>"
+        for rule, rows in by_rule.items()
+    ]
     summary = {
         "run": manifest.get("run"),
         "avhrrsm": manifest.get("avhrrsm_version"),
@@ -743,17 +756,28 @@ def write_provenance_page(
     page = [
         "<!DOCTYPE html><html><head><meta charset='utf-8'>",
         f"<title>Provenance of run {html.escape(str(manifest.get('run')))}</title>",
-        "<style>body{font-family:sans-serif}table{border-collapse:collapse;font-size:12px}"
-        "td,th{border:1px solid #ccc;padding:2px 4px;vertical-align:top}</style></head><body>",
+        "<style>body{font-family:sans-serif;max-width:1300px;margin:auto;padding:0 12px}"
+        "table{border-collapse:collapse;font-size:12px;max-width:100%;margin:6px 0 12px}"
+        "td,th{border:1px solid #ccc;padding:2px 4px;vertical-align:top;overflow-wrap:anywhere}"
+        "th{background:#eef2f6;text-align:left}details{margin:4px 0}summary{cursor:pointer}"
+        "pre{white-space:pre-wrap;overflow-wrap:anywhere}</style></head><body>",
         f"<h1>Provenance of run {html.escape(str(manifest.get('run')))}</h1><dl>",
         *(f"<dt>{html.escape(k)}</dt><dd>{html.escape(str(v))}</dd>" for k, v in summary.items()),
         "</dl><p>Check the run with <code>avhrrsm audit verify</code>; trace a file with "
         "<code>avhrrsm audit lineage FILE</code>; rerun a year with "
         "<code>avhrrsm audit rerun --year Y</code>.</p>",
-        f"<table><tr>{header}</tr>",
-        *rows,
-        "</table><h2>Resolved configuration</h2><pre>",
+        f"<h2>Outputs by rule ({len(by_rule)} rules)</h2>",
+        *sections,
+        "<h2>Resolved configuration</h2><pre>",
         html.escape(json.dumps(manifest.get("config", {}), indent=2, sort_keys=True)),
         "</pre></body></html>",
     ]
     write_text_atomic(out_path, "\n".join(page) + "\n")
+
+
+def _shown_path(path: str, run_dir: Path) -> str:
+    """``path`` relative to the run folder where it lies inside it, else as recorded."""
+    try:
+        return str(Path(path).resolve().relative_to(run_dir.resolve()))
+    except ValueError:
+        return path
