@@ -92,3 +92,60 @@ def test_job_table_of_a_dry_run_is_parsed():
     log = "Building DAG of jobs...\nJob stats:\njob      count\n-----  -----\nstack_year   40\n"
     log += "inference_tile  2880\ntotal   2920\n\nThis was a dry-run"
     assert snakemake_job_counts(log) == {"stack_year": 40, "inference_tile": 2880}
+
+
+def test_benchmark_files_map_to_their_rules():
+    from avhrrsm.ops.bench.cost import rule_of_benchmark
+
+    assert rule_of_benchmark("stack_year_1999") == "stack_year"
+    assert rule_of_benchmark("inference_2015_h17v04") == "inference_tile"
+    assert rule_of_benchmark("train_atlstm_L4") == "train_deep"
+    assert rule_of_benchmark("train_atlstm_L4_seed2") == "train_deep_replicate"
+    assert rule_of_benchmark("train_xgboost_L4") == "train_xgboost"
+    assert rule_of_benchmark("train_xgboost_L4_seed1") == "train_xgboost_replicate"
+    assert rule_of_benchmark("samples_year_2001") == "samples_year"
+    assert rule_of_benchmark("validation") == "validation"
+
+
+def test_the_readme_cost_table_is_the_one_the_benchmark_wrote():
+    """The README's figures of a real run come from benchmarks/results.json, not from memory."""
+    import json
+
+    from conftest import REPO_ROOT
+
+    from avhrrsm.ops.bench.cost import cost_markdown
+    from avhrrsm.ops.bench.report import with_generated_block
+
+    results = json.loads((REPO_ROOT / "benchmarks" / "results.json").read_text())
+    assert "skipped" not in results["run_cost"]
+    readme = (REPO_ROOT / "README.md").read_text()
+    assert with_generated_block(readme, cost_markdown(results["run_cost"])) == readme
+
+
+@pytest.mark.slow
+def test_run_cost_scales_a_finished_run(tiny_run):
+    from conftest import REPO_ROOT
+
+    from avhrrsm.config import load_config
+    from avhrrsm.ops.bench.cost import GLOBAL_GRID_PIXELS, run_cost
+
+    world = load_config(REPO_ROOT / "workflow" / "configs" / "global.yaml")
+    cost = run_cost(tiny_run, world, {"jobs_per_rule": {"stack_year": 40, "train_deep": 3}})
+    rules = cost["rules"]
+    assert {"stack_year", "inference_tile", "validation", "train_deep"} <= set(rules)
+    # per-year rules: one job's CPU time x the grid factor x the global job count
+    stack = rules["stack_year"]
+    assert stack["jobs_global"] == 40
+    assert stack["cpu_hours_global"] == pytest.approx(
+        stack["cpu_s_per_job_here"] * cost["factors"]["grid"] * 40 / 3600
+    )
+    assert (
+        cost["factors"]["grid"] == GLOBAL_GRID_PIXELS / cost["measured_run"]["region_grid_pixels"]
+    )
+    # training scales with the samples: 21 target years at 200 000 against the run's
+    assert cost["factors"]["samples"] > 1
+    product = cost["disk"]["product"]
+    assert product["bytes_global"] == product["bytes_here"] * cost["factors"]["grid_pixel_days"]
+    walls = [cost["wall_hours_on_nodes"][n] for n in ("1", "4", "16")]
+    assert walls[0] >= walls[1] >= walls[2] >= cost["longest_single_job"]["hours"] > 0
+    assert cost["measured_run"]["jobs"] > 10 and cost["measured_run"]["wall_minutes"] > 0

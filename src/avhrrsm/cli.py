@@ -98,7 +98,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     from avhrrsm.ops.bench.harness import run_benchmarks
 
     configure_logging(None)
-    run_benchmarks(_checkout(args), args.out, tuple(args.section) if args.section else None)
+    run_benchmarks(
+        _checkout(args), args.out, tuple(args.section) if args.section else None, args.run
+    )
     print(Path(args.out, "RESULTS.md").read_text())
     return 0
 
@@ -227,6 +229,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         choices=list(BENCH_SECTIONS),
         help="run only this section (repeatable)",
+    )
+    bench.add_argument(
+        "--run", help="the finished run run_cost reads (default: results/default of the workflow)"
     )
     bench.set_defaults(func=_cmd_bench)
 

@@ -18,6 +18,9 @@
   and of SLURM submissions after job grouping.
 - ``gpu_projection``: the global 40-year inference on one H100, from each model's FLOPs per
   pixel-day and its measured CPU efficiency (needs ``inference`` in the same results).
+- ``run_cost``: the real 40-year global run's jobs, CPU-hours, memory, GPU-hours, disk and wall
+  time, from a finished run of this machine scaled per rule (uses ``dag``, ``gpu_projection``
+  and ``stack_global`` where measured); rewrites the README's cost table.
 """
 
 BENCH_SECTIONS = (
@@ -30,4 +33,5 @@ BENCH_SECTIONS = (
     "training",
     "dag",
     "gpu_projection",
+    "run_cost",
 )

@@ -10,7 +10,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from avhrrsm.config import load_yaml, validate_config
 from avhrrsm.ops.bench import BENCH_SECTIONS
+from avhrrsm.ops.bench.cost import cost_markdown, run_cost
 from avhrrsm.ops.bench.dag import bench_dag
 from avhrrsm.ops.bench.gpu import gpu_projection
 from avhrrsm.ops.bench.inputs import (
@@ -21,7 +23,7 @@ from avhrrsm.ops.bench.inputs import (
     bench_stack_global,
 )
 from avhrrsm.ops.bench.learning import bench_inference, bench_training
-from avhrrsm.ops.bench.report import render_markdown
+from avhrrsm.ops.bench.report import render_markdown, with_generated_block
 from avhrrsm.ops.checkout import Checkout
 
 LOGGER = logging.getLogger(__name__)
@@ -31,9 +33,12 @@ def run_benchmarks(
     checkout: Checkout,
     out_dir: str | Path = "benchmarks",
     sections: tuple[str, ...] | None = None,
+    run_dir: str | Path | None = None,
 ) -> dict[str, Any]:
     """Run ``sections`` (default: all) of the benchmarks of the workflow ``checkout``; write
-    ``out_dir/results.json`` and ``out_dir/RESULTS.md``."""
+    ``out_dir/results.json`` and ``out_dir/RESULTS.md``. ``run_cost`` reads the finished run
+    ``run_dir`` (default: the checkout's results/default, what `make run` makes) and rewrites
+    the README's cost table from its figures."""
     out_dir = Path(out_dir)
     work = out_dir / "tmp"
     shutil.rmtree(work, ignore_errors=True)
@@ -79,6 +84,22 @@ def run_benchmarks(
                 results[name] = {"skipped": "needs the inference section's figures"}
             else:
                 results[name] = gpu_projection(results["inference"])
+        elif name == "run_cost":
+            run = Path(run_dir) if run_dir else checkout.root / "results" / "default"
+            if not (run / "MANIFEST.json").is_file():
+                results[name] = {"skipped": f"no finished run at {run} (make run first)"}
+                continue
+            results[name] = run_cost(
+                run,
+                validate_config(load_yaml(checkout.config("global"))),
+                results.get("dag"),
+                results.get("gpu_projection"),
+                results.get("stack_global"),
+            )
+            readme = checkout.root / "README.md"
+            readme.write_text(
+                with_generated_block(readme.read_text(), cost_markdown(results[name]))
+            )
     (out_dir / "results.json").write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
     (out_dir / "RESULTS.md").write_text(render_markdown(results))
     shutil.rmtree(work, ignore_errors=True)

@@ -6,6 +6,8 @@ from typing import Any
 
 import numpy as np
 
+from avhrrsm.ops.bench.cost import cost_markdown
+
 TARGETS = {
     "block_vs_gdalwarp_ratio": 3.0,
     "stack_peak_memory_gib": 4.0,
@@ -203,6 +205,9 @@ def render_markdown(results: dict[str, Any]) -> str:
     lines += _training_markdown(results.get("training", {}))
     lines += _dag_markdown(results.get("dag", {}))
     lines += _projection_markdown(results.get("gpu_projection", {}))
+    cost = results.get("run_cost", {})
+    if cost and "skipped" not in cost:
+        lines += ["## The real 40-year global run", "", *cost_markdown(cost), ""]
     return "\n".join(lines)
 
 
@@ -280,3 +285,19 @@ def _projection_markdown(projection: dict[str, Any]) -> list[str]:
                 f"{r['cpu_hours_this_machine']:,.0f} |"
             )
     return [*lines, ""]
+
+
+README_BLOCK_BEGIN = (
+    "<!-- run-cost: written by `avhrrsm bench --section run_cost` from benchmarks/results.json; "
+    "do not edit -->"
+)
+README_BLOCK_END = "<!-- run-cost end -->"
+
+
+def with_generated_block(text: str, lines: list[str]) -> str:
+    """``text`` (the README) with the lines between the run-cost markers replaced."""
+    begin, end = text.find(README_BLOCK_BEGIN), text.find(README_BLOCK_END)
+    if begin < 0 or end < begin:
+        raise ValueError("the README has no run-cost block (its markers are missing)")
+    head = text[: begin + len(README_BLOCK_BEGIN)]
+    return head + "\n" + "\n".join(lines) + "\n" + text[end:]

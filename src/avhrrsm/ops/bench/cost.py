@@ -1,0 +1,324 @@
+"""What a real 40-year global run costs, from measured figures: each rule's jobs, CPU time,
+memory and disk as measured on a finished run of this machine (its Snakemake benchmark files,
+provenance records and folders), scaled to the global 1982-2021 run by the quantity the rule's
+work grows with (stated per rule), with the job counts of the global configuration's DAG and
+the GPU hours of the GPU projection where the benchmarks measured them.
+
+The README's cost table is rendered from this section of ``benchmarks/results.json`` (a test
+keeps the two equal), so the numbers it quotes cannot go stale.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from avhrrsm.ops.bench.gpu import GLOBAL_DAYS, GLOBAL_LAND_PIXELS
+
+GLOBAL_GRID_PIXELS = 7200 * 3600  # the 0.05 degree grid, sea included
+GLOBAL_YEARS = 40
+GLOBAL_TARGET_YEARS = 21  # GLASS-MODIS 2000-2020
+NODE = {"cores": 16, "gpus": 1}  # the node the wall-time column assumes
+
+# benchmark file name -> rule (the patterns of workflow/rules/*.smk's benchmark_path calls)
+BENCHMARK_RULES = (
+    (r"^stack_year_\d+$", "stack_year"),
+    (r"^samples_year_\d+$", "samples_year"),
+    (r"^inference_\d+_h\d+v\d+$", "inference_tile"),
+    (r"^product_\d+$", "product_year"),
+    (r"^train_xgboost_L\d+_seed\d+$", "train_xgboost_replicate"),
+    (r"^train_xgboost_L\d+$", "train_xgboost"),
+    (r"^train_\w+_L\d+_seed\d+$", "train_deep_replicate"),
+    (r"^train_\w+_L\d+$", "train_deep"),
+    (r"^(\w+)$", None),  # static_layers, sample_split, samples_merge, ... named as the rule
+)
+# What each rule's work grows with, from this run to the global one: "per_job" scales one job's
+# CPU time and multiplies by the global job count (a year, a model); "total" scales the rule's
+# whole CPU time by the factor (one job, or jobs whose count follows the same quantity).
+SCALING = {
+    "static_layers": ("total", "grid", "grid pixels"),
+    "stack_year": ("per_job", "grid", "grid pixels, per year"),
+    "sample_split": ("total", "grid_target_years", "grid pixels x target years"),
+    "samples_year": ("per_job", "grid", "grid pixels, per target year"),
+    "samples_merge": ("total", "samples", "samples (target years x samples per year)"),
+    "train_deep": ("per_job", "samples", "samples, per model"),
+    "train_deep_replicate": ("per_job", "samples", "samples, per model"),
+    "train_xgboost": ("per_job", "samples", "samples, per model"),
+    "train_xgboost_replicate": ("per_job", "samples", "samples, per model"),
+    "compare_models": ("total", "samples", "test samples"),
+    "inference_tile": ("total", "land_pixel_days", "land pixel-days"),
+    "product_year": ("per_job", "grid", "grid pixels, per year"),
+    "validation": ("total", "grid_pixel_days", "grid pixel-days (one pass over the product)"),
+    "manifest": ("total", "grid_pixel_days", "bytes of outputs (grid pixel-days)"),
+}
+# The tile job measured on a real H100 (issue 18): host-bound, pixel-days per second.
+H100_MEASURED_TILE_JOB = (2.0e6, 4.0e6)
+# Stage folders of a run and what their size grows with.
+DISK_STAGES = {
+    "stacks": "grid_pixel_days",
+    "static": "grid",
+    "samples": "samples",
+    "models": "fixed",
+    "inference": "land_pixel_days",
+    "product": "grid_pixel_days",
+    "validation": "fixed",
+}
+
+
+def rule_of_benchmark(stem: str) -> str:
+    for pattern, rule in BENCHMARK_RULES:
+        match = re.match(pattern, stem)
+        if match:
+            return rule or match.group(1)
+    raise ValueError(stem)
+
+
+def _folder_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) if folder.exists() else 0
+
+
+def run_cost(
+    run_dir: str | Path,
+    global_config: Mapping[str, Any],
+    dag: Mapping[str, Any] | None = None,
+    gpu_projection: Mapping[str, Any] | None = None,
+    stack_global: Mapping[str, Any] | None = None,
+    nodes: tuple[int, ...] = (1, 4, 16),
+) -> dict[str, Any]:
+    """The measured run's figures per rule and their scaling to the global 40-year run of
+    ``global_config`` (the resolved workflow/configs/global.yaml: its samples per year)."""
+    run_dir = Path(run_dir)
+    manifest = json.loads((run_dir / "MANIFEST.json").read_text())
+    config = manifest["config"]
+    years = list(config["years"])
+    target_years = [y for y in years if 2000 <= y <= 2020]
+    region = config["region"]
+    grid = round((region["lon_max"] - region["lon_min"]) / 0.05) * round(
+        (region["lat_max"] - region["lat_min"]) / 0.05
+    )
+    land = _land_pixels(run_dir)
+    days = sum(366 if (y % 4 == 0 and y % 100 != 0) or y % 400 == 0 else 365 for y in years)
+    factors = {
+        "grid": GLOBAL_GRID_PIXELS / grid,
+        "target_years": GLOBAL_TARGET_YEARS / max(1, len(target_years)),
+        "grid_target_years": GLOBAL_GRID_PIXELS
+        * GLOBAL_TARGET_YEARS
+        / (grid * max(1, len(target_years))),
+        "land_pixel_days": GLOBAL_LAND_PIXELS * GLOBAL_DAYS / (land * days),
+        "grid_pixel_days": GLOBAL_GRID_PIXELS * GLOBAL_DAYS / (grid * days),
+        "samples": GLOBAL_TARGET_YEARS
+        * float(global_config["samples"]["per_year"])
+        / (max(1, len(target_years)) * float(config["samples"]["per_year"])),
+        "fixed": 1.0,
+    }
+    measured: dict[str, dict[str, Any]] = {}
+    for path in sorted((run_dir / "benchmarks").glob("*.tsv")):
+        rule = rule_of_benchmark(path.stem)
+        with open(path, newline="") as handle:
+            row = next(csv.DictReader(handle, delimiter="\t"))
+        entry = measured.setdefault(rule, {"jobs": 0, "cpu_s": 0.0, "wall_s": 0.0, "rss_mb": 0.0})
+        entry["jobs"] += 1
+        entry["cpu_s"] += _number(row.get("cpu_time"))
+        entry["wall_s"] += _number(row.get("s"))
+        entry["rss_mb"] = max(entry["rss_mb"], _number(row.get("max_rss")))
+    global_jobs = dict((dag or {}).get("jobs_per_rule", {}))
+    rules: dict[str, dict[str, Any]] = {}
+    for rule, (mode, factor_key, grows_with) in SCALING.items():
+        here = measured.get(rule)
+        if here is None:
+            continue
+        jobs_global = int(global_jobs.get(rule, here["jobs"]))
+        per_job_here = here["cpu_s"] / here["jobs"]
+        if mode == "per_job":
+            cpu_hours = per_job_here * factors[factor_key] * jobs_global / 3600
+        else:
+            cpu_hours = here["cpu_s"] * factors[factor_key] / 3600
+        note = f"scaled by {grows_with}"
+        if rule == "stack_year" and stack_global:
+            per_day = _stack_seconds_per_day(stack_global)
+            if per_day:
+                cpu_hours = per_day * GLOBAL_DAYS / 3600
+                note = "measured on the global grid (benchmark stack_global: wall s per day) x days"
+        if rule in ("train_deep", "train_deep_replicate", "compare_models"):
+            note += "; runs on the GPU in a real run (CPU figures here)"
+        rules[rule] = {
+            "jobs_here": here["jobs"],
+            "cpu_s_per_job_here": per_job_here,
+            "max_rss_mb_here": here["rss_mb"],
+            "jobs_global": jobs_global,
+            "cpu_hours_global": cpu_hours,
+            "scaling": note,
+        }
+    projected = None
+    model = config.get("inference", {}).get("model", "atlstm")
+    if gpu_projection and isinstance(gpu_projection.get(model), dict):
+        projected = float(gpu_projection[model]["projected_hours"])
+    pixel_days = GLOBAL_LAND_PIXELS * GLOBAL_DAYS
+    measured_h100 = [pixel_days / rate / 3600 for rate in reversed(H100_MEASURED_TILE_JOB)]
+    gpu_hours = measured_h100[-1]  # plan for the slower of what a real H100 gave
+    disk = {
+        stage: {
+            "bytes_here": _folder_bytes(run_dir / stage),
+            "bytes_global": _folder_bytes(run_dir / stage) * factors[key],
+            "grows_with": key.replace("_", " "),
+        }
+        for stage, key in DISK_STAGES.items()
+    }
+    cpu_total = sum(r["cpu_hours_global"] for r in rules.values())
+    cpu_total_without_inference = cpu_total - rules.get("inference_tile", {}).get(
+        "cpu_hours_global", 0.0
+    )
+    # a rule of one job cannot be spread: its CPU time is a floor under the wall time
+    single = {r: v["cpu_hours_global"] for r, v in rules.items() if v["jobs_global"] == 1}
+    longest = max(single.items(), key=lambda item: item[1]) if single else ("", 0.0)
+    wall = {
+        str(n): max(
+            cpu_total_without_inference / (n * NODE["cores"]),
+            gpu_hours / (n * NODE["gpus"]),
+            longest[1],
+        )
+        for n in nodes
+    }
+    return {
+        "run_dir": str(run_dir),
+        "measured_run": {
+            "region_grid_pixels": grid,
+            "region_land_pixels": land,
+            "years": years,
+            "days": days,
+            "jobs": int(sum(v["jobs"] for v in measured.values())),
+            "wall_minutes": _wall_minutes(run_dir, manifest),
+            "git_commit": manifest.get("git_commit"),
+        },
+        "global_run": {
+            "grid_pixels": GLOBAL_GRID_PIXELS,
+            "land_pixels": GLOBAL_LAND_PIXELS,
+            "days": GLOBAL_DAYS,
+            "target_years": GLOBAL_TARGET_YEARS,
+            "jobs": int(sum(global_jobs.values())) if global_jobs else None,
+        },
+        "factors": factors,
+        "rules": rules,
+        "cpu_hours_total": cpu_total,
+        "cpu_hours_without_inference": cpu_total_without_inference,
+        "gpu_hours_inference": gpu_hours,
+        "gpu_hours_inference_measured_h100": measured_h100,
+        "gpu_hours_inference_projected": projected,
+        "disk": disk,
+        "node": dict(NODE),
+        "wall_hours_on_nodes": wall,
+        "longest_single_job": {"rule": longest[0], "hours": longest[1]},
+    }
+
+
+def _number(text: Any) -> float:
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        return 0.0
+    return value if np.isfinite(value) else 0.0
+
+
+def _land_pixels(run_dir: Path) -> int:
+    import xarray as xr
+
+    with xr.open_zarr(run_dir / "static" / "static_layers.zarr") as static:
+        return int(static["land_mask"].values.astype(bool).sum())
+
+
+def _stack_seconds_per_day(stack_global: Mapping[str, Any]) -> float | None:
+    """Seconds per day of a global stack job: the slope between the two measured day counts."""
+    points = sorted((int(k.split("_")[0]), v["seconds"]) for k, v in stack_global.items())
+    if len(points) < 2 or points[-1][0] == points[0][0]:
+        return None
+    (d0, t0), (d1, t1) = points[0], points[-1]
+    return max(0.0, (t1 - t0) / (d1 - d0))
+
+
+def _wall_minutes(run_dir: Path, manifest: Mapping[str, Any]) -> float | None:
+    """First job start to last job end of the run, from the outputs' provenance records."""
+    from avhrrsm.provenance import read_sidecar
+
+    starts, ends = [], []
+    for rel in manifest["outputs"]:
+        sidecar = read_sidecar(run_dir / rel)
+        if sidecar and "job" in sidecar:
+            starts.append(datetime.fromisoformat(sidecar["job"]["started"]))
+            ends.append(datetime.fromisoformat(sidecar["job"]["finished"]))
+    if not starts:
+        return None
+    return (max(ends) - min(starts)).total_seconds() / 60
+
+
+def cost_markdown(cost: Mapping[str, Any]) -> list[str]:
+    """The cost table (README and RESULTS.md) from the ``run_cost`` section."""
+    here, world = cost["measured_run"], cost["global_run"]
+    lines = [
+        f"Measured: the default run ({here['region_grid_pixels']:,} pixels, "
+        f"{here['region_land_pixels']:,} of them land, years {', '.join(map(str, here['years']))}) "
+        f"ran {here['jobs']} jobs in {here['wall_minutes']:.1f} min on this machine (2 cores). "
+        f"Scaled to the global run ({world['grid_pixels']:,} pixels, {world['land_pixels']:,.0f} "
+        f"land, {world['days']:,} days, {world['target_years']} target years"
+        + (f", {world['jobs']:,} jobs" if world["jobs"] else "")
+        + ") by what each rule's work grows with:",
+        "",
+        "| rule | jobs here | CPU s / job here | peak memory here (MB) | jobs (global) | CPU-hours (global) | scaling |",
+        "|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for rule, r in cost["rules"].items():
+        lines.append(
+            f"| {rule} | {r['jobs_here']} | {r['cpu_s_per_job_here']:,.1f} | "
+            f"{r['max_rss_mb_here']:,.0f} | {r['jobs_global']:,} | {r['cpu_hours_global']:,.0f} | "
+            f"{r['scaling']} |"
+        )
+    low, high = cost["gpu_hours_inference_measured_h100"]
+    projected = cost["gpu_hours_inference_projected"]
+    lines += [
+        "",
+        f"CPU-hours in all: {cost['cpu_hours_total']:,.0f} "
+        f"({cost['cpu_hours_without_inference']:,.0f} without inference, which the GPUs take). "
+        f"Inference on one H100: {low:,.1f}-{high:,.1f} GPU-hours at the 2-4 M pixel-days/s the "
+        "tile job reached on a real H100 (host-bound, issue 18)"
+        + (
+            f"; {projected:,.1f} h if the host side scaled over 16 cores as the benchmark "
+            "gpu_projection assumes."
+            if projected
+            else "."
+        ),
+        "",
+        "| stage | disk here | disk (global) | grows with |",
+        "|---|---:|---:|---|",
+    ]
+    for stage, d in cost["disk"].items():
+        lines.append(
+            f"| {stage} | {d['bytes_here'] / 1e6:,.1f} MB | {_size(d['bytes_global'])} | "
+            f"{d['grows_with']} |"
+        )
+    node = cost["node"]
+    lines += [
+        "",
+        f"Wall time on nodes of {node['cores']} cores and {node['gpus']} GPU, a lower bound: "
+        "the CPU stages packed perfectly, the GPU inference, or the longest single job "
+        f"({cost['longest_single_job']['rule']}, {cost['longest_single_job']['hours']:,.0f} h on "
+        "one core), whichever is longest: "
+        + ", ".join(
+            f"{n} node{'s' if int(n) > 1 else ''}: {h:,.1f} h"
+            for n, h in cost["wall_hours_on_nodes"].items()
+        )
+        + ".",
+    ]
+    return lines
+
+
+def _size(n_bytes: float) -> str:
+    for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6)):
+        if n_bytes >= size:
+            return f"{n_bytes / size:,.1f} {unit}"
+    return f"{n_bytes / 1e3:,.1f} kB"
