@@ -61,14 +61,14 @@ SCALING = {
 # The tile job measured on a real H100 (issue 18): host-bound, pixel-days per second.
 H100_MEASURED_TILE_JOB = (2.0e6, 4.0e6)
 # Stage folders of a run and what their size grows with.
-DISK_STAGES = {
-    "stacks": "grid_pixel_days",
-    "static": "grid",
-    "samples": "samples",
-    "models": "fixed",
-    "inference": "land_pixel_days",
-    "product": "grid_pixel_days",
-    "validation": "fixed",
+DISK_STAGES = {  # stage -> (scaling factor, what it grows with)
+    "stacks": ("grid_pixel_days", "grid pixel-days"),
+    "static": ("grid", "grid pixels"),
+    "samples": ("samples", "samples"),
+    "models": ("fixed", "nothing (fixed sizes)"),
+    "inference": ("land_pixel_days", "land pixel-days"),
+    "product": ("grid_pixel_days", "grid pixel-days"),
+    "validation": ("fixed", "not scaled: sites x days of the real networks"),
 }
 
 
@@ -167,9 +167,9 @@ def run_cost(
         stage: {
             "bytes_here": _folder_bytes(run_dir / stage),
             "bytes_global": _folder_bytes(run_dir / stage) * factors[key],
-            "grows_with": key.replace("_", " "),
+            "grows_with": grows_with,
         }
-        for stage, key in DISK_STAGES.items()
+        for stage, (key, grows_with) in DISK_STAGES.items()
     }
     cpu_total = sum(r["cpu_hours_global"] for r in rules.values())
     cpu_total_without_inference = cpu_total - rules.get("inference_tile", {}).get(
