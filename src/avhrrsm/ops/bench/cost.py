@@ -272,7 +272,8 @@ def cost_markdown(cost: Mapping[str, Any]) -> list[str]:
         "| rule | jobs here | CPU s / job here | peak memory here (MB) | jobs (global) | CPU-hours (global) | scaling |",
         "|---|---:|---:|---:|---:|---:|---|",
     ]
-    for rule, r in cost["rules"].items():
+    for rule in (name for name in SCALING if name in cost["rules"]):  # data-flow order
+        r = cost["rules"][rule]
         lines.append(
             f"| {rule} | {r['jobs_here']} | {r['cpu_s_per_job_here']:,.1f} | "
             f"{r['max_rss_mb_here']:,.0f} | {r['jobs_global']:,} | {r['cpu_hours_global']:,.0f} | "
@@ -296,7 +297,8 @@ def cost_markdown(cost: Mapping[str, Any]) -> list[str]:
         "| stage | disk here | disk (global) | grows with |",
         "|---|---:|---:|---|",
     ]
-    for stage, d in cost["disk"].items():
+    for stage in (name for name in DISK_STAGES if name in cost["disk"]):
+        d = cost["disk"][stage]
         lines.append(
             f"| {stage} | {d['bytes_here'] / 1e6:,.1f} MB | {_size(d['bytes_global'])} | "
             f"{d['grows_with']} |"
