@@ -355,6 +355,9 @@ def test_every_output_of_a_run_carries_provenance(tiny_run):
     assert booster.attr("avhrrsm_rule") == "train_xgboost"
     page = (tiny_run / "provenance.html").read_text()
     assert "stacks/2015.zarr" in page and manifest["config_sha256"] in page
+    # the seed replicates of the comparison are outputs of the run like any other
+    replicates = [rel for rel in manifest["outputs"] if "/seed1/" in rel]
+    assert {Path(rel).name for rel in replicates} >= {"model.pt", "model.ubj", "run.json"}
     # one section per rule; inputs shown by their path inside the run, not by basename
     assert page.count("<details>") == len({e["rule"] for e in manifest["outputs"].values()})
     assert "<summary><strong>inference_tile</strong>" in page

@@ -264,7 +264,7 @@ def test_homogeneity_is_tested_per_run_of_years_never_across_a_gap():
         [*pd.date_range("1997-01-01", "1999-12-31"), *pd.date_range("2014-01-01", "2016-12-31")]
     )
     rng = np.random.default_rng(3)
-    reference = pd.Series(0.25 + 0.05 * np.sin(days.dayofyear / 58.0), index=days)
+    reference = pd.Series(0.25 + 0.05 * np.sin(days.day_of_year / 58.0), index=days)
     product = reference + rng.normal(0, 0.002, days.size) + np.where(days.year >= 2014, 0.03, 0.0)
     periods = homogeneity_by_period(product, reference, ["1998-06-01", "2015-06-01"], 90, 0.05)
     assert [p["years"] for p in periods] == ["1997-1999", "2014-2016"]

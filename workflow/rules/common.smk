@@ -329,6 +329,12 @@ def run_outputs():
     outputs |= {run_path("samples", f"{year}.zarr") for year in target_years()}
     for model, n in models:
         outputs |= set(model_outputs(model, n))
+    for model in config["models"]["train"]:  # the seed replicates of the comparison
+        for replicate in range(1, config["comparison"]["seeds"]):
+            outputs |= {
+                str(Path(path).parent / f"seed{replicate}" / Path(path).name)
+                for path in model_outputs(model, length)
+            }
     outputs |= {
         inference_tile_path(year, tile)
         for year in config["years"]
