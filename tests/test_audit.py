@@ -326,6 +326,8 @@ def test_every_output_of_a_run_carries_provenance(tiny_run):
         "samples_merge",
         "train_deep",
         "train_xgboost",
+        "train_deep_replicate",  # the comparison's seed replicates (comparison.seeds: 2)
+        "train_xgboost_replicate",
         "compare_models",
         "inference_tile",
         "product_year",
