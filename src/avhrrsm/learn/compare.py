@@ -26,6 +26,7 @@ from avhrrsm.learn.features import SampleArrays, load_split
 from avhrrsm.learn.models import AttentionLSTM
 from avhrrsm.learn.predictor import Predictor, load_predictor
 from avhrrsm.metrics import paired_rmse_difference, regression_metrics
+from avhrrsm.pages import STYLE, cell_text, html_table
 from avhrrsm.variables import DYNAMIC_FEATURES
 
 LOGGER = logging.getLogger(__name__)
@@ -379,17 +380,16 @@ def summary_html(
     def cell(field: str, record: Mapping[str, Any]) -> str:
         value = record[field]
         if field == "r2" and str(record["subset"]).startswith(NARROW_SUBSET_PREFIX):
-            return "<td>n/a*</td>"
-        if isinstance(value, float):
-            return "<td>–</td>" if not np.isfinite(value) else f"<td>{value:.4f}</td>"
-        return f"<td>{html.escape(str(value))}</td>"
+            return "n/a*"
+        return (
+            f"{value:.4f}" if isinstance(value, float) and np.isfinite(value) else cell_text(value)
+        )
 
     def table(records: Sequence[Mapping[str, Any]]) -> str:
-        head = "".join(f"<th>{html.escape(headers.get(f, f))}</th>" for f in METRIC_FIELDS)
-        body = "".join(
-            "<tr>" + "".join(cell(f, r) for f in METRIC_FIELDS) + "</tr>" for r in records
+        return html_table(
+            [headers.get(f, f) for f in METRIC_FIELDS],
+            [[cell(f, r) for f in METRIC_FIELDS] for r in records],
         )
-        return f"<table><tr>{head}</tr>{body}</table>"
 
     shown = [
         f"<h3>{html.escape(FIGURE_CAPTIONS.get(key, key))}</h3>"
@@ -398,10 +398,7 @@ def summary_html(
     ]
     return (
         "<!DOCTYPE html><html><head><meta charset='utf-8'><title>avhrrsm model comparison</title>"
-        "<style>body{font-family:sans-serif;max-width:1240px;margin:auto;padding:0 12px}"
-        "table{border-collapse:collapse;font-size:14px;max-width:100%}td,th{border:1px solid "
-        "#ccc;padding:3px 7px;overflow-wrap:anywhere}th{background:#eef2f6}img{max-width:100%}"
-        "</style></head><body><h1>Model comparison on the test split</h1>"
+        f"<style>{STYLE}</style></head><body><h1>Model comparison on the test split</h1>"
         f"<p><strong>{html.escape(summary['statement'])}</strong></p>"
         f"<h2>All models</h2>{table(rows)}<h2>Sequence-length sweep</h2>{table(sweep_rows)}"
         "<p>* R² is not given where the target spans too narrow a range (the wet regime): "

@@ -695,7 +695,7 @@ def write_provenance_page(
     path relative to the run folder (raw inputs as recorded), and the resolved configuration."""
     import html
 
-    run_dir = Path(run_dir)
+    run_dir = Path(run_dir).resolve()
     by_rule: dict[str, list[str]] = {}
     sizes: dict[str, float] = {}
     commits: dict[str, set[str]] = {}
@@ -776,8 +776,8 @@ def write_provenance_page(
 
 
 def _shown_path(path: str, run_dir: Path) -> str:
-    """``path`` relative to the run folder where it lies inside it, else as recorded."""
+    """``path`` relative to the (resolved) run folder where it lies inside it, else as recorded."""
     try:
-        return str(Path(path).resolve().relative_to(run_dir.resolve()))
+        return str(Path(path).resolve().relative_to(run_dir))
     except ValueError:
         return path

@@ -136,13 +136,16 @@ def region_pass(
 
 
 def consistency_dataset(
-    stats: RegionStats, window: Window, min_days: int, provenance: Mapping[str, str]
+    maps: tuple[np.ndarray, np.ndarray, np.ndarray],
+    regional: pd.DataFrame,
+    window: Window,
+    provenance: Mapping[str, str],
 ) -> xr.Dataset:
-    """``modis_consistency.nc``: R and ubRMSE per pixel against the GLASS-MODIS target, the days
-    compared, and the regional daily means of the product and ERA5-Land (land pixels) that the
+    """``modis_consistency.nc``: R and ubRMSE per pixel against the GLASS-MODIS target and the
+    days compared (``maps``, from :meth:`RegionStats.modis_maps`), and the regional daily means
+    of the product and ERA5-Land (``regional``, from :func:`regional_means`) that the
     homogeneity test and its figure read."""
-    r_map, ub_map, n_map = stats.modis_maps(min_days)
-    regional = regional_means(stats)
+    r_map, ub_map, n_map = maps
     consistency = xr.Dataset(
         {
             "r": (

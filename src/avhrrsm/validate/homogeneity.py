@@ -98,10 +98,9 @@ def homogeneity_by_period(
     difference = (product - reference).dropna()
     results = []
     for run in year_runs(difference.index.year):
-        chosen = difference.index.year.isin(run)
         result = homogeneity_test(
-            product[product.index.isin(difference.index[chosen])],
-            reference[reference.index.isin(difference.index[chosen])],
+            product[product.index.year.isin(run)],
+            reference[reference.index.year.isin(run)],
             [d for d in platform_changes if run[0] <= pd.Timestamp(d).year <= run[-1]],
             window_days,
             alpha,

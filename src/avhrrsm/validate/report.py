@@ -28,6 +28,7 @@ import xarray as xr  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
 from avhrrsm.atomic import write_text_atomic  # noqa: E402
+from avhrrsm.pages import STYLE, cell_text, html_table  # noqa: E402
 from avhrrsm.plotting import save_png  # noqa: E402
 from avhrrsm.validate.at_sites import site_series  # noqa: E402
 from avhrrsm.validate.gridded import read_regional_means  # noqa: E402
@@ -75,14 +76,6 @@ FIGURES = {  # output key -> (title, caption)
         "(dotted).",
     ),
 }
-STYLE = (
-    "body{font-family:sans-serif;max-width:1240px;margin:auto;padding:0 12px;line-height:1.4}"
-    "table{border-collapse:collapse;margin:6px 0 14px;font-size:14px;max-width:100%}"
-    "td,th{border:1px solid #ccc;padding:3px 7px;vertical-align:top;overflow-wrap:anywhere}"
-    "th{background:#eef2f6;text-align:left}td.num{text-align:right;white-space:nowrap}"
-    "img{max-width:100%;height:auto}details{margin:6px 0 14px}summary{cursor:pointer}"
-    ".warning{color:#8a1c1c}"
-)
 
 
 def write_report(outputs: Mapping[str, str | Path], comparison: Mapping[str, str | Path]) -> None:
@@ -338,30 +331,6 @@ def _img(path: str | Path, alt: str) -> str:
     return f"<img src='data:image/png;base64,{data}' alt='{html.escape(alt)}'>"
 
 
-def html_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], numeric: int = 0) -> str:
-    """A table with escaped cells; the last ``numeric`` columns are right-aligned numbers."""
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in columns)
-    first_numeric = len(columns) - numeric
-    body = "".join(
-        "<tr>"
-        + "".join(
-            f"<td{' class=num' if i >= first_numeric else ''}>{html.escape(_cell(v))}</td>"
-            for i, v in enumerate(row)
-        )
-        + "</tr>"
-        for row in rows
-    )
-    return f"<table><tr>{head}</tr>{body}</table>"
-
-
-def _cell(value: Any) -> str:
-    if value is None or (isinstance(value, float) and not np.isfinite(value)):
-        return "–"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
-
-
 def _median_iqr(row: Mapping[str, Any], metric: str, digits: int) -> str:
     median = row[f"{metric}_median"]
     if not np.isfinite(median):
@@ -450,13 +419,13 @@ def intercomparison_table(intercomparison: Mapping[str, Any]) -> str:
         ),
         (
             f"spatial detail: std within {detail['coarse_cell_deg']:g}° cells ({SM_UNITS})",
-            _cell(detail["avhrrsm"]),
-            _cell(detail["era5land_bilinear_on_0.05deg"]) + " (bilinear on 0.05°)",
-            _cell(detail["esa_cci"]) + " (one value per 0.25° cell)",
+            cell_text(detail["avhrrsm"]),
+            cell_text(detail["era5land_bilinear_on_0.05deg"]) + " (bilinear on 0.05°)",
+            cell_text(detail["esa_cci"]) + " (one value per 0.25° cell)",
         ),
         (
             f"median R / ubRMSE ({SM_UNITS}) against GLASS-MODIS, {consistency['pixels']:,} pixels",
-            f"{_cell(consistency['r'])} / {_cell(consistency['ubrmse_m3m3'])}",
+            f"{cell_text(consistency['r'])} / {cell_text(consistency['ubrmse_m3m3'])}",
             "–",
             "–",
         ),
@@ -469,8 +438,8 @@ def homogeneity_table(homogeneity: Mapping[str, Any]) -> str:
         (
             p["years"],
             p["months"],
-            _cell(p["statistic_k"]),
-            _cell(p["p_value"]),
+            cell_text(p["statistic_k"]),
+            cell_text(p["p_value"]),
             "yes" if p["significant"] else "no",
             p["break_month"] or "–",
             "–" if p["shift_m3m3"] is None else f"{p['shift_m3m3']:+.4f}",
@@ -546,18 +515,15 @@ def write_html(
     """One self-contained HTML page, drawn from the files the stage wrote."""
     statement = json.loads(Path(comparison["summary_json"]).read_text())["statement"]
     networks = pd.Series(results["network"].values).value_counts()
-    configured = json.loads(results.attrs.get("periods", "{}"))
-    period_names = dict(
-        zip(
-            (str(p) for p in results["period"].values),
-            (str(p) for p in results["period_name"].values),
+    periods_note = "; ".join(
+        f"{label}: scored years of the configured period {name} ({first}-{last})"
+        for label, name, first, last in zip(
+            results["period"].values,
+            results["period_name"].values,
+            results["period_first_year"].values,
+            results["period_last_year"].values,
             strict=True,
         )
-    ) if "period_name" in results.coords else {}  # fmt: skip
-    periods_note = "; ".join(
-        f"{label}: scored years of the configured period {name} "
-        f"({configured.get(name, ['?', '?'])[0]}-{configured.get(name, ['?', '?'])[1]})"
-        for label, name in period_names.items()
     )
     parts = [
         "<!DOCTYPE html><html><head><meta charset='utf-8'><title>avhrrsm validation</title>",

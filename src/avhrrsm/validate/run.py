@@ -203,11 +203,12 @@ def validate_region(
     """Write ``modis_consistency.nc``; the region's part of the intercomparison: coverage,
     spatial detail, consistency with GLASS-MODIS, homogeneity, and (synthetic runs) the scores
     against the hidden truth on every land pixel-day."""
-    consistency = consistency_dataset(stats, window, int(settings["min_days"]), provenance)
+    maps = stats.modis_maps(int(settings["min_days"]))
+    r_map, ub_map, _ = maps  # float64: the medians below come from these, not the stored float32
+    regional = regional_means(stats)
+    consistency = consistency_dataset(maps, regional, window, provenance)
     with atomic_path(outputs["modis_consistency"]) as tmp:
         consistency.to_netcdf(tmp, engine="netcdf4")
-    r_map, ub_map, _ = stats.modis_maps(int(settings["min_days"]))  # float64, as computed
-    regional = regional_means(stats)
     homogeneity = {
         "test": "Pettitt on monthly anomalies of product - ERA5-Land (regional land mean), "
         "per run of consecutive years",

@@ -10,6 +10,7 @@ keeps the two equal), so the numbers it quotes cannot go stale.
 
 from __future__ import annotations
 
+import calendar
 import csv
 import json
 import re
@@ -20,11 +21,13 @@ from typing import Any
 
 import numpy as np
 
+from avhrrsm.grid import N_LAT, N_LON, region_window
 from avhrrsm.ops.bench.gpu import GLOBAL_DAYS, GLOBAL_LAND_PIXELS
+from avhrrsm.static import read_static_layers
+from avhrrsm.variables import GLASS_MODIS_YEARS
 
-GLOBAL_GRID_PIXELS = 7200 * 3600  # the 0.05 degree grid, sea included
-GLOBAL_YEARS = 40
-GLOBAL_TARGET_YEARS = 21  # GLASS-MODIS 2000-2020
+GLOBAL_GRID_PIXELS = N_LON * N_LAT  # the 0.05 degree grid, sea included
+GLOBAL_TARGET_YEARS = len(GLASS_MODIS_YEARS)  # the years with a training target
 NODE = {"cores": 16, "gpus": 1}  # the node the wall-time column assumes
 
 # benchmark file name -> rule (the patterns of workflow/rules/*.smk's benchmark_path calls)
@@ -98,16 +101,15 @@ def run_cost(
     manifest = json.loads((run_dir / "MANIFEST.json").read_text())
     config = manifest["config"]
     years = list(config["years"])
-    target_years = [y for y in years if 2000 <= y <= 2020]
-    region = config["region"]
-    grid = round((region["lon_max"] - region["lon_min"]) / 0.05) * round(
-        (region["lat_max"] - region["lat_min"]) / 0.05
+    target_years = [y for y in years if y in GLASS_MODIS_YEARS]
+    window = region_window(config["region"])
+    grid = window.shape[0] * window.shape[1]
+    land = int(
+        read_static_layers(run_dir / "static" / "static_layers.zarr", window)["land_mask"].sum()
     )
-    land = _land_pixels(run_dir)
-    days = sum(366 if (y % 4 == 0 and y % 100 != 0) or y % 400 == 0 else 365 for y in years)
+    days = sum(366 if calendar.isleap(y) else 365 for y in years)
     factors = {
         "grid": GLOBAL_GRID_PIXELS / grid,
-        "target_years": GLOBAL_TARGET_YEARS / max(1, len(target_years)),
         "grid_target_years": GLOBAL_GRID_PIXELS
         * GLOBAL_TARGET_YEARS
         / (grid * max(1, len(target_years))),
@@ -123,10 +125,9 @@ def run_cost(
         rule = rule_of_benchmark(path.stem)
         with open(path, newline="") as handle:
             row = next(csv.DictReader(handle, delimiter="\t"))
-        entry = measured.setdefault(rule, {"jobs": 0, "cpu_s": 0.0, "wall_s": 0.0, "rss_mb": 0.0})
+        entry = measured.setdefault(rule, {"jobs": 0, "cpu_s": 0.0, "rss_mb": 0.0})
         entry["jobs"] += 1
         entry["cpu_s"] += _number(row.get("cpu_time"))
-        entry["wall_s"] += _number(row.get("s"))
         entry["rss_mb"] = max(entry["rss_mb"], _number(row.get("max_rss")))
     global_jobs = dict((dag or {}).get("jobs_per_rule", {}))
     rules: dict[str, dict[str, Any]] = {}
@@ -163,14 +164,14 @@ def run_cost(
     pixel_days = GLOBAL_LAND_PIXELS * GLOBAL_DAYS
     measured_h100 = [pixel_days / rate / 3600 for rate in reversed(H100_MEASURED_TILE_JOB)]
     gpu_hours = measured_h100[-1]  # plan for the slower of what a real H100 gave
-    disk = {
-        stage: {
-            "bytes_here": _folder_bytes(run_dir / stage),
-            "bytes_global": _folder_bytes(run_dir / stage) * factors[key],
+    disk = {}
+    for stage, (key, grows_with) in DISK_STAGES.items():
+        here = _folder_bytes(run_dir / stage)
+        disk[stage] = {
+            "bytes_here": here,
+            "bytes_global": here * factors[key],
             "grows_with": grows_with,
         }
-        for stage, (key, grows_with) in DISK_STAGES.items()
-    }
     cpu_total = sum(r["cpu_hours_global"] for r in rules.values())
     cpu_total_without_inference = cpu_total - rules.get("inference_tile", {}).get(
         "cpu_hours_global", 0.0
@@ -224,13 +225,6 @@ def _number(text: Any) -> float:
     except (TypeError, ValueError):
         return 0.0
     return value if np.isfinite(value) else 0.0
-
-
-def _land_pixels(run_dir: Path) -> int:
-    import xarray as xr
-
-    with xr.open_zarr(run_dir / "static" / "static_layers.zarr") as static:
-        return int(static["land_mask"].values.astype(bool).sum())
 
 
 def _stack_seconds_per_day(stack_global: Mapping[str, Any]) -> float | None:
