@@ -306,7 +306,7 @@ def cost_markdown(cost: Mapping[str, Any]) -> list[str]:
         "one core), whichever is longest: "
         + ", ".join(
             f"{n} node{'s' if int(n) > 1 else ''}: {h:,.1f} h"
-            for n, h in cost["wall_hours_on_nodes"].items()
+            for n, h in sorted(cost["wall_hours_on_nodes"].items(), key=lambda item: int(item[0]))
         )
         + ".",
     ]
