@@ -132,6 +132,7 @@ def test_daily_files_pass_the_cf_compliance_checker(products, tmp_path):
 
 
 def test_product_bytes_are_reproducible(products, test_stacks, test_config, model_path, tmp_path):
+    """Written again in two worker processes (blocks of days in parallel): the same bytes."""
     product = products[0.5]
     again = tmp_path / "again"
     write_year_product(
@@ -146,6 +147,7 @@ def test_product_bytes_are_reproducible(products, test_stacks, test_config, mode
         model_path,
         "atlstm",
         {"avhrrsm_config_sha256": "0" * 64},
+        workers=2,
     )
     for name in ("avhrrsm_sm_20010101_v1.0.nc", "avhrrsm_sm_20010930_v1.0.nc"):
         first = hashlib.sha256((product["dir"] / name).read_bytes()).hexdigest()

@@ -247,3 +247,26 @@ def test_glass_modis_part_of_the_region_equals_that_part_of_the_whole(world_patt
     part, _ = glass_modis_on_grid(files, part_window, 0.5)
     np.testing.assert_allclose(part, whole[4:9, 3:11], rtol=1e-5)
     assert np.isfinite(whole).mean() > 0.05 and ((fraction >= 0) & (fraction <= 1)).all()
+
+
+def test_a_stack_built_in_two_workers_equals_the_serial_one(
+    stack_2001, test_stacks, world_patterns, test_config, tmp_path
+):
+    """Time chunks (pass 1) and tiles (pass 2) written by two processes: the same values and
+    counts as the one-process build."""
+    stack, _ = stack_2001
+    parallel_path = tmp_path / "2001.zarr"
+    counts = build_year_stack(
+        parallel_path,
+        2001,
+        world_patterns,
+        test_stacks["static"],
+        test_config["region"],
+        0.5,
+        test_config["stacks"],
+        {"avhrrsm_rule": "stack_year"},
+        workers=2,
+    )
+    assert counts == test_stacks["missing"][2001]
+    parallel = xr.open_zarr(parallel_path).load()
+    xr.testing.assert_identical(parallel, stack)

@@ -9,6 +9,7 @@ number of days whose inputs were gap-filled.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Mapping
 from pathlib import Path
@@ -23,6 +24,7 @@ from avhrrsm.atomic import atomic_path
 from avhrrsm.grid import STEP_DEG, Window, region_window, tiles
 from avhrrsm.infer import read_inference_tile
 from avhrrsm.io.errors import InputError
+from avhrrsm.parallel import map_pieces
 from avhrrsm.provenance import file_sha256
 from avhrrsm.static import read_static_layers
 from avhrrsm.store import crs_variable, lat_lon_coords
@@ -202,6 +204,64 @@ def _mosaic_block(
     return sm, quality
 
 
+class BlockSums(NamedTuple):
+    """What one block of days adds to the year's summary: the sum of soil moisture over the
+    days (land), the days with gap-filled inputs, and the counts."""
+
+    total: np.ndarray
+    filled_days: np.ndarray
+    counts: dict[str, int]
+
+
+def _write_block(
+    start: int,
+    out_dir: Path,
+    days: pd.DatetimeIndex,
+    block: int,
+    tile_paths: Mapping[str, str | Path],
+    window: Window,
+    tile_deg: float,
+    land: np.ndarray,
+    settings: Mapping[str, Any],
+    attrs: Mapping[str, str],
+) -> BlockSums:
+    """Mosaic the days ``start .. start + block`` of the tiles, check them seamless, and write
+    one file per day into ``out_dir``."""
+    stop = min(len(days), start + block)
+    sm, quality = _mosaic_block(tile_paths, window, tile_deg, start, stop)
+    holes = land[None] & ~np.isfinite(sm)
+    if holes.any():
+        k, r, c = (int(v[0]) for v in np.nonzero(holes))
+        raise InputError(
+            next(iter(tile_paths.values())),
+            f"{int(holes.sum())} land pixel-days without a prediction, first on "
+            f"{days[start + k]:%Y-%m-%d} at lat {window.lat()[r]}, lon {window.lon()[c]}",
+            "rerun the inference tiles of this year",
+        )
+    for k in range(stop - start):
+        day = days[start + k]
+        write_day(
+            out_dir / product_file_name(day, str(settings["version"])),
+            day,
+            window,
+            sm[k],
+            quality[k],
+            land,
+            settings,
+            attrs,
+        )
+    gap_filled = (quality & FLAG_GAP_FILLED) > 0
+    return BlockSums(
+        total=np.where(land, sm, 0.0).sum(axis=0),
+        filled_days=gap_filled.sum(axis=0, dtype=np.int32),
+        counts={
+            "days": stop - start,
+            "land_pixel_days": int(land.sum()) * (stop - start),
+            "gap_filled_pixel_days": int(gap_filled[:, land].sum()),
+        },
+    )
+
+
 def write_year_product(
     out_dir: str | Path,
     summary_png: str | Path,
@@ -214,8 +274,10 @@ def write_year_product(
     model_path: str | Path,
     model_name: str,
     provenance: Mapping[str, str],
+    workers: int = 1,
 ) -> dict[str, Any]:
-    """Write every daily file of ``year`` into ``out_dir`` and the year's summary figure."""
+    """Write every daily file of ``year`` into ``out_dir`` and the year's summary figure;
+    ``workers`` processes write blocks of days (the bytes do not depend on it)."""
     window = region_window(region)
     missing_tiles = sorted(set(dict(tiles(window, tile_deg))) - set(tile_paths))
     if missing_tiles:
@@ -230,35 +292,25 @@ def write_year_product(
     counts = {"days": 0, "land_pixel_days": 0, "gap_filled_pixel_days": 0}
     with atomic_path(out_dir) as tmp:
         tmp.mkdir()
-        for start in range(0, len(days), block):
-            stop = min(len(days), start + block)
-            sm, quality = _mosaic_block(tile_paths, window, tile_deg, start, stop)
-            holes = land[None] & ~np.isfinite(sm)
-            if holes.any():
-                k, r, c = (int(v[0]) for v in np.nonzero(holes))
-                raise InputError(
-                    next(iter(tile_paths.values())),
-                    f"{int(holes.sum())} land pixel-days without a prediction, first on "
-                    f"{days[start + k]:%Y-%m-%d} at lat {window.lat()[r]}, lon {window.lon()[c]}",
-                    "rerun the inference tiles of this year",
-                )
-            total += np.where(land, sm, 0.0).sum(axis=0)
-            filled_days += ((quality & FLAG_GAP_FILLED) > 0).sum(axis=0, dtype=np.int32)
-            for k in range(stop - start):
-                day = days[start + k]
-                write_day(
-                    tmp / product_file_name(day, str(settings["version"])),
-                    day,
-                    window,
-                    sm[k],
-                    quality[k],
-                    land,
-                    settings,
-                    attrs,
-                )
-            counts["days"] += stop - start
-            counts["land_pixel_days"] += int(land.sum()) * (stop - start)
-            counts["gap_filled_pixel_days"] += int(((quality & FLAG_GAP_FILLED) > 0)[:, land].sum())
+        writing = functools.partial(
+            _write_block,
+            out_dir=tmp,
+            days=days,
+            block=block,
+            tile_paths=dict(tile_paths),
+            window=window,
+            tile_deg=tile_deg,
+            land=land,
+            settings=dict(settings),
+            attrs=attrs,
+        )
+        # blocks of days on the job's cores; sums added in the blocks' order (same bytes)
+        starts = range(0, len(days), block)
+        for part in map_pieces(writing, starts, workers):
+            total += part.total
+            filled_days += part.filled_days
+            for key, value in part.counts.items():
+                counts[key] += value
     annual_mean = np.where(land, total / len(days), np.nan)
     _summary_figure(Path(summary_png), year, window, annual_mean, np.where(land, filled_days, -1))
     LOGGER.info("product %d: %s", year, counts)

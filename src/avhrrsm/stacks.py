@@ -20,12 +20,14 @@ One Zarr store per year (``time x lat x lon``, chunked by day-block x tile) with
   its nearest land pixel's. Flag values: -1 water, 0 observed, 1 interpolated in time,
   2 seasonal mean, 3 nearest pixel, 4 annual mean. The target is never filled.
 
-Pass 1 reads the inputs day-block by day-block (memory: one block of the whole region); pass 2
-fills gaps tile by tile (memory: one year of one tile).
+Pass 1 reads the inputs time chunk by time chunk (memory: one block of days of the whole region
+per worker); pass 2 fills gaps tile by tile (memory: one year of one tile per worker). Both
+passes spread over the job's cores (:mod:`avhrrsm.parallel`): pieces write disjoint chunks.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Mapping
 from pathlib import Path
@@ -42,7 +44,7 @@ from avhrrsm.io.glass import composite_start, find_file, read_glass_bands, read_
 from avhrrsm.io.glass_modis import glass_modis_files, glass_modis_on_grid
 from avhrrsm.io.gridded import read_era5land
 from avhrrsm.io.layouts import glass_layout, glass_modis_layout
-from avhrrsm.logs import progress
+from avhrrsm.parallel import map_pieces
 from avhrrsm.regrid import bilinear_to_points, outside_source
 from avhrrsm.static import read_static_layers
 from avhrrsm.store import create_store, write_region
@@ -345,11 +347,13 @@ def build_year_stack(
     global_attrs: Mapping[str, str],
     day_count: int | None = None,
     layouts: Mapping[str, Mapping[str, object]] | None = None,
+    workers: int = 1,
 ) -> dict[str, int]:
     """Write the stack of ``year``; returns the counts of missing input days per variable.
 
     ``day_count`` limits the stack to the first days of the year (benchmarks, quick checks);
-    ``layouts`` overrides the GLASS products' layouts (config ``layouts:``).
+    ``layouts`` overrides the GLASS products' layouts (config ``layouts:``); ``workers``
+    processes read the time chunks and fill the tiles (the bytes do not depend on it).
     """
     window = region_window(region)
     days = year_days(year)[:day_count]
@@ -408,44 +412,37 @@ def build_year_stack(
             attrs,
             extra_coords={"time": time, "albedo_composite": composite},
         )
-        # pass 1: inputs as observed, block of days by block of days
-        block_days = read_block_days(window, chunk_days, float(settings["memory_budget_mb"]))
-        blocks = [days[i : i + block_days] for i in range(0, len(days), block_days)]
-        for block in progress(blocks, len(blocks), f"stack {year}: reading", LOGGER):
-            arrays = read_inputs_block(
-                patterns, window, block, float(settings["modis_min_valid_fraction"]), missing, glass
-            )
-            era = np.empty((len(block), *window.shape), dtype=np.float32)
-            for k, day in enumerate(block):
-                path = Path(patterns["era5land"].format(year=day.year, month=day.month))
-                era[k] = era5land_daily_on_grid(path, window, day, missing)
-            arrays["era5land_swvl1"] = era
-            start = days.get_loc(block[0])
-            write_region(tmp, window, window, arrays, dims, starts={"time": start})
-        # pass 2: gap filling, tile by tile
+        # pass 1: inputs as observed, one time chunk of the store per piece (pieces write
+        # disjoint chunks, so they may run in parallel)
+        reading = functools.partial(
+            _read_chunk_into_store,
+            store=tmp,
+            days=days,
+            patterns=dict(patterns),
+            window=window,
+            settings=dict(settings),
+            layouts=dict(layouts or {}),
+            dims=dims,
+        )
+        starts = range(0, len(days), chunk_days)
+        for counts in map_pieces(reading, starts, workers):
+            for name, count in counts.items():
+                missing[name] = missing.get(name, 0) + count
+        LOGGER.info("stack %d: %d day(s) read", year, len(days))
+        # pass 2: gap filling, one tile (disjoint chunks) per piece
         tile_list = tiles(window, tile_deg)
-        for tile_id, tile in progress(tile_list, len(tile_list), f"stack {year}: filling", LOGGER):
-            rows, cols = tile.within(window)
-            with xr.open_zarr(tmp) as stored:
-                raw = {name: stored[name][:, rows, cols].values for name in INPUTS}
-            out = {}
-            for name in INPUTS:
-                out[name], out[f"{name}_fill_flag"] = fill_gaps(
-                    raw[name],
-                    land[rows, cols],
-                    int(settings["max_interp_days"]),
-                    int(settings["seasonal_window_days"]),
-                )
-                if np.isnan(out[name][:, land[rows, cols]]).any():
-                    source = patterns[
-                        {"era5land_swvl1": "era5land", "lst": "glass_lst"}.get(name, "glass_albedo")
-                    ]
-                    raise InputError(
-                        source,
-                        f"{name} has no valid value in {year} over tile {tile_id}",
-                        "the stack cannot be filled; check that year's input files",
-                    )
-            write_region(tmp, window, tile, out, dims)
+        filling = functools.partial(
+            _fill_tile_into_store,
+            store=tmp,
+            year=year,
+            window=window,
+            patterns=dict(patterns),
+            settings=dict(settings),
+            dims=dims,
+        )
+        pieces = [(tile_id, tile, land[tile.within(window)]) for tile_id, tile in tile_list]
+        map_pieces(filling, pieces, workers)
+        LOGGER.info("stack %d: %d tile(s) gap-filled", year, len(pieces))
     for name, count in missing.items():
         if count and name == ERA5_NEGATIVE:
             LOGGER.info("stack %d: %d negative ERA5-Land swvl1 values set to 0", year, count)
@@ -458,6 +455,73 @@ def build_year_stack(
             )
     LOGGER.info("stack %d written to %s", year, out_path)
     return missing
+
+
+def _read_chunk_into_store(
+    start: int,
+    store: Path,
+    days: pd.DatetimeIndex,
+    patterns: Mapping[str, str],
+    window: Window,
+    settings: Mapping[str, float],
+    layouts: Mapping[str, Mapping[str, object]],
+    dims: Mapping[str, tuple[str, ...]],
+) -> dict[str, int]:
+    """Pass 1 for the time chunk of ``days`` from ``start``: read every input day and write it
+    into the store, in blocks of days that fit ``memory_budget_mb``; the missing-day counts."""
+    chunk = days[start : start + int(settings["chunk_days"])]
+    missing = dict.fromkeys(missing_keys(), 0)
+    glass = GlassDays(patterns, window, layouts)
+    block_days = read_block_days(
+        window, int(settings["chunk_days"]), float(settings["memory_budget_mb"])
+    )
+    for offset in range(0, len(chunk), block_days):
+        block = chunk[offset : offset + block_days]
+        arrays = read_inputs_block(
+            patterns, window, block, float(settings["modis_min_valid_fraction"]), missing, glass
+        )
+        era = np.empty((len(block), *window.shape), dtype=np.float32)
+        for k, day in enumerate(block):
+            path = Path(patterns["era5land"].format(year=day.year, month=day.month))
+            era[k] = era5land_daily_on_grid(path, window, day, missing)
+        arrays["era5land_swvl1"] = era
+        write_region(store, window, window, arrays, dims, starts={"time": start + offset})
+    return missing
+
+
+def _fill_tile_into_store(
+    piece: tuple[str, Window, np.ndarray],
+    store: Path,
+    year: int,
+    window: Window,
+    patterns: Mapping[str, str],
+    settings: Mapping[str, float],
+    dims: Mapping[str, tuple[str, ...]],
+) -> None:
+    """Pass 2 for one tile (id, window, land mask): fill the gaps of every input over the year
+    and write values and flags back; an error naming the input where a tile has no value."""
+    tile_id, tile, land = piece
+    rows, cols = tile.within(window)
+    with xr.open_zarr(store, consolidated=False) as stored:
+        raw = {name: stored[name][:, rows, cols].values for name in INPUTS}
+    out = {}
+    for name in INPUTS:
+        out[name], out[f"{name}_fill_flag"] = fill_gaps(
+            raw[name],
+            land,
+            int(settings["max_interp_days"]),
+            int(settings["seasonal_window_days"]),
+        )
+        if np.isnan(out[name][:, land]).any():
+            source = patterns[
+                {"era5land_swvl1": "era5land", "lst": "glass_lst"}.get(name, "glass_albedo")
+            ]
+            raise InputError(
+                source,
+                f"{name} has no valid value in {year} over tile {tile_id}",
+                "the stack cannot be filled; check that year's input files",
+            )
+    write_region(store, window, tile, out, dims)
 
 
 def open_stack(path: str | Path, window: Window, variables: tuple[str, ...]) -> xr.Dataset:

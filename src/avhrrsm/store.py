@@ -117,4 +117,6 @@ def write_region(
             if dim not in region:
                 start = (starts or {}).get(dim, 0)
                 region[dim] = slice(start, start + arrays[name].shape[dims[name].index(dim)])
-    xr.Dataset(data_vars).to_zarr(path, region=region, consolidated=True)
+    # the metadata stays as create_store wrote it: regions of one store may be written by
+    # several processes at once, and re-consolidating would rewrite the root's zarr.json
+    xr.Dataset(data_vars).to_zarr(path, region=region, consolidated=False)

@@ -18,4 +18,5 @@ with run_job(snakemake) as job:
         model_path=snakemake.input.model,
         model_name=snakemake.params.model_name,
         provenance={**job.attrs, "avhrrsm_config_sha256": snakemake.params.config_sha256},
+        workers=snakemake.threads,
     )

@@ -16,4 +16,5 @@ with run_job(snakemake) as job:
         settings=snakemake.params.stacks,
         global_attrs=job.attrs,
         layouts=snakemake.params.layouts,
+        workers=snakemake.threads,
     )

@@ -19,6 +19,10 @@ class InputError(ValueError):
             message += f" ({hint})"
         super().__init__(message)
 
+    def __reduce__(self) -> tuple[type, tuple[str, str, str]]:
+        # raised in a worker process, re-raised in the job with its parts
+        return (type(self), (self.path, self.problem, self.hint))
+
 
 def require_file(path: str | Path, product: str) -> Path:
     """The path as a Path, or an InputError saying which product's file is missing."""
