@@ -43,16 +43,18 @@ bench: $(STAMP)
 
 ## slurm-profile: install the SLURM profile so that `snakemake --profile slurm` finds it
 ##   make slurm-profile SLURM_PARTITION=gpu SLURM_ACCOUNT=myproject [SLURM_STATUS_COMMAND=squeue]
+##   [SLURM_JOB_CORES=16 SLURM_JOB_MEM_MB=128000 SLURM_JOB_GPUS=1]
 SLURM_PARTITION ?=
 SLURM_ACCOUNT ?=
 SLURM_STATUS_COMMAND ?=
 SLURM_INIT_SECONDS ?=
-SLURM_JOB_CORES ?= 8
-SLURM_JOB_MEM_MB ?= 32000
+SLURM_JOB_CORES ?= 16
+SLURM_JOB_MEM_MB ?= 128000
+SLURM_JOB_GPUS ?= 1
 slurm-profile: $(STAMP)
 	$(BIN)/avhrrsm slurm-profile --partition "$(SLURM_PARTITION)" --account "$(SLURM_ACCOUNT)" \
 		--status-command "$(SLURM_STATUS_COMMAND)" $(if $(SLURM_INIT_SECONDS),--init-seconds $(SLURM_INIT_SECONDS)) \
-		--job-cores $(SLURM_JOB_CORES) --job-mem-mb $(SLURM_JOB_MEM_MB)
+		--job-cores $(SLURM_JOB_CORES) --job-mem-mb $(SLURM_JOB_MEM_MB) --job-gpus $(SLURM_JOB_GPUS)
 
 ## lock: re-pin requirements.lock from a fresh resolution of pyproject.toml
 lock:

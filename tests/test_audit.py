@@ -331,6 +331,8 @@ def test_every_output_of_a_run_carries_provenance(tiny_run):
         "compare_models",
         "inference_tile",
         "product_year",
+        "validation_sites",  # the validation's parts (parts/sites.nc, parts/{year}.nc)
+        "validation_year",
         "validation",
     }
     for rel, entry in manifest["outputs"].items():

@@ -4,6 +4,7 @@ the 40-year global configuration plans every year and tile."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -11,8 +12,16 @@ import sys
 from conftest import REPO_ROOT, TEST_CONFIG
 from test_workflow import _snakemake
 
+from avhrrsm.config import TARGET_YEARS, load_yaml, validate_config
 from avhrrsm.ops.bench.dag import snakemake_job_counts
 from avhrrsm.ops.bench.fixtures import write_global_standins
+from avhrrsm.requests import (
+    GLOBAL_GRID_PIXELS,
+    PARALLEL_EFFICIENCY,
+    core_seconds,
+    job_request,
+    year_days,
+)
 
 YEARS = ["--config", "years=[1999,2001]"]
 
@@ -42,6 +51,7 @@ def test_a_failed_year_does_not_stop_the_others_and_reruns_alone(tmp_path):
         "stack_year": 1,
         "inference_tile": 2,
         "product_year": 1,
+        "validation_year": 1,  # that year's part of the validation, then the merge
         "validation": 1,
         "manifest": 1,  # the run's manifest lists the new year's outputs
         "all": 1,
@@ -63,7 +73,70 @@ def test_global_forty_year_configuration_plans(tmp_path):
     assert counts["inference_tile"] == 40 * 72  # 30 degree tiles of the globe
     assert counts["product_year"] == 40
     assert counts["samples_year"] == 21  # GLASS-MODIS years 2000-2020
+    assert counts["validation_year"] == 40 and counts["validation_sites"] == 1
     assert counts["manifest"] == 1 and counts["validation"] == 1
+
+
+# each rule's message, as the dry run prints it, and the wildcards it names
+MESSAGE_RULES = (
+    (r"^Input stack of (?P<year>\d{4})", "stack_year"),
+    (r"^Daily product files of (?P<year>\d{4})", "product_year"),
+    (r"^Validation part of (?P<year>\d{4})", "validation_year"),
+    (r"^Predict soil moisture for tile (?P<tile>h\d+v\d+) of (?P<year>\d{4})", "inference_tile"),
+    (r"^Training samples of (?P<year>\d{4})", "samples_year"),
+    (r"^Train the XGBoost", "train_xgboost"),
+    (r"^Train \w+ with", "train_deep"),
+    (r"^Train/validation/test split", "sample_split"),
+    (r"^Merge the sample sets", "samples_merge"),
+    (r"^Static layers", "static_layers"),
+    (r"^Compare the models", "compare_models"),
+    (r"^Read the in-situ sites", "validation_sites"),
+    (r"^Merge the validation years", "validation"),
+    (r"^Manifest and provenance", "manifest"),
+)
+SPREADING = ("stack_year", "product_year", "validation_year")
+
+
+def test_global_requests_cover_every_job_with_margin(tmp_path):
+    """The global 40-year plan under the SLURM executor: every job's runtime is at least 1.5 x
+    its projected cost on the threads it gets (fewer where --cores caps them), and the stack,
+    product and validation years run under 60 minutes on their threads at 16 cores."""
+    write_global_standins(tmp_path)
+    config_path = REPO_ROOT / "workflow" / "configs" / "global.yaml"
+    config = validate_config(load_yaml(config_path))
+    for cores in (16, 4):
+        result = _snakemake(
+            ["-n", "--executor", "slurm", "--jobs", "500", "--slurm-no-account"]
+            + ["--cores", str(cores), "--configfile", str(config_path)],
+            cwd=tmp_path,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        log = result.stdout + result.stderr
+        jobs = re.findall(r"Job \d+: (.*) \[(\d+) threads, (\d+) MB, (\d+) min\]", log)
+        assert len(jobs) == sum(snakemake_job_counts(log).values()) - 1  # all but `all`
+        longest = 0.0
+        for message, threads, _, runtime in jobs:
+            rule, wildcards = next(
+                (rule, match.groupdict())
+                for pattern, rule in MESSAGE_RULES
+                if (match := re.match(pattern, message))
+            )
+            threads, runtime = int(threads), int(runtime)
+            year = int(wildcards["year"]) if "year" in wildcards else None
+            assert 1 <= threads <= cores, message
+            projected = job_request(rule, config, year, wildcards.get("tile"), threads)
+            assert runtime >= 1.5 * projected.projected_minutes, (message, runtime, projected)
+            if rule in SPREADING:
+                # from the measured per-unit cost alone: the year's grid pixel-days on one core
+                one_core = core_seconds(
+                    rule, GLOBAL_GRID_PIXELS * year_days(year), target=year in TARGET_YEARS
+                )
+                wall = one_core / 60 / (threads * PARALLEL_EFFICIENCY if threads > 1 else 1)
+                assert runtime >= 1.5 * wall, message
+                if cores == 16:
+                    longest = max(longest, wall)
+        if cores == 16:
+            assert 20 < longest <= 60
 
 
 def test_an_edit_to_a_stage_module_reruns_that_stage_and_what_follows(tmp_path):

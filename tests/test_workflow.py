@@ -163,3 +163,81 @@ def test_end_to_end_tiny_config(tiny_run):
     again = _snakemake(["--cores", "2", "--configfile", "config.yaml"], cwd=workdir)
     assert again.returncode == 0
     assert "Nothing to be done" in again.stdout + again.stderr
+
+
+def _numbers_close(x, y, where=""):
+    """Every number of two JSON documents equal to 1e-12 (relative), everything else equal."""
+    if isinstance(x, dict):
+        assert set(x) == set(y), where
+        for key in x:
+            _numbers_close(x[key], y[key], f"{where}/{key}")
+    elif isinstance(x, list):
+        assert len(x) == len(y), where
+        for k, (p, q) in enumerate(zip(x, y, strict=True)):
+            _numbers_close(p, q, f"{where}[{k}]")
+    elif isinstance(x, float) or isinstance(y, float):
+        assert (np.isnan(x) and np.isnan(y)) or abs(x - y) <= 1e-12 * max(abs(x), 1e-300), (
+            where,
+            x,
+            y,
+        )
+    else:
+        assert x == y, where
+
+
+def test_map_reduce_validation_equals_one_job(tiny_run, tmp_path, monkeypatch):
+    """The workflow's validation (sites once, one part per year, the merge) gives the numbers
+    one pass over all years in one process gives: the site metrics and series bit for bit, the
+    region's and the truth's figures to 1e-12."""
+    from avhrrsm.config import input_patterns
+    from avhrrsm.validate.run import run_validation
+
+    parts = tiny_run / "validation" / "parts"
+    assert (parts / "sites.nc").is_file()
+    assert {p.name for p in parts.glob("*.nc")} == {"sites.nc", "2001.nc", "2015.nc"}
+    config = json.loads((tiny_run / "MANIFEST.json").read_text())["config"]
+    monkeypatch.chdir(tiny_run.parents[1])
+    inputs = input_patterns(config)
+    names = {"results": "results.nc", "network_summary": "network_summary.csv",
+             "intercomparison": "intercomparison.json", "modis_consistency": "modis_consistency.nc",
+             "report": "report.html", "boxplots": "boxplots.png", "site_map": "site_r_map.png",
+             "scatter": "scatter_density.png", "timeseries": "timeseries.png",
+             "modis_map": "modis_consistency.png", "homogeneity": "homogeneity.png"}  # fmt: skip
+    years = config["years"]
+    run_validation(
+        outputs={key: tmp_path / name for key, name in names.items()},
+        product_dirs={y: tiny_run / "product" / str(y) for y in years},
+        stack_paths={y: tiny_run / "stacks" / f"{y}.zarr" for y in years},
+        static_path=tiny_run / "static" / "static_layers.zarr",
+        insitu={n: inputs[n] for n in ("ismn", "cosmos", "smap_cvs", "smap_cvs_sites")},
+        patterns={n: inputs[n] for n in ("era5land", "esa_cci")},
+        years=years,
+        region=config["region"],
+        settings=config["validation"],
+        comparison={
+            "summary_json": tiny_run / "comparison" / "summary.json",
+            "scatter": tiny_run / "comparison" / "scatter_density.png",
+        },
+        provenance={},
+        cci_invalid_flag_bits=config["layouts"]["esa_cci"]["invalid_flag_bits"],
+        nsidc0712=config["layouts"]["nsidc0712"],
+        truth_folder=tiny_run / "synthetic" / "truth",
+    )
+    merged = tiny_run / "validation"
+    one, many = xr.open_dataset(tmp_path / "results.nc"), xr.open_dataset(merged / "results.nc")
+    for name in one.data_vars:
+        np.testing.assert_array_equal(one[name].values, many[name].values, err_msg=name)
+    for name in ("r", "ubrmse", "n", "regional_mean_soil_moisture"):
+        np.testing.assert_allclose(
+            xr.open_dataset(tmp_path / "modis_consistency.nc")[name].values,
+            xr.open_dataset(merged / "modis_consistency.nc")[name].values,
+            rtol=1e-12,
+            err_msg=name,
+        )
+    assert (tmp_path / "network_summary.csv").read_text() == (
+        merged / "network_summary.csv"
+    ).read_text()
+    single = json.loads((tmp_path / "intercomparison.json").read_text())
+    mapped = json.loads((merged / "intercomparison.json").read_text())
+    assert single["truth_scores"] and single["homogeneity"]["periods"]
+    _numbers_close(single, mapped)

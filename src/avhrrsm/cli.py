@@ -89,9 +89,18 @@ def _cmd_slurm_profile(args: argparse.Namespace) -> int:
         init_seconds=args.init_seconds,
         job_cores=args.job_cores,
         job_mem_mb=args.job_mem_mb,
+        job_gpus=args.job_gpus,
+        inference_group=_inference_group(args.configfile) if args.configfile else None,
     )
     print(f"SLURM profile written to {target}; run: snakemake --profile slurm")
     return 0
+
+
+def _inference_group(configfile: str) -> int:
+    from avhrrsm.config import load_yaml, validate_config
+    from avhrrsm.requests import inference_group_size
+
+    return inference_group_size(validate_config(load_yaml(configfile), source=configfile))
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
@@ -212,10 +221,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     slurm.add_argument("--init-seconds", type=int, default=None, help="first status check after")
     slurm.add_argument(
-        "--job-cores", type=int, default=8, help="most cores one (group) job asks for (default 8)"
+        "--job-cores", type=int, default=16, help="most cores one (group) job asks for (default 16)"
     )
     slurm.add_argument(
-        "--job-mem-mb", type=int, default=32000, help="most memory one (group) job asks for"
+        "--job-mem-mb", type=int, default=128000, help="most memory one (group) job asks for"
+    )
+    slurm.add_argument(
+        "--job-gpus",
+        type=int,
+        default=1,
+        help="GPUs of one (group) job: a group's tiles share them",
+    )
+    slurm.add_argument(
+        "--configfile",
+        default="",
+        help="the run's config: its inference tiles are grouped to its tile cost (default: as "
+        "for the global config, profiles/default)",
     )
     slurm.add_argument("--dest", default="", help="profile folder (default: Snakemake's user dir)")
     slurm.set_defaults(func=_cmd_slurm_profile)

@@ -21,6 +21,7 @@ from avhrrsm.config import (
 )
 from avhrrsm.codeversion import code_version as _code_version
 from avhrrsm.grid import region_window, tiles
+from avhrrsm.requests import job_request
 from avhrrsm.learn.splitting import SPLIT_SETTINGS
 from avhrrsm.learn.samples import YEAR_SETTINGS
 from avhrrsm.io.rawfiles import (
@@ -48,6 +49,34 @@ INPUTS = input_patterns(config)
 SOIL_FRACTIONS = ("sand", "silt", "clay")
 STACK_PRODUCTS = ("era5land", "glass_albedo", "glass_lst", "glass_modis")
 INSITU_INPUTS = ("ismn", "cosmos", "smap_cvs", "smap_cvs_sites")
+
+
+def _job_request(rule_name, wildcards, threads=None):
+    year = getattr(wildcards, "year", None)
+    return job_request(
+        rule_name,
+        config,
+        year=None if year is None else int(year),
+        tile=getattr(wildcards, "tile", None),
+        threads=threads,
+    )
+
+
+def request_threads(rule_name):
+    """A rule's threads from its job's projected cost (avhrrsm.requests, profiles/README.md)."""
+    return lambda wildcards: _job_request(rule_name, wildcards).threads
+
+
+def request_mem_mb(rule_name):
+    """A rule's mem_mb on the threads Snakemake gave the job (capped by --cores)."""
+    return lambda wildcards, threads: _job_request(rule_name, wildcards, threads).mem_mb
+
+
+def request_runtime(rule_name):
+    """A rule's runtime (minutes): hpc.margin x the projected wall time on its threads."""
+    return lambda wildcards, threads: _job_request(
+        rule_name, wildcards, threads
+    ).runtime
 
 
 def code_version(script):
@@ -267,6 +296,21 @@ def validation_path(key):
     return run_path("validation", VALIDATION_OUTPUTS[key])
 
 
+def validation_sites_path():
+    return run_path("validation", "parts", "sites.nc")
+
+
+def validation_year_path(year):
+    return run_path("validation", "parts", f"{year}.nc")
+
+
+def synthetic_truth():
+    """The world's hidden truth, which a synthetic run scores the product against too."""
+    if all(uses_synthetic(name) for name in STACK_PRODUCTS):
+        return run_path("synthetic", "truth")
+    return None
+
+
 def insitu_inputs(wildcards):
     """The in-situ inputs: the synthetic world, or the real ISMN archive and site folders."""
     if uses_synthetic(*INSITU_INPUTS):
@@ -276,9 +320,11 @@ def insitu_inputs(wildcards):
 
 
 def validation_raw_inputs(wildcards):
-    """The ERA5-Land months and ESA CCI days the validation reads, where they exist (and the
-    synthetic world where one of them comes from it)."""
-    inputs = validation_files(real_inputs(("era5land", "esa_cci")), config["years"])
+    """The ERA5-Land months and ESA CCI days a validation year reads, where they exist (and
+    the synthetic world where one of them comes from it)."""
+    inputs = validation_files(
+        real_inputs(("era5land", "esa_cci")), [int(wildcards.year)]
+    )
     if uses_synthetic("era5land", "esa_cci"):
         inputs["gridded_world"] = synthetic_dir()
     return inputs
@@ -340,6 +386,8 @@ def run_outputs():
         for year in config["years"]
         for tile in region_tiles()
     }
+    outputs.add(validation_sites_path())
+    outputs |= {validation_year_path(year) for year in config["years"]}
     return sorted(outputs)
 
 

@@ -48,9 +48,10 @@ rule compare_models:
         benchmark_path("compare_models")
     conda:
         "../../envs/learn.yaml"
+    threads: request_threads("compare_models")
     resources:
-        mem_mb=6000,
-        runtime=60,
+        mem_mb=request_mem_mb("compare_models"),
+        runtime=request_runtime("compare_models"),
     params:
         code=code_version("compare_models"),
         models=list(compared_models()),
@@ -59,6 +60,6 @@ rule compare_models:
         seeds=config["comparison"]["seeds"],
         wet_threshold=config["samples"]["wet_threshold"],
     message:
-        "Compare the models on the test split"
+        "Compare the models on the test split [{threads} threads, {resources.mem_mb} MB, {resources.runtime} min]"
     script:
         "../scripts/compare_models.py"

@@ -1,5 +1,9 @@
 # Inference: the product's model over every land pixel-day, one job per (year, tile). A year
 # reads the last L-1 days of the previous year's stack where that year is part of the run.
+#
+# On a cluster the tiles run in groups (group `inference`, profiles/default/): as many tiles to
+# one allocation as fill hpc.gpu_group_minutes at the projected cost of a tile
+# (avhrrsm.requests.inference_group_size; `avhrrsm slurm-profile --configfile` writes it).
 
 
 rule inference_tile:
@@ -19,10 +23,10 @@ rule inference_tile:
         tile=r"h\d+v\d+",
     conda:
         "../../envs/learn.yaml"
-    threads: 2
+    threads: request_threads("inference_tile")
     resources:
-        mem_mb=4000,
-        runtime=120,
+        mem_mb=request_mem_mb("inference_tile"),
+        runtime=request_runtime("inference_tile"),
         gpu=config["hpc"]["gpus_per_job"],
     params:
         code=code_version("inference_tile"),
@@ -31,6 +35,6 @@ rule inference_tile:
         inference=config["inference"],
         valid_range=config["product"]["valid_range"],
     message:
-        "Predict soil moisture for tile {wildcards.tile} of {wildcards.year}"
+        "Predict soil moisture for tile {wildcards.tile} of {wildcards.year} [{threads} threads, {resources.mem_mb} MB, {resources.runtime} min]"
     script:
         "../scripts/inference_tile.py"

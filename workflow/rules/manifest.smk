@@ -27,15 +27,16 @@ rule manifest:
         benchmark_path("manifest")
     conda:
         "../../envs/geo.yaml"
+    threads: request_threads("manifest")
     resources:
-        mem_mb=1000,
-        runtime=60,
+        mem_mb=request_mem_mb("manifest"),
+        runtime=request_runtime("manifest"),
     params:
         code=code_version("manifest"),
         config=config,
         # the folder MANIFEST.json lies in
         run_dir=lambda wildcards, output: str(Path(output.manifest).parent),
     message:
-        "Manifest and provenance of every output of the run"
+        "Manifest and provenance of every output of the run [{threads} threads, {resources.mem_mb} MB, {resources.runtime} min]"
     script:
         "../scripts/manifest.py"

@@ -25,9 +25,10 @@ rule product_year:
         year=r"\d{4}",
     conda:
         "../../envs/learn.yaml"
+    threads: request_threads("product_year")
     resources:
-        mem_mb=6000,
-        runtime=120,
+        mem_mb=request_mem_mb("product_year"),
+        runtime=request_runtime("product_year"),
     params:
         code=code_version("product_year"),
         tile_ids=region_tiles(),
@@ -37,6 +38,6 @@ rule product_year:
         model_name=config["inference"]["model"],
         config_sha256=CONFIG_SHA256,
     message:
-        "Daily product files of {wildcards.year}"
+        "Daily product files of {wildcards.year} [{threads} threads, {resources.mem_mb} MB, {resources.runtime} min]"
     script:
         "../scripts/product_year.py"

@@ -14,16 +14,17 @@ rule sample_split:
         benchmark_path("sample_split")
     conda:
         "../../envs/learn.yaml"
+    threads: request_threads("sample_split")
     resources:
-        mem_mb=4000,
-        runtime=60,
+        mem_mb=request_mem_mb("sample_split"),
+        runtime=request_runtime("sample_split"),
     params:
         code=code_version("sample_split"),
         region=config["region"],
         samples={key: config["samples"][key] for key in SPLIT_SETTINGS},
         seed=config["seed"],
     message:
-        "Train/validation/test split of the region's pixels (spatial blocks)"
+        "Train/validation/test split of the region's pixels (spatial blocks) [{threads} threads, {resources.mem_mb} MB, {resources.runtime} min]"
     script:
         "../scripts/sample_split.py"
 
@@ -44,9 +45,10 @@ rule samples_year:
         year=r"\d{4}",
     conda:
         "../../envs/learn.yaml"
+    threads: request_threads("samples_year")
     resources:
-        mem_mb=4000,
-        runtime=60,
+        mem_mb=request_mem_mb("samples_year"),
+        runtime=request_runtime("samples_year"),
     params:
         code=code_version("samples_year"),
         region=config["region"],
@@ -54,7 +56,7 @@ rule samples_year:
         samples={key: config["samples"][key] for key in YEAR_SETTINGS},
         seed=config["seed"],
     message:
-        "Training samples of {wildcards.year}"
+        "Training samples of {wildcards.year} [{threads} threads, {resources.mem_mb} MB, {resources.runtime} min]"
     script:
         "../scripts/samples_year.py"
 
@@ -71,13 +73,14 @@ rule samples_merge:
         benchmark_path("samples_merge")
     conda:
         "../../envs/learn.yaml"
+    threads: request_threads("samples_merge")
     resources:
-        mem_mb=4000,
-        runtime=30,
+        mem_mb=request_mem_mb("samples_merge"),
+        runtime=request_runtime("samples_merge"),
     params:
         code=code_version("samples_merge"),
         years=target_years(),
     message:
-        "Merge the sample sets of {params.years}; scaler from the training split"
+        "Merge the sample sets of {params.years}; scaler from the training split [{threads} threads, {resources.mem_mb} MB, {resources.runtime} min]"
     script:
         "../scripts/samples_merge.py"

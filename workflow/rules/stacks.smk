@@ -17,9 +17,10 @@ rule stack_year:
         year=r"\d{4}",
     conda:
         "../../envs/geo.yaml"
+    threads: request_threads("stack_year")
     resources:
-        mem_mb=6000,
-        runtime=120,
+        mem_mb=request_mem_mb("stack_year"),
+        runtime=request_runtime("stack_year"),
     params:
         code=code_version("stack_year"),
         # input patterns in a dict, so that Snakemake leaves {variable}, {doy}, ... alone
@@ -37,6 +38,6 @@ rule stack_year:
             for name in ("glass_albedo", "glass_lst", "glass_modis")
         },
     message:
-        "Input stack of {wildcards.year} on the 0.05 degree grid"
+        "Input stack of {wildcards.year} on the 0.05 degree grid [{threads} threads, {resources.mem_mb} MB, {resources.runtime} min]"
     script:
         "../scripts/stack_year.py"

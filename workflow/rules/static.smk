@@ -13,9 +13,10 @@ rule static_layers:
         benchmark_path("static_layers")
     conda:
         "../../envs/geo.yaml"
+    threads: request_threads("static_layers")
     resources:
-        mem_mb=4000,
-        runtime=60,
+        mem_mb=request_mem_mb("static_layers"),
+        runtime=request_runtime("static_layers"),
     params:
         code=code_version("static_layers"),
         # input patterns in a dict, so that Snakemake leaves {fraction} alone
@@ -23,6 +24,6 @@ rule static_layers:
         region=config["region"],
         tile_deg=config["tile_deg"],
     message:
-        "Static layers (terrain and soil texture) on the 0.05 degree grid"
+        "Static layers (terrain and soil texture) on the 0.05 degree grid [{threads} threads, {resources.mem_mb} MB, {resources.runtime} min]"
     script:
         "../scripts/static_layers.py"

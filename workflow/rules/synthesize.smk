@@ -12,10 +12,10 @@ rule synthesize:
         benchmark_path("synthesize")
     conda:
         "../../envs/geo.yaml"
-    threads: 2
+    threads: request_threads("synthesize")
     resources:
-        mem_mb=4000,
-        runtime=30,
+        mem_mb=request_mem_mb("synthesize"),
+        runtime=request_runtime("synthesize"),
     params:
         code=code_version("synthesize"),
         region=config["region"],
@@ -23,6 +23,6 @@ rule synthesize:
         synthetic=config["synthetic"],
         inputs=config["inputs"],
     message:
-        "Writing the synthetic world (seed {params.synthetic[seed]}) for years {params.years}"
+        "Writing the synthetic world (seed {params.synthetic[seed]}) for years {params.years} [{threads} threads, {resources.mem_mb} MB, {resources.runtime} min]"
     script:
         "../scripts/synthesize.py"

@@ -21,10 +21,10 @@ rule train_deep:
         length=r"\d+",
     conda:
         "../../envs/learn.yaml"
-    threads: 2
+    threads: request_threads("train_deep")
     resources:
-        mem_mb=8000,
-        runtime=240,
+        mem_mb=request_mem_mb("train_deep"),
+        runtime=request_runtime("train_deep"),
         gpu=config["hpc"]["gpus_per_job"],
     params:
         code=code_version("train_deep"),
@@ -32,7 +32,7 @@ rule train_deep:
         training=config["training"],
         seed=config["seed"],
     message:
-        "Train {wildcards.model} with sequences of {wildcards.length} days"
+        "Train {wildcards.model} with sequences of {wildcards.length} days [{threads} threads, {resources.mem_mb} MB, {resources.runtime} min]"
     script:
         "../scripts/train_deep.py"
 
@@ -52,17 +52,17 @@ rule train_xgboost:
         length=r"\d+",
     conda:
         "../../envs/learn.yaml"
-    threads: 2
+    threads: request_threads("train_xgboost")
     resources:
-        mem_mb=8000,
-        runtime=240,
+        mem_mb=request_mem_mb("train_xgboost"),
+        runtime=request_runtime("train_xgboost"),
     params:
         code=code_version("train_xgboost"),
         hyperparameters=config["models"]["xgboost"],
         device=config["training"]["device"],
         seed=config["seed"],
     message:
-        "Train the XGBoost benchmark with sequences of {wildcards.length} days"
+        "Train the XGBoost benchmark with sequences of {wildcards.length} days [{threads} threads, {resources.mem_mb} MB, {resources.runtime} min]"
     script:
         "../scripts/train_xgboost.py"
 
@@ -96,7 +96,7 @@ use rule train_deep as train_deep_replicate with:
         training=config["training"],
         seed=lambda wildcards: config["seed"] + int(wildcards.replicate),
     message:
-        "Train {wildcards.model} with sequences of {wildcards.length} days, seed replicate {wildcards.replicate}"
+        "Train {wildcards.model} with sequences of {wildcards.length} days, seed replicate {wildcards.replicate} [{threads} threads, {resources.mem_mb} MB, {resources.runtime} min]"
 
 
 use rule train_xgboost as train_xgboost_replicate with:
@@ -119,4 +119,4 @@ use rule train_xgboost as train_xgboost_replicate with:
         device=config["training"]["device"],
         seed=lambda wildcards: config["seed"] + int(wildcards.replicate),
     message:
-        "Train the XGBoost benchmark with sequences of {wildcards.length} days, seed replicate {wildcards.replicate}"
+        "Train the XGBoost benchmark with sequences of {wildcards.length} days, seed replicate {wildcards.replicate} [{threads} threads, {resources.mem_mb} MB, {resources.runtime} min]"

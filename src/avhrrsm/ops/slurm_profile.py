@@ -22,16 +22,26 @@ def install_slurm_profile(
     status_command: str = "",
     init_seconds: int | None = None,
     logdir: str = "",
-    job_cores: int = 8,
-    job_mem_mb: int = 32000,
+    job_cores: int = 16,
+    job_mem_mb: int = 128000,
+    job_gpus: int = 1,
+    inference_group: int | None = None,
 ) -> Path:
     """Write the workflow's SLURM profile ``source`` (profiles/slurm/config.yaml of a checkout),
-    with the cluster's settings, as ``destination/slurm/config.yaml``; returns that file."""
+    with the cluster's settings, as ``destination/slurm/config.yaml``; returns that file.
+    ``inference_group``: tiles per inference group job (avhrrsm.requests.inference_group_size
+    of the user's configuration), where it differs from the workflow profile's."""
     settings = yaml.safe_load(Path(source).read_text())
     # The largest job to ask for: group jobs (several tiles in one allocation) run their members
     # in series beyond this, instead of asking for the sum of their cores and memory.
+    # (Snakemake also caps every job's threads at `cores`; a spreading job's runtime follows the
+    # threads it gets.) The GPUs are a per-allocation pool too, so that a group of inference
+    # tiles runs them one after another on its GPU instead of asking for one GPU per tile.
     settings["cores"] = int(job_cores)
-    settings["resources"] = [f"mem_mb={int(job_mem_mb)}"]
+    settings["resources"] = [f"mem_mb={int(job_mem_mb)}", f"gpu={int(job_gpus)}"]
+    settings["set-resource-scopes"] = ["gpu=local"]
+    if inference_group is not None:
+        settings["group-components"] = [f"inference={int(inference_group)}"]
     resources = {}
     if partition:
         resources["slurm_partition"] = repr(partition)

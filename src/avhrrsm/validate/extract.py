@@ -66,11 +66,10 @@ def esa_cci_at_sites(
     window: Window,
     land: np.ndarray,
     invalid_flag_bits: int = CCI_INVALID_FLAG_BITS,
-) -> tuple[list[pd.Series], float]:
+) -> tuple[list[pd.Series], int, int]:
     """Daily ESA CCI SM at the 0.25 degree cell nearest each site (NaN where a flag bit of
-    ``invalid_flag_bits`` is set), and the
-    coverage: the fraction of (0.25 degree cells holding land of the region)-days with a value.
-    Each file is read once."""
+    ``invalid_flag_bits`` is set), and the counts behind the coverage: (0.25 degree cells
+    holding land of the region)-days with a value, and all of them. Each file is read once."""
     values: list[list[float]] = [[] for _ in sites]
     days = []
     valid = total = 0
@@ -95,8 +94,7 @@ def esa_cci_at_sites(
         for k, (i_site, j_site) in enumerate(nearest):
             values[k].append(float(grid[i_site, j_site]))
     index = pd.DatetimeIndex(days, name="date")
-    coverage = valid / total if total else float("nan")
-    return [pd.Series(v, index=index, dtype=np.float64) for v in values], coverage
+    return [pd.Series(v, index=index, dtype=np.float64) for v in values], valid, total
 
 
 def existing_files(

@@ -1,6 +1,7 @@
-"""Validation over the whole region from one pass over the daily product: coverage, spatial
-detail, consistency with the GLASS-MODIS target, the regional mean series that the homogeneity
-test reads, and the product at every site."""
+"""Validation over the whole region from the daily product, read in blocks of days
+(:func:`region_block`, added up by :meth:`RegionStats.add`): coverage, spatial detail,
+consistency with the GLASS-MODIS target, the regional mean series that the homogeneity test
+reads, and the product at every site."""
 
 from __future__ import annotations
 
@@ -20,11 +21,12 @@ from avhrrsm.store import crs_variable, lat_lon_coords
 from avhrrsm.validate.sites import Site
 
 LOGGER = logging.getLogger(__name__)
+READ_DAYS = 8  # days of ERA5-Land and GLASS-MODIS on the grid a reader holds at once
 
 
 class RegionStats:
     """Streaming per-pixel sums for R and ubRMSE against GLASS-MODIS, plus coverage, spatial
-    detail and the regional mean series, from one pass over the daily product."""
+    detail and the regional mean series, day by day over the daily product."""
 
     def __init__(self, window: Window, land: np.ndarray, coarse_px: int) -> None:
         shape = window.shape
@@ -58,6 +60,16 @@ class RegionStats:
             self.sums["yy"] += y * y
             self.sums["xy"] += x * y
 
+    def add(self, other: RegionStats) -> None:
+        """The statistics of ``other`` (later days of the same region) added to these."""
+        for name, values in other.sums.items():
+            self.sums[name] += values
+        self.covered += other.covered
+        self.land_days += other.land_days
+        for name in self.detail:
+            self.detail[name].extend(other.detail[name])
+            self.regional[name].update(other.regional[name])
+
     def modis_maps(self, min_days: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         s = self.sums
         n = s["n"]
@@ -87,52 +99,65 @@ def _within_cell_std(values: np.ndarray, k: int) -> float:
     return float(std[usable].mean()) if usable.any() else np.nan
 
 
-def region_pass(
-    product_dirs: Mapping[int, str | Path],
-    stack_paths: Mapping[int, str | Path],
+def region_block(
+    files: Sequence[str | Path],
+    stack_path: str | Path,
+    start: int,
+    stop: int,
+    has_target: bool,
     window: Window,
     land: np.ndarray,
     coarse_deg: float,
     sites: Sequence[Site],
 ) -> tuple[RegionStats, list[pd.Series]]:
-    """One pass over every daily product file, with the year's stack (ERA5-Land on the grid and
-    the GLASS-MODIS target) read in blocks of days: the region statistics, and the product's
-    series at every site (mean over the site's pixels)."""
+    """Days ``start:stop`` of one year: its daily product ``files`` (the whole year's, in
+    order) with the year's stack (ERA5-Land on the grid and, ``has_target``, the GLASS-MODIS
+    target): the region statistics of those days, and the product's series at every site (mean
+    over the site's pixels)."""
     stats = RegionStats(window, land, max(2, int(round(coarse_deg / STEP_DEG))))
     site_values: list[list[float]] = [[] for _ in sites]
     days: list[pd.Timestamp] = []
-    for year in sorted(product_dirs):
-        files = sorted(Path(product_dirs[year]).glob("*.nc"))
-        with open_stack(stack_paths[year], window, ("era5land_swvl1", "glass_modis_sm")) as stack:
-            n_days = stack.sizes["time"]
-            if len(files) != n_days:
-                raise InputError(
-                    product_dirs[year],
-                    f"holds {len(files)} daily files, the year has {n_days} days",
-                    "rerun rule product_year for this year",
+    names = ("era5land_swvl1", "glass_modis_sm") if has_target else ("era5land_swvl1",)
+    with open_stack(stack_path, window, names) as stack:
+        for sub in range(start, stop, READ_DAYS):  # a few days of the grid in memory at once
+            sub_stop = min(stop, sub + READ_DAYS)
+            era5 = stack["era5land_swvl1"][sub:sub_stop].values
+            modis = stack["glass_modis_sm"][sub:sub_stop].values if has_target else None
+            for k, path in enumerate(files[sub:sub_stop]):
+                daily_modis = None if modis is None else modis[k]
+                days.append(
+                    _add_product_day(stats, site_values, sites, path, window, era5[k], daily_modis)
                 )
-            has_target = bool(np.isfinite(stack["glass_modis_sm"][::30].values).any())
-            for start in range(0, n_days, 32):
-                stop = min(n_days, start + 32)
-                era5 = stack["era5land_swvl1"][start:stop].values
-                modis = stack["glass_modis_sm"][start:stop].values if has_target else None
-                for k, path in enumerate(files[start:stop]):
-                    day, product, _ = read_product_day(path)
-                    if product.shape != window.shape:
-                        raise InputError(
-                            path,
-                            f"covers {product.shape}, the region {window.shape}",
-                            "rerun the product",
-                        )
-                    days.append(day)
-                    for values, site in zip(site_values, sites, strict=True):
-                        chosen = product[site.pixels[:, 0], site.pixels[:, 1]]
-                        values.append(
-                            float(np.nanmean(chosen)) if np.isfinite(chosen).any() else np.nan
-                        )
-                    stats.add_day(day, product, era5[k], None if modis is None else modis[k])
     index = pd.DatetimeIndex(days, name="date")
     return stats, [pd.Series(v, index=index, dtype=np.float64) for v in site_values]
+
+
+def _add_product_day(
+    stats: RegionStats,
+    site_values: list[list[float]],
+    sites: Sequence[Site],
+    path: str | Path,
+    window: Window,
+    era5land: np.ndarray,
+    modis: np.ndarray | None,
+) -> pd.Timestamp:
+    """One daily product file into the statistics and the sites' series; its day."""
+    day, product, _ = read_product_day(path)
+    if product.shape != window.shape:
+        raise InputError(
+            path, f"covers {product.shape}, the region {window.shape}", "rerun the product"
+        )
+    for values, site in zip(site_values, sites, strict=True):
+        chosen = product[site.pixels[:, 0], site.pixels[:, 1]]
+        values.append(float(np.nanmean(chosen)) if np.isfinite(chosen).any() else np.nan)
+    stats.add_day(day, product, era5land, modis)
+    return day
+
+
+def year_has_target(stack_path: str | Path, window: Window) -> bool:
+    """Whether a year's stack holds a GLASS-MODIS target (any value on every 30th day)."""
+    with open_stack(stack_path, window, ("glass_modis_sm",)) as stack:
+        return bool(np.isfinite(stack["glass_modis_sm"][::30].values).any())
 
 
 def consistency_dataset(

@@ -1,7 +1,11 @@
-"""The validation stage, in three steps, each writing its files: the sites (``results.nc`` and
-``network_summary.csv``, :mod:`~avhrrsm.validate.at_sites`), the region (``modis_consistency.nc``
-and ``intercomparison.json``, :mod:`~avhrrsm.validate.gridded`), and the report with its
-figures, drawn from those files only (:mod:`~avhrrsm.validate.report`)."""
+"""The validation stage as map and reduce (:mod:`~avhrrsm.validate.parts`): the in-situ sites
+read once (``sites.nc``, rule ``validation_sites``), each year's part of the product read by a
+job of its own (``{year}.nc``, rule ``validation_year``), and the merge (rule ``validation``),
+which writes the sites' files (``results.nc`` and ``network_summary.csv``,
+:mod:`~avhrrsm.validate.at_sites`), the region's (``modis_consistency.nc`` and
+``intercomparison.json``, :mod:`~avhrrsm.validate.gridded`), and the report with its figures,
+drawn from those files only (:mod:`~avhrrsm.validate.report`). :func:`run_validation` does all
+of it in one process."""
 
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ from avhrrsm.atomic import atomic_path, write_text_atomic
 from avhrrsm.grid import Window, region_window
 from avhrrsm.io.layouts import CCI_INVALID_FLAG_BITS
 from avhrrsm.static import read_static_layers
-from avhrrsm.validate import extract
+from avhrrsm.validate import parts
 from avhrrsm.validate.at_sites import (
     SOURCES,
     collect_sites,
@@ -30,17 +34,94 @@ from avhrrsm.validate.at_sites import (
     with_site_series,
     write_site_results,
 )
-from avhrrsm.validate.gridded import (
-    RegionStats,
-    consistency_dataset,
-    region_pass,
-    regional_means,
-)
+from avhrrsm.validate.gridded import RegionStats, consistency_dataset, regional_means
 from avhrrsm.validate.homogeneity import homogeneity_by_period
 from avhrrsm.validate.sites import Site, SkipLog
-from avhrrsm.validate.truth import truth_scores
 
 LOGGER = logging.getLogger(__name__)
+
+
+def validation_sites(
+    output: str | Path,
+    insitu: Mapping[str, str],
+    static_path: str | Path,
+    region: Mapping[str, float],
+    settings: Mapping[str, Any],
+    provenance: Mapping[str, str],
+    nsidc0712: Mapping[str, Any] | None = None,
+) -> list[Site]:
+    """Rule ``validation_sites``: read every in-situ input once and write ``sites.nc``."""
+    window = region_window(region)
+    skips = SkipLog()
+    sites = collect_sites(insitu, window, settings, skips, nsidc0712)
+    LOGGER.info(
+        "%d sites: %s", len(sites), pd.Series([s.network for s in sites]).value_counts().to_dict()
+    )
+    parts.write_sites(output, sites, skips, provenance)
+    return sites
+
+
+def validation_year(
+    output: str | Path,
+    year: int,
+    product_dir: str | Path,
+    stack_path: str | Path,
+    static_path: str | Path,
+    sites_path: str | Path,
+    patterns: Mapping[str, str],
+    region: Mapping[str, float],
+    settings: Mapping[str, Any],
+    provenance: Mapping[str, str],
+    cci_invalid_flag_bits: int = CCI_INVALID_FLAG_BITS,
+    truth_folder: str | Path | None = None,
+    workers: int = 1,
+) -> None:
+    """Rule ``validation_year``: one year's part of the validation (``{year}.nc``)."""
+    window = region_window(region)
+    land = read_static_layers(static_path, window)["land_mask"]
+    sites, _ = parts.read_sites(sites_path)
+    part = parts.year_part(
+        [year],
+        {year: product_dir},
+        {year: stack_path},
+        window,
+        land,
+        sites,
+        patterns,
+        settings,
+        int(cci_invalid_flag_bits),
+        truth_folder,
+        workers,
+    )
+    parts.write_year_part(output, part, window, {**provenance, "year": str(year)})
+
+
+def merge_validation(
+    outputs: Mapping[str, str | Path],
+    sites_path: str | Path,
+    year_parts: Mapping[int, str | Path],
+    static_path: str | Path,
+    insitu: Mapping[str, str],
+    region: Mapping[str, float],
+    settings: Mapping[str, Any],
+    comparison: Mapping[str, str | Path],
+    provenance: Mapping[str, str],
+) -> dict[str, Any]:
+    """Rule ``validation``: the years' parts merged; every file of ``outputs`` written."""
+    window = region_window(region)
+    land = read_static_layers(static_path, window)["land_mask"]
+    sites, skips = parts.read_sites(sites_path)
+    coarse_deg = float(settings["coarse_cell_deg"])
+    part = parts.merge_parts(
+        [parts.read_year_part(year_parts[y], window, land, coarse_deg) for y in sorted(year_parts)],
+        window,
+        land,
+        coarse_deg,
+    )
+    return finish_validation(
+        outputs, sites, skips, part, sorted(year_parts), window, land, insitu, settings,
+        comparison, provenance,
+    )  # fmt: skip
 
 
 def run_validation(
@@ -58,42 +139,51 @@ def run_validation(
     cci_invalid_flag_bits: int = CCI_INVALID_FLAG_BITS,
     nsidc0712: Mapping[str, Any] | None = None,
     truth_folder: str | Path | None = None,
+    workers: int = 1,
 ) -> dict[str, Any]:
-    """Run the whole validation and write every file of ``outputs``."""
-    from avhrrsm.validate import report
-
+    """The whole validation in one process (all years as one part): what the rules
+    ``validation_sites``, ``validation_year`` and ``validation`` give together."""
     window = region_window(region)
     land = read_static_layers(static_path, window)["land_mask"]
     skips = SkipLog()
     sites = collect_sites(insitu, window, settings, skips, nsidc0712)
-    LOGGER.info(
-        "%d sites: %s", len(sites), pd.Series([s.network for s in sites]).value_counts().to_dict()
+    part = parts.year_part(
+        years, product_dirs, stack_paths, window, land, sites, patterns, settings,
+        int(cci_invalid_flag_bits), truth_folder, workers,
+    )  # fmt: skip
+    return finish_validation(
+        outputs, sites, skips, part, years, window, land, insitu, settings, comparison, provenance
     )
+
+
+def finish_validation(
+    outputs: Mapping[str, str | Path],
+    sites: Sequence[Site],
+    skips: SkipLog,
+    part: parts.YearPart,
+    years: Sequence[int],
+    window: Window,
+    land: np.ndarray,
+    insitu: Mapping[str, str],
+    settings: Mapping[str, Any],
+    comparison: Mapping[str, str | Path],
+    provenance: Mapping[str, str],
+) -> dict[str, Any]:
+    """Score the sites and the region from the validation's part of every year, write every
+    file of ``outputs`` (the report last) and return the intercomparison."""
+    from avhrrsm.validate import report
+
     days = pd.DatetimeIndex([d for y in years for d in pd.date_range(f"{y}-01-01", f"{y}-12-31")])
-    file_counts: dict[str, int] = {}
-    era5_files = extract.existing_files(
-        patterns["era5land"], days, file_counts, "era5land_missing_files"
-    )
-    cci_files = extract.existing_files(
-        patterns["esa_cci"], days, file_counts, "esa_cci_missing_files"
-    )
-    stats, product_series = region_pass(
-        product_dirs, stack_paths, window, land, float(settings["coarse_cell_deg"]), sites
-    )
-    series = {
-        "avhrrsm": product_series,
-        "era5land": extract.era5land_at_sites(era5_files, sites),
-    }
-    series["esa_cci"], cci_coverage = extract.esa_cci_at_sites(
-        cci_files, sites, window, land, int(cci_invalid_flag_bits)
-    )
     status, unscored_networks, empty_sources, skip_counts = validate_sites(
-        outputs, sites, series, days, insitu, settings, skips, file_counts, provenance
+        outputs, sites, part.series, days, insitu, settings, skips, part.file_counts, provenance
     )
+    truth = part.truth.scores() if part.truth is not None else None
     intercomparison = validate_region(
-        outputs, stats, window, land, settings, provenance, product_dirs, stack_paths, truth_folder
+        outputs, part.stats, window, land, settings, provenance, truth
     )
-    intercomparison["coverage_fraction_of_land_pixel_days"]["esa_cci"] = cci_coverage
+    intercomparison["coverage_fraction_of_land_pixel_days"]["esa_cci"] = (
+        part.cci_valid / part.cci_total if part.cci_total else float("nan")
+    )
     intercomparison.update(
         {
             "sites": len(sites),
@@ -196,13 +286,11 @@ def validate_region(
     land: np.ndarray,
     settings: Mapping[str, Any],
     provenance: Mapping[str, str],
-    product_dirs: Mapping[int, str | Path],
-    stack_paths: Mapping[int, str | Path],
-    truth_folder: str | Path | None,
+    truth: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
     """Write ``modis_consistency.nc``; the region's part of the intercomparison: coverage,
     spatial detail, consistency with GLASS-MODIS, homogeneity, and (synthetic runs) the scores
-    against the hidden truth on every land pixel-day."""
+    against the hidden truth on every land pixel-day (``truth``, :meth:`TruthPart.scores`)."""
     maps = stats.modis_maps(int(settings["min_days"]))
     r_map, ub_map, _ = maps  # float64: the medians below come from these, not the stored float32
     regional = regional_means(stats)
@@ -239,16 +327,9 @@ def validate_region(
         },
         "homogeneity": homogeneity,
     }
-    if truth_folder is not None:
+    if truth is not None:
         # a synthetic run: the product against the hidden truth on every land pixel-day
-        scores = truth_scores(
-            {y: sorted(Path(product_dirs[y]).glob("*.nc")) for y in product_dirs},
-            stack_paths,
-            truth_folder,
-            window,
-            land,
-        )
-        intercomparison["truth_scores"] = scores.to_dict(orient="records")
+        intercomparison["truth_scores"] = truth.to_dict(orient="records")
         for row in intercomparison["truth_scores"]:
             if row["group"] == "class" and row["n_pixel_days"]:
                 LOGGER.info(

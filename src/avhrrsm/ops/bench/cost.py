@@ -36,6 +36,7 @@ BENCHMARK_RULES = (
     (r"^samples_year_\d+$", "samples_year"),
     (r"^inference_\d+_h\d+v\d+$", "inference_tile"),
     (r"^product_\d+$", "product_year"),
+    (r"^validation_year_\d+$", "validation_year"),
     (r"^train_xgboost_L\d+_seed\d+$", "train_xgboost_replicate"),
     (r"^train_xgboost_L\d+$", "train_xgboost"),
     (r"^train_\w+_L\d+_seed\d+$", "train_deep_replicate"),
@@ -58,7 +59,9 @@ SCALING = {
     "compare_models": ("total", "samples", "test samples"),
     "inference_tile": ("total", "land_pixel_days", "land pixel-days"),
     "product_year": ("per_job", "grid", "grid pixels, per year"),
-    "validation": ("total", "grid_pixel_days", "grid pixel-days (one pass over the product)"),
+    "validation_sites": ("total", "fixed", "not scaled: sites x days of the real networks"),
+    "validation_year": ("per_job", "grid", "grid pixels, per year"),
+    "validation": ("total", "fixed", "not scaled: sites x days of the real networks (the merge)"),
     "manifest": ("total", "grid_pixel_days", "bytes of outputs (grid pixel-days)"),
 }
 # The tile job measured on a real H100 (issue 18): host-bound, pixel-days per second.
@@ -229,7 +232,11 @@ def _number(text: Any) -> float:
 
 def _stack_seconds_per_day(stack_global: Mapping[str, Any]) -> float | None:
     """Seconds per day of a global stack job: the slope between the two measured day counts."""
-    points = sorted((int(k.split("_")[0]), v["seconds"]) for k, v in stack_global.items())
+    points = sorted(
+        (int(k.split("_")[0]), v["seconds"])
+        for k, v in stack_global.items()
+        if k.endswith("_days") and isinstance(v, dict)
+    )
     if len(points) < 2 or points[-1][0] == points[0][0]:
         return None
     (d0, t0), (d1, t1) = points[0], points[-1]

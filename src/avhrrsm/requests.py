@@ -1,0 +1,327 @@
+"""What each job asks a scheduler for, from what the job does at the configured size.
+
+A job's cost on one core is ``fixed + per_unit x units``: ``units`` is what its work grows with
+(grid pixel-days of a year's stack, land pixel-days of a tile, samples, ...), and ``per_unit`` is
+the figure the benchmarks measured on one core of the project's 2-core machine (each entry of
+``COSTS`` names the measurement; the default run's figures include each job's start-up, so
+they over-estimate the global jobs, which is the safe side). A job whose work is spread over
+pieces (the stack's time chunks and tiles, the product's and the validation year's blocks of
+days, the split's target years, a sample set's tiles; :mod:`avhrrsm.parallel`) gets as many
+threads as bring it under ``hpc.target_job_minutes``, at most ``hpc.max_threads``
+and at most its pieces; its projected wall time divides by the threads times the parallel
+efficiency measured from 1 to 2 cores. The request is ``hpc.margin`` (at least 1.5) times the
+projection, and never less than ``hpc.min_runtime_minutes``.
+
+The Snakefile evaluates :func:`job_request` for every job when it plans the DAG (cached per
+job shape), so it only does arithmetic on the config.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from avhrrsm.config import TARGET_YEARS
+from avhrrsm.grid import region_window, tiles
+
+GLOBAL_GRID_PIXELS = 7200 * 3600
+GLOBAL_LAND_PIXELS = 9.0e6  # land pixels of the global 0.05 degree land mask (MERIT DEM)
+# the share of land of the global grid: the default estimate of a tile's land pixels
+GLOBAL_LAND_SHARE = GLOBAL_LAND_PIXELS / GLOBAL_GRID_PIXELS
+
+
+@dataclass(frozen=True)
+class Cost:
+    """One rule's cost model: ``fixed_s + per_unit_s x units`` seconds on one core, memory
+    ``mem_fixed_mb + mem_per_pixel_mb x grid pixels`` per worker, and where it was measured."""
+
+    per_unit_s: float
+    units: str
+    measured: str
+    fixed_s: float = 10.0
+    mem_fixed_mb: float = 500.0
+    mem_per_pixel_mb: float = 0.0  # per grid pixel of the region (a worker holds a day or two)
+    spreads: bool = False  # pieces on several cores
+    target_per_unit_s: float = 0.0  # added per unit in a year with a GLASS-MODIS target
+
+
+# Measured on this project's 2-core machine (benchmarks/results.json). The default run: 6,400
+# grid pixels (5,553 land), 2,192 days, 5 target years, 40,000 samples per target year
+# (run_cost's per-job CPU seconds divided by the job's units). The global stack: stack_global
+# (26.1 s per global day without the target) and modis_sinusoidal (29.8 s for the 1 km
+# sinusoidal target of one global day). Memory: run_cost's peak RSS and stack_global's 3.7 GiB
+# for a global stack job.
+COSTS: dict[str, Cost] = {
+    "synthesize": Cost(2.0e-5, "grid pixel-days", "run_cost (default run)", 60.0, 1000.0, 1e-4),
+    "static_layers": Cost(1.55e-4, "grid pixels", "run_cost (default run)", 10.0, 500.0, 2e-4),
+    "stack_year": Cost(
+        1.007e-6,
+        "grid pixel-days",
+        "stack_global: 26.1 s per global day; target years add modis_sinusoidal's 29.8 s",
+        60.0,
+        300.0,
+        1.43e-4,  # 3.7 GiB at the global grid (stack_global)
+        spreads=True,
+        target_per_unit_s=29.8 / GLOBAL_GRID_PIXELS,  # modis_sinusoidal, per global day
+    ),
+    "sample_split": Cost(
+        3.1e-5, "grid pixels x target years", "run_cost (default run)", spreads=True
+    ),
+    "samples_year": Cost(
+        2.9e-4, "grid pixels", "run_cost (default run)", 10.0, 600.0, 1e-4, spreads=True
+    ),
+    "samples_merge": Cost(1.1e-5, "samples", "run_cost (default run)"),
+    "train_deep": Cost(2.1e-5, "samples x epochs / 8", "run_cost (default run, CPU)", 60.0, 2000.0),
+    "train_xgboost": Cost(4.0e-5, "samples", "run_cost (default run)", 60.0, 2000.0),
+    "compare_models": Cost(3.9e-5, "samples", "run_cost (default run, CPU)", 60.0, 2000.0),
+    # fixed: a tile job's start (imports, model) is bounded by the default run's whole tile
+    # job, 5.1 s of CPU
+    "inference_tile": Cost(
+        5.03e-6, "land pixel-days (CPU)", "inference section / run_cost (2 threads)", 6.0, 1500.0
+    ),
+    "product_year": Cost(
+        2.34e-6, "grid pixel-days", "run_cost (default run)", 30.0, 500.0, 1e-4, spreads=True
+    ),
+    "validation_sites": Cost(1.0e-5, "sites x days", "run_cost (default run)", 60.0, 2000.0),
+    # memory: a worker holds 8 days of ERA5-Land and GLASS-MODIS and the six per-pixel sums
+    "validation_year": Cost(
+        1.08e-6,
+        "grid pixel-days",
+        "114 h over 40 global years (run_cost of the one-job validation)",
+        30.0,
+        500.0,
+        1.2e-4,
+        spreads=True,
+    ),
+    "validation": Cost(2.0e-5, "sites x days", "run_cost (default run)", 120.0, 2000.0, 5e-5),
+    "manifest": Cost(3.4e-8, "grid pixel-days", "run_cost (default run)", 10.0, 500.0),
+}
+# A tile job on a GPU: the 2 M land pixel-days/s a real H100 reached (host-bound, issue 18).
+GPU_LAND_PIXEL_DAYS_PER_S = 2.0e6
+# Parallel efficiency of a spread job per core. Not yet measured: 0.8 is assumed until the
+# stack_global benchmark's two-worker run (results.json stack_global.parallel_efficiency)
+# gives the figure for this machine; replace it then.
+PARALLEL_EFFICIENCY = 0.8
+DEFAULT_HPC = {
+    "max_threads": 16,
+    "target_job_minutes": 30.0,
+    "margin": 1.5,
+    "min_runtime_minutes": 10.0,
+    "land_share": GLOBAL_LAND_SHARE,
+    "gpu_group_minutes": 30.0,
+    "validation_sites": 3000,
+    "resources": {},
+}
+
+
+@dataclass(frozen=True)
+class Request:
+    """A job's request: threads, memory (MB), runtime (minutes), with the projection it covers
+    (wall minutes on those threads) and the one-core cost it comes from."""
+
+    threads: int
+    mem_mb: int
+    runtime: int
+    projected_minutes: float
+    core_seconds: float
+
+
+def hpc_settings(hpc: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The ``hpc:`` config with the defaults of this module filled in."""
+    settings = {**DEFAULT_HPC, **(hpc or {})}
+    settings["margin"] = max(1.5, float(settings["margin"]))
+    return settings
+
+
+def core_seconds(rule: str, units: float, gpu: bool = False, target: bool = False) -> float:
+    """The projected cost of one job of ``rule`` on one core (or, ``gpu``, on its GPU);
+    ``target``: a year with a GLASS-MODIS target."""
+    cost = COSTS[rule]
+    if rule == "inference_tile" and gpu:
+        return cost.fixed_s + units / GPU_LAND_PIXEL_DAYS_PER_S
+    per_unit = cost.per_unit_s + (cost.target_per_unit_s if target else 0.0)
+    return cost.fixed_s + per_unit * units
+
+
+def request(
+    rule: str,
+    units: float,
+    grid_pixels: int,
+    hpc: Mapping[str, Any] | None = None,
+    pieces: int = 1,
+    gpu: bool = False,
+    threads: int | None = None,
+    target: bool = False,
+) -> Request:
+    """What a job of ``rule`` with ``units`` of work (over a region of ``grid_pixels``) asks
+    for; ``pieces``: the independent pieces it can spread over; ``threads``: the threads it
+    was given where they are fixed already (a smaller --cores, --set-threads)."""
+    settings = hpc_settings(hpc)
+    cost = COSTS[rule]
+    seconds = core_seconds(rule, units, gpu, target)
+    override = dict(settings["resources"].get(rule, {}))
+    if threads is None and "threads" in override:
+        threads = int(override["threads"])
+    if threads is None:
+        threads = 1
+        if cost.spreads:
+            wanted = seconds / (60.0 * float(settings["target_job_minutes"]) * PARALLEL_EFFICIENCY)
+            threads = max(1, min(int(settings["max_threads"]), int(pieces), math.ceil(wanted)))
+    # only a spreading job's work divides by its threads (and not beyond its pieces)
+    workers = min(threads, pieces) if cost.spreads else 1
+    wall = seconds / (workers * PARALLEL_EFFICIENCY) if workers > 1 else seconds
+    runtime = settings["margin"] * wall / 60.0
+    if rule not in GROUPED:  # a group job's runtime is its members' sum: the floor is its own
+        runtime = max(float(settings["min_runtime_minutes"]), runtime)
+    memory = (
+        settings["margin"] * (cost.mem_fixed_mb + cost.mem_per_pixel_mb * grid_pixels) * workers
+    )
+    return Request(
+        threads=threads,
+        mem_mb=int(override.get("mem_mb", math.ceil(memory / 100.0) * 100)),
+        runtime=int(override.get("runtime", math.ceil(runtime))),
+        projected_minutes=wall / 60.0,
+        core_seconds=seconds,
+    )
+
+
+def year_days(year: int) -> int:
+    leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+    return 366 if leap else 365
+
+
+def gpu_group_size(tile_seconds: float, hpc: Mapping[str, Any] | None = None) -> int:
+    """How many tile jobs one GPU allocation runs, so that it runs ``hpc.gpu_group_minutes``."""
+    settings = hpc_settings(hpc)
+    return max(1, math.floor(60.0 * float(settings["gpu_group_minutes"]) / max(tile_seconds, 1.0)))
+
+
+def inference_group_size(config: Mapping[str, Any]) -> int:
+    """Tiles per inference group job of a run of ``config``: as many as fill
+    ``hpc.gpu_group_minutes`` at the projected cost of the run's largest tile (on its GPU, or
+    on its CPU threads where ``hpc.gpus_per_job`` is 0)."""
+    window = region_window(config["region"])
+    year = max(config["years"])
+    tile_minutes = max(
+        job_request("inference_tile", config, year=year, tile=tile_id).projected_minutes
+        for tile_id, _ in tiles(window, float(config["tile_deg"]))
+    )
+    return gpu_group_size(60.0 * tile_minutes, config.get("hpc"))
+
+
+# rules whose jobs run in groups on a cluster (a group asks for the sum of its members' runtimes)
+GROUPED = ("inference_tile",)
+# what a spread job's pieces are: the stack's time chunks or tiles, whichever are more (its two
+# passes), the product's blocks of days, the validation year's blocks of days
+PRODUCT_BLOCK_DAYS = 32
+VALIDATION_BLOCK_DAYS = 32
+# rules of fixed threads: the deep-learning jobs (torch's threads) and the synthetic world
+FIXED_THREADS = {"synthesize": 2, "train_deep": 2, "train_xgboost": 2, "inference_tile": 2}
+
+
+def job_request(
+    rule: str,
+    config: Mapping[str, Any],
+    year: int | None = None,
+    tile: str | None = None,
+    threads: int | None = None,
+) -> Request:
+    """The request of one job of ``rule`` (the replicate rules as their rule) in a run of
+    ``config`` (resolved): its year and tile where it has them; ``threads`` where Snakemake
+    fixed them already (capped by --cores, or --set-threads)."""
+    rule = rule.removesuffix("_replicate")
+    region = tuple(sorted(config["region"].items()))
+    units, pieces = _job_units(
+        rule,
+        region,
+        float(config["tile_deg"]),
+        tuple(config["years"]),
+        int(config["samples"]["per_year"]),
+        int(config["training"]["epochs"]),
+        year,
+        tile,
+        float(hpc_settings(config.get("hpc"))["land_share"]),
+        int(hpc_settings(config.get("hpc"))["validation_sites"]),
+        int(config["stacks"]["chunk_days"]),
+    )
+    gpu = rule == "inference_tile" and int(config.get("hpc", {}).get("gpus_per_job", 0)) > 0
+    if threads is None and rule in FIXED_THREADS:
+        threads = FIXED_THREADS[rule]
+    return request(
+        rule,
+        units,
+        _grid_pixels(region),
+        config.get("hpc"),
+        pieces,
+        gpu,
+        threads,
+        target=year in TARGET_YEARS,
+    )
+
+
+@lru_cache(maxsize=64)
+def _grid_pixels(region: tuple[tuple[str, float], ...]) -> int:
+    window = region_window(dict(region))
+    return int(window.shape[0] * window.shape[1])
+
+
+@lru_cache(maxsize=64)
+def _tile_pixels(region: tuple[tuple[str, float], ...], tile_deg: float) -> dict[str, int]:
+    return {
+        tile_id: int(window.shape[0] * window.shape[1])
+        for tile_id, window in tiles(region_window(dict(region)), tile_deg)
+    }
+
+
+def _job_units(
+    rule: str,
+    region: tuple[tuple[str, float], ...],
+    tile_deg: float,
+    years: tuple[int, ...],
+    samples_per_year: int,
+    epochs: int,
+    year: int | None,
+    tile: str | None,
+    land_share: float,
+    validation_sites: int,
+    chunk_days: int,
+) -> tuple[float, int]:
+    """(units of work, independent pieces) of one job, in the units of ``COSTS[rule]``."""
+    pixels = _grid_pixels(region)
+    days = sum(year_days(y) for y in years)
+    target_years = [y for y in years if y in TARGET_YEARS]
+    samples = samples_per_year * len(target_years)
+    if rule == "synthesize":
+        return pixels * days, 1
+    if rule == "static_layers":
+        return pixels, 1
+    if rule == "stack_year":
+        assert year is not None
+        n_tiles = len(_tile_pixels(region, tile_deg))
+        chunks = math.ceil(year_days(year) / chunk_days)
+        return pixels * year_days(year), max(n_tiles, chunks)
+    if rule == "sample_split":  # the target years' counts, one year a piece
+        return pixels * len(target_years), max(1, len(target_years))
+    if rule == "samples_year":  # the tiles, scanned and gathered one a piece
+        return pixels, len(_tile_pixels(region, tile_deg))
+    if rule in ("samples_merge", "train_xgboost", "compare_models"):
+        return samples, 1
+    if rule == "train_deep":
+        return samples * epochs / 8, 1
+    if rule == "inference_tile":
+        assert year is not None and tile is not None
+        return _tile_pixels(region, tile_deg)[tile] * land_share * year_days(year), 1
+    if rule == "product_year":
+        assert year is not None
+        return pixels * year_days(year), math.ceil(year_days(year) / PRODUCT_BLOCK_DAYS)
+    if rule == "validation_year":
+        assert year is not None
+        return pixels * year_days(year), math.ceil(year_days(year) / VALIDATION_BLOCK_DAYS)
+    if rule in ("validation_sites", "validation"):
+        return validation_sites * days, 1
+    if rule == "manifest":
+        return pixels * days, 1
+    raise KeyError(f"no cost model for rule {rule}")

@@ -1,0 +1,101 @@
+"""What jobs ask a scheduler for (avhrrsm.requests) and the schedule of a DAG from it
+(avhrrsm.ops.bench.schedule): unit tests on small cases."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from conftest import REPO_ROOT
+
+from avhrrsm.config import load_yaml, validate_config
+from avhrrsm.ops.bench.schedule import Task, critical_path, list_schedule, parse_dot
+from avhrrsm.ops.slurm_profile import install_slurm_profile
+from avhrrsm.requests import PARALLEL_EFFICIENCY, inference_group_size, job_request, request
+
+
+@pytest.fixture(scope="module")
+def global_config():
+    return validate_config(load_yaml(REPO_ROOT / "workflow" / "configs" / "global.yaml"))
+
+
+def test_a_spreading_job_gets_threads_for_its_work_and_the_runtime_for_its_threads():
+    small = request("product_year", 1e6, 1000)
+    assert small.threads == 1 and small.runtime == 10  # the floor
+    big = request("product_year", 1e10, 26_000_000, pieces=12)
+    assert big.threads == 12  # no more threads than pieces of work
+    assert big.runtime >= 1.5 * big.projected_minutes
+    assert big.projected_minutes == pytest.approx(
+        big.core_seconds / 60 / (12 * PARALLEL_EFFICIENCY)
+    )
+    capped = request("product_year", 1e10, 26_000_000, pieces=12, threads=4)
+    assert capped.runtime > big.runtime and capped.mem_mb < big.mem_mb
+    serial = request("validation", 1e10, 1000, pieces=50)
+    assert serial.threads == 1  # a job that does not spread gets no threads it cannot use
+
+
+def test_hpc_settings_and_overrides_change_the_request():
+    hpc = {"margin": 3.0, "resources": {"product_year": {"runtime": 500, "mem_mb": 7000}}}
+    plain = request("product_year", 1e10, 26_000_000, pieces=12)
+    chosen = request("product_year", 1e10, 26_000_000, {**hpc, "resources": {}}, pieces=12)
+    assert chosen.runtime == pytest.approx(2 * plain.runtime, abs=1)
+    fixed = request("product_year", 1e10, 26_000_000, hpc, pieces=12)
+    assert (fixed.runtime, fixed.mem_mb) == (500, 7000)
+    # a margin below 1.5 is refused by the schema; the module enforces it too
+    assert request("product_year", 1e10, 1, {"margin": 1.0}, pieces=12).runtime == plain.runtime
+
+
+def test_global_jobs_fit_an_hour_on_their_threads(global_config):
+    for rule in ("stack_year", "product_year", "validation_year"):
+        for year in (1990, 2010):  # without and with the GLASS-MODIS target
+            job = job_request(rule, global_config, year)
+            assert 1 < job.threads <= 16
+            assert 20 < job.projected_minutes <= 60, (rule, year, job)
+            assert job.runtime >= 1.5 * job.projected_minutes
+    with_target = job_request("stack_year", global_config, 2010)
+    without = job_request("stack_year", global_config, 1990)
+    assert with_target.core_seconds > 2 * without.core_seconds  # the 1 km sinusoidal target
+
+
+def test_the_workflow_profile_groups_tiles_as_the_cost_says(global_config, tmp_path):
+    profile = load_yaml(REPO_ROOT / "profiles" / "default" / "config.yaml")
+    components = dict(entry.split("=") for entry in profile["group-components"])
+    size = inference_group_size(global_config)
+    assert int(components["inference"]) == size
+    tile = job_request("inference_tile", global_config, 2021, "h05v02")
+    assert 20 <= size * tile.projected_minutes <= 30  # about hpc.gpu_group_minutes of GPU
+    # a user's configuration: its own group size in the installed SLURM profile
+    source = REPO_ROOT / "profiles" / "slurm" / "config.yaml"
+    target = install_slurm_profile(source, tmp_path, inference_group=7, job_gpus=2)
+    settings = yaml.safe_load(target.read_text())
+    assert "inference=7" in settings["group-components"]
+    assert "gpu=2" in settings["resources"] and settings["set-resource-scopes"] == ["gpu=local"]
+
+
+def test_dot_labels_get_the_year_their_input_jobs_have():
+    dot = (
+        '\t1[label = "stack_year\\nyear: 2000"];\n'
+        '\t2[label = "stack_year\\nyear: 2001"];\n'
+        '\t3[label = "inference_tile\\ntile: h00v00"];\n'
+        '\t4[label = "product_year"];\n'
+        "\t1 -> 3\n\t2 -> 3\n\t3 -> 4\n"
+    )
+    jobs, edges = parse_dot(dot)
+    assert jobs[3] == ("inference_tile", {"tile": "h00v00", "year": "2001"})
+    assert jobs[4] == ("product_year", {"year": "2001"}) and (3, 4) in edges
+
+
+def test_a_list_schedule_packs_cores_and_follows_dependencies():
+    tasks = [
+        Task("a", ["a"], 60.0, 32, False, 90),
+        Task("b", ["b"], 60.0, 32, False, 90),
+        Task("c", ["c"], 30.0, 16, False, 45, needs={0}),
+        Task("d", ["d"], 30.0, 16, True, 45, needs={0}),
+    ]
+    length, chain, _ = critical_path(tasks)
+    assert length == 90.0 and [tasks[k].name for k in chain][0] == "a"
+    one = list_schedule(tasks, 1)
+    # a first (longest path to the end), then b (the whole node), then c and d side by side
+    assert one["wall_hours"] == pytest.approx(2.5)
+    two = list_schedule(tasks, 2)
+    assert two["wall_hours"] == pytest.approx(1.5)
+    assert 0 < two["core_utilisation"] <= 1 and 0 < two["gpu_utilisation"] <= 1
