@@ -649,3 +649,30 @@ def test_a_damaged_model_file_is_named(tmp_path):
     with pytest.raises(Exception, match="model.pt"):
         load_deep_model(bad)
     shutil.rmtree(tmp_path)
+
+
+def test_samples_and_split_drawn_in_two_workers_equal_the_serial_ones(
+    sample_set, test_stacks, test_config, tmp_path
+):
+    """Tiles scanned and gathered (and target years counted) by two processes: the same
+    samples and the same split map as in one."""
+    settings = test_config["samples"]
+    stack = test_stacks["stacks"][2001]
+    drawn = {}
+    for workers in (1, 2):
+        drawn[workers] = tmp_path / f"samples_{workers}.zarr"
+        samples.draw_year_samples(
+            drawn[workers], 2001, stack, None, test_stacks["static"], sample_set["split"],
+            test_config["region"], 0.25, settings, test_config["seed"], {}, workers=workers,
+        )  # fmt: skip
+    serial, parallel = (xr.open_zarr(drawn[w]).load() for w in (1, 2))
+    assert serial.sizes["sample"] > 0
+    xr.testing.assert_identical(serial, parallel)
+    split = tmp_path / "split.zarr"
+    splitting.build_split_map(
+        split, list(test_stacks["stacks"].values()), test_stacks["static"],
+        test_config["region"], settings, test_config["seed"], {}, workers=2,
+    )  # fmt: skip
+    xr.testing.assert_identical(
+        xr.open_zarr(split).load(), xr.open_zarr(sample_set["split"]).load()
+    )

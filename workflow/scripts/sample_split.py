@@ -14,4 +14,5 @@ with run_job(snakemake, seed=snakemake.params.seed) as job:
         settings=snakemake.params.samples,
         seed=snakemake.params.seed,
         global_attrs=job.attrs,
+        workers=snakemake.threads,
     )

@@ -18,4 +18,5 @@ with run_job(snakemake, seed=snakemake.params.seed) as job:
         settings=snakemake.params.samples,
         seed=snakemake.params.seed,
         global_attrs=job.attrs,
+        workers=snakemake.threads,
     )

@@ -33,7 +33,7 @@ from avhrrsm.io.errors import InputError, reading
 from avhrrsm.learn.features import Scaler
 from avhrrsm.learn.gaps import GapSimulation, draw_gaps, gap_run_lengths, simulate_gap
 from avhrrsm.learn.splitting import read_split_map
-from avhrrsm.logs import progress
+from avhrrsm.parallel import map_shared
 from avhrrsm.stacks import gap_filling_settings, open_year_stacks
 from avhrrsm.static import read_static_layers
 from avhrrsm.variables import (
@@ -131,8 +131,11 @@ def draw_year_samples(
     settings: Mapping[str, Any],
     seed: int,
     global_attrs: Mapping[str, str],
+    workers: int = 1,
 ) -> dict[str, Any]:
-    """Draw the samples of ``year`` and write them as a Zarr store; returns the counts."""
+    """Draw the samples of ``year`` and write them as a Zarr store; returns the counts. The
+    tiles are scanned and gathered on ``workers`` processes (the same samples on any number:
+    each tile's draws come from its own seeded stream)."""
     window = region_window(region)
     lags = int(settings["stored_lags"])
     holdout = year in settings["holdout_years"]
@@ -160,31 +163,18 @@ def draw_year_samples(
         "guard_pixel_days": 0,
         "no_full_sequence": 0,
     }
+    scan = {
+        "stack": stack, "stack_path": stack_path, "land": land, "split_map": split_map,
+        "window": window, "n_days": n_days, "first_day": first_day, "wet_threshold": wet_threshold,
+    }  # fmt: skip
     candidates: list[_TileCandidates] = []
     tile_list = tiles(window, tile_deg)
-    for tile_id, tile in progress(tile_list, len(tile_list), f"samples {year}: scan", LOGGER):
-        rows, cols = tile.within(window)
-        tile_land = land[rows, cols]
-        if not tile_land.any():
-            continue
-        with reading(stack_path, what="input stack"):
-            target = stack[TARGET][:, rows, cols].values
-        valid = np.isfinite(target) & tile_land[None]
-        counts["land_pixel_days"] += int(tile_land.sum()) * n_days
-        counts["target_missing"] += int(tile_land.sum()) * n_days - int(valid.sum())
-        guard = split_map[rows, cols] == EXCLUDED
-        counts["guard_pixel_days"] += int((valid & guard[None]).sum())
-        valid &= ~guard[None]
-        counts["no_full_sequence"] += int(valid[:first_day].sum())
-        valid[:first_day] = False
-        tile_split = np.broadcast_to(split_map[rows, cols][None], valid.shape)
-        wet = target > wet_threshold
-        indices = {
-            (split, regime): np.flatnonzero(valid & (tile_split == split) & (wet == bool(regime)))
-            for split in range(len(SPLITS))
-            for regime in (0, 1)
-        }
-        candidates.append(_TileCandidates(tile_id, tile, indices))
+    LOGGER.info("samples %d: scan %d tiles on %d worker(s)", year, len(tile_list), workers)
+    for tile_counts, candidate in map_shared(_scan_tile, scan, tile_list, workers):
+        for key, value in tile_counts.items():
+            counts[key] += value
+        if candidate is not None:
+            candidates.append(candidate)
 
     available = {
         key: sum(c.indices[key].size for c in candidates)
@@ -201,29 +191,26 @@ def draw_year_samples(
             pick = rng.choice(cand.indices[key].size, size=int(n_tile), replace=False)
             chosen[cand.tile_id][key] = np.sort(cand.indices[key][pick])
 
+    gather = {
+        "stack": stack, "previous": previous, "head": head, "window": window, "lags": lags,
+        "static_values": static_values, "split_map": split_map, "gaps": gaps, "seed": seed,
+        "year": year, "stack_path": stack_path, "previous_stack_path": previous_stack_path,
+    }  # fmt: skip
+    pieces = [
+        (
+            tile_index,
+            cand.tile,
+            np.sort(np.concatenate([chosen[cand.tile_id][k] for k in sorted(wanted)])),
+        )
+        for tile_index, cand in enumerate(candidates)
+    ]
     parts = []
     gap_counts = {"gap_simulation_unfillable": 0, "gap_simulation_no_gaps_in_tile": 0}
-    for tile_index, cand in enumerate(
-        progress(candidates, len(candidates), f"samples {year}: gather", LOGGER)
-    ):
-        flat = np.sort(np.concatenate([chosen[cand.tile_id][k] for k in sorted(wanted)]))
-        if flat.size == 0:
+    LOGGER.info("samples %d: gather from %d tiles on %d worker(s)", year, len(pieces), workers)
+    for gathered in map_shared(_gather_tile, gather, pieces, workers):
+        if gathered is None:
             continue
-        rng = np.random.default_rng([seed, year, tile_index, GAP_STREAM])
-        with reading(stack_path, previous_stack_path, what="input stack"):
-            part, skipped = _gather(
-                stack,
-                previous,
-                head,
-                window,
-                cand.tile,
-                flat,
-                lags,
-                static_values,
-                split_map,
-                gaps,
-                rng,
-            )
+        part, skipped = gathered
         for key, value in skipped.items():
             gap_counts[key] += value
         parts.append(part)
@@ -283,6 +270,64 @@ def draw_year_samples(
             year - 1,
         )
     return summary
+
+
+def _scan_tile(
+    scan: Mapping[str, Any], piece: tuple[str, Window]
+) -> tuple[dict[str, int], _TileCandidates | None]:
+    """One tile's skipped pixel-day counts and its candidates per (split, regime)."""
+    tile_id, tile = piece
+    window = scan["window"]
+    rows, cols = tile.within(window)
+    tile_land = scan["land"][rows, cols]
+    counts = {"land_pixel_days": 0, "target_missing": 0, "guard_pixel_days": 0,
+              "no_full_sequence": 0}  # fmt: skip
+    if not tile_land.any():
+        return counts, None
+    n_days, first_day = scan["n_days"], scan["first_day"]
+    with reading(scan["stack_path"], what="input stack"):
+        target = scan["stack"][TARGET][:, rows, cols].values
+    valid = np.isfinite(target) & tile_land[None]
+    counts["land_pixel_days"] += int(tile_land.sum()) * n_days
+    counts["target_missing"] += int(tile_land.sum()) * n_days - int(valid.sum())
+    split_map = scan["split_map"]
+    guard = split_map[rows, cols] == EXCLUDED
+    counts["guard_pixel_days"] += int((valid & guard[None]).sum())
+    valid &= ~guard[None]
+    counts["no_full_sequence"] += int(valid[:first_day].sum())
+    valid[:first_day] = False
+    tile_split = np.broadcast_to(split_map[rows, cols][None], valid.shape)
+    wet = target > scan["wet_threshold"]
+    indices = {
+        (split, regime): np.flatnonzero(valid & (tile_split == split) & (wet == bool(regime)))
+        for split in range(len(SPLITS))
+        for regime in (0, 1)
+    }
+    return counts, _TileCandidates(tile_id, tile, indices)
+
+
+def _gather_tile(
+    gather: Mapping[str, Any], piece: tuple[int, Window, np.ndarray]
+) -> tuple[dict[str, np.ndarray], dict[str, int]] | None:
+    """The samples drawn in one tile (``piece``: its index, window and flat indices)."""
+    tile_index, tile, flat = piece
+    if flat.size == 0:
+        return None
+    rng = np.random.default_rng([gather["seed"], gather["year"], tile_index, GAP_STREAM])
+    with reading(gather["stack_path"], gather["previous_stack_path"], what="input stack"):
+        return _gather(
+            gather["stack"],
+            gather["previous"],
+            gather["head"],
+            gather["window"],
+            tile,
+            flat,
+            gather["lags"],
+            gather["static_values"],
+            gather["split_map"],
+            gather["gaps"],
+            rng,
+        )
 
 
 def _tile_series(

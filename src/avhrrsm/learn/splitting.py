@@ -21,6 +21,7 @@ from scipy import ndimage
 from avhrrsm.atomic import atomic_path
 from avhrrsm.grid import STEP_DEG, Window, region_window
 from avhrrsm.io.errors import InputError
+from avhrrsm.parallel import iter_pieces
 from avhrrsm.stacks import open_stack
 from avhrrsm.static import read_static_layers
 from avhrrsm.variables import (
@@ -115,21 +116,39 @@ def block_split_map(
 
 
 def wet_day_fraction(
-    stack_paths: Sequence[str | Path], land: np.ndarray, wet_threshold: float, window: Window
+    stack_paths: Sequence[str | Path],
+    land: np.ndarray,
+    wet_threshold: float,
+    window: Window,
+    workers: int = 1,
 ) -> np.ndarray:
-    """Per pixel: the fraction of days with a target whose target exceeds ``wet_threshold``."""
+    """Per pixel: the fraction of days with a target whose target exceeds ``wet_threshold``
+    (the years' counts on ``workers`` processes, added up in year order: exact integers)."""
     wet = np.zeros(window.shape, np.int64)
     valid = np.zeros(window.shape, np.int64)
-    for path in stack_paths:
-        stack = open_stack(path, window, (TARGET,))
-        for start in range(0, stack.sizes["time"], 32):
-            target = stack[TARGET][start : start + 32].values
-            wet += (target > wet_threshold).sum(axis=0)
-            valid += np.isfinite(target).sum(axis=0)
-        stack.close()
+    pieces = [(path, window, wet_threshold) for path in stack_paths]
+    for year_wet, year_valid in iter_pieces(_year_wet_counts, pieces, workers):
+        wet += year_wet
+        valid += year_valid
     with np.errstate(invalid="ignore", divide="ignore"):
         fraction = np.where((valid > 0) & land, wet / np.maximum(valid, 1), np.nan)
     return fraction.astype(np.float32)
+
+
+def _year_wet_counts(piece: tuple[str | Path, Window, float]) -> tuple[np.ndarray, np.ndarray]:
+    """One year's days above the threshold and days with a target, per pixel (int16: <= 366)."""
+    path, window, wet_threshold = piece
+    wet = np.zeros(window.shape, np.int16)
+    valid = np.zeros(window.shape, np.int16)
+    stack = open_stack(path, window, (TARGET,))
+    try:
+        for start in range(0, stack.sizes["time"], 32):
+            target = stack[TARGET][start : start + 32].values
+            wet += (target > wet_threshold).sum(axis=0, dtype=np.int16)
+            valid += np.isfinite(target).sum(axis=0, dtype=np.int16)
+    finally:
+        stack.close()
+    return wet, valid
 
 
 def build_split_map(
@@ -140,13 +159,15 @@ def build_split_map(
     settings: Mapping[str, Any],
     seed: int,
     global_attrs: Mapping[str, str],
+    workers: int = 1,
 ) -> dict[str, int]:
-    """Write the split map (and the wet-day fraction it is stratified on) as a CF raster."""
+    """Write the split map (and the wet-day fraction it is stratified on) as a CF raster; the
+    target years are read on ``workers`` processes."""
     from avhrrsm.store import crs_variable, lat_lon_coords
 
     window = region_window(region)
     land = read_static_layers(static_path, window)["land_mask"]
-    wetness = wet_day_fraction(stack_paths, land, float(settings["wet_threshold"]), window)
+    wetness = wet_day_fraction(stack_paths, land, float(settings["wet_threshold"]), window, workers)
     split = block_split_map(
         window,
         float(settings["block_deg"]),
