@@ -16,6 +16,9 @@
   assembling the batch, per deep model, on a sample set made by the real chain.
 - ``dag``: wall time of ``snakemake -n`` on the global 1982-2021 config, the number of jobs,
   and of SLURM submissions after job grouping.
+- ``schedule``: the global DAG (``snakemake --dag``, the profile's job groups) list-scheduled
+  on 1, 4, 16 and 64 nodes of 32 cores and one GPU from each job's projected cost
+  (:mod:`avhrrsm.requests`): wall time, critical path, longest job, utilisation.
 - ``gpu_projection``: the global 40-year inference on one H100, from each model's FLOPs per
   pixel-day and its measured CPU efficiency (needs ``inference`` in the same results).
 - ``run_cost``: the real 40-year global run's jobs, CPU-hours, memory, GPU-hours, disk and wall
@@ -32,6 +35,7 @@ BENCH_SECTIONS = (
     "inference",
     "training",
     "dag",
+    "schedule",
     "gpu_projection",
     "run_cost",
 )

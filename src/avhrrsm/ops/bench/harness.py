@@ -24,6 +24,7 @@ from avhrrsm.ops.bench.inputs import (
 )
 from avhrrsm.ops.bench.learning import bench_inference, bench_training
 from avhrrsm.ops.bench.report import render_markdown, with_generated_block
+from avhrrsm.ops.bench.schedule import bench_schedule, schedule_markdown
 from avhrrsm.ops.checkout import Checkout
 
 LOGGER = logging.getLogger(__name__)
@@ -79,6 +80,8 @@ def run_benchmarks(
             results[name] = bench_training(work)
         elif name == "dag":
             results[name] = bench_dag(work, checkout)
+        elif name == "schedule":
+            results[name] = bench_schedule(work, checkout)
         elif name == "gpu_projection":
             if "inference" not in results:
                 results[name] = {"skipped": "needs the inference section's figures"}
@@ -98,7 +101,10 @@ def run_benchmarks(
             )
             readme = checkout.root / "README.md"
             readme.write_text(
-                with_generated_block(readme.read_text(), cost_markdown(results[name]))
+                with_generated_block(
+                    readme.read_text(),
+                    cost_markdown(results[name]) + schedule_markdown(results.get("schedule")),
+                )
             )
     (out_dir / "results.json").write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
     (out_dir / "RESULTS.md").write_text(render_markdown(results))

@@ -197,11 +197,18 @@ def bench_modis_sinusoidal(work: Path, gdalwarp: str) -> dict[str, Any]:
 
 
 def bench_stack_global(work: Path, day_counts: tuple[int, ...] = (2, 4)) -> dict[str, Any]:
+    """Global stack jobs of 2 and 4 days on one worker (the slope: seconds per global day),
+    and of 4 days on two: the parallel efficiency the requests divide by
+    (``parallel_efficiency`` = one-worker time / (2 x two-worker time))."""
     year = 1999  # before GLASS-MODIS: inputs only
     patterns = write_global_inputs(work, year, max(day_counts))
-    results = {}
+    results: dict[str, Any] = {}
     for days in day_counts:
         results[f"{days}_days"] = run_job(
             "stack", str(work), str(year), str(days), json.dumps(patterns)
         )
+    days = max(day_counts)
+    two = run_job("stack", str(work), str(year), str(days), json.dumps(patterns), "2")
+    results["two_workers"] = {**two, "days": days}
+    results["parallel_efficiency"] = results[f"{days}_days"]["seconds"] / (2 * two["seconds"])
     return results

@@ -17,16 +17,21 @@ def _peak_rss_gib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # kB on Linux
 
 
-def stack_job(folder: str, year: str, days: str, patterns: str) -> dict[str, Any]:
-    """A global stack of ``days`` days from the inputs ``fixtures.write_global_inputs`` wrote."""
+def stack_job(
+    folder: str, year: str, days: str, patterns: str, workers: str = "1", chunk_days: str = "2"
+) -> dict[str, Any]:
+    """A global stack of ``days`` days from the inputs ``fixtures.write_global_inputs`` wrote,
+    on ``workers`` processes, in time chunks of ``chunk_days`` (so that a few days make several
+    pieces of pass 1)."""
     from avhrrsm.config import validate_config
     from avhrrsm.stacks import build_year_stack
 
+    settings = {**validate_config({})["stacks"], "chunk_days": int(chunk_days)}
     start = time.perf_counter()
     build_year_stack(
-        f"{folder}/stack_{days}.zarr", int(year), json.loads(patterns), f"{folder}/static.zarr",
-        {"lon_min": -180, "lon_max": 180, "lat_min": -90, "lat_max": 90}, 10,
-        validate_config({})["stacks"], {}, day_count=int(days),
+        f"{folder}/stack_{days}_{workers}.zarr", int(year), json.loads(patterns),
+        f"{folder}/static.zarr", {"lon_min": -180, "lon_max": 180, "lat_min": -90, "lat_max": 90},
+        10, settings, {}, day_count=int(days), workers=int(workers),
     )  # fmt: skip
     return {"seconds": time.perf_counter() - start, "peak_rss_gib": _peak_rss_gib()}
 
