@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from avhrrsm.grid import Window, region_window, tiles, window_for_bounds
+from avhrrsm.grid import Window, chunk_groups, region_window, tiles, window_for_bounds
 from avhrrsm.io.errors import InputError
 from avhrrsm.io.rasters import write_geotiff
 from avhrrsm.regrid import bilinear_to_points, block_reduce_mean
@@ -108,6 +108,41 @@ def test_tiles_of_a_region():
     assert len(tiles(Window(0, 3600, 0, 7200), 10)) == 18 * 36
     with pytest.raises(ValueError, match="does not divide"):
         tiles(window, 7)
+
+
+def test_tiles_that_share_a_store_chunk_form_one_parallel_piece():
+    """A region off the tiling: its two 10 degree tiles share the store's one chunk (80 px
+    wide), so they must be written by one worker; on the tiling every tile is a piece."""
+    window = region_window({"lon_min": -2.0, "lon_max": 2.0, "lat_min": 41.0, "lat_max": 45.0})
+    shared = chunk_groups(window, tiles(window, 10), 200)
+    assert [[tile_id for tile_id, _ in group] for group in shared] == [["h17v04", "h18v04"]]
+    aligned = chunk_groups(window, tiles(window, 0.5), 10)
+    assert [len(group) for group in aligned] == [1] * 64
+    # 1 degree tiles from lon -1.5: chunks of 20 px from the corner straddle tile edges,
+    # which chains a row of tiles together, but rows stay apart (lat on the tiling)
+    window = region_window({"lon_min": -1.5, "lon_max": 1.5, "lat_min": 40.0, "lat_max": 42.0})
+    grouped = chunk_groups(window, tiles(window, 1), 20)
+    assert [len(group) for group in grouped] == [4, 4]
+    assert len({tile_id for group in grouped for tile_id, _ in group}) == 8
+
+
+def test_static_layers_built_in_two_workers_equal_the_serial_ones(
+    synthetic_world, world_patterns, test_config, tmp_path
+):
+    built = {}
+    for workers in (1, 2):
+        out = tmp_path / f"static_{workers}.zarr"
+        build_static_layers(
+            out,
+            world_patterns["merit_dem"],
+            world_patterns["soilgrids"],
+            test_config["region"],
+            0.5,
+            {"avhrrsm_rule": "static_layers"},
+            workers=workers,
+        )
+        built[workers] = xr.open_zarr(out).load()
+    xr.testing.assert_identical(built[2], built[1])
 
 
 def test_static_layers_of_the_synthetic_world(

@@ -101,6 +101,45 @@ def tiles(window: Window, tile_deg: float) -> list[tuple[str, Window]]:
     return out
 
 
+def chunk_groups(
+    window: Window, tile_list: list[tuple[str, Window]], chunk_px: int
+) -> list[list[tuple[str, Window]]]:
+    """``tile_list`` in groups that share no chunk of a store over ``window`` chunked by
+    ``chunk_px`` pixels from its corner (at most the window's size, as the stores are): the
+    pieces that may be written in parallel. Tiles of a region that starts off the tiling share
+    chunks with their neighbours and go in one group, in the order of ``tile_list``."""
+    chunk_rows = max(1, min(chunk_px, window.shape[0]))
+    chunk_cols = max(1, min(chunk_px, window.shape[1]))
+    parent = list(range(len(tile_list)))
+
+    def root(index: int) -> int:
+        while parent[index] != index:
+            parent[index] = parent[parent[index]]
+            index = parent[index]
+        return index
+
+    owner: dict[tuple[int, int], int] = {}
+    for index, (_, tile) in enumerate(tile_list):
+        rows = range(
+            (tile.row_start - window.row_start) // chunk_rows,
+            (tile.row_stop - 1 - window.row_start) // chunk_rows + 1,
+        )
+        cols = range(
+            (tile.col_start - window.col_start) // chunk_cols,
+            (tile.col_stop - 1 - window.col_start) // chunk_cols + 1,
+        )
+        for chunk in ((r, c) for r in rows for c in cols):
+            if chunk in owner:
+                first, second = root(owner[chunk]), root(index)
+                parent[max(first, second)] = min(first, second)
+            else:
+                owner[chunk] = index
+    groups: dict[int, list[tuple[str, Window]]] = {}
+    for index, item in enumerate(tile_list):
+        groups.setdefault(root(index), []).append(item)
+    return list(groups.values())
+
+
 # EASE-Grid 2.0 global grids (EPSG:6933): 36, 9 and 3 km, the grids of the SMAP Level-2/3
 # products and of the reference pixels of the SMAP core validation sites. Cell sizes and the
 # upper-left corner from NSIDC's EASE-Grid 2.0 definitions (M36: 964 x 406, M09: 3856 x 1624,

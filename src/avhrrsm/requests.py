@@ -25,7 +25,7 @@ from functools import lru_cache
 from typing import Any
 
 from avhrrsm.config import TARGET_YEARS
-from avhrrsm.grid import region_window, tiles
+from avhrrsm.grid import STEP_DEG, chunk_groups, region_window, tiles
 
 GLOBAL_GRID_PIXELS = 7200 * 3600
 GLOBAL_LAND_PIXELS = 9.0e6  # land pixels of the global 0.05 degree land mask (MERIT DEM)
@@ -56,7 +56,9 @@ class Cost:
 # for a global stack job.
 COSTS: dict[str, Cost] = {
     "synthesize": Cost(2.0e-5, "grid pixel-days", "run_cost (default run)", 60.0, 1000.0, 1e-4),
-    "static_layers": Cost(1.55e-4, "grid pixels", "run_cost (default run)", 10.0, 500.0, 2e-4),
+    "static_layers": Cost(
+        1.55e-4, "grid pixels", "run_cost (default run)", 10.0, 500.0, 2e-4, spreads=True
+    ),
     "stack_year": Cost(
         1.007e-6,
         "grid pixel-days",
@@ -276,6 +278,14 @@ def _tile_pixels(region: tuple[tuple[str, float], ...], tile_deg: float) -> dict
     }
 
 
+@lru_cache(maxsize=64)
+def _tile_groups(region: tuple[tuple[str, float], ...], tile_deg: float) -> int:
+    """How many pieces the tile passes have: groups of tiles that share no store chunk."""
+    window = region_window(dict(region))
+    tile_px = int(round(tile_deg / STEP_DEG))
+    return len(chunk_groups(window, tiles(window, tile_deg), tile_px))
+
+
 def _job_units(
     rule: str,
     region: tuple[tuple[str, float], ...],
@@ -296,11 +306,11 @@ def _job_units(
     samples = samples_per_year * len(target_years)
     if rule == "synthesize":
         return pixels * days, 1
-    if rule == "static_layers":
-        return pixels, 1
+    if rule == "static_layers":  # the tiles (groups of tiles sharing chunks) a piece
+        return pixels, _tile_groups(region, tile_deg)
     if rule == "stack_year":
         assert year is not None
-        n_tiles = len(_tile_pixels(region, tile_deg))
+        n_tiles = _tile_groups(region, tile_deg)
         chunks = math.ceil(year_days(year) / chunk_days)
         return pixels * year_days(year), max(n_tiles, chunks)
     if rule == "sample_split":  # the target years' counts, one year a piece

@@ -31,6 +31,7 @@ import functools
 import logging
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -38,7 +39,7 @@ import xarray as xr
 from scipy import ndimage
 
 from avhrrsm.atomic import atomic_path
-from avhrrsm.grid import STEP_DEG, Window, region_window, tiles
+from avhrrsm.grid import STEP_DEG, Window, chunk_groups, region_window, tiles
 from avhrrsm.io.errors import InputError
 from avhrrsm.io.glass import composite_start, find_file, read_glass_bands, read_glass_sds
 from avhrrsm.io.glass_modis import glass_modis_files, glass_modis_on_grid
@@ -429,10 +430,11 @@ def build_year_stack(
             for name, count in counts.items():
                 missing[name] = missing.get(name, 0) + count
         LOGGER.info("stack %d: %d day(s) read", year, len(days))
-        # pass 2: gap filling, one tile (disjoint chunks) per piece
+        # pass 2: gap filling, tile by tile; a piece is the tiles that share chunks (one tile
+        # where the region lies on the tiling), so that parallel pieces write disjoint chunks
         tile_list = tiles(window, tile_deg)
         filling = functools.partial(
-            _fill_tile_into_store,
+            _fill_tiles_into_store,
             store=tmp,
             year=year,
             window=window,
@@ -440,9 +442,12 @@ def build_year_stack(
             settings=dict(settings),
             dims=dims,
         )
-        pieces = [(tile_id, tile, land[tile.within(window)]) for tile_id, tile in tile_list]
+        pieces = [
+            [(tile_id, tile, land[tile.within(window)]) for tile_id, tile in group]
+            for group in chunk_groups(window, tile_list, tile_px)
+        ]
         map_pieces(filling, pieces, workers)
-        LOGGER.info("stack %d: %d tile(s) gap-filled", year, len(pieces))
+        LOGGER.info("stack %d: %d tile(s) gap-filled", year, len(tile_list))
     for name, count in missing.items():
         if count and name == ERA5_NEGATIVE:
             LOGGER.info("stack %d: %d negative ERA5-Land swvl1 values set to 0", year, count)
@@ -487,6 +492,12 @@ def _read_chunk_into_store(
         arrays["era5land_swvl1"] = era
         write_region(store, window, window, arrays, dims, starts={"time": start + offset})
     return missing
+
+
+def _fill_tiles_into_store(group: list[tuple[str, Window, np.ndarray]], **job: Any) -> None:
+    """Pass 2 for tiles that share chunks of the store, one after the other."""
+    for piece in group:
+        _fill_tile_into_store(piece, **job)
 
 
 def _fill_tile_into_store(

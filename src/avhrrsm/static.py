@@ -13,7 +13,9 @@
   given as **fractions** rescaled so that the three sum to 1. Land cells without soil data get
   the nearest valid value and ``soil_fill_flag`` = 1.
 
-Each tile of the region is computed separately, so memory does not grow with the region.
+Each tile of the region is computed separately, so memory does not grow with the region, and
+the tiles spread over the job's cores (:mod:`avhrrsm.parallel`): each worker writes its own
+tiles' chunks of the store, so one worker and many give the same bytes.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +34,7 @@ from rasterio.windows import from_bounds
 from scipy import ndimage
 
 from avhrrsm.atomic import atomic_path
-from avhrrsm.grid import STEP_DEG, Window, region_window, tiles
+from avhrrsm.grid import STEP_DEG, Window, chunk_groups, region_window, tiles
 from avhrrsm.io.errors import InputError
 from avhrrsm.io.rasters import (
     SOIL_FRACTIONS,
@@ -41,6 +44,7 @@ from avhrrsm.io.rasters import (
     merit_tiles_for_bounds,
 )
 from avhrrsm.logs import progress
+from avhrrsm.parallel import map_shared
 from avhrrsm.regrid import block_reduce_mean, warp_average
 from avhrrsm.store import create_store, write_region
 from avhrrsm.variables import (
@@ -287,8 +291,10 @@ def build_static_layers(
     region: Mapping[str, float],
     tile_deg: float,
     global_attrs: Mapping[str, str],
+    workers: int = 1,
 ) -> None:
-    """Write the static layers of ``region`` as a CF Zarr store, one tile at a time."""
+    """Write the static layers of ``region`` as a CF Zarr store, its tiles on ``workers``
+    processes (each tile written into its own chunks as soon as it is computed)."""
     window = region_window(region)
     variables = {
         name: (
@@ -308,15 +314,43 @@ def build_static_layers(
     }
     with atomic_path(out_path) as tmp:
         create_store(tmp, window, variables, {"lat": tile_px, "lon": tile_px}, attrs)
+        shared = _StaticJob(Path(merit_folder), soilgrids_pattern, window, Path(tmp))
+        # a piece: the tiles that share chunks (one where the region lies on the tiling)
+        groups = chunk_groups(window, tile_list, tile_px)
         n_land = 0
-        for tile_id, tile in progress(tile_list, len(tile_list), "static tiles", LOGGER):
-            layers = static_dataset(merit_folder, soilgrids_pattern, tile)
-            write_region(tmp, window, tile, layers, dict.fromkeys(layers, ("lat", "lon")))
-            n_land += int(layers["land_mask"].sum())
-            LOGGER.info("tile %s: %d land cells", tile_id, int(layers["land_mask"].sum()))
+        for counts in progress(
+            map_shared(_write_static_tiles, shared, groups, workers),
+            len(groups),
+            "static tile groups",
+            LOGGER,
+        ):
+            for tile_id, land_cells in counts:
+                n_land += land_cells
+                LOGGER.info("tile %s: %d land cells", tile_id, land_cells)
     LOGGER.info(
         "static layers: %d tiles, %d land cells, written to %s", len(tile_list), n_land, out_path
     )
+
+
+@dataclass(frozen=True)
+class _StaticJob:
+    """What every tile of a static-layers job reads and where it writes."""
+
+    merit_folder: Path
+    soilgrids_pattern: str
+    window: Window
+    store: Path
+
+
+def _write_static_tiles(job: _StaticJob, group: list[tuple[str, Window]]) -> list[tuple[str, int]]:
+    """Compute the layers of each tile of ``group`` and write them into the store; each
+    tile's id and number of land cells."""
+    counts = []
+    for tile_id, tile in group:
+        layers = static_dataset(job.merit_folder, job.soilgrids_pattern, tile)
+        write_region(job.store, job.window, tile, layers, dict.fromkeys(layers, ("lat", "lon")))
+        counts.append((tile_id, int(layers["land_mask"].sum())))
+    return counts
 
 
 def read_static_layers(

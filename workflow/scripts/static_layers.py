@@ -13,4 +13,5 @@ with run_job(snakemake) as job:
         region=snakemake.params.region,
         tile_deg=snakemake.params.tile_deg,
         global_attrs=job.attrs,
+        workers=snakemake.threads,
     )
