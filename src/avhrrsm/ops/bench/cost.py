@@ -23,6 +23,7 @@ import numpy as np
 
 from avhrrsm.grid import N_LAT, N_LON, region_window
 from avhrrsm.ops.bench.gpu import GLOBAL_DAYS, GLOBAL_LAND_PIXELS
+from avhrrsm.requests import COSTS, PARALLEL_EFFICIENCY, job_request
 from avhrrsm.static import read_static_layers
 from avhrrsm.variables import GLASS_MODIS_YEARS
 
@@ -179,8 +180,13 @@ def run_cost(
     cpu_total_without_inference = cpu_total - rules.get("inference_tile", {}).get(
         "cpu_hours_global", 0.0
     )
-    # a rule of one job cannot be spread: its CPU time is a floor under the wall time
-    single = {r: v["cpu_hours_global"] for r, v in rules.items() if v["jobs_global"] == 1}
+    # a rule of one job is a floor under the wall time: its CPU time on the threads it asks
+    # for at the global size (the pieces it spreads over, at the assumed parallel efficiency)
+    single = {
+        r: v["cpu_hours_global"] / _spread(r, global_config)
+        for r, v in rules.items()
+        if v["jobs_global"] == 1 and r != "manifest"
+    }
     longest = max(single.items(), key=lambda item: item[1]) if single else ("", 0.0)
     wall = {
         str(n): max(
@@ -219,7 +225,16 @@ def run_cost(
         "node": dict(NODE),
         "wall_hours_on_nodes": wall,
         "longest_single_job": {"rule": longest[0], "hours": longest[1]},
+        "manifest_hours": rules.get("manifest", {}).get("cpu_hours_global"),
     }
+
+
+def _spread(rule: str, global_config: Mapping[str, Any]) -> float:
+    """How many times faster than on one core a global job of ``rule`` runs on its request."""
+    if rule not in COSTS:
+        return 1.0
+    threads = job_request(rule, global_config).threads
+    return threads * PARALLEL_EFFICIENCY if threads > 1 else 1.0
 
 
 def _number(text: Any) -> float:
@@ -309,14 +324,19 @@ def cost_markdown(cost: Mapping[str, Any]) -> list[str]:
         "",
         f"Wall time on nodes of {node['cores']} cores and {node['gpus']} GPU, a lower bound: "
         "the CPU stages packed perfectly, the GPU inference, or the longest single job "
-        f"({cost['longest_single_job']['rule']}, {cost['longest_single_job']['hours']:,.0f} h on "
-        "one core), whichever is longest: "
+        f"({cost['longest_single_job']['rule']}, {cost['longest_single_job']['hours']:,.1f} h on "
+        "the threads it asks for), whichever is longest: "
         + ", ".join(
             f"{n} node{'s' if int(n) > 1 else ''}: {h:,.1f} h"
             for n, h in sorted(cost["wall_hours_on_nodes"].items(), key=lambda item: int(item[0]))
         )
         + ".",
     ]
+    if cost.get("manifest_hours"):
+        lines[-1] += (
+            f" The manifest (every output hashed on the head node once the run is done) adds "
+            f"{cost['manifest_hours']:,.1f} h after it."
+        )
     return lines
 
 
