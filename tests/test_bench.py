@@ -113,13 +113,12 @@ def test_the_readme_cost_table_is_the_one_the_benchmark_wrote():
 
     from conftest import REPO_ROOT
 
-    from avhrrsm.ops.bench.cost import cost_markdown
-    from avhrrsm.ops.bench.report import with_generated_block
+    from avhrrsm.ops.bench.report import readme_block, with_generated_block
 
     results = json.loads((REPO_ROOT / "benchmarks" / "results.json").read_text())
     assert "skipped" not in results["run_cost"]
     readme = (REPO_ROOT / "README.md").read_text()
-    assert with_generated_block(readme, cost_markdown(results["run_cost"])) == readme
+    assert with_generated_block(readme, readme_block(results)) == readme
 
 
 @pytest.mark.slow

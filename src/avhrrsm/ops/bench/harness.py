@@ -12,7 +12,7 @@ from typing import Any
 
 from avhrrsm.config import load_yaml, validate_config
 from avhrrsm.ops.bench import BENCH_SECTIONS
-from avhrrsm.ops.bench.cost import cost_markdown, run_cost
+from avhrrsm.ops.bench.cost import run_cost
 from avhrrsm.ops.bench.dag import bench_dag
 from avhrrsm.ops.bench.gpu import gpu_projection
 from avhrrsm.ops.bench.inputs import (
@@ -23,8 +23,8 @@ from avhrrsm.ops.bench.inputs import (
     bench_stack_global,
 )
 from avhrrsm.ops.bench.learning import bench_inference, bench_training
-from avhrrsm.ops.bench.report import render_markdown, with_generated_block
-from avhrrsm.ops.bench.schedule import bench_schedule, schedule_markdown
+from avhrrsm.ops.bench.report import readme_block, render_markdown, with_generated_block
+from avhrrsm.ops.bench.schedule import bench_schedule
 from avhrrsm.ops.checkout import Checkout
 
 LOGGER = logging.getLogger(__name__)
@@ -100,12 +100,7 @@ def run_benchmarks(
                 results.get("stack_global"),
             )
             readme = checkout.root / "README.md"
-            readme.write_text(
-                with_generated_block(
-                    readme.read_text(),
-                    cost_markdown(results[name]) + schedule_markdown(results.get("schedule")),
-                )
-            )
+            readme.write_text(with_generated_block(readme.read_text(), readme_block(results)))
     (out_dir / "results.json").write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
     (out_dir / "RESULTS.md").write_text(render_markdown(results))
     shutil.rmtree(work, ignore_errors=True)

@@ -331,6 +331,11 @@ README_BLOCK_BEGIN = (
 README_BLOCK_END = "<!-- run-cost end -->"
 
 
+def readme_block(results: dict[str, Any]) -> list[str]:
+    """The README's generated cost block: run_cost's table, then the schedule's lines."""
+    return cost_markdown(results["run_cost"]) + schedule_markdown(results.get("schedule"))
+
+
 def with_generated_block(text: str, lines: list[str]) -> str:
     """``text`` (the README) with the lines between the run-cost markers replaced."""
     begin, end = text.find(README_BLOCK_BEGIN), text.find(README_BLOCK_END)
