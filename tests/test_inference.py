@@ -12,7 +12,7 @@ import torch
 import xarray as xr
 
 from avhrrsm.grid import region_window, tiles
-from avhrrsm.infer import block_days, day_windows, predict_tile
+from avhrrsm.infer import _predict_batches, block_days, day_windows, predict_tile
 from avhrrsm.learn.predictor import load_predictor
 from avhrrsm.product import product_file_name, write_year_product
 from avhrrsm.variables import FLAG_SHORT_HISTORY, STATIC_FEATURES
@@ -253,6 +253,29 @@ def test_day_windows_are_the_sequences_ending_on_each_day():
     assert windows.shape == (4, 2, 3, 1)
     np.testing.assert_array_equal(windows[0, 1, :, 0], series[0:3, 1, 0])
     np.testing.assert_array_equal(windows[3, 0, :, 0], series[3:6, 0, 0])
+
+
+def test_a_block_predicted_on_the_device_equals_the_host_batches_bit_for_bit(model_path):
+    """The block path (one copy to the device, windows by unfold, static by broadcast, one
+    copy back) gives the same bits as the host windows batch by batch, whether a batch holds
+    several days or part of one day's pixels."""
+    predictor = load_predictor(model_path, "cpu", threads=1)
+    rng = np.random.default_rng(3)
+    length, n_days, n_pixels = predictor.sequence_length, 9, 37
+    values = rng.uniform(0.05, 0.4, (length - 1 + n_days, n_pixels, 5)).astype(np.float32)
+    values[..., 3] = rng.uniform(260.0, 310.0, values.shape[:2])  # LST in K
+    fill_flags = (rng.random(values.shape) < 0.2).astype(np.int8)
+    prepared = predictor.prepare_dynamic(values, fill_flags)
+    static = predictor.prepare_static(
+        rng.uniform(0.1, 0.6, (n_pixels, len(STATIC_FEATURES))).astype(np.float32)
+    )
+    for days_per_batch, pixels_per_batch in ((4, n_pixels), (1, 10), (n_days, n_pixels)):
+        on_device = predictor.predict_block(prepared, static, days_per_batch, pixels_per_batch)
+        on_host = _predict_batches(
+            predictor, prepared, static, length, days_per_batch, pixels_per_batch
+        )
+        assert on_device.shape == (n_days, n_pixels)
+        np.testing.assert_array_equal(on_device, on_host)
 
 
 def test_block_memory_is_bounded_whatever_the_tile_size():

@@ -43,7 +43,7 @@ from avhrrsm.device import describe_device
 from avhrrsm.grid import region_window
 from avhrrsm.io.errors import reading
 from avhrrsm.learn.features import Scaler
-from avhrrsm.learn.predictor import Predictor, load_predictor
+from avhrrsm.learn.predictor import DeepPredictor, Predictor, load_predictor
 from avhrrsm.stacks import open_year_stacks
 from avhrrsm.static import read_static_layers
 from avhrrsm.store import create_store, write_region
@@ -374,12 +374,35 @@ def _predict_block(
     hi: float,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Soil moisture and quality flags ``(days, land pixels)`` of one prepared block."""
+    n_pixels = prepared.shape[1]
+    # batches of whole days (or of pixels of one day where a day exceeds the batch)
+    days_per_batch = max(1, batch // max(n_pixels, 1))
+    pixels_per_batch = max(1, min(n_pixels, batch))
+    if isinstance(predictor, DeepPredictor):  # the block on the device once, no host windows
+        values = predictor.predict_block(
+            prepared, prepared_static, days_per_batch, pixels_per_batch
+        )
+    else:
+        values = _predict_batches(
+            predictor, prepared, prepared_static, length, days_per_batch, pixels_per_batch
+        )
+    clipped = (values < lo) | (values > hi)
+    flags = flags | np.where(clipped, FLAG_CLIPPED, 0).astype(np.int8)
+    return np.clip(values, lo, hi), flags
+
+
+def _predict_batches(
+    predictor: Predictor,
+    prepared: np.ndarray,
+    prepared_static: np.ndarray,
+    length: int,
+    days_per_batch: int,
+    pixels_per_batch: int,
+) -> np.ndarray:
+    """``(days, land pixels)`` batch by batch from host windows (the trees' path)."""
     n_days = prepared.shape[0] - (length - 1)
     n_pixels = prepared.shape[1]
     values = np.empty((n_days, n_pixels), np.float32)
-    # batches of whole days (or of pixels of one day where a day exceeds the batch)
-    days_per_batch = max(1, batch // max(n_pixels, 1))
-    pixels_per_batch = min(n_pixels, batch)
     for days in _batches(n_days, days_per_batch):
         sequences = day_windows(prepared, length, days)  # (days, pixels, L, F)
         for pixels in _batches(n_pixels, pixels_per_batch):
@@ -390,6 +413,4 @@ def _predict_block(
             values[days, pixels] = predictor(chosen, static_batch).reshape(
                 -1, pixels.stop - pixels.start
             )
-    clipped = (values < lo) | (values > hi)
-    flags = flags | np.where(clipped, FLAG_CLIPPED, 0).astype(np.int8)
-    return np.clip(values, lo, hi), flags
+    return values

@@ -70,6 +70,40 @@ class DeepPredictor:
         self.forward_seconds += time.perf_counter() - started
         return self.scaler.target_back(result)
 
+    @torch.inference_mode()
+    def predict_block(
+        self,
+        prepared: np.ndarray,
+        prepared_static: np.ndarray,
+        days_per_batch: int,
+        pixels_per_batch: int,
+    ) -> np.ndarray:
+        """Soil moisture ``(days, pixels)`` of a prepared block ``(L-1 + days, pixels, F)`` and
+        its static layers ``(pixels, S)``: both go to the device once, the sequence windows
+        (``unfold``) and the static broadcast are views there, batches of whole days (or of
+        pixels of a day) are predicted back to back into one device buffer, and the block
+        comes back once. The batches are those of :meth:`__call__` batch by batch, so the
+        values are the same bits."""
+        started = time.perf_counter()
+        length = self.sequence_length
+        series, static = self._tensor(prepared), self._tensor(prepared_static)
+        n_days, n_pixels = prepared.shape[0] - (length - 1), prepared.shape[1]
+        windows = series.unfold(0, length, 1).permute(0, 1, 3, 2)  # (days, pixels, L, F)
+        out = torch.empty((n_days, n_pixels), dtype=torch.float32, device=self.device)
+        dtype = autocast_dtype(self.device)
+        with torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None):
+            for day0 in range(0, n_days, days_per_batch):
+                days = slice(day0, min(n_days, day0 + days_per_batch))
+                n_batch_days = days.stop - days.start
+                for pixel0 in range(0, n_pixels, pixels_per_batch):
+                    pixels = slice(pixel0, min(n_pixels, pixel0 + pixels_per_batch))
+                    x = windows[days, pixels].reshape(-1, length, prepared.shape[2])
+                    s = static[pixels].expand(n_batch_days, -1, -1).reshape(-1, static.shape[1])
+                    out[days, pixels] = self.model(x, s).float().reshape(n_batch_days, -1)
+        result = out.cpu().numpy()
+        self.forward_seconds += time.perf_counter() - started
+        return self.scaler.target_back(result)
+
 
 @dataclass
 class BoostPredictor:
