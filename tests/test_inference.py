@@ -12,10 +12,26 @@ import torch
 import xarray as xr
 
 from avhrrsm.grid import region_window, tiles
-from avhrrsm.infer import _predict_batches, block_days, day_windows, predict_tile
+from avhrrsm.infer import (
+    DeviceInputs,
+    RawBlock,
+    _predict_batches,
+    _predict_block,
+    block_days,
+    day_windows,
+    predict_tile,
+    prepare_static_inputs,
+)
+from avhrrsm.learn.features import float32_bounds
 from avhrrsm.learn.predictor import load_predictor
 from avhrrsm.product import product_file_name, write_year_product
-from avhrrsm.variables import FLAG_SHORT_HISTORY, STATIC_FEATURES
+from avhrrsm.variables import (
+    FLAG_CLIPPED,
+    FLAG_GAP_FILLED,
+    FLAG_OUTSIDE_TRAINING,
+    FLAG_SHORT_HISTORY,
+    STATIC_FEATURES,
+)
 
 INFERENCE = {"model": "atlstm", "device": "auto", "batch_size": 0, "memory_budget_mb": 1500}
 PRODUCT = {
@@ -255,27 +271,93 @@ def test_day_windows_are_the_sequences_ending_on_each_day():
     np.testing.assert_array_equal(windows[3, 0, :, 0], series[3:6, 0, 0])
 
 
-def test_a_block_predicted_on_the_device_equals_the_host_batches_bit_for_bit(model_path):
-    """The block path (one copy to the device, windows by unfold, static by broadcast, one
-    copy back) gives the same bits as the host windows batch by batch, whether a batch holds
-    several days or part of one day's pixels."""
+def _host_reference(predictor, raw, static_land, length, days_per_batch, pixels_per_batch):
+    """A raw block predicted the plain way, on the host: NumPy normalisation and range test
+    (float64 bounds), host windows batch by batch, the quality bits day by day."""
+    scaler = predictor.scaler
+    n_inputs = raw.series.shape[-1]
+    normalised = (raw.series - scaler.dynamic_mean.astype(np.float32)) * (
+        1.0 / scaler.dynamic_std
+    ).astype(np.float32)
+    indicators = (raw.fill_flags > 0).astype(np.float32)  # every input has its indicator
+    prepared = np.concatenate([normalised, indicators], axis=-1)
+    assert scaler.n_model_dynamic == 2 * n_inputs
+    static = (static_land - scaler.static_mean.astype(np.float32)) * (
+        1.0 / scaler.static_std
+    ).astype(np.float32)
+    values = _predict_batches(predictor, prepared, static, length, days_per_batch, pixels_per_batch)
+    n_days = values.shape[0]
+    outside = ((raw.series < scaler.dynamic_min) | (raw.series > scaler.dynamic_max)).any(-1)
+    static_outside = ((static_land < scaler.static_min) | (static_land > scaler.static_max)).any(-1)
+    flags = np.zeros(values.shape, np.int8)
+    for day in range(n_days):
+        flags[day] |= np.where((raw.fill_flags[day + length - 1] > 0).any(-1), FLAG_GAP_FILLED, 0)
+        window = outside[day : day + length].any(0) | static_outside
+        flags[day] |= np.where(window, FLAG_OUTSIDE_TRAINING, 0).astype(np.int8)
+        if raw.short and day < length - 1:
+            flags[day] |= FLAG_SHORT_HISTORY
+    lo, hi = 0.0, 0.6
+    flags |= np.where((values < lo) | (values > hi), FLAG_CLIPPED, 0).astype(np.int8)
+    return np.clip(values, lo, hi), flags
+
+
+def test_a_raw_block_prepared_on_the_device_equals_the_host_path_bit_for_bit(model_path):
+    """The device path (raw block to the device once; normalisation, fill indicators, range
+    test, windows by unfold and static broadcast as tensor operations; one copy back) gives
+    the same bits as the host path, whether a batch holds several days or part of one day."""
     predictor = load_predictor(model_path, "cpu", threads=1)
+    scaler = predictor.scaler
     rng = np.random.default_rng(3)
     length, n_days, n_pixels = predictor.sequence_length, 9, 37
-    values = rng.uniform(0.05, 0.4, (length - 1 + n_days, n_pixels, 5)).astype(np.float32)
-    values[..., 3] = rng.uniform(260.0, 310.0, values.shape[:2])  # LST in K
-    fill_flags = (rng.random(values.shape) < 0.2).astype(np.int8)
-    prepared = predictor.prepare_dynamic(values, fill_flags)
-    static = predictor.prepare_static(
-        rng.uniform(0.1, 0.6, (n_pixels, len(STATIC_FEATURES))).astype(np.float32)
-    )
-    for days_per_batch, pixels_per_batch in ((4, n_pixels), (1, 10), (n_days, n_pixels)):
-        on_device = predictor.predict_block(prepared, static, days_per_batch, pixels_per_batch)
-        on_host = _predict_batches(
-            predictor, prepared, static, length, days_per_batch, pixels_per_batch
-        )
-        assert on_device.shape == (n_days, n_pixels)
-        np.testing.assert_array_equal(on_device, on_host)
+    span = scaler.dynamic_max - scaler.dynamic_min
+    series = rng.uniform(
+        scaler.dynamic_min - 0.05 * span,
+        scaler.dynamic_max + 0.05 * span,
+        (length - 1 + n_days, n_pixels, len(scaler.dynamic_features)),
+    ).astype(np.float32)
+    fill_flags = rng.choice(np.array([0, 1, 2], np.int8), series.shape, p=[0.8, 0.1, 0.1])
+    static_span = scaler.static_max - scaler.static_min
+    static_land = rng.uniform(
+        scaler.static_min - 0.02 * static_span,
+        scaler.static_max + 0.02 * static_span,
+        (n_pixels, len(STATIC_FEATURES)),
+    ).astype(np.float32)
+    static_inputs = prepare_static_inputs(predictor, static_land)
+    seen = np.int8(0)
+    for short in (True, False):
+        raw = RawBlock(series, fill_flags, short)
+        for batch in (4 * n_pixels, 10, n_days * n_pixels):
+            days_per_batch, pixels_per_batch = max(1, batch // n_pixels), min(n_pixels, batch)
+            values, flags = _predict_block(
+                predictor, DeviceInputs(torch.device("cpu")), raw, static_inputs, length,
+                batch, 0.0, 0.6,
+            )  # fmt: skip
+            ref_values, ref_flags = _host_reference(
+                predictor, raw, static_land, length, days_per_batch, pixels_per_batch
+            )
+            assert values.shape == (n_days, n_pixels)
+            np.testing.assert_array_equal(values, ref_values)
+            np.testing.assert_array_equal(flags, ref_flags)
+            seen |= np.bitwise_or.reduce(ref_flags, axis=None)
+            assert ((ref_flags & FLAG_OUTSIDE_TRAINING) == 0).any()  # the range test tells apart
+    assert seen & (FLAG_GAP_FILLED | FLAG_OUTSIDE_TRAINING | FLAG_SHORT_HISTORY) == 7
+
+
+def test_float32_bounds_give_the_float64_range_test():
+    """The range test on the device compares float32 values with float32 bounds; for every
+    float32 value it answers as the float64 comparison with the training range does."""
+    rng = np.random.default_rng(5)
+    lo = rng.uniform(-10, 10, 200)
+    hi = lo + rng.uniform(0, 5, 200)
+    lo[0], hi[0] = 0.1, 0.1  # not representable in float32
+    lo[1], hi[1] = 0.5, 0.5  # exactly representable
+    lo32, hi32 = float32_bounds(lo, hi)
+    for bound in (lo, hi):
+        near = bound.astype(np.float32)
+        for values in (near, np.nextafter(near, np.float32(np.inf)), np.nextafter(near, -np.inf)):
+            values = values.astype(np.float32)
+            np.testing.assert_array_equal(values < lo32, values < lo)
+            np.testing.assert_array_equal(values > hi32, values > hi)
 
 
 def test_block_memory_is_bounded_whatever_the_tile_size():

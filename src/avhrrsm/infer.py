@@ -2,10 +2,16 @@
 
 The job reads the year's stack for the tile in blocks of days (each block with the L-1 days
 before it, from the previous year's stack across 1 January), predicts every land pixel-day in
-batches, and writes the tile's daily soil moisture and quality flags into a Zarr store. The
-next block is read by a background thread while the current one is predicted; on a GPU the
-batches go through pinned host memory, asynchronous copies and bf16/fp16 autocast. Memory is
-bounded by ``memory_budget_mb`` whatever the tile size: a block holds at most that much input.
+batches, and writes the tile's daily soil moisture and quality flags into a Zarr store.
+
+The host does only I/O: the next block is read (the variables by a pool of reader threads)
+while the current one is predicted, and a block travels to the device once, as stored (float32
+values, int8 fill flags), through buffers reused block after block (pinned host memory and
+asynchronous copies on a GPU; the arrays themselves on the CPU). On the device, tensor
+operations normalise, make the fill indicators, test the training range, build the sequence
+windows (``unfold``) and broadcast the static layers; the batches run back to back (bf16/fp16
+autocast on a GPU) and the block's values and flags come back once. Memory is bounded by
+``memory_budget_mb`` whatever the tile size: a block holds at most that much input.
 
 Seamless by construction: the stack inputs are gap-filled, so every land pixel gets a value
 every day. Where the previous year's stack is not part of the run, the first L-1 days of the
@@ -28,7 +34,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,8 +48,7 @@ from avhrrsm.atomic import atomic_path
 from avhrrsm.device import describe_device
 from avhrrsm.grid import region_window
 from avhrrsm.io.errors import reading
-from avhrrsm.learn.features import Scaler
-from avhrrsm.learn.predictor import DeepPredictor, Predictor, load_predictor
+from avhrrsm.learn.predictor import DeepPredictor, Predictor, block_batches, load_predictor
 from avhrrsm.stacks import open_year_stacks
 from avhrrsm.static import read_static_layers
 from avhrrsm.store import create_store, write_region
@@ -104,6 +109,73 @@ def block_days(
     return max(1, min(n_days, chunk_days, affordable))
 
 
+def reader_threads(requested: int, threads: int, device: torch.device) -> int:
+    """Reader threads of a tile job: ``requested``, or (0) the job's threads on a GPU, where the
+    host only reads, and one on the CPU, where the job's threads run the model."""
+    if requested > 0:
+        return requested
+    return max(1, threads) if device.type == "cuda" else 1
+
+
+@dataclass
+class RawBlock:
+    """A block's inputs as the stack stores them, at the tile's land pixels: ``series``
+    ``(L-1 + days, pixels, F)`` float32 values, ``fill_flags`` the same shape int8, and
+    ``short``: whether the history of the first days had to be padded (no previous year)."""
+
+    series: np.ndarray
+    fill_flags: np.ndarray
+    short: bool
+
+
+class DeviceInputs:
+    """Carries raw blocks to a device through buffers reused block after block: on a GPU one
+    pinned host buffer and one device buffer per input (sized by the largest block), filled and
+    copied asynchronously; on the CPU the arrays themselves, without a copy."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self._pinned: dict[str, torch.Tensor] = {}
+        self._on_device: dict[str, torch.Tensor] = {}
+
+    def put(self, name: str, values: np.ndarray) -> torch.Tensor:
+        """``values`` on the device (valid until the next ``put`` of ``name``)."""
+        host = torch.from_numpy(np.ascontiguousarray(values))
+        if self.device.type != "cuda":
+            return host
+        size = host.numel()
+        if name not in self._pinned or self._pinned[name].numel() < size:
+            self._pinned[name] = torch.empty(size, dtype=host.dtype, pin_memory=True)
+            self._on_device[name] = torch.empty(size, dtype=host.dtype, device=self.device)
+        # the previous block's copy from this buffer is complete: its results came back
+        pinned = self._pinned[name][:size].view(host.shape)
+        pinned.copy_(host)
+        on_device = self._on_device[name][:size].view(host.shape)
+        on_device.copy_(pinned, non_blocking=True)
+        return on_device
+
+
+@dataclass
+class StaticInputs:
+    """The tile's static layers at its land pixels as the model takes them (on the device
+    for a deep model, on the host for the trees), and whether each pixel's layers lie outside
+    the training range (None where the model has no range)."""
+
+    prepared: torch.Tensor | np.ndarray
+    outside: torch.Tensor | None
+
+
+def prepare_static_inputs(predictor: Predictor, static_land: np.ndarray) -> StaticInputs:
+    """The static layers ``(pixels, S)`` of a tile, prepared once for all its blocks."""
+    if isinstance(predictor, DeepPredictor):
+        values = torch.from_numpy(static_land).to(predictor.device)
+        return StaticInputs(
+            predictor.scaler.static_tensor(values),
+            predictor.scaler.outside_tensor(values, "static"),
+        )
+    return StaticInputs(predictor.prepare_static(static_land), None)
+
+
 def predict_tile(
     out_path: str | Path,
     year: int,
@@ -118,8 +190,12 @@ def predict_tile(
     valid_range: Sequence[float],
     global_attrs: Mapping[str, str],
     threads: int = 0,
+    predictor: Predictor | None = None,
 ) -> TileResult:
-    """Predict every land pixel-day of ``tile_id`` in ``year`` and write the tile store."""
+    """Predict every land pixel-day of ``tile_id`` in ``year`` and write the tile store.
+
+    ``predictor``: one already loaded, used instead of ``model_path``'s (the benchmarks' null
+    model, which measures what the job costs around the model)."""
     from avhrrsm.grid import tiles
 
     started = time.perf_counter()
@@ -127,7 +203,9 @@ def predict_tile(
     tile = dict(tiles(window, tile_deg)).get(tile_id)
     if tile is None:
         raise ValueError(f"tile {tile_id} does not meet the region {dict(region)}")
-    predictor = load_predictor(model_path, str(settings["device"]), threads)
+    if predictor is None:
+        predictor = load_predictor(model_path, str(settings["device"]), threads)
+    readers = reader_threads(int(settings.get("readers", 0)), threads, predictor.device)
     length = predictor.sequence_length
     rows, cols = tile.within(window)
     stack, previous = open_year_stacks(
@@ -143,13 +221,7 @@ def predict_tile(
         np.float32
     )
     land_rows, land_cols = np.nonzero(land)
-    static_land = static_all[land_rows, land_cols]
-    scaler = getattr(predictor, "scaler", None)  # trees have none: no range flag
-    static_outside = (
-        _outside(static_land, scaler, "static")
-        if scaler is not None
-        else np.zeros(len(static_land), bool)
-    )
+    static_inputs = prepare_static_inputs(predictor, static_all[land_rows, land_cols])
     n_days = stack.sizes["time"]
     chunk_days = int(stack[DYNAMIC_FEATURES[0]].encoding.get("chunks", (32,))[0])
     per_block = block_days(
@@ -168,13 +240,14 @@ def predict_tile(
         )
     )
     LOGGER.info(
-        "tile %s %d: %d land pixels x %d days, L=%d, blocks of %d days, %s",
+        "tile %s %d: %d land pixels x %d days, L=%d, blocks of %d days, %d reader threads, %s",
         tile_id,
         year,
         land_rows.size,
         n_days,
         length,
         per_block,
+        readers,
         describe_device(predictor.device),
     )
     time_coord = xr.DataArray(stack["time"].values, dims="time", attrs={"standard_name": "time"})
@@ -183,24 +256,14 @@ def predict_tile(
         "quality_flag": (("time", "lat", "lon"), np.int8, QUALITY_ATTRS),
     }
     dims = dict.fromkeys(variables, ("time", "lat", "lon"))
-
-    prepared_static = predictor.prepare_static(static_land)
-
-    def read(block: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-        """Read and prepare a block (in the background while the previous one is predicted)."""
-        t0 = time.perf_counter()
-        with reading(stack_path, previous_stack_path, what="input stack"):
-            series, fill_flags, short = _read_block(
-                stack, previous, block, length, rows, cols, land_rows, land_cols
-            )
-        flags = input_flags(series, fill_flags[length - 1 :], short, scaler, static_outside, length)
-        prepared = predictor.prepare_dynamic(series, fill_flags)
-        result.read_seconds += time.perf_counter() - t0
-        return prepared, flags
-
     batch = auto_batch_size(int(settings["batch_size"]), predictor.device)
     lo, hi = float(valid_range[0]), float(valid_range[1])
-    with atomic_path(out_path) as tmp:
+    inputs = DeviceInputs(predictor.device if isinstance(predictor, DeepPredictor) else CPU)
+    with (
+        atomic_path(out_path) as tmp,
+        ThreadPoolExecutor(max_workers=readers) as variable_readers,
+        ThreadPoolExecutor(max_workers=1) as block_reader,
+    ):
         create_store(
             tmp,
             tile,
@@ -209,38 +272,50 @@ def predict_tile(
             {"title": f"avhrrsm inference tile {tile_id} {year}", "tile": tile_id, **global_attrs},
             extra_coords={"time": time_coord},
         )
-        with ThreadPoolExecutor(max_workers=1) as reader:
-            pending = reader.submit(read, blocks[0]) if blocks else None
-            for index, block in enumerate(blocks):
-                prepared, block_flags = pending.result()
-                if index + 1 < len(blocks):
-                    pending = reader.submit(read, blocks[index + 1])
-                n_block = block[1] - block[0]
-                sm = np.full((n_block, *tile.shape), np.nan, np.float32)
-                quality = np.zeros((n_block, *tile.shape), np.int8)
-                if land_rows.size:
-                    values, flags = _predict_block(
-                        predictor, prepared, prepared_static, block_flags, length, batch, lo, hi
-                    )
-                    sm[:, land_rows, land_cols] = values
-                    quality[:, land_rows, land_cols] = flags
-                    for bit, name in zip((1, 2, 4, 8), result.flags, strict=True):
-                        result.flags[name] += int((flags & bit).astype(bool).sum())
-                    result.pixel_days += values.size
+
+        def read(block: tuple[int, int]) -> RawBlock:
+            """Read a block as stored (in the background while the previous one is predicted)."""
+            t0 = time.perf_counter()
+            with reading(stack_path, previous_stack_path, what="input stack"):
+                raw = _read_block(
+                    stack, previous, block, length, rows, cols, land_rows, land_cols,
+                    variable_readers,
+                )  # fmt: skip
+            result.read_seconds += time.perf_counter() - t0
+            return raw
+
+        pending = block_reader.submit(read, blocks[0]) if blocks else None
+        for index, block in enumerate(blocks):
+            raw = pending.result()
+            if index + 1 < len(blocks):
+                pending = block_reader.submit(read, blocks[index + 1])
+            n_block = block[1] - block[0]
+            sm = np.full((n_block, *tile.shape), np.nan, np.float32)
+            quality = np.zeros((n_block, *tile.shape), np.int8)
+            if land_rows.size:
                 t0 = time.perf_counter()
-                write_region(
-                    tmp,
-                    tile,
-                    tile,
-                    {"soil_moisture": sm, "quality_flag": quality},
-                    dims,
-                    starts={"time": block[0]},
+                values, flags = _predict_block(
+                    predictor, inputs, raw, static_inputs, length, batch, lo, hi
                 )
-                result.write_seconds += time.perf_counter() - t0
+                result.forward_seconds += time.perf_counter() - t0
+                sm[:, land_rows, land_cols] = values
+                quality[:, land_rows, land_cols] = flags
+                for bit, name in zip((1, 2, 4, 8), result.flags, strict=True):
+                    result.flags[name] += int((flags & bit).astype(bool).sum())
+                result.pixel_days += values.size
+            t0 = time.perf_counter()
+            write_region(
+                tmp,
+                tile,
+                tile,
+                {"soil_moisture": sm, "quality_flag": quality},
+                dims,
+                starts={"time": block[0]},
+            )
+            result.write_seconds += time.perf_counter() - t0
     stack.close()
     if previous is not None:
         previous.close()
-    result.forward_seconds = predictor.forward_seconds
     result.seconds = time.perf_counter() - started
     LOGGER.info(
         "tile %s %d: %d pixel-days in %.1f s (%.0f per s; model %.1f s, read %.1f s, write %.1f s); flags %s",
@@ -257,11 +332,7 @@ def predict_tile(
     return result
 
 
-def _outside(values: np.ndarray, scaler: Scaler, kind: str) -> np.ndarray:
-    """True where any feature (last axis) lies outside the training range."""
-    lo = getattr(scaler, f"{kind}_min")
-    hi = getattr(scaler, f"{kind}_max")
-    return ((values < lo) | (values > hi)).any(axis=-1)
+CPU = torch.device("cpu")
 
 
 def read_inference_tile(path: str | Path, days: slice) -> tuple[np.ndarray, np.ndarray]:
@@ -280,36 +351,37 @@ def _read_block(
     cols: slice,
     land_rows: np.ndarray,
     land_cols: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, bool]:
-    """Inputs and their fill flags ``(L-1 + days, land pixels, F)`` of a block with its
-    history, and whether the history had to be padded (no previous year)."""
+    readers: ThreadPoolExecutor,
+) -> RawBlock:
+    """The inputs and their fill flags of a block with its history, at the land pixels, each
+    variable read by one of the ``readers``; the history is padded with the first day where
+    there is no previous year."""
     start, stop = block
     history_start = start - (length - 1)
 
-    def read(names: tuple[str, ...]) -> np.ndarray:
+    def read(name: str) -> np.ndarray:
+        """``(L-1 + days, land pixels)`` of one variable."""
+
+        def land_days(source: xr.Dataset, days: slice) -> np.ndarray:
+            values = source[name][days, rows, cols].values
+            return _at_land(values, land_rows, land_cols)
+
         parts = []
         if history_start < 0:
             before = -history_start
             if previous is not None:
-                parts.append(
-                    _land_series(
-                        previous, names, slice(-before, None), rows, cols, land_rows, land_cols
-                    )
-                )
+                parts.append(land_days(previous, slice(-before, None)))
             else:
-                first = _land_series(stack, names, slice(0, 1), rows, cols, land_rows, land_cols)
-                parts.append(np.repeat(first, before, axis=0))
-        parts.append(
-            _land_series(
-                stack, names, slice(max(history_start, 0), stop), rows, cols, land_rows, land_cols
-            )
-        )
+                parts.append(np.repeat(land_days(stack, slice(0, 1)), before, axis=0))
+        parts.append(land_days(stack, slice(max(history_start, 0), stop)))
         return np.concatenate(parts, axis=0) if len(parts) > 1 else parts[0]
 
-    series = read(DYNAMIC_FEATURES).astype(np.float32, copy=False)
-    fill_flags = read(tuple(f"{name}_fill_flag" for name in DYNAMIC_FEATURES))
-    short = history_start < 0 and previous is None
-    return series, fill_flags, short
+    value_names = DYNAMIC_FEATURES
+    flag_names = tuple(f"{name}_fill_flag" for name in DYNAMIC_FEATURES)
+    read_values = list(readers.map(read, (*value_names, *flag_names)))
+    series = np.stack(read_values[: len(value_names)], axis=-1).astype(np.float32, copy=False)
+    fill_flags = np.stack(read_values[len(value_names) :], axis=-1).astype(np.int8, copy=False)
+    return RawBlock(series, fill_flags, short=history_start < 0 and previous is None)
 
 
 def _at_land(values: np.ndarray, land_rows: np.ndarray, land_cols: np.ndarray) -> np.ndarray:
@@ -319,76 +391,70 @@ def _at_land(values: np.ndarray, land_rows: np.ndarray, land_cols: np.ndarray) -
     return values[:, land_rows, land_cols]
 
 
-def _land_series(
-    stack: xr.Dataset,
-    names: tuple[str, ...],
-    days: slice,
-    rows: slice,
-    cols: slice,
-    land_rows: np.ndarray,
-    land_cols: np.ndarray,
-) -> np.ndarray:
-    """``(days, land pixels, len(names))`` of the variables ``names``."""
-    return np.stack(
-        [_at_land(stack[name][days, rows, cols].values, land_rows, land_cols) for name in names],
-        axis=-1,
-    )
-
-
-def _batches(total: int, size: int) -> Iterator[slice]:
-    for start in range(0, total, size):
-        yield slice(start, min(total, start + size))
-
-
 def input_flags(
-    series: np.ndarray,
-    day_fill_flags: np.ndarray,
+    fill_flags: torch.Tensor,
     short: bool,
-    scaler: Scaler | None,
-    static_outside: np.ndarray,
+    outside_day: torch.Tensor | None,
+    static_outside: torch.Tensor | None,
     length: int,
-) -> np.ndarray:
-    """Quality bits known from the inputs alone, ``(days, pixels)``: gap-filled inputs on the
-    day, inputs of the sequence (or static layers) outside the training range, short history."""
-    n_days = series.shape[0] - (length - 1)
-    flags = np.where((day_fill_flags > 0).any(axis=-1), FLAG_GAP_FILLED, 0).astype(np.int8)
-    if scaler is not None:
-        outside_day = _outside(series, scaler, "dynamic")  # (time, pixels)
-        window_outside = static_outside[None, :] | outside_day[length - 1 :]
-        for k in range(length - 1):
-            window_outside |= outside_day[k : k + n_days]
-        flags |= np.where(window_outside, FLAG_OUTSIDE_TRAINING, 0).astype(np.int8)
+) -> torch.Tensor:
+    """Quality bits known from the inputs alone, ``(days, pixels)`` int8 on the inputs'
+    device, from a block's fill flags ``(L-1 + days, pixels, F)``: gap-filled inputs on the
+    day; an input of the sequence (``outside_day``, ``(L-1 + days, pixels)``) or a static layer
+    (``static_outside``, ``(pixels,)``) outside the training range (None: the model has no
+    range); the short history of the first L-1 days."""
+    gap_filled = (fill_flags[length - 1 :] > 0).any(dim=-1)
+    flags = gap_filled.to(torch.int8) * FLAG_GAP_FILLED
+    if outside_day is not None and static_outside is not None:
+        window_outside = outside_day.unfold(0, length, 1).any(dim=-1) | static_outside[None, :]
+        flags |= window_outside.to(torch.int8) * FLAG_OUTSIDE_TRAINING
     if short:
         flags[: length - 1] |= FLAG_SHORT_HISTORY
     return flags
 
 
+@torch.inference_mode()
 def _predict_block(
     predictor: Predictor,
-    prepared: np.ndarray,
-    prepared_static: np.ndarray,
-    flags: np.ndarray,
+    inputs: DeviceInputs,
+    raw: RawBlock,
+    static: StaticInputs,
     length: int,
     batch: int,
     lo: float,
     hi: float,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Soil moisture and quality flags ``(days, land pixels)`` of one prepared block."""
-    n_pixels = prepared.shape[1]
+    """Soil moisture and quality flags ``(days, land pixels)`` of one raw block: a deep model
+    prepares and predicts it on its device; the trees take host windows batch by batch."""
+    n_pixels = raw.series.shape[1]
     # batches of whole days (or of pixels of one day where a day exceeds the batch)
     days_per_batch = max(1, batch // max(n_pixels, 1))
     pixels_per_batch = max(1, min(n_pixels, batch))
-    if isinstance(predictor, DeepPredictor):  # the block on the device once, no host windows
-        values = predictor.predict_block(
-            prepared, prepared_static, days_per_batch, pixels_per_batch
+    fill_flags = inputs.put("fill_flags", raw.fill_flags)
+    if isinstance(predictor, DeepPredictor):
+        series = inputs.put("series", raw.series)
+        scaler = predictor.scaler
+        flags = input_flags(
+            fill_flags, raw.short, scaler.outside_tensor(series, "dynamic"), static.outside, length
+        )
+        values = predictor.predict_windows(
+            scaler.dynamic_tensor(series, fill_flags),
+            static.prepared,
+            days_per_batch,
+            pixels_per_batch,
         )
     else:
-        values = _predict_batches(
-            predictor, prepared, prepared_static, length, days_per_batch, pixels_per_batch
-        )
+        flags = input_flags(fill_flags, raw.short, None, None, length)
+        prepared = predictor.prepare_dynamic(raw.series, raw.fill_flags)
+        values = torch.from_numpy(
+            _predict_batches(
+                predictor, prepared, np.asarray(static.prepared), length, days_per_batch,
+                pixels_per_batch,
+            )
+        )  # fmt: skip
     clipped = (values < lo) | (values > hi)
-    flags = flags | np.where(clipped, FLAG_CLIPPED, 0).astype(np.int8)
-    return np.clip(values, lo, hi), flags
+    flags |= clipped.to(torch.int8) * FLAG_CLIPPED
+    return values.clamp(lo, hi).cpu().numpy(), flags.cpu().numpy()
 
 
 def _predict_batches(
@@ -403,14 +469,11 @@ def _predict_batches(
     n_days = prepared.shape[0] - (length - 1)
     n_pixels = prepared.shape[1]
     values = np.empty((n_days, n_pixels), np.float32)
-    for days in _batches(n_days, days_per_batch):
+    for days, pixels in block_batches(n_days, n_pixels, days_per_batch, pixels_per_batch):
         sequences = day_windows(prepared, length, days)  # (days, pixels, L, F)
-        for pixels in _batches(n_pixels, pixels_per_batch):
-            chosen = np.ascontiguousarray(sequences[:, pixels]).reshape(
-                -1, length, prepared.shape[2]
-            )
-            static_batch = np.tile(prepared_static[pixels], (days.stop - days.start, 1))
-            values[days, pixels] = predictor(chosen, static_batch).reshape(
-                -1, pixels.stop - pixels.start
-            )
+        chosen = np.ascontiguousarray(sequences[:, pixels]).reshape(-1, length, prepared.shape[2])
+        static_batch = np.tile(prepared_static[pixels], (days.stop - days.start, 1))
+        values[days, pixels] = predictor(chosen, static_batch).reshape(
+            -1, pixels.stop - pixels.start
+        )
     return values

@@ -1,5 +1,10 @@
 """The model-input contract: the normalisation (:class:`Scaler`, with the fill-indicator
-channels), the sample arrays a model trains and is tested on, and their loaders."""
+channels and the training range), the sample arrays a model trains and is tested on, and their
+loaders.
+
+The scaler's arithmetic is written once, as tensor operations that run on whatever device holds
+the inputs (inference prepares raw blocks on the GPU); the NumPy methods call the same
+operations on the CPU, so training and inference normalise with the same bits."""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 import xarray as xr
 
 from avhrrsm.io.errors import InputError
@@ -109,33 +115,76 @@ class Scaler:
         )
 
     def dynamic(self, values: np.ndarray, fill_flags: np.ndarray | None = None) -> np.ndarray:
-        """The model's dynamic inputs ``(..., n_model_dynamic)``: normalised inputs (float32
-        arithmetic, in one new array: inference calls this on a block of a whole tile), then
-        the fill indicators from ``fill_flags`` (same shape as ``values``)."""
+        """The model's dynamic inputs ``(..., n_model_dynamic)`` of NumPy inputs (see
+        :meth:`dynamic_tensor`)."""
+        flags = None if fill_flags is None else _host_tensor(fill_flags)
+        return self.dynamic_tensor(_host_tensor(values), flags).numpy()
+
+    def dynamic_tensor(
+        self, values: torch.Tensor, fill_flags: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The model's dynamic inputs ``(..., n_model_dynamic)`` on the inputs' device:
+        normalised inputs (float32 arithmetic, in one new tensor: inference calls this on a
+        block of a whole tile), then the fill indicators (1.0 where the input's stack fill flag
+        is > 0) from ``fill_flags`` (same shape as ``values``)."""
         if not self.fill_indicators:
             return _normalise(values, self.dynamic_mean, self.dynamic_std)
-        if fill_flags is None or fill_flags.shape != values.shape:
+        if fill_flags is None or tuple(fill_flags.shape) != tuple(values.shape):
             raise ValueError(
                 f"the model reads fill indicators of {list(self.fill_indicators)}: fill flags "
-                f"of the inputs' shape {values.shape} are needed"
+                f"of the inputs' shape {tuple(values.shape)} are needed"
             )
-        out = np.empty((*values.shape[:-1], self.n_model_dynamic), np.float32)
         n_inputs = len(self.dynamic_features)
-        _normalise(values, self.dynamic_mean, self.dynamic_std, out[..., :n_inputs])
-        out[..., n_inputs:] = fill_indicator_channels(
-            fill_flags, self.dynamic_features, self.fill_indicators
+        out = torch.empty(
+            (*values.shape[:-1], self.n_model_dynamic), dtype=torch.float32, device=values.device
         )
+        _normalise(values, self.dynamic_mean, self.dynamic_std, out[..., :n_inputs])
+        index = [self.dynamic_features.index(name) for name in self.fill_indicators]
+        out[..., n_inputs:] = fill_flags[..., index] > 0
         return out
 
     def static(self, values: np.ndarray) -> np.ndarray:
+        return self.static_tensor(_host_tensor(values)).numpy()
+
+    def static_tensor(self, values: torch.Tensor) -> torch.Tensor:
         return _normalise(values, self.static_mean, self.static_std)
+
+    def outside_tensor(self, values: torch.Tensor, kind: str) -> torch.Tensor:
+        """True where any feature (last axis) of float32 ``values`` lies outside the training
+        range of the ``kind`` ('dynamic' or 'static') inputs; NaN is inside. The float64 range is
+        rounded inwards to float32 bounds that give, for float32 values, exactly the float64
+        comparison, so no float64 arithmetic runs on the device."""
+        if values.dtype != torch.float32:
+            raise TypeError(f"the range test takes float32 inputs, not {values.dtype}")
+        lo, hi = float32_bounds(getattr(self, f"{kind}_min"), getattr(self, f"{kind}_max"))
+        lo_t = torch.from_numpy(lo).to(values.device)
+        hi_t = torch.from_numpy(hi).to(values.device)
+        return ((values < lo_t) | (values > hi_t)).any(dim=-1)
 
     def target(self, values: np.ndarray) -> np.ndarray:
         return ((values - self.target_mean) / self.target_std).astype(np.float32)
 
     def target_back(self, values: np.ndarray) -> np.ndarray:
         """From the normalised scale back to m3 m-3."""
-        return (values * self.target_std + self.target_mean).astype(np.float32)
+        return self.target_back_tensor(_host_tensor(values)).numpy()
+
+    def target_back_tensor(self, values: torch.Tensor) -> torch.Tensor:
+        """From the normalised scale back to m3 m-3 (float32, on the values' device)."""
+        return values.to(torch.float32) * self.target_std + self.target_mean
+
+
+def float32_bounds(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Float32 bounds ``(lo32, hi32)`` such that, for every float32 ``x``, ``x < lo32`` is
+    ``x < lo`` and ``x > hi32`` is ``x > hi`` in float64: the smallest float32 >= ``lo`` and the
+    largest float32 <= ``hi``."""
+    lo = np.asarray(lo, np.float64)
+    hi = np.asarray(hi, np.float64)
+    with np.errstate(over="ignore"):
+        lo32 = lo.astype(np.float32)
+        hi32 = hi.astype(np.float32)
+    lo32 = np.where(lo32.astype(np.float64) < lo, np.nextafter(lo32, np.float32(np.inf)), lo32)
+    hi32 = np.where(hi32.astype(np.float64) > hi, np.nextafter(hi32, np.float32(-np.inf)), hi32)
+    return lo32.astype(np.float32), hi32.astype(np.float32)
 
 
 def fill_indicator_channels(
@@ -146,16 +195,26 @@ def fill_indicator_channels(
     return (fill_flags[..., index] > 0).astype(np.float32)
 
 
+def _host_tensor(values: np.ndarray) -> torch.Tensor:
+    """A CPU tensor on the array's memory (a copy only where the array is read-only)."""
+    array = np.asarray(values)
+    if not array.flags.writeable:
+        array = array.copy()
+    return torch.from_numpy(array)
+
+
 def _normalise(
-    values: np.ndarray, mean: np.ndarray, std: np.ndarray, out: np.ndarray | None = None
-) -> np.ndarray:
-    """(values - mean) / std in float32, into ``out`` (a new array where not given)."""
+    values: torch.Tensor, mean: np.ndarray, std: np.ndarray, out: torch.Tensor | None = None
+) -> torch.Tensor:
+    """(values - mean) * (1 / std) in float32 on the values' device, into ``out`` (a new
+    tensor where not given)."""
+    mean32 = torch.from_numpy(mean.astype(np.float32)).to(values.device)
+    inverse32 = torch.from_numpy((1.0 / std).astype(np.float32)).to(values.device)
+    values = values.to(torch.float32)
     if out is None:
-        out = np.array(values, dtype=np.float32, copy=True)
-    else:
-        out[...] = values
-    out -= mean.astype(np.float32)
-    out *= (1.0 / std).astype(np.float32)
+        out = torch.empty(values.shape, dtype=torch.float32, device=values.device)
+    torch.sub(values, mean32, out=out)
+    out.mul_(inverse32)
     return out
 
 

@@ -4,6 +4,7 @@ deep-model and XGBoost predictors, and :func:`load_predictor` for a trained run'
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -59,50 +60,58 @@ class DeepPredictor:
             return tensor.pin_memory().to(self.device, non_blocking=True)
         return tensor
 
+    def _autocast(self) -> torch.autocast:
+        """Mixed precision where the device has it (bf16/fp16 on a GPU), full on the CPU."""
+        dtype = autocast_dtype(self.device)
+        return torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None)
+
     @torch.inference_mode()
     def __call__(self, dynamic: np.ndarray, static: np.ndarray) -> np.ndarray:
         started = time.perf_counter()
         x, s = self._tensor(dynamic), self._tensor(static)
-        dtype = autocast_dtype(self.device)
-        with torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None):
+        with self._autocast():
             out = self.model(x, s).float()
         result = out.cpu().numpy()
         self.forward_seconds += time.perf_counter() - started
         return self.scaler.target_back(result)
 
     @torch.inference_mode()
-    def predict_block(
+    def predict_windows(
         self,
-        prepared: np.ndarray,
-        prepared_static: np.ndarray,
+        series: torch.Tensor,
+        static: torch.Tensor,
         days_per_batch: int,
         pixels_per_batch: int,
-    ) -> np.ndarray:
-        """Soil moisture ``(days, pixels)`` of a prepared block ``(L-1 + days, pixels, F)`` and
-        its static layers ``(pixels, S)``: both go to the device once, the sequence windows
-        (``unfold``) and the static broadcast are views there, batches of whole days (or of
-        pixels of a day) are predicted back to back into one device buffer, and the block
-        comes back once. The batches are those of :meth:`__call__` batch by batch, so the
-        values are the same bits."""
-        started = time.perf_counter()
+    ) -> torch.Tensor:
+        """Soil moisture ``(days, pixels)`` (m3 m-3, on the device) of a prepared series
+        ``(L-1 + days, pixels, F)`` and prepared static layers ``(pixels, S)`` already on the
+        device: the sequence windows (``unfold``) and the static broadcast are views there,
+        the batches of :func:`block_batches` are predicted back to back into one device
+        buffer, with no wait for the device. Each batch holds the values :meth:`__call__` is
+        given for it, so the results are the same bits."""
         length = self.sequence_length
-        series, static = self._tensor(prepared), self._tensor(prepared_static)
-        n_days, n_pixels = prepared.shape[0] - (length - 1), prepared.shape[1]
+        n_days, n_pixels = series.shape[0] - (length - 1), series.shape[1]
         windows = series.unfold(0, length, 1).permute(0, 1, 3, 2)  # (days, pixels, L, F)
-        out = torch.empty((n_days, n_pixels), dtype=torch.float32, device=self.device)
-        dtype = autocast_dtype(self.device)
-        with torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None):
-            for day0 in range(0, n_days, days_per_batch):
-                days = slice(day0, min(n_days, day0 + days_per_batch))
+        out = torch.empty((n_days, n_pixels), dtype=torch.float32, device=series.device)
+        with self._autocast():
+            for days, pixels in block_batches(n_days, n_pixels, days_per_batch, pixels_per_batch):
                 n_batch_days = days.stop - days.start
-                for pixel0 in range(0, n_pixels, pixels_per_batch):
-                    pixels = slice(pixel0, min(n_pixels, pixel0 + pixels_per_batch))
-                    x = windows[days, pixels].reshape(-1, length, prepared.shape[2])
-                    s = static[pixels].expand(n_batch_days, -1, -1).reshape(-1, static.shape[1])
-                    out[days, pixels] = self.model(x, s).float().reshape(n_batch_days, -1)
-        result = out.cpu().numpy()
-        self.forward_seconds += time.perf_counter() - started
-        return self.scaler.target_back(result)
+                x = windows[days, pixels].reshape(-1, length, series.shape[2])
+                s = static[pixels].expand(n_batch_days, -1, -1).reshape(-1, static.shape[1])
+                out[days, pixels] = self.model(x, s).float().reshape(n_batch_days, -1)
+        return self.scaler.target_back_tensor(out)
+
+
+def block_batches(
+    n_days: int, n_pixels: int, days_per_batch: int, pixels_per_batch: int
+) -> Iterator[tuple[slice, slice]]:
+    """The batches of a block of ``n_days`` x ``n_pixels`` pixel-days, in order: whole days
+    (``days_per_batch`` of them), or, where a day exceeds the batch, ``pixels_per_batch``
+    pixels of one day."""
+    for day0 in range(0, n_days, days_per_batch):
+        days = slice(day0, min(n_days, day0 + days_per_batch))
+        for pixel0 in range(0, n_pixels, pixels_per_batch):
+            yield days, slice(pixel0, min(n_pixels, pixel0 + pixels_per_batch))
 
 
 @dataclass
