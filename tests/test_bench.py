@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from avhrrsm.ops.bench.dag import snakemake_job_counts
-from avhrrsm.ops.bench.gpu import model_flops_per_pixel_day
+from avhrrsm.ops.bench.learning import model_flops_per_pixel_day
 from avhrrsm.ops.bench.report import render_markdown, target_verdicts
 from avhrrsm.variables import DYNAMIC_FEATURES, FILL_INDICATORS, STATIC_FEATURES
 

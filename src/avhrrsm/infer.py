@@ -438,7 +438,7 @@ def _predict_block(
             fill_flags, raw.short, scaler.outside_tensor(series, "dynamic"), static.outside, length
         )
         values = predictor.predict_windows(
-            scaler.dynamic_tensor(series, fill_flags),
+            scaler.dynamic_channels(series, fill_flags),
             static.prepared,
             days_per_batch,
             pixels_per_batch,

@@ -31,6 +31,7 @@ GLOBAL_GRID_PIXELS = 7200 * 3600
 GLOBAL_LAND_PIXELS = 9.0e6  # land pixels of the global 0.05 degree land mask (MERIT DEM)
 # the share of land of the global grid: the default estimate of a tile's land pixels
 GLOBAL_LAND_SHARE = GLOBAL_LAND_PIXELS / GLOBAL_GRID_PIXELS
+GLOBAL_DAYS = 14610  # 1982-01-01 .. 2021-12-31
 
 
 @dataclass(frozen=True)

@@ -123,25 +123,31 @@ class Scaler:
     def dynamic_tensor(
         self, values: torch.Tensor, fill_flags: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """The model's dynamic inputs ``(..., n_model_dynamic)`` on the inputs' device:
-        normalised inputs (float32 arithmetic, in one new tensor: inference calls this on a
-        block of a whole tile), then the fill indicators (1.0 where the input's stack fill flag
-        is > 0) from ``fill_flags`` (same shape as ``values``)."""
+        """The model's dynamic inputs ``(..., n_model_dynamic)`` on the inputs' device: the
+        channel groups of :meth:`dynamic_channels`, side by side."""
+        channels = self.dynamic_channels(values, fill_flags)
+        return channels[0] if len(channels) == 1 else torch.cat(channels, dim=-1)
+
+    def dynamic_channels(
+        self, values: torch.Tensor, fill_flags: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, ...]:
+        """The model's dynamic inputs as channel groups, in order, on the inputs' device: the
+        normalised inputs (float32 arithmetic), then, for models that read them, the fill
+        indicators (1.0 where the input's stack fill flag, same shape as ``values``, is > 0).
+        Inference keeps the groups apart and joins them per batch, where the joined copy fits
+        in cache, rather than interleaving a whole block in memory."""
+        normalised = _normalise(values, self.dynamic_mean, self.dynamic_std)
         if not self.fill_indicators:
-            return _normalise(values, self.dynamic_mean, self.dynamic_std)
+            return (normalised,)
         if fill_flags is None or tuple(fill_flags.shape) != tuple(values.shape):
             raise ValueError(
                 f"the model reads fill indicators of {list(self.fill_indicators)}: fill flags "
                 f"of the inputs' shape {tuple(values.shape)} are needed"
             )
-        n_inputs = len(self.dynamic_features)
-        out = torch.empty(
-            (*values.shape[:-1], self.n_model_dynamic), dtype=torch.float32, device=values.device
-        )
-        _normalise(values, self.dynamic_mean, self.dynamic_std, out[..., :n_inputs])
         index = [self.dynamic_features.index(name) for name in self.fill_indicators]
-        out[..., n_inputs:] = fill_flags[..., index] > 0
-        return out
+        if index != list(range(len(self.dynamic_features))):
+            fill_flags = fill_flags[..., index]
+        return normalised, (fill_flags > 0).to(torch.float32)
 
     def static(self, values: np.ndarray) -> np.ndarray:
         return self.static_tensor(_host_tensor(values)).numpy()

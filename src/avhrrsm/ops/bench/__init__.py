@@ -10,8 +10,11 @@
 - ``stack_global``: a stack job on the global 7200 x 3600 grid for 2 and 4 days (synthetic
   global inputs in the real layouts): wall time and peak memory (RSS) of the job process.
 - ``inference``: per deep model, model-only forward throughput (pixel-days per second, batch
-  sizes swept) against the whole tile job (read, normalise, predict, write) on a 10 degree
-  tile, the ratio, and the job's peak memory.
+  sizes swept; FLOPs per pixel-day and the GFLOP/s reached) against the whole tile job (read,
+  prepare, predict, write) on a 10 degree tile, the ratio, and the job's peak memory; the
+  host-only rate (the tile job with a null model) at 1 and 2 threads; on a CUDA device, the
+  40-year global inference from the measured tile-job rates, naming the card ("not measured"
+  elsewhere: nothing is projected from assumptions).
 - ``training``: samples per second in training steps and the fraction of a step spent
   assembling the batch, per deep model, on a sample set made by the real chain.
 - ``dag``: wall time of ``snakemake -n`` on the global 1982-2021 config, the number of jobs,
@@ -19,11 +22,9 @@
 - ``schedule``: the global DAG (``snakemake --dag``, the profile's job groups) list-scheduled
   on 1, 4, 16 and 64 nodes of 32 cores and one GPU from each job's projected cost
   (:mod:`avhrrsm.requests`): wall time, critical path, longest job, utilisation.
-- ``gpu_projection``: the global 40-year inference on one H100, from each model's FLOPs per
-  pixel-day and its measured CPU efficiency (needs ``inference`` in the same results).
 - ``run_cost``: the real 40-year global run's jobs, CPU-hours, memory, GPU-hours, disk and wall
-  time, from a finished run of this machine scaled per rule (uses ``dag``, ``gpu_projection``
-  and ``stack_global`` where measured); rewrites the README's cost table.
+  time, from a finished run of this machine scaled per rule (uses ``dag`` and ``stack_global``
+  where measured); rewrites the README's cost table.
 """
 
 BENCH_SECTIONS = (
@@ -36,6 +37,5 @@ BENCH_SECTIONS = (
     "training",
     "dag",
     "schedule",
-    "gpu_projection",
     "run_cost",
 )

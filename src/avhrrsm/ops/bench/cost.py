@@ -2,7 +2,7 @@
 memory and disk as measured on a finished run of this machine (its Snakemake benchmark files,
 provenance records and folders), scaled to the global 1982-2021 run by the quantity the rule's
 work grows with (stated per rule), with the job counts of the global configuration's DAG and
-the GPU hours of the GPU projection where the benchmarks measured them.
+the GPU hours at the tile-job rates measured on a real H100.
 
 The README's cost table is rendered from this section of ``benchmarks/results.json`` (a test
 keeps the two equal), so the numbers it quotes cannot go stale.
@@ -22,8 +22,13 @@ from typing import Any
 import numpy as np
 
 from avhrrsm.grid import N_LAT, N_LON, region_window
-from avhrrsm.ops.bench.gpu import GLOBAL_DAYS, GLOBAL_LAND_PIXELS
-from avhrrsm.requests import COSTS, PARALLEL_EFFICIENCY, job_request
+from avhrrsm.requests import (
+    COSTS,
+    GLOBAL_DAYS,
+    GLOBAL_LAND_PIXELS,
+    PARALLEL_EFFICIENCY,
+    job_request,
+)
 from avhrrsm.static import read_static_layers
 from avhrrsm.variables import GLASS_MODIS_YEARS
 
@@ -95,7 +100,6 @@ def run_cost(
     run_dir: str | Path,
     global_config: Mapping[str, Any],
     dag: Mapping[str, Any] | None = None,
-    gpu_projection: Mapping[str, Any] | None = None,
     stack_global: Mapping[str, Any] | None = None,
     nodes: tuple[int, ...] = (1, 4, 16),
 ) -> dict[str, Any]:
@@ -161,10 +165,6 @@ def run_cost(
             "cpu_hours_global": cpu_hours,
             "scaling": note,
         }
-    projected = None
-    model = config.get("inference", {}).get("model", "atlstm")
-    if gpu_projection and isinstance(gpu_projection.get(model), dict):
-        projected = float(gpu_projection[model]["projected_hours"])
     pixel_days = GLOBAL_LAND_PIXELS * GLOBAL_DAYS
     measured_h100 = [pixel_days / rate / 3600 for rate in reversed(H100_MEASURED_TILE_JOB)]
     gpu_hours = measured_h100[-1]  # plan for the slower of what a real H100 gave
@@ -220,7 +220,6 @@ def run_cost(
         "cpu_hours_without_inference": cpu_total_without_inference,
         "gpu_hours_inference": gpu_hours,
         "gpu_hours_inference_measured_h100": measured_h100,
-        "gpu_hours_inference_projected": projected,
         "disk": disk,
         "node": dict(NODE),
         "wall_hours_on_nodes": wall,
@@ -296,19 +295,13 @@ def cost_markdown(cost: Mapping[str, Any]) -> list[str]:
             f"{r['scaling']} |"
         )
     low, high = cost["gpu_hours_inference_measured_h100"]
-    projected = cost["gpu_hours_inference_projected"]
     lines += [
         "",
         f"CPU-hours in all: {cost['cpu_hours_total']:,.0f} "
         f"({cost['cpu_hours_without_inference']:,.0f} without inference, which the GPUs take). "
         f"Inference on one H100: {low:,.1f}-{high:,.1f} GPU-hours at the 2-4 M pixel-days/s the "
-        "tile job reached on a real H100 (host-bound, issue 18)"
-        + (
-            f"; {projected:,.1f} h if the host side scaled over 16 cores as the benchmark "
-            "gpu_projection assumes."
-            if projected
-            else "."
-        ),
+        "tile job reached on a real H100 (host-bound, issue 18, measured before the host was "
+        "left with I/O alone; the inference benchmark re-measures it where a card is at hand).",
         "",
         "| stage | disk here | disk (global) | grows with |",
         "|---|---:|---:|---|",

@@ -204,6 +204,32 @@ def write_inference_inputs(work: Path, n_days: int, seed: int = 0) -> tuple[dict
     return region, tile_id
 
 
+def inference_scaler(work: Path, length: int, samples: int = 4000, seed: int = 1) -> Any:
+    """The normalisation a model trained on :func:`write_inference_inputs`' tile would carry:
+    fitted on ``samples`` random sequences of its stack and static layers (the target a
+    plausible soil moisture). Inputs far outside a model's training range drive its gates
+    into saturation and its arithmetic into subnormal numbers, which would time something no
+    trained model does."""
+    import xarray as xr
+
+    from avhrrsm.learn.features import Scaler
+    from avhrrsm.variables import DYNAMIC_FEATURES, STATIC_FEATURES
+
+    rng = np.random.default_rng(seed)
+    with xr.open_zarr(work / "stack.zarr") as stack, xr.open_zarr(work / "static.zarr") as static:
+        n_days, n_rows, n_cols = (stack.sizes[d] for d in ("time", "lat", "lon"))
+        ends = rng.integers(length - 1, n_days, samples)
+        rows, cols = rng.integers(0, n_rows, samples), rng.integers(0, n_cols, samples)
+        lags = ends[:, None] - np.arange(length - 1, -1, -1)[None, :]  # oldest first
+        series = np.stack(
+            [stack[name].values[lags, rows[:, None], cols[:, None]] for name in DYNAMIC_FEATURES],
+            axis=-1,
+        )
+        layers = np.stack([static[name].values[rows, cols] for name in STATIC_FEATURES], axis=-1)
+    target = rng.uniform(0.05, 0.45, samples).astype(np.float32)
+    return Scaler.fit(series.astype(np.float32), layers.astype(np.float32), target)
+
+
 # The tiny test region (1 x 1 degree, two GLASS-MODIS years): the real chain from the synthetic
 # world to a sample set, big enough for training throughput (speed does not depend on content).
 TRAINING_BENCH_CONFIG: dict[str, Any] = {

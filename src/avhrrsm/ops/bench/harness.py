@@ -14,7 +14,6 @@ from avhrrsm.config import load_yaml, validate_config
 from avhrrsm.ops.bench import BENCH_SECTIONS
 from avhrrsm.ops.bench.cost import run_cost
 from avhrrsm.ops.bench.dag import bench_dag
-from avhrrsm.ops.bench.gpu import gpu_projection
 from avhrrsm.ops.bench.inputs import (
     bench_glass_hdf4,
     bench_modis_sinusoidal,
@@ -50,6 +49,7 @@ def run_benchmarks(
     results: dict[str, Any] = (
         json.loads(previous.read_text()) if sections and previous.is_file() else {}
     )
+    results.pop("gpu_projection", None)  # the assumption-based section this replaced
     results["machine"] = {
         "python": platform.python_version(),
         "processor": platform.machine(),
@@ -82,11 +82,6 @@ def run_benchmarks(
             results[name] = bench_dag(work, checkout)
         elif name == "schedule":
             results[name] = bench_schedule(work, checkout)
-        elif name == "gpu_projection":
-            if "inference" not in results:
-                results[name] = {"skipped": "needs the inference section's figures"}
-            else:
-                results[name] = gpu_projection(results["inference"])
         elif name == "run_cost":
             run = Path(run_dir) if run_dir else checkout.root / "results" / "default"
             if not (run / "MANIFEST.json").is_file():
@@ -96,7 +91,6 @@ def run_benchmarks(
                 run,
                 validate_config(load_yaml(checkout.config("global"))),
                 results.get("dag"),
-                results.get("gpu_projection"),
                 results.get("stack_global"),
             )
             readme = checkout.root / "README.md"

@@ -36,16 +36,24 @@ def stack_job(
     return {"seconds": time.perf_counter() - start, "peak_rss_gib": _peak_rss_gib()}
 
 
-def inference_job(work: str, tile_id: str, model: str, region: str, threads: str) -> dict[str, Any]:
-    """One tile's inference job on ``fixtures.write_inference_inputs``' stack and layers."""
+def inference_job(
+    work: str, tile_id: str, model: str, region: str, threads: str, null: str = "no"
+) -> dict[str, Any]:
+    """One tile's inference job on ``fixtures.write_inference_inputs``' stack and layers;
+    ``null`` 'yes': with the model file's scaler but a null model (the host-only rate)."""
+    from avhrrsm.device import describe_device
     from avhrrsm.infer import predict_tile
+    from avhrrsm.learn.predictor import load_predictor
 
     start = time.perf_counter()
+    predictor = load_predictor(model, "auto", int(threads))
+    if null == "yes":
+        predictor.model = _null_model()  # type: ignore[union-attr]
     result = predict_tile(
         f"{work}/tile_out.zarr", 1999, tile_id, 10, f"{work}/stack.zarr", None,
         f"{work}/static.zarr", model, json.loads(region),
         {"device": "auto", "batch_size": 0, "memory_budget_mb": 1500}, [0.0, 0.6], {},
-        threads=int(threads),
+        threads=int(threads), predictor=predictor,
     )  # fmt: skip
     return {
         "seconds": time.perf_counter() - start,
@@ -54,7 +62,20 @@ def inference_job(work: str, tile_id: str, model: str, region: str, threads: str
         "read_seconds": result.read_seconds,
         "write_seconds": result.write_seconds,
         "peak_rss_gib": _peak_rss_gib(),
+        "device": describe_device(predictor.device),
     }
+
+
+def _null_model() -> Any:
+    import torch
+
+    class Null(torch.nn.Module):
+        """Reads each sequence's last day, first channel: the job around the model, measured."""
+
+        def forward(self, dynamic: torch.Tensor, static: torch.Tensor) -> torch.Tensor:
+            return dynamic[:, -1, 0]
+
+    return Null()
 
 
 JOBS: dict[str, Callable[..., dict[str, Any]]] = {"stack": stack_job, "inference": inference_job}

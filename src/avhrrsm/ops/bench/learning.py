@@ -10,7 +10,11 @@ from typing import Any
 
 import numpy as np
 
-from avhrrsm.ops.bench.fixtures import build_bench_sample_set, write_inference_inputs
+from avhrrsm.ops.bench.fixtures import (
+    build_bench_sample_set,
+    inference_scaler,
+    write_inference_inputs,
+)
 from avhrrsm.ops.bench.timing import best_of, run_job
 
 
@@ -22,26 +26,23 @@ def bench_inference(
     threads: int = 2,
 ) -> dict[str, Any]:
     """Model-only forward throughput (batch sizes swept) against the whole tile job (read,
-    normalise, predict, write) on a 200 x 200 pixel tile, per deep model (default sizes)."""
+    prepare, predict, write) on a 200 x 200 pixel tile, per deep model (default sizes); the
+    host-only rate (the tile job with a null model) at 1 and ``threads`` threads; on a CUDA
+    device, the 40-year global inference projected from the measured tile-job rates."""
     import torch
 
     from avhrrsm.config import validate_config
     from avhrrsm.infer import auto_batch_size
-    from avhrrsm.learn.features import Scaler
     from avhrrsm.learn.models import build_model
     from avhrrsm.learn.predictor import load_predictor
     from avhrrsm.learn.train import write_model_file
-    from avhrrsm.variables import DYNAMIC_FEATURES, STATIC_FEATURES
+    from avhrrsm.variables import STATIC_FEATURES
 
     region, tile_id = write_inference_inputs(work, n_days)
     config = validate_config({})
     length = int(config["models"]["sequence_length"])
     rng = np.random.default_rng(1)
-    scaler = Scaler.fit(
-        rng.random((1000, length, len(DYNAMIC_FEATURES)), dtype=np.float32),
-        rng.random((1000, len(STATIC_FEATURES)), dtype=np.float32),
-        rng.random(1000, dtype=np.float32),
-    )
+    scaler = inference_scaler(work, length)
     results: dict[str, Any] = {"tile_pixels": 200 * 200, "days": n_days, "threads": threads}
     for name in models:
         torch.manual_seed(0)
@@ -69,15 +70,103 @@ def bench_inference(
         tile_rate = tile["pixel_days"] / tile["seconds"]
         results[name] = {
             "device": predictor.device.type,
+            "device_name": tile["device"],
             "model_only_pixel_days_per_s": sweep,
             "tile_job_pixel_days_per_s": tile_rate,
             "tile_job_batch_size": used_batch,
+            "flops_per_pixel_day": (
+                flops := model_flops_per_pixel_day(name, config["models"][name], length)
+            ),
+            "model_only_gflops": flops * max(sweep.values()) / 1e9,
             "ratio_vs_model_only_same_batch": tile_rate / sweep[str(used_batch)],
             "ratio_vs_model_only_best_batch": tile_rate / max(sweep.values()),
-            **tile,
+            **{k: v for k, v in tile.items() if k != "device"},
         }
         shutil.rmtree(work / "tile_out.zarr", ignore_errors=True)
+    results["host_only"] = _host_only(work, tile_id, work / f"{models[0]}.pt", region, threads)
+    results["global_projection"] = global_projection(results)
     return results
+
+
+def _host_only(
+    work: Path, tile_id: str, model_path: Path, region: dict[str, float], threads: int
+) -> dict[str, Any]:
+    """The tile job with a null model (read, prepare on the device, write) at 1 and
+    ``threads`` threads: pixel-days per second, per core, and the scaling between the two."""
+    rates: dict[str, Any] = {}
+    for used in sorted({1, threads}):
+        job = run_job(
+            "inference", str(work), tile_id, str(model_path), json.dumps(region), str(used), "yes"
+        )
+        shutil.rmtree(work / "tile_out.zarr", ignore_errors=True)
+        rate = job["pixel_days"] / job["seconds"]
+        rates[str(used)] = {**job, "pixel_days_per_s": rate, "per_core": rate / used}
+    one, many = rates["1"], rates[str(max(1, threads))]
+    return {
+        "threads": rates,
+        "scaling": many["pixel_days_per_s"] / one["pixel_days_per_s"],
+        "device": one["device"],
+    }
+
+
+def inference_models(inference: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The per-model figures of the inference section (not its host-only or projection)."""
+    return {
+        name: r
+        for name, r in inference.items()
+        if isinstance(r, dict) and "tile_job_pixel_days_per_s" in r
+    }
+
+
+def global_projection(inference: dict[str, Any]) -> dict[str, Any]:
+    """Hours of the 40-year global inference on the device the tile jobs ran on, from their
+    measured rates; only where that device is a CUDA card (the CPU's figure is no GPU's)."""
+    from avhrrsm.requests import GLOBAL_DAYS, GLOBAL_LAND_PIXELS
+
+    measured = inference_models(inference)
+    cards = {r.get("device_name", "") for r in measured.values() if r["device"] == "cuda"}
+    if not cards:
+        return {"not_measured": "no CUDA device where this benchmark ran"}
+    pixel_days = GLOBAL_LAND_PIXELS * GLOBAL_DAYS
+    return {
+        "card": sorted(cards)[0],
+        "pixel_days": pixel_days,
+        **{
+            name: pixel_days / r["tile_job_pixel_days_per_s"] / 3600
+            for name, r in measured.items()
+            if r["device"] == "cuda"
+        },
+    }
+
+
+def model_flops_per_pixel_day(name: str, hyperparameters: dict[str, Any], length: int) -> float:
+    """Multiply-add FLOPs (x2) of one forward pass per pixel-day: matmuls counted by torch's
+    FlopCounterMode, plus the LSTM recurrences (which it does not see) counted analytically.
+    Element-wise work (activations, norms, softmax) is left out."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from avhrrsm.learn.models import build_model
+    from avhrrsm.variables import DYNAMIC_FEATURES, FILL_INDICATORS, STATIC_FEATURES
+
+    n_dynamic = len(DYNAMIC_FEATURES) + len(FILL_INDICATORS)  # inputs, then fill indicators
+    model = build_model(name, n_dynamic, len(STATIC_FEATURES), hyperparameters)
+    # training mode: in eval mode the Transformer takes PyTorch's fused encoder "fast path",
+    # whose matmuls the counter does not see (same arithmetic either way)
+    model.train()
+    batch = 256
+    x = torch.zeros(batch, length, n_dynamic)
+    s = torch.zeros(batch, len(STATIC_FEATURES))
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model(x, s)
+    flops = counter.get_total_flops() / batch
+    for module in model.modules():
+        if isinstance(module, torch.nn.LSTM):
+            hidden, directions = module.hidden_size, 2 if module.bidirectional else 1
+            for layer in range(module.num_layers):
+                inputs = module.input_size if layer == 0 else hidden * directions
+                flops += directions * length * 2 * 4 * hidden * (inputs + hidden)
+    return float(flops)
 
 
 def bench_training(
