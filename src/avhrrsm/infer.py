@@ -64,6 +64,7 @@ from avhrrsm.variables import (
 )
 
 LOGGER = logging.getLogger(__name__)
+CPU = torch.device("cpu")  # where the trees' inputs and flags are prepared
 
 
 def day_windows(series: np.ndarray, length: int, days: slice) -> np.ndarray:
@@ -330,9 +331,6 @@ def predict_tile(
         result.flags,
     )
     return result
-
-
-CPU = torch.device("cpu")
 
 
 def read_inference_tile(path: str | Path, days: slice) -> tuple[np.ndarray, np.ndarray]:

@@ -209,17 +209,11 @@ def _host_tensor(values: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(array)
 
 
-def _normalise(
-    values: torch.Tensor, mean: np.ndarray, std: np.ndarray, out: torch.Tensor | None = None
-) -> torch.Tensor:
-    """(values - mean) * (1 / std) in float32 on the values' device, into ``out`` (a new
-    tensor where not given)."""
+def _normalise(values: torch.Tensor, mean: np.ndarray, std: np.ndarray) -> torch.Tensor:
+    """(values - mean) * (1 / std) in float32 on the values' device, in a new tensor."""
     mean32 = torch.from_numpy(mean.astype(np.float32)).to(values.device)
     inverse32 = torch.from_numpy((1.0 / std).astype(np.float32)).to(values.device)
-    values = values.to(torch.float32)
-    if out is None:
-        out = torch.empty(values.shape, dtype=torch.float32, device=values.device)
-    torch.sub(values, mean32, out=out)
+    out = torch.sub(values.to(torch.float32), mean32)
     out.mul_(inverse32)
     return out
 
