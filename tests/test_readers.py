@@ -397,3 +397,47 @@ def test_nsidc0712_site_table(tmp_path):
         table.write_text(text)
         with pytest.raises(InputError, match=message):
             read_nsidc0712_site_table(table)
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        "{root}/lst/{year}/GLASS08B31.V40.A{year}{doy:03d}.*.hdf",
+        "{root}/cci/{year}/ESACCI-SM-{year}{month:02d}{day:02d}000000-fv09.1.nc",
+        "{root}/modis/{year}/GLASS_MODIS_SM_A{year}{doy:03d}*.tif",
+        "{root}/odd/{year}/A{year}{doy:03d}[ab].tif",  # a class: matched day by day
+    ],
+)
+def test_daily_files_list_each_folder_once_and_match_day_by_day(tmp_path, pattern):
+    """The DAG's listing of daily files (one folder read at a time) finds exactly what the
+    readers' day-by-day glob finds: several production dates, a day missing, a hidden name, a
+    folder named like a file, a name without the zero padding, a year folder absent."""
+    from avhrrsm.io.glass import matching_files
+    from avhrrsm.io.rawfiles import daily_files
+
+    names = {
+        "lst/2001": [
+            "GLASS08B31.V40.A2001001.2021047.hdf",
+            "GLASS08B31.V40.A2001001.2022001.hdf",
+            "GLASS08B31.V40.A2001003.2021047.hdf",
+            ".GLASS08B31.V40.A2001004.2021047.hdf",
+            "GLASS08B31.V40.A20015.2021047.hdf",
+        ],
+        "cci/2001": [
+            "ESACCI-SM-20010101000000-fv09.1.nc",
+            "ESACCI-SM-20010103000000-fv09.1.nc",
+            "ESACCI-SM-2001014000000-fv09.1.nc",
+        ],
+        "modis/2001": ["GLASS_MODIS_SM_A2001002.tif", "GLASS_MODIS_SM_A2001002_h18v04.tif"],
+        "odd/2001": ["A2001001a.tif", "A2001002c.tif"],
+    }
+    for folder, files in names.items():
+        (tmp_path / folder).mkdir(parents=True)
+        for name in files:
+            (tmp_path / folder / name).write_bytes(b"x")
+    (tmp_path / "cci/2001/ESACCI-SM-20010102000000-fv09.1.nc").mkdir()  # not a file
+    resolved = pattern.replace("{root}", str(tmp_path))
+    days = pd.date_range("2000-12-30", "2001-01-05")  # 2000's folders do not exist
+    expected = [str(p) for day in days for p in matching_files(resolved, day)]
+    assert expected  # the case finds something
+    assert daily_files(resolved, days) == expected
