@@ -128,6 +128,42 @@ def test_era5land_daily_mean_needs_24_hours(tmp_path):
     assert str(path) in str(info.value)
 
 
+def test_era5land_global_file_covers_both_edges_of_the_dateline(tmp_path):
+    """ERA5-Land as the CDS gives the globe (longitudes 0..359.9) carries the cells at both
+    edges of -180..180: west of -179.9 from the 180 and -179.9 columns, east of 179.9 from
+    179.9 and 180; the values are the bilinear interpolation across the dateline."""
+    lon = np.round(0.1 * np.arange(3600), 6)
+    lat = np.array([45.0, 44.9])
+    hours = pd.date_range("2001-01-01", periods=24, freq="h")
+    field = (0.3 + 0.1 * np.cos(np.deg2rad(lon)))[None, None, :].repeat(2, axis=1)
+    seconds = ((hours - pd.Timestamp("1970-01-01")) // pd.Timedelta("1s")).to_numpy()
+    path = tmp_path / "era_global.nc"
+    write_netcdf(
+        path,
+        {"valid_time": 24, "latitude": 2, "longitude": lon.size},
+        {
+            "valid_time": NcVar(
+                ("valid_time",), seconds, np.int64, {"units": "seconds since 1970-01-01"}
+            ),
+            "latitude": NcVar(("latitude",), lat),
+            "longitude": NcVar(("longitude",), lon),
+            "swvl1": NcVar(
+                ("valid_time", "latitude", "longitude"),
+                field.repeat(24, axis=0).astype(np.float32),
+                np.float32,
+                {"units": "m**3 m**-3"},
+                np.float32(np.nan),
+            ),
+        },
+    )
+    for west, east in ((-180.0, -179.8), (179.8, 180.0)):
+        window = window_for_bounds(west, 44.9, east, 45.0)
+        on_grid = era5land_daily_on_grid(path, window, pd.Timestamp("2001-01-01"))
+        # cos is smooth: bilinear between 0.1 degree neighbours is within 1e-6 of it
+        expected = 0.3 + 0.1 * np.cos(np.deg2rad(window.lon()))
+        assert np.allclose(on_grid, expected[None, :], atol=1e-6), (west, on_grid)
+
+
 @pytest.fixture(scope="module")
 def stack_2001(test_stacks):
     """The 2001 stack of the test region, built in 0.5 degree tiles (conftest.test_stacks)."""

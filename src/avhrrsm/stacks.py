@@ -114,9 +114,11 @@ def era5land_daily_on_grid(
     lat, lon = hourly["lat"].values, hourly["lon"].values
     step = float(np.median(np.diff(lon))) if len(lon) > 1 else 0.0
     if len(lon) > 1 and abs(lon[-1] + step - (lon[0] + 360.0)) < 1e-6:
-        # a global file: repeat the first column after the last, for the cells up to 180 E
-        lon = np.append(lon, lon[0] + 360.0)
-        values = np.concatenate([values, values[:, :1]], axis=-1)
+        # a global file: its last column again before the first and its first after the last,
+        # for the cells at both edges of the region's -180..180 (ERA5-Land's 0..359.9 wraps to
+        # -179.9..180, which leaves the cells west of -179.9 without a western neighbour)
+        lon = np.concatenate([[lon[-1] - 360.0], lon, [lon[0] + 360.0]])
+        values = np.concatenate([values[:, -1:], values, values[:, :1]], axis=-1)
     n_lat_out, n_lon_out = outside_source(lat, lon, window.lat(), window.lon())
     if n_lat_out or n_lon_out:
         raise InputError(
