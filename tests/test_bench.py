@@ -148,3 +148,38 @@ def test_run_cost_scales_a_finished_run(tiny_run):
     walls = [cost["wall_hours_on_nodes"][n] for n in ("1", "4", "16")]
     assert walls[0] >= walls[1] >= walls[2] >= cost["longest_single_job"]["hours"] > 0
     assert cost["measured_run"]["jobs"] > 10 and cost["measured_run"]["wall_minutes"] > 0
+
+
+def test_global_year_jobs_render_their_line_and_count_in_the_memory_verdict():
+    """The product and validation year jobs at global size: seconds per day and fixed, a
+    year's hours, the product's parallel efficiency; their peak memory is a job's memory."""
+    year_jobs = {
+        "stack_job": {"days": 8, "seconds": 100.0, "peak_rss_gib": 3.0},
+        "product": {
+            "4_days": {"seconds": 20.0, "peak_rss_gib": 2.0},
+            "8_days": {"seconds": 32.0, "peak_rss_gib": 2.1},
+            "two_workers": {"days": 8, "seconds": 20.0, "peak_rss_gib": 0.5},
+            "parallel_efficiency": 0.8,
+            "seconds_per_day": 3.0,
+            "fixed_seconds": 8.0,
+        },
+        "validation": {
+            "4_days": {"seconds": 14.0, "peak_rss_gib": 1.0},
+            "8_days": {"seconds": 28.0, "peak_rss_gib": 1.1},
+            "seconds_per_day": 3.5,
+            "fixed_seconds": 0.0,
+        },
+    }
+    results = {**RESULTS, "product_validation_global": year_jobs}
+    text = render_markdown(results)
+    assert "Product: 3.00 s per global day plus 8.0 s fixed, a year 0.31 h on one core" in text
+    assert "parallel efficiency 0.80 from one worker to two" in text
+    assert "| product | 8 | 2 | 20.0 | 0.50 (parent) |" in text
+    heavy = {**year_jobs, "product": {**year_jobs["product"]}}
+    heavy["product"]["8_days"] = {"seconds": 32.0, "peak_rss_gib": 4.5}
+    (memory,) = [
+        v
+        for v in target_verdicts({**RESULTS, "product_validation_global": heavy})
+        if v["target"].startswith("peak memory")
+    ]
+    assert not memory["met"] and memory["figure"].startswith("4.50 GiB at most")

@@ -275,15 +275,17 @@ def write_year_product(
     model_name: str,
     provenance: Mapping[str, str],
     workers: int = 1,
+    day_count: int | None = None,
 ) -> dict[str, Any]:
     """Write every daily file of ``year`` into ``out_dir`` and the year's summary figure;
-    ``workers`` processes write blocks of days (the bytes do not depend on it)."""
+    ``workers`` processes write blocks of days (the bytes do not depend on it).
+    ``day_count``: only the first days of the year (tiles of those days; the benchmarks)."""
     window = region_window(region)
     missing_tiles = sorted(set(dict(tiles(window, tile_deg))) - set(tile_paths))
     if missing_tiles:
         raise ValueError(f"inference tiles missing for {year}: {missing_tiles}")
     land = read_static_layers(static_path, window)["land_mask"]
-    days = pd.date_range(f"{year}-01-01", f"{year}-12-31", freq="D")
+    days = pd.date_range(f"{year}-01-01", f"{year}-12-31", freq="D")[:day_count]
     attrs = product_attrs(settings, model_name, file_sha256(model_path), provenance)
     per_day = window.shape[0] * window.shape[1] * (4 + 1 + 2 + 1) * 2
     block = max(1, min(len(days), int(float(settings["memory_budget_mb"]) * 2**20 // per_day)))

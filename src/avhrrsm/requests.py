@@ -47,28 +47,34 @@ class Cost:
     mem_per_pixel_mb: float = 0.0  # per grid pixel of the region (a worker holds a day or two)
     spreads: bool = False  # pieces on several cores
     target_per_unit_s: float = 0.0  # added per unit in a year with a GLASS-MODIS target
+    # a spread job's speed-up per thread; the assumed figure where none was measured
+    parallel_efficiency: float = 0.8
 
 
 # Measured on this project's 2-core machine (benchmarks/results.json). The default run: 6,400
 # grid pixels (5,553 land), 2,192 days, 5 target years, 40,000 samples per target year
-# (run_cost's per-job CPU seconds divided by the job's units). The global stack: stack_global
-# (26.1 s per global day without the target) and modis_sinusoidal (29.8 s for the 1 km
-# sinusoidal target of one global day). Memory: run_cost's peak RSS and stack_global's 3.7 GiB
-# for a global stack job.
+# (run_cost's per-job CPU seconds divided by the job's units). The global jobs, measured on the
+# global grid itself: stack_global (40.8 s per global day without the target, 76 s fixed; one
+# worker to two at 1.04, counted as 0.9: two workers do not show what sixteen share),
+# modis_sinusoidal (29.8 s for the 1 km sinusoidal target of one global day),
+# product_validation_global (product 2.29 s per global day, 12.6 s fixed, 0.63 from one worker
+# to two; validation year 9.42 s per global day at 3,000 sites, 3.5 s fixed). Memory: run_cost's
+# peak RSS, and the global jobs' own (stack 3.7 GiB, product 3.4 GiB, validation 2.8 GiB).
 COSTS: dict[str, Cost] = {
     "synthesize": Cost(2.0e-5, "grid pixel-days", "run_cost (default run)", 60.0, 1000.0, 1e-4),
     "static_layers": Cost(
         1.55e-4, "grid pixels", "run_cost (default run)", 10.0, 500.0, 2e-4, spreads=True
     ),
     "stack_year": Cost(
-        1.007e-6,
+        40.8 / GLOBAL_GRID_PIXELS,
         "grid pixel-days",
-        "stack_global: 26.1 s per global day; target years add modis_sinusoidal's 29.8 s",
-        60.0,
+        "stack_global: 40.8 s per global day; target years add modis_sinusoidal's 29.8 s",
+        76.0,
         300.0,
         1.43e-4,  # 3.7 GiB at the global grid (stack_global)
         spreads=True,
         target_per_unit_s=29.8 / GLOBAL_GRID_PIXELS,  # modis_sinusoidal, per global day
+        parallel_efficiency=0.9,
     ),
     "sample_split": Cost(
         3.1e-5, "grid pixels x target years", "run_cost (default run)", spreads=True
@@ -86,15 +92,22 @@ COSTS: dict[str, Cost] = {
         5.03e-6, "land pixel-days (CPU)", "inference section / run_cost (2 threads)", 6.0, 1500.0
     ),
     "product_year": Cost(
-        2.34e-6, "grid pixel-days", "run_cost (default run)", 30.0, 500.0, 1e-4, spreads=True
+        2.29 / GLOBAL_GRID_PIXELS,
+        "grid pixel-days",
+        "product_validation_global: 2.29 s per global day, 12.6 s fixed",
+        12.6,
+        500.0,
+        1.2e-4,  # 3.4 GiB at the global grid, one worker (product_validation_global)
+        spreads=True,
+        parallel_efficiency=0.63,
     ),
     "validation_sites": Cost(1.0e-5, "sites x days", "run_cost (default run)", 60.0, 2000.0),
     # memory: a worker holds 8 days of ERA5-Land and GLASS-MODIS and the six per-pixel sums
     "validation_year": Cost(
-        1.08e-6,
+        9.42 / GLOBAL_GRID_PIXELS,
         "grid pixel-days",
-        "114 h over 40 global years (run_cost of the one-job validation)",
-        30.0,
+        "product_validation_global: 9.42 s per global day at 3,000 sites, 3.5 s fixed",
+        3.5,
         500.0,
         1.2e-4,
         spreads=True,
@@ -104,9 +117,9 @@ COSTS: dict[str, Cost] = {
 }
 # A tile job on a GPU: the 2 M land pixel-days/s a real H100 reached (host-bound, issue 18).
 GPU_LAND_PIXEL_DAYS_PER_S = 2.0e6
-# Parallel efficiency of a spread job per core. Not yet measured: 0.8 is assumed until the
-# stack_global benchmark's two-worker run (results.json stack_global.parallel_efficiency)
-# gives the figure for this machine; replace it then.
+# Parallel efficiency of a spread job per core where its rule has no measured figure (the
+# Cost's parallel_efficiency: the benchmarks' two-worker runs, stack_global and
+# product_validation_global).
 PARALLEL_EFFICIENCY = 0.8
 DEFAULT_HPC = {
     "max_threads": 16,
@@ -171,11 +184,13 @@ def request(
     if threads is None:
         threads = 1
         if cost.spreads:
-            wanted = seconds / (60.0 * float(settings["target_job_minutes"]) * PARALLEL_EFFICIENCY)
+            wanted = seconds / (
+                60.0 * float(settings["target_job_minutes"]) * cost.parallel_efficiency
+            )
             threads = max(1, min(int(settings["max_threads"]), int(pieces), math.ceil(wanted)))
     # only a spreading job's work divides by its threads (and not beyond its pieces)
     workers = min(threads, pieces) if cost.spreads else 1
-    wall = seconds / (workers * PARALLEL_EFFICIENCY) if workers > 1 else seconds
+    wall = seconds / (workers * cost.parallel_efficiency) if workers > 1 else seconds
     runtime = settings["margin"] * wall / 60.0
     if rule not in GROUPED:  # a group job's runtime is its members' sum: the floor is its own
         runtime = max(float(settings["min_runtime_minutes"]), runtime)

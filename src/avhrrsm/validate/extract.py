@@ -30,10 +30,17 @@ def _nearest(axis: np.ndarray, value: float, periodic: bool = False) -> int:
     return int(np.argmin(distance))
 
 
+ERA5_READ_HOURS = 24  # hours of a file's whole grid read at once (a global day: 0.6 GB)
+
+
 def era5land_at_sites(paths: Sequence[str | Path], sites: Sequence[Site]) -> list[pd.Series]:
-    """Daily ERA5-Land swvl1 at the 0.1 degree cell nearest each site (24 valid hours needed)."""
+    """Daily ERA5-Land swvl1 at the 0.1 degree cell nearest each site (24 valid hours needed).
+
+    Each file is read once, ``ERA5_READ_HOURS`` whole grids at a time, and every site taken
+    from them: reading site by site would decompress each stored chunk once per site (a
+    global month for thousands of sites would take hours)."""
     parts: list[list[pd.Series]] = [[] for _ in sites]
-    for path in paths:
+    for path in paths if sites else []:
         with open_era5land(path) as dataset:
             array = pick_variable(dataset, ["swvl1"], path, "ERA5-Land")
             lat_name = "latitude" if "latitude" in array.dims else "lat"
@@ -41,17 +48,26 @@ def era5land_at_sites(paths: Sequence[str | Path], sites: Sequence[Site]) -> lis
             time_name = "valid_time" if "valid_time" in array.dims else "time"
             for extra in [d for d in array.dims if d not in (lat_name, lon_name, time_name)]:
                 array = array.isel({extra: 0})
+            array = array.transpose(time_name, lat_name, lon_name)
             lats = array[lat_name].values
             lons = array[lon_name].values % 360.0
-            for k, site in enumerate(sites):
-                i = _nearest(lats, site.latitude)
-                j = _nearest(lons, site.longitude % 360.0, periodic=True)
-                # small negative values of the land-surface model count as 0, as in the stacks
-                hourly = array.isel({lat_name: i, lon_name: j}).load().clip(min=0.0).to_series()
-                hourly.index = pd.DatetimeIndex(hourly.index).floor("h")
-                grouped = hourly.groupby(hourly.index.floor("D"))
-                daily = grouped.mean()[grouped.count() == 24]
-                parts[k].append(daily)
+            rows = np.array([_nearest(lats, site.latitude) for site in sites], np.int64)
+            cols = np.array(
+                [_nearest(lons, site.longitude % 360.0, periodic=True) for site in sites],
+                np.int64,
+            )
+            times = pd.DatetimeIndex(array[time_name].values).floor("h")
+            n_hours = times.size
+            hourly = np.empty((n_hours, len(sites)), dtype=array.dtype)
+            for start in range(0, n_hours, ERA5_READ_HOURS):
+                block = slice(start, min(n_hours, start + ERA5_READ_HOURS))
+                hourly[block] = array.isel({time_name: block}).values[:, rows, cols]
+            # small negative values of the land-surface model count as 0, as in the stacks
+            hourly = np.clip(hourly, 0.0, None)
+            for k in range(len(sites)):
+                series = pd.Series(hourly[:, k], index=times)
+                grouped = series.groupby(series.index.floor("D"))
+                parts[k].append(grouped.mean()[grouped.count() == 24])
     out = []
     for pieces in parts:
         series = pd.concat(pieces).sort_index() if pieces else pd.Series(dtype=np.float64)

@@ -207,15 +207,17 @@ def year_part(
     cci_invalid_flag_bits: int,
     truth_folder: str | Path | None = None,
     workers: int = 1,
+    day_count: int | None = None,
 ) -> YearPart:
     """The validation's part of ``years`` (one year in a year job): the product read in blocks
-    of ``BLOCK_DAYS`` days on ``workers`` processes."""
+    of ``BLOCK_DAYS`` days on ``workers`` processes. ``day_count``: only the first days of
+    each year (a product made with the same ``day_count``; the benchmarks)."""
     coarse_deg = float(settings["coarse_cell_deg"])
     coarse_px = max(2, int(round(coarse_deg / STEP_DEG)))
     pieces = []
     for year in sorted(years):
         files = sorted(Path(product_dirs[year]).glob("*.nc"))
-        n_days = len(pd.date_range(f"{year}-01-01", f"{year}-12-31"))
+        n_days = len(_year_days(year, day_count))
         if len(files) != n_days:
             raise InputError(
                 product_dirs[year],
@@ -242,9 +244,7 @@ def year_part(
     for block_stats, _ in blocks:
         stats.add(block_stats)
     product_series = [_joined([series[k] for _, series in blocks]) for k in range(len(sites))]
-    days = pd.DatetimeIndex(
-        [d for y in sorted(years) for d in pd.date_range(f"{y}-01-01", f"{y}-12-31")]
-    )
+    days = pd.DatetimeIndex([d for y in sorted(years) for d in _year_days(y, day_count)])
     file_counts: dict[str, int] = {}
     era5_files = extract.existing_files(
         patterns["era5land"], days, file_counts, "era5land_missing_files"
@@ -273,6 +273,10 @@ def year_part(
         file_counts=file_counts,
         truth=truth,
     )
+
+
+def _year_days(year: int, day_count: int | None) -> pd.DatetimeIndex:
+    return pd.date_range(f"{year}-01-01", f"{year}-12-31")[:day_count]
 
 
 def year_part_dataset(part: YearPart, window: Window, attrs: Mapping[str, str]) -> xr.Dataset:

@@ -9,6 +9,9 @@
 - ``regrid_bilinear``: ERA5-Land 0.1 -> 0.05 degree against ``gdalwarp -r bilinear``.
 - ``stack_global``: a stack job on the global 7200 x 3600 grid for 2 and 4 days (synthetic
   global inputs in the real layouts): wall time and peak memory (RSS) of the job process.
+- ``product_validation_global``: the product job and the validation year job on the global
+  grid for 4 and 8 days (seconds per global day, fixed seconds, peak memory) and the product
+  on two workers (its parallel efficiency); the figures :mod:`avhrrsm.requests` costs them by.
 - ``inference``: per deep model, model-only forward throughput (pixel-days per second, batch
   sizes swept; FLOPs per pixel-day and the GFLOP/s reached) against the whole tile job (read,
   prepare, predict, write) on a 10 degree tile, the ratio, and the job's peak memory; the
@@ -33,6 +36,7 @@ BENCH_SECTIONS = (
     "glass_hdf4",
     "modis_sinusoidal",
     "stack_global",
+    "product_validation_global",
     "inference",
     "training",
     "dag",

@@ -26,7 +26,6 @@ from avhrrsm.requests import (
     COSTS,
     GLOBAL_DAYS,
     GLOBAL_LAND_PIXELS,
-    PARALLEL_EFFICIENCY,
     job_request,
 )
 from avhrrsm.static import read_static_layers
@@ -102,9 +101,11 @@ def run_cost(
     dag: Mapping[str, Any] | None = None,
     stack_global: Mapping[str, Any] | None = None,
     nodes: tuple[int, ...] = (1, 4, 16),
+    product_validation_global: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The measured run's figures per rule and their scaling to the global 40-year run of
-    ``global_config`` (the resolved workflow/configs/global.yaml: its samples per year)."""
+    ``global_config`` (the resolved workflow/configs/global.yaml: its samples per year); the
+    stack, product and validation year jobs from their global benchmarks where measured."""
     run_dir = Path(run_dir)
     manifest = json.loads((run_dir / "MANIFEST.json").read_text())
     config = manifest["config"]
@@ -155,6 +156,17 @@ def run_cost(
             if per_day:
                 cpu_hours = per_day * GLOBAL_DAYS / 3600
                 note = "measured on the global grid (benchmark stack_global: wall s per day) x days"
+        year_job = {"product_year": "product", "validation_year": "validation"}.get(rule)
+        measured_global = (product_validation_global or {}).get(year_job or "", {})
+        if measured_global.get("seconds_per_day") is not None:
+            cpu_hours = (
+                measured_global["seconds_per_day"] * GLOBAL_DAYS
+                + max(0.0, measured_global["fixed_seconds"]) * jobs_global
+            ) / 3600
+            note = (
+                "measured on the global grid (benchmark product_validation_global: wall s per "
+                "day and fixed s per job) x days and jobs"
+            )
         if rule in ("train_deep", "train_deep_replicate", "compare_models"):
             note += "; runs on the GPU in a real run (CPU figures here)"
         rules[rule] = {
@@ -233,7 +245,7 @@ def _spread(rule: str, global_config: Mapping[str, Any]) -> float:
     if rule not in COSTS:
         return 1.0
     threads = job_request(rule, global_config).threads
-    return threads * PARALLEL_EFFICIENCY if threads > 1 else 1.0
+    return threads * COSTS[rule].parallel_efficiency if threads > 1 else 1.0
 
 
 def _number(text: Any) -> float:

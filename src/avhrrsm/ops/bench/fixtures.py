@@ -58,6 +58,18 @@ def write_global_inputs(folder: Path, year: int, n_days: int) -> dict[str, str]:
         write_glass_hdf4(
             patterns["glass_albedo"].replace("*", "2019353").format(**name), window, albedo
         )
+    write_global_era5land(Path(patterns["era5land"].format(year=year, month=1)), year, n_days)
+    static = xr.Dataset(
+        {"land_mask": (("lat", "lon"), land.astype(np.int8))}, coords=lat_lon_coords(window)
+    )
+    static["crs"] = crs_variable()
+    static.to_zarr(folder / "static.zarr", mode="w")
+    return patterns
+
+
+def write_global_era5land(path: Path, year: int, n_days: int) -> None:
+    """A global ERA5-Land file of the first ``n_days`` of ``year`` as the new CDS gives it
+    (hourly swvl1, longitudes 0..359.9)."""
     era_lat = np.round(90.0 - 0.1 * np.arange(1801), 6)
     era_lon = np.round(0.1 * np.arange(3600), 6)
     ey, ex = np.meshgrid(np.deg2rad(era_lat), np.deg2rad(era_lon), indexing="ij")
@@ -67,7 +79,7 @@ def write_global_inputs(folder: Path, year: int, n_days: int) -> dict[str, str]:
         hourly[k] = 0.25 + 0.1 * np.sin(ex + hour.day_of_year / 10.0) * np.cos(ey)
     seconds = ((hours - pd.Timestamp("1970-01-01")) // pd.Timedelta("1s")).to_numpy()
     write_netcdf(
-        patterns["era5land"].format(year=year, month=1),
+        path,
         {"valid_time": len(hours), "latitude": 1801, "longitude": 3600},
         {
             "valid_time": NcVar(
@@ -84,13 +96,53 @@ def write_global_inputs(folder: Path, year: int, n_days: int) -> dict[str, str]:
             ),
         },
     )
-    del hourly
-    static = xr.Dataset(
-        {"land_mask": (("lat", "lon"), land.astype(np.int8))}, coords=lat_lon_coords(window)
-    )
-    static["crs"] = crs_variable()
-    static.to_zarr(folder / "static.zarr", mode="w")
-    return patterns
+
+
+def write_global_inference_tiles(
+    folder: Path, static_path: Path, year: int, n_days: int, tile_deg: float = 30.0
+) -> dict[str, str]:
+    """The inference tile stores of the global grid (``tile_deg`` tiles) for the first
+    ``n_days`` of ``year``, in :func:`avhrrsm.infer.predict_tile`'s layout: soil moisture over
+    the land of ``static_path`` (a smooth field with a little noise, in the valid range) and
+    quality flags. Returns tile id -> store."""
+    import xarray as xr
+
+    from avhrrsm.grid import tiles
+    from avhrrsm.static import read_static_layers
+    from avhrrsm.store import create_store, write_region
+    from avhrrsm.variables import FLAG_GAP_FILLED, QUALITY_ATTRS, SM_ATTRS
+
+    window = Window(0, 3600, 0, 7200)
+    land = read_static_layers(static_path, window)["land_mask"]
+    days = pd.date_range(f"{year}-01-01", periods=n_days, freq="D")
+    rng = np.random.default_rng(5)
+    variables = {
+        "soil_moisture": (("time", "lat", "lon"), np.float32, SM_ATTRS),
+        "quality_flag": (("time", "lat", "lon"), np.int8, QUALITY_ATTRS),
+    }
+    dims = dict.fromkeys(variables, ("time", "lat", "lon"))
+    time_coord = xr.DataArray(days.values, dims="time", attrs={"standard_name": "time"})
+    paths = {}
+    for tile_id, tile in tiles(window, tile_deg):
+        rows, cols = tile.within(window)
+        yy, xx = np.meshgrid(np.deg2rad(tile.lat()), np.deg2rad(tile.lon()), indexing="ij")
+        tile_land = land[rows, cols]
+        sm = np.empty((n_days, *tile.shape), np.float32)
+        for k, day in enumerate(days):
+            base = 0.25 + 0.1 * np.sin(xx + day.day_of_year / 10.0) * np.cos(yy)
+            noise = 0.01 * rng.standard_normal(tile.shape)
+            sm[k] = np.where(tile_land, np.clip(base + noise, 0.0, 0.6), np.nan)
+        cloudy = rng.random(sm.shape) < 0.3
+        quality = np.where(tile_land & cloudy, FLAG_GAP_FILLED, 0).astype(np.int8)
+        path = folder / "inference" / f"{tile_id}.zarr"
+        create_store(
+            path, tile, variables, {"time": 32, "lat": tile.shape[0], "lon": tile.shape[1]},
+            {"title": f"avhrrsm inference tile {tile_id} {year}", "tile": tile_id},
+            extra_coords={"time": time_coord},
+        )  # fmt: skip
+        write_region(path, tile, tile, {"soil_moisture": sm, "quality_flag": quality}, dims)
+        paths[tile_id] = str(path)
+    return paths
 
 
 def write_global_sinusoidal_day(path: Path, rows_per_block: int = 1200) -> tuple[int, int]:

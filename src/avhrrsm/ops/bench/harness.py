@@ -17,6 +17,7 @@ from avhrrsm.ops.bench.dag import bench_dag
 from avhrrsm.ops.bench.inputs import (
     bench_glass_hdf4,
     bench_modis_sinusoidal,
+    bench_product_validation_global,
     bench_regrid_bilinear,
     bench_regrid_block,
     bench_stack_global,
@@ -74,6 +75,8 @@ def run_benchmarks(
             results[name] = bench_regrid_bilinear(work, gdalwarp)
         elif name == "stack_global":
             results[name] = bench_stack_global(work)
+        elif name == "product_validation_global":
+            results[name] = bench_product_validation_global(work)
         elif name == "inference":
             results[name] = bench_inference(work)
         elif name == "training":
@@ -92,9 +95,14 @@ def run_benchmarks(
                 validate_config(load_yaml(checkout.config("global"))),
                 results.get("dag"),
                 results.get("stack_global"),
+                product_validation_global=results.get("product_validation_global"),
             )
-            readme = checkout.root / "README.md"
-            readme.write_text(with_generated_block(readme.read_text(), readme_block(results)))
+    if {"run_cost", "schedule"} & set(todo) and "skipped" not in results.get(
+        "run_cost", {"skipped": ""}
+    ):
+        # the README's cost block: run_cost's table and the schedule's lines
+        readme = checkout.root / "README.md"
+        readme.write_text(with_generated_block(readme.read_text(), readme_block(results)))
     (out_dir / "results.json").write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
     (out_dir / "RESULTS.md").write_text(render_markdown(results))
     shutil.rmtree(work, ignore_errors=True)

@@ -16,9 +16,14 @@ import rasterio
 from avhrrsm.grid import Window, window_for_bounds
 from avhrrsm.io.netcdf import pack
 from avhrrsm.io.rasters import write_geotiff
-from avhrrsm.ops.bench.fixtures import write_global_inputs, write_global_sinusoidal_day
+from avhrrsm.ops.bench.fixtures import (
+    write_global_era5land,
+    write_global_inputs,
+    write_global_sinusoidal_day,
+)
 from avhrrsm.ops.bench.timing import best_of, run_job
 from avhrrsm.regrid import bilinear_to_points, block_reduce_mean
+from avhrrsm.requests import DEFAULT_HPC
 
 
 def gdalwarp_to_window(
@@ -212,3 +217,58 @@ def bench_stack_global(work: Path, day_counts: tuple[int, ...] = (2, 4)) -> dict
     results["two_workers"] = {**two, "days": days}
     results["parallel_efficiency"] = results[f"{days}_days"]["seconds"] / (2 * two["seconds"])
     return results
+
+
+VALIDATION_SITES = 3000  # requests.DEFAULT_HPC["validation_sites"]: the sites the cost assumes
+
+
+def _line(seconds_by_days: dict[int, float]) -> dict[str, float]:
+    """Seconds per global day and fixed seconds through two measured day counts."""
+    (d1, t1), (d2, t2) = sorted(seconds_by_days.items())
+    per_day = (t2 - t1) / (d2 - d1)
+    return {"seconds_per_day": per_day, "fixed_seconds": t1 - d1 * per_day}
+
+
+def bench_product_validation_global(
+    work: Path, day_counts: tuple[int, int] = (4, 8)
+) -> dict[str, Any]:
+    """The product job and the validation year job on the global grid (7200 x 3600, the 72
+    tiles of 30 degrees) for 4 and 8 days on one worker (the slope: seconds per global day,
+    and the fixed part: imports, the summary figure, the part file), and for 8 days on two
+    (the parallel efficiency of the product's blocks of days; a validation year's blocks are
+    32 days, so 8 days are one piece). The validation reads its series at
+    the cost model's ``hpc.validation_sites`` land sites (ERA5-Land at the sites from the raw hourly file; no ESA CCI
+    file, so none of its reading). Inputs: the stack made by the stack job from global
+    inputs in the real formats, and inference tiles in the tile job's layout."""
+    from avhrrsm.ops.bench.fixtures import write_global_inference_tiles
+
+    year = 1999  # before GLASS-MODIS: the validation compares with ERA5-Land only
+    few, many = day_counts
+    patterns = write_global_inputs(work, year, many)
+    stack = run_job("stack", str(work), str(year), str(many), json.dumps(patterns), "2")
+    tiles = write_global_inference_tiles(work, work / "static.zarr", year, many)
+    product: dict[str, Any] = {}
+    validation: dict[str, Any] = {}
+    # the validation reads ERA5-Land's raw hours at the sites: a file of the job's days
+    era5 = {
+        many: patterns["era5land"],
+        few: str(work / f"era5_{few}" / "era5_{year}_{month:02d}.nc"),
+    }
+    (work / f"era5_{few}").mkdir()
+    write_global_era5land(Path(era5[few].format(year=year, month=1)), year, few)
+    cci = str(work / "cci_{year}{month:02d}{day:02d}.nc")  # none: no ESA CCI reading
+    for days in day_counts:
+        product[f"{days}_days"] = run_job(
+            "product", str(work), str(year), str(days), json.dumps(tiles)
+        )
+        validation[f"{days}_days"] = run_job(
+            "validation", str(work), str(year), str(days), str(work / f"product_{days}_1"),
+            str(work / f"stack_{many}_2.zarr"), json.dumps({"era5land": era5[days], "esa_cci": cci}),
+            str(DEFAULT_HPC["validation_sites"]),
+        )  # fmt: skip
+    two = run_job("product", str(work), str(year), str(many), json.dumps(tiles), "2")
+    product["two_workers"] = {**two, "days": many}
+    product["parallel_efficiency"] = product[f"{many}_days"]["seconds"] / (2 * two["seconds"])
+    for figures in (product, validation):
+        figures.update(_line({d: figures[f"{d}_days"]["seconds"] for d in day_counts}))
+    return {"stack_job": {**stack, "days": many}, "product": product, "validation": validation}

@@ -10,10 +10,19 @@ import resource
 import sys
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 
 def _peak_rss_gib() -> float:
+    """This process's peak resident memory since it started its program: Linux's VmHWM (the
+    getrusage maximum survives exec, so it would report the parent's size at the fork)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 2**20  # kB
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # kB on Linux
 
 
@@ -33,6 +42,88 @@ def stack_job(
         f"{folder}/static.zarr", {"lon_min": -180, "lon_max": 180, "lat_min": -90, "lat_max": 90},
         10, settings, {}, day_count=int(days), workers=int(workers),
     )  # fmt: skip
+    return {"seconds": time.perf_counter() - start, "peak_rss_gib": _peak_rss_gib()}
+
+
+GLOBAL_REGION = {"lon_min": -180.0, "lon_max": 180.0, "lat_min": -90.0, "lat_max": 90.0}
+
+
+def product_job(
+    folder: str, year: str, days: str, tiles: str, workers: str = "1"
+) -> dict[str, Any]:
+    """The product job of the first ``days`` of ``year`` on the global grid, from the tiles
+    ``fixtures.write_global_inference_tiles`` wrote (``tiles``: JSON tile id -> store), on
+    ``workers`` processes, into ``folder/product_{days}_{workers}``."""
+    from avhrrsm.config import validate_config
+    from avhrrsm.product import write_year_product
+
+    model = Path(folder, "model.pt")
+    model.write_bytes(b"a checkpoint the product only hashes")
+    start = time.perf_counter()
+    counts = write_year_product(
+        f"{folder}/product_{days}_{workers}", f"{folder}/summary_{days}_{workers}.png",
+        int(year), json.loads(tiles), f"{folder}/static.zarr", GLOBAL_REGION, 30.0,
+        validate_config({})["product"], model, "atlstm", {}, workers=int(workers),
+        day_count=int(days),
+    )  # fmt: skip
+    return {
+        "seconds": time.perf_counter() - start,
+        "peak_rss_gib": _peak_rss_gib(),
+        "land_pixel_days": counts["land_pixel_days"],
+    }
+
+
+def validation_job(
+    folder: str,
+    year: str,
+    days: str,
+    product: str,
+    stack: str,
+    patterns: str,
+    sites: str = "3000",
+    workers: str = "1",
+) -> dict[str, Any]:
+    """The validation year job's part of the first ``days`` of ``year`` on the global grid:
+    the product files in ``product`` with the stack ``stack`` and the raw ERA5-Land and ESA CCI
+    files of ``patterns`` (JSON), at ``sites`` land sites (one pixel each, as many as the cost
+    model's ``hpc.validation_sites``), on ``workers`` processes, written to a part file."""
+    import numpy as np
+    import pandas as pd
+
+    from avhrrsm.config import validate_config
+    from avhrrsm.grid import region_window
+    from avhrrsm.io.layouts import CCI_INVALID_FLAG_BITS
+    from avhrrsm.static import read_static_layers
+    from avhrrsm.validate.parts import write_year_part, year_part
+    from avhrrsm.validate.sites import Site
+
+    start = time.perf_counter()
+    window = region_window(GLOBAL_REGION)
+    land = read_static_layers(f"{folder}/static.zarr", window)["land_mask"]
+    rows, cols = np.nonzero(land)
+    chosen = np.random.default_rng(7).choice(rows.size, int(sites), replace=False)
+    at_sites = [
+        Site(
+            "bench",
+            f"site{k}",
+            "sensor",
+            "point",
+            float(window.lat()[rows[i]]),
+            float(window.lon()[cols[i]]),
+            0.0,
+            0.05,
+            "",
+            pd.Series(dtype=np.float64),
+            np.array([[rows[i], cols[i]]]),
+        )  # fmt: skip
+        for k, i in enumerate(chosen)
+    ]
+    part = year_part(
+        [int(year)], {int(year): product}, {int(year): stack}, window, land, at_sites,
+        json.loads(patterns), validate_config({})["validation"], CCI_INVALID_FLAG_BITS,
+        workers=int(workers), day_count=int(days),
+    )  # fmt: skip
+    write_year_part(f"{folder}/validation_{days}_{workers}.nc", part, window, {})
     return {"seconds": time.perf_counter() - start, "peak_rss_gib": _peak_rss_gib()}
 
 
@@ -78,7 +169,12 @@ def _null_model() -> Any:
     return Null()
 
 
-JOBS: dict[str, Callable[..., dict[str, Any]]] = {"stack": stack_job, "inference": inference_job}
+JOBS: dict[str, Callable[..., dict[str, Any]]] = {
+    "stack": stack_job,
+    "product": product_job,
+    "validation": validation_job,
+    "inference": inference_job,
+}
 
 
 def main(argv: Sequence[str]) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -59,9 +60,17 @@ def target_verdicts(results: dict[str, Any]) -> list[dict[str, Any]]:
             }
         )
     stack = {k: v for k, v in results.get("stack_global", {}).items() if k.endswith("_days")}
-    peaks = [r["peak_rss_gib"] for r in stack.values()] + [
-        r["peak_rss_gib"] for r in inference.values()
-    ]
+    year_jobs = results.get("product_validation_global", {})
+    peaks = (
+        [r["peak_rss_gib"] for r in stack.values()]
+        + [r["peak_rss_gib"] for r in inference.values()]
+        + [
+            r["peak_rss_gib"]
+            for job in ("product", "validation")
+            for key, r in year_jobs.get(job, {}).items()
+            if key.endswith("_days")
+        ]
+    )
     if stack:
         days = sorted(stack, key=lambda k: int(k.split("_")[0]))
         first, last = stack[days[0]]["peak_rss_gib"], stack[days[-1]]["peak_rss_gib"]
@@ -225,6 +234,7 @@ def render_markdown(results: dict[str, Any]) -> str:
                 f"{stack_global['parallel_efficiency']:.2f} from one core to two.",
             ]
         lines.append("")
+    lines += _year_jobs_markdown(results.get("product_validation_global"))
     inference = results.get("inference", {})
     if inference:
         lines += [
@@ -373,3 +383,49 @@ def with_generated_block(text: str, lines: list[str]) -> str:
         raise ValueError("the README has no run-cost block (its markers are missing)")
     head = text[: begin + len(README_BLOCK_BEGIN)]
     return head + "\n" + "\n".join(lines) + "\n" + text[end:]
+
+
+def _year_jobs_markdown(measured: Mapping[str, Any] | None) -> list[str]:
+    """The product and validation year jobs at global size (section product_validation_global)."""
+    if not measured:
+        return []
+    lines = [
+        "## Product and validation year jobs at global size (7200 x 3600, 72 tiles of 30 degrees)",
+        "",
+        "| job | days | workers | seconds | peak RSS (GiB) |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for job in ("product", "validation"):
+        figures = measured[job]
+        for key, r in figures.items():
+            if key.endswith("_days"):
+                lines.append(
+                    f"| {job} | {key.split('_')[0]} | 1 | {r['seconds']:.1f} | "
+                    f"{r['peak_rss_gib']:.2f} |"
+                )
+        if "two_workers" in figures:
+            two = figures["two_workers"]
+            lines.append(
+                f"| {job} | {two['days']} | 2 | {two['seconds']:.1f} | "
+                f"{two['peak_rss_gib']:.2f} (parent) |"
+            )
+    product, validation = measured["product"], measured["validation"]
+    lines += [
+        "",
+        f"Product: {product['seconds_per_day']:.2f} s per global day plus "
+        f"{product['fixed_seconds']:.1f} s fixed, a year {_year_hours(product):.2f} h on one core; "
+        f"parallel efficiency {product['parallel_efficiency']:.2f} from one worker to two. "
+        f"Validation year: {validation['seconds_per_day']:.2f} s per global day plus "
+        f"{validation['fixed_seconds']:.1f} s fixed, a year {_year_hours(validation):.2f} h on one "
+        "core (its pieces are blocks of 32 days: eight days make one, so no two-worker figure). "
+        "These are the per-unit costs `avhrrsm.requests.COSTS` gives the two rules. Inputs: the "
+        f"stack job's global stack of {measured['stack_job']['days']} days "
+        f"({measured['stack_job']['seconds']:.1f} s on two workers) and inference tiles in the "
+        "tile job's layout.",
+        "",
+    ]
+    return lines
+
+
+def _year_hours(figures: Mapping[str, Any]) -> float:
+    return (figures["seconds_per_day"] * 365 + figures["fixed_seconds"]) / 3600
