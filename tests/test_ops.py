@@ -60,7 +60,7 @@ def test_local_rules_are_read_from_the_rules_folder_given(tmp_path):
 
 def test_a_benchmark_job_name_is_checked(capsys):
     assert bench_job_main(["nosuch"]) == 2
-    assert "stack,inference" in capsys.readouterr().err
+    assert "{stack,product,validation,inference}" in capsys.readouterr().err
 
 
 def test_help_does_not_load_the_science_libraries():
