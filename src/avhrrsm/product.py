@@ -21,6 +21,7 @@ import pandas as pd
 
 from avhrrsm import __version__
 from avhrrsm.atomic import atomic_path
+from avhrrsm.days import year_days
 from avhrrsm.grid import STEP_DEG, Window, region_window, tiles
 from avhrrsm.infer import read_inference_tile
 from avhrrsm.io.errors import InputError
@@ -285,7 +286,7 @@ def write_year_product(
     if missing_tiles:
         raise ValueError(f"inference tiles missing for {year}: {missing_tiles}")
     land = read_static_layers(static_path, window)["land_mask"]
-    days = pd.date_range(f"{year}-01-01", f"{year}-12-31", freq="D")[:day_count]
+    days = year_days(year, day_count)
     attrs = product_attrs(settings, model_name, file_sha256(model_path), provenance)
     per_day = window.shape[0] * window.shape[1] * (4 + 1 + 2 + 1) * 2
     block = max(1, min(len(days), int(float(settings["memory_budget_mb"]) * 2**20 // per_day)))

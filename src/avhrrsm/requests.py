@@ -117,10 +117,6 @@ COSTS: dict[str, Cost] = {
 }
 # A tile job on a GPU: the 2 M land pixel-days/s a real H100 reached (host-bound, issue 18).
 GPU_LAND_PIXEL_DAYS_PER_S = 2.0e6
-# Parallel efficiency of a spread job per core where its rule has no measured figure (the
-# Cost's parallel_efficiency: the benchmarks' two-worker runs, stack_global and
-# product_validation_global).
-PARALLEL_EFFICIENCY = 0.8
 DEFAULT_HPC = {
     "max_threads": 16,
     "target_job_minutes": 30.0,

@@ -21,16 +21,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from avhrrsm.days import year_days, years_days
 from avhrrsm.io.glass import composite_start, matching_files, pattern_fields
 from avhrrsm.io.layouts import GLASS_ALBEDO
 from avhrrsm.io.paths import walk_files
 from avhrrsm.variables import GLASS_MODIS_YEARS
-
-
-def _days(years: Iterable[int]) -> pd.DatetimeIndex:
-    return pd.DatetimeIndex(
-        [d for y in years for d in pd.date_range(f"{y}-01-01", f"{y}-12-31", freq="D")]
-    )
 
 
 def daily_files(pattern: str, days: Iterable[pd.Timestamp]) -> list[str]:
@@ -117,7 +112,7 @@ def stack_year_files(patterns: Mapping[str, str], year: int) -> dict[str, list[s
     """What the stack job of ``year`` reads, for the products ``patterns`` names: ERA5-Land's 12
     months (required), and the GLASS albedo composites, GLASS LST days and GLASS-MODIS days that
     exist."""
-    days = _days([year])
+    days = year_days(year)
     composites = [d for d in days if composite_start(d, GLASS_ALBEDO.composite_days) == d]
     listers = {
         "era5land": lambda p: monthly_files(p, [year], existing_only=False),
@@ -133,7 +128,7 @@ def validation_files(patterns: Mapping[str, str], years: Sequence[int]) -> dict[
     products ``patterns`` names."""
     listers = {
         "era5land": lambda p: monthly_files(p, years, existing_only=True),
-        "esa_cci": lambda p: daily_files(p, _days(years)),
+        "esa_cci": lambda p: daily_files(p, years_days(years)),
     }
     return {name: lister(patterns[name]) for name, lister in listers.items() if name in patterns}
 

@@ -29,6 +29,7 @@ import pandas as pd
 import xarray as xr
 
 from avhrrsm.atomic import atomic_path
+from avhrrsm.days import year_days, years_days
 from avhrrsm.grid import STEP_DEG, Window
 from avhrrsm.io.errors import InputError
 from avhrrsm.parallel import map_pieces
@@ -217,7 +218,7 @@ def year_part(
     pieces = []
     for year in sorted(years):
         files = sorted(Path(product_dirs[year]).glob("*.nc"))
-        n_days = len(_year_days(year, day_count))
+        n_days = len(year_days(year, day_count))
         if len(files) != n_days:
             raise InputError(
                 product_dirs[year],
@@ -244,7 +245,7 @@ def year_part(
     for block_stats, _ in blocks:
         stats.add(block_stats)
     product_series = [_joined([series[k] for _, series in blocks]) for k in range(len(sites))]
-    days = pd.DatetimeIndex([d for y in sorted(years) for d in _year_days(y, day_count)])
+    days = years_days(sorted(years), day_count)
     file_counts: dict[str, int] = {}
     era5_files = extract.existing_files(
         patterns["era5land"], days, file_counts, "era5land_missing_files"
@@ -273,10 +274,6 @@ def year_part(
         file_counts=file_counts,
         truth=truth,
     )
-
-
-def _year_days(year: int, day_count: int | None) -> pd.DatetimeIndex:
-    return pd.date_range(f"{year}-01-01", f"{year}-12-31")[:day_count]
 
 
 def year_part_dataset(part: YearPart, window: Window, attrs: Mapping[str, str]) -> xr.Dataset:

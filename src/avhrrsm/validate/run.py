@@ -20,6 +20,7 @@ import pandas as pd
 
 from avhrrsm import __version__
 from avhrrsm.atomic import atomic_path, write_text_atomic
+from avhrrsm.days import years_days
 from avhrrsm.grid import Window, region_window
 from avhrrsm.io.layouts import CCI_INVALID_FLAG_BITS
 from avhrrsm.static import read_static_layers
@@ -173,7 +174,7 @@ def finish_validation(
     file of ``outputs`` (the report last) and return the intercomparison."""
     from avhrrsm.validate import report
 
-    days = pd.DatetimeIndex([d for y in years for d in pd.date_range(f"{y}-01-01", f"{y}-12-31")])
+    days = years_days(years)
     status, unscored_networks, empty_sources, skip_counts = validate_sites(
         outputs, sites, part.series, days, insitu, settings, skips, part.file_counts, provenance
     )

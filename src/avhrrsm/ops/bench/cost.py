@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from avhrrsm.grid import N_LAT, N_LON, region_window
+from avhrrsm.ops.bench.timing import job_seconds_by_days, seconds_line
 from avhrrsm.requests import (
     COSTS,
     GLOBAL_DAYS,
@@ -258,15 +259,10 @@ def _number(text: Any) -> float:
 
 def _stack_seconds_per_day(stack_global: Mapping[str, Any]) -> float | None:
     """Seconds per day of a global stack job: the slope between the two measured day counts."""
-    points = sorted(
-        (int(k.split("_")[0]), v["seconds"])
-        for k, v in stack_global.items()
-        if k.endswith("_days") and isinstance(v, dict)
-    )
-    if len(points) < 2 or points[-1][0] == points[0][0]:
+    points = job_seconds_by_days(stack_global)
+    if len(points) < 2 or min(points) == max(points):
         return None
-    (d0, t0), (d1, t1) = points[0], points[-1]
-    return max(0.0, (t1 - t0) / (d1 - d0))
+    return seconds_line(points)["seconds_per_day"]
 
 
 def _wall_minutes(run_dir: Path, manifest: Mapping[str, Any]) -> float | None:

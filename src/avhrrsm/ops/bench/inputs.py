@@ -21,7 +21,7 @@ from avhrrsm.ops.bench.fixtures import (
     write_global_inputs,
     write_global_sinusoidal_day,
 )
-from avhrrsm.ops.bench.timing import best_of, run_job
+from avhrrsm.ops.bench.timing import best_of, job_seconds_by_days, run_job, seconds_line
 from avhrrsm.regrid import bilinear_to_points, block_reduce_mean
 from avhrrsm.requests import DEFAULT_HPC
 
@@ -216,17 +216,8 @@ def bench_stack_global(work: Path, day_counts: tuple[int, ...] = (2, 4)) -> dict
     two = run_job("stack", str(work), str(year), str(days), json.dumps(patterns), "2")
     results["two_workers"] = {**two, "days": days}
     results["parallel_efficiency"] = results[f"{days}_days"]["seconds"] / (2 * two["seconds"])
+    results.update(seconds_line(job_seconds_by_days(results)))
     return results
-
-
-VALIDATION_SITES = 3000  # requests.DEFAULT_HPC["validation_sites"]: the sites the cost assumes
-
-
-def _line(seconds_by_days: dict[int, float]) -> dict[str, float]:
-    """Seconds per global day and fixed seconds through two measured day counts."""
-    (d1, t1), (d2, t2) = sorted(seconds_by_days.items())
-    per_day = (t2 - t1) / (d2 - d1)
-    return {"seconds_per_day": per_day, "fixed_seconds": t1 - d1 * per_day}
 
 
 def bench_product_validation_global(
@@ -236,9 +227,9 @@ def bench_product_validation_global(
     tiles of 30 degrees) for 4 and 8 days on one worker (the slope: seconds per global day,
     and the fixed part: imports, the summary figure, the part file), and for 8 days on two
     (the parallel efficiency of the product's blocks of days; a validation year's blocks are
-    32 days, so 8 days are one piece). The validation reads its series at
-    the cost model's ``hpc.validation_sites`` land sites (ERA5-Land at the sites from the raw hourly file; no ESA CCI
-    file, so none of its reading). Inputs: the stack made by the stack job from global
+    32 days, so 8 days are one piece). The validation reads its series at the cost model's
+    ``hpc.validation_sites`` land sites (ERA5-Land at the sites from the raw hourly file; no
+    ESA CCI file, so none of its reading). Inputs: the stack made by the stack job from global
     inputs in the real formats, and inference tiles in the tile job's layout."""
     from avhrrsm.ops.bench.fixtures import write_global_inference_tiles
 
@@ -270,5 +261,5 @@ def bench_product_validation_global(
     product["two_workers"] = {**two, "days": many}
     product["parallel_efficiency"] = product[f"{many}_days"]["seconds"] / (2 * two["seconds"])
     for figures in (product, validation):
-        figures.update(_line({d: figures[f"{d}_days"]["seconds"] for d in day_counts}))
+        figures.update(seconds_line(job_seconds_by_days(figures)))
     return {"stack_job": {**stack, "days": many}, "product": product, "validation": validation}

@@ -80,7 +80,7 @@ def validation_job(
     product: str,
     stack: str,
     patterns: str,
-    sites: str = "3000",
+    sites: str,
     workers: str = "1",
 ) -> dict[str, Any]:
     """The validation year job's part of the first ``days`` of ``year`` on the global grid:
