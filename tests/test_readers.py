@@ -323,6 +323,30 @@ def test_cosmos_bad_files(tmp_path):
         read_cosmos_uk(bad_date)
 
 
+def test_cosmos_uk_header_only_file_and_bad_positions_say_file_problem_and_fix(tmp_path):
+    from avhrrsm.grid import region_window
+    from avhrrsm.validate.sites import SkipLog, cosmos_uk_sites
+
+    header_only = tmp_path / "COSMOS-UK_X_HydroSoil_Daily_2015-2015.csv"
+    header_only.write_text("SITE_ID,DATE_TIME,COSMOS_VWC,D86_75M\n")
+    with pytest.raises(InputError, match="a header but no data rows") as caught:
+        read_cosmos_uk(header_only)
+    assert str(header_only) in str(caught.value) and "download" in str(caught.value)
+    metadata = tmp_path / "COSMOS-UK_SiteMetadata_2015-2015.csv"
+    for latitude in ("42.6N", "142.6"):
+        metadata.write_text(f"SITE_NAME,SITE_ID,LATITUDE,LONGITUDE\nEx,X,{latitude},0.1\n")
+        with pytest.raises(InputError, match="LATITUDE is not a number of degrees") as caught:
+            read_cosmos_uk_site_metadata(metadata)
+        assert f"X '{latitude}'" in str(caught.value) and str(metadata) in str(caught.value)
+    # a site listed without a position is skipped, counted and named
+    metadata.write_text("SITE_NAME,SITE_ID,LATITUDE,LONGITUDE\nEx,X,,0.1\n")
+    header_only.write_text("SITE_ID,DATE_TIME,COSMOS_VWC,D86_75M\nX,2015-01-01,30,15\n")
+    window = region_window({"lon_min": -2.0, "lon_max": 2.0, "lat_min": 41.0, "lat_max": 45.0})
+    skips = SkipLog()
+    assert cosmos_uk_sites(tmp_path, window, skips) == []
+    assert skips.sites[0]["reason"] == "no_position" and skips.sites[0]["station"] == "X"
+
+
 def test_cosmos_uk_release_in_lower_case_with_a_site_missing_from_its_metadata(
     synthetic_world, tmp_path
 ):

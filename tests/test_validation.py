@@ -4,6 +4,7 @@ SMAP 9 km cells, fair common-day scoring, the Pettitt homogeneity test."""
 from __future__ import annotations
 
 import shutil
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ from avhrrsm import metrics as M
 from avhrrsm.grid import ease2_cell, region_window
 from avhrrsm.io.errors import InputError
 from avhrrsm.io.ismn import read_sensor_file
-from avhrrsm.validate.at_sites import PRODUCTS, score_sites
+from avhrrsm.validate.at_sites import PRODUCTS, collect_sites, score_sites
 from avhrrsm.validate.homogeneity import homogeneity_test, pettitt
 from avhrrsm.validate.sites import (
     Site,
@@ -25,6 +26,7 @@ from avhrrsm.validate.sites import (
     ismn_daily,
     ismn_sites,
     nearest_pixel,
+    one_site_per_record,
     smap_sites,
 )
 
@@ -151,6 +153,88 @@ def test_stations_outside_the_region_or_too_deep_are_counted_not_lost(tmp_path):
     inside = next(s for s in sites if s.station == "Inside")
     assert len(inside.series) == 40
     assert tuple(inside.pixels[0]) == nearest_pixel(42.51, 0.02, window)
+
+
+def _collect(ismn: Path, cosmos: Path, skips: SkipLog) -> list[Site]:
+    inputs = {"ismn": str(ismn), "cosmos": str(cosmos), "smap_cvs": str(cosmos / "none")}
+    settings = {**SETTINGS, "cosmos_networks": ["COSMOS", "COSMOS-UK"]}
+    return collect_sites(inputs, region_window(REGION), settings, skips)
+
+
+def test_an_in_situ_record_held_twice_is_scored_once(tmp_path):
+    """The same sensor file twice in an archive folder (and as a doubled zip member), and two
+    releases of one COSMOS-UK site's daily file: each record scored once, the copy that won
+    named, the others counted and listed."""
+    archive = tmp_path / "ismn"
+    path = _write_stm(archive, "NETA", "Inside", 42.51, 0.02, 0.05, 0.05)
+    _write_stm(archive, "NETA", "Other", 42.61, 0.12, 0.05, 0.05)
+    (path.parent / "again").mkdir()
+    shutil.copy(path, path.parent / "again" / path.name)
+    cosmos = tmp_path / "cosmos"
+    cosmos.mkdir()
+    # the same probe in ISMN's COSMOS-UK network, a shorter record: the EIDC release wins
+    _write_stm(archive, "COSMOS-UK", "ALPHA-ISMN", 42.3, -0.3, 0.0, 0.19, days=10)
+    (cosmos / "COSMOS-UK_SiteMetadata_2015-2016.csv").write_text(
+        "SITE_NAME,SITE_ID,LATITUDE,LONGITUDE,ALTITUDE\nAlpha,ALPHA,42.3,-0.3,100\n"
+    )
+    for last, days in ((2015, 20), (2016, 30)):
+        stamps = pd.date_range("2015-01-05", periods=days).strftime("%Y-%m-%d")
+        rows = "".join(f"ALPHA,{d},{30 + k % 5},15\n" for k, d in enumerate(stamps))
+        (cosmos / f"COSMOS-UK_ALPHA_HydroSoil_Daily_2015-{last}.csv").write_text(
+            "SITE_ID,DATE_TIME,COSMOS_VWC,D86_75M\n" + rows
+        )
+    skips = SkipLog()
+    sites = _collect(archive, cosmos, skips)
+    assert sorted(s.station for s in sites) == ["Alpha", "Inside", "Other"]
+    assert skips.counts["sensors_duplicate_record"] == 3
+    newer = next(s for s in sites if s.station == "Alpha")
+    assert newer.source.endswith("2015-2016.csv") and len(newer.series) == 30
+    by_station = {entry["station"]: entry for entry in skips.sensors}
+    assert by_station["Alpha"]["detail"].endswith("(it ends later)")
+    assert "2015-2015.csv: a copy of the record in" in by_station["Alpha"]["detail"]
+    assert by_station["Inside"]["detail"] == (
+        f"{path.parent / 'again' / path.name}: a copy of the record in {path} "
+        "(it comes first in path order)"
+    )
+    # a zip holding one member twice (zipfile writes it, with a warning)
+    doubled = tmp_path / "doubled.zip"
+    with zipfile.ZipFile(doubled, "w") as out, pytest.warns(UserWarning, match="Duplicate"):
+        for _ in range(2):
+            out.write(path, f"NETA/Inside/{path.name}")
+    skips = SkipLog()
+    assert [s.station for s in _collect(doubled, cosmos / "none", skips)] == ["Inside"]
+    assert skips.counts["sensors_duplicate_record"] == 1
+
+
+def test_pieces_of_one_record_that_do_not_overlap_are_joined():
+    def site(start: str, source: str) -> Site:
+        days = pd.date_range(start, periods=5, name="date")
+        return Site(
+            "NETA", "S1", "Probe", "point", 42.5, 0.0, 0.0, 0.05, source,
+            pd.Series(0.2, index=days), np.array([[1, 1]]),
+        )  # fmt: skip
+
+    skips = SkipLog()
+    (joined,) = one_site_per_record(
+        [site("2015-01-01", "a.stm"), site("2016-01-01", "b.stm")], skips
+    )
+    assert len(joined.series) == 10 and joined.series.index.is_monotonic_increasing
+    assert skips.counts["records_joined"] == 1 and not skips.sensors
+
+
+@pytest.mark.parametrize(
+    "member", ["../NETA/Inside/{name}", "/NETA/Inside/{name}", "C:\\x\\{name}"]
+)
+def test_archive_members_that_climb_out_or_are_absolute_are_refused(tmp_path, member):
+    path = _write_stm(tmp_path / "folder", "NETA", "Inside", 42.51, 0.02, 0.05, 0.05)
+    archive = tmp_path / "hostile.zip"
+    with zipfile.ZipFile(archive, "w") as out:
+        out.write(path, f"NETA/Inside/{path.name}")
+        info = zipfile.ZipInfo(member.format(name=path.name))
+        out.writestr(info, path.read_bytes())
+    with pytest.raises(InputError, match="climbs out of the archive") as caught:
+        ismn_sites(archive, region_window(REGION), SETTINGS, SkipLog())
+    assert str(archive) in str(caught.value) and path.name in str(caught.value)
 
 
 def test_an_ismn_header_that_disagrees_with_its_name_is_counted_and_noted():

@@ -73,6 +73,20 @@ def read_cosmos_uk_site_metadata(path: str | Path) -> pd.DataFrame:
     if frame["SITE_ID"].duplicated().any():
         twice = sorted(set(frame.loc[frame["SITE_ID"].duplicated(), "SITE_ID"]))
         raise InputError(path, f"sites listed twice: {', '.join(twice)}")
+    for column, limit in (("LATITUDE", 90.0), ("LONGITUDE", 180.0)):
+        text = frame[column].astype(str).str.strip()
+        empty = frame[column].isna() | text.eq("")
+        degrees = pd.to_numeric(frame[column], errors="coerce")
+        bad = (~empty & (degrees.isna() | (degrees.abs() > limit))).to_numpy()
+        if bad.any():
+            rows = [f"{frame['SITE_ID'].iloc[k]} {text.iloc[k]!r}" for k in np.flatnonzero(bad)]
+            raise InputError(
+                path,
+                f"{column} is not a number of degrees within +-{limit:g} for site(s) "
+                f"{', '.join(rows[:5])}",
+                "the release gives decimal degrees, north and east positive (52.5, -1.2)",
+            )
+        frame[column] = degrees
     return frame.set_index("SITE_ID")
 
 
@@ -105,6 +119,12 @@ def read_cosmos_uk(path: str | Path, site_metadata: pd.DataFrame | None = None) 
         raise InputError(
             path, f"COSMOS_VWC values {vwc.min():.4g}..{vwc.max():.4g} outside 0..100 %"
         )
+    if frame.empty:
+        raise InputError(
+            path,
+            "COSMOS-UK daily file has a header but no data rows",
+            "an interrupted download or copy leaves this: download the site's file again",
+        )
     result = pd.DataFrame(
         {
             "soil_moisture": (vwc / 100.0).to_numpy(),
@@ -128,6 +148,10 @@ def read_cosmos_uk(path: str | Path, site_metadata: pd.DataFrame | None = None) 
     }
     if site_metadata is not None and site_id in site_metadata.index:
         meta = site_metadata.loc[site_id]
+        if not (np.isfinite(meta["LATITUDE"]) and np.isfinite(meta["LONGITUDE"])):
+            attrs["no_position"] = True  # the metadata lists the site without a position
+            result.attrs.update(attrs)
+            return result
         attrs.update(
             site_name=str(meta.get("SITE_NAME", site_id)),
             latitude=float(meta["LATITUDE"]),

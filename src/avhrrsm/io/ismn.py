@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from avhrrsm.io.errors import InputError
-from avhrrsm.io.paths import read_zip_member, walk_files, zip_damage
+from avhrrsm.io.paths import read_zip_member, safe_member_parts, walk_files, zip_damage
 
 LOGGER = logging.getLogger(__name__)
 
@@ -357,16 +357,14 @@ def read_archive(
         )
         if not names:
             raise InputError(path, "no .stm files in ISMN zip archive")
+        member_parts = {name: safe_member_parts(name, path) for name in names}
         for name in names:
             source = f"{path}!{name}"
-            if _wanted(PurePosixPath(name).name, variable, source, skipped):
-                parts = PurePosixPath(name).parts
+            parts = member_parts[name]
+            if _wanted(parts[-1], variable, source, skipped):
                 network = parts[0] if len(parts) > 1 else None
                 yield parse_sensor_bytes(
-                    read_zip_member(archive, name, str(path)),
-                    PurePosixPath(name).name,
-                    source,
-                    network,
+                    read_zip_member(archive, name, str(path)), parts[-1], source, network
                 )
 
 

@@ -15,7 +15,7 @@ import zipfile
 import zlib
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from avhrrsm.io.errors import InputError
 
@@ -82,3 +82,22 @@ def read_zip_member(archive: zipfile.ZipFile, name: str, source: str) -> bytes:
             f"member {name} of the zip is damaged ({type(err).__name__}: {err})",
             "download the archive again",
         ) from err
+
+
+def safe_member_parts(name: str, source: str | Path) -> tuple[str, ...]:
+    """The folder parts and file name of an archive member, or an InputError naming the archive
+    and the member where the name is absolute (``/x``, ``C:x``) or climbs out of the archive
+    (a ``..`` part): such a name would read as a network called ``/`` or ``..`` (and merge
+    every network so named). Backslashes, which some Windows tools write, count as separators.
+    """
+    parts = PurePosixPath(name.replace("\\", "/")).parts
+    if not parts:
+        raise InputError(source, f"archive member with an empty name {name!r}")
+    if parts[0] == "/" or (len(parts[0]) >= 2 and parts[0][1] == ":") or ".." in parts:
+        raise InputError(
+            source,
+            f"archive member {name!r} has an absolute name or one that climbs out of the archive",
+            "an archive from the data portal names its members relative to its top; "
+            "repack or download it again",
+        )
+    return tuple(part for part in parts if part != ".")

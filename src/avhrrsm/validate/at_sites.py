@@ -24,7 +24,14 @@ from avhrrsm.grid import Window
 from avhrrsm.io.errors import InputError
 from avhrrsm.io.layouts import nsidc0712_layout
 from avhrrsm.validate.periods import years_label
-from avhrrsm.validate.sites import Site, SkipLog, cosmos_uk_sites, ismn_sites, smap_sites
+from avhrrsm.validate.sites import (
+    Site,
+    SkipLog,
+    cosmos_uk_sites,
+    ismn_sites,
+    one_site_per_record,
+    smap_sites,
+)
 
 LOGGER = logging.getLogger(__name__)
 PRODUCTS = ("avhrrsm", "era5land", "esa_cci")
@@ -82,6 +89,7 @@ def collect_sites(
         tuple(settings.get("smap_grid_km", (9,))),
         nsidc0712_layout(nsidc0712),
     )
+    sites = one_site_per_record(sites, skips)
     if not sites:
         raise InputError(
             inputs["ismn"],

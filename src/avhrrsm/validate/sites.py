@@ -59,6 +59,21 @@ class Site:
     pixels: np.ndarray  # (k, 2) rows and columns within the validation window
     notes: list[str] = field(default_factory=list)  # what was read differently or not at all
 
+    def record_key(self) -> tuple[Any, ...]:
+        """What identifies the in-situ record (two files with the same one are one record): a
+        sensor by network, station, sensor and depths; a cosmic-ray probe (one per site, its
+        effective depth a statistic of its days) by network and position to about 100 m, so
+        that a site read from ISMN's COSMOS-UK network and from the EIDC release is one."""
+        if self.scale == "field":
+            return (self.network, "field", round(self.latitude, 3), round(self.longitude, 3))
+        return (
+            self.network,
+            self.station,
+            self.sensor,
+            round(self.depth_from, 4),
+            round(self.depth_to, 4),
+        )
+
 
 @dataclass
 class SkipLog:
@@ -157,6 +172,61 @@ def ismn_daily(
     return daily.astype(np.float64)
 
 
+def one_site_per_record(sites: list[Site], skips: SkipLog) -> list[Site]:
+    """Each in-situ record scored once, however many files or archive members hold it.
+
+    Sites of one record (:meth:`Site.record_key`) whose periods overlap are copies of it: the
+    copy whose series ends last wins (a later release reprocesses the earlier days too), then
+    the one with more days, then the first in path order (identical copies); the others are
+    counted (``sensors_duplicate_record``), logged and listed with the copy that won. Pieces of
+    one record that do not overlap (a record split over two files) are joined
+    (``records_joined``). The record keeps the place of its first copy in ``sites``.
+    """
+    groups: dict[tuple[Any, ...], list[int]] = {}
+    for k, site in enumerate(sites):
+        groups.setdefault(site.record_key(), []).append(k)
+    out: list[Site] = []
+    for key, members in groups.items():
+        if len(members) == 1:
+            out.append(sites[members[0]])
+            continue
+        ordered = sorted(
+            members,
+            key=lambda k: (-sites[k].series.index.max().value, -sites[k].series.size, k),
+        )
+        winner = sites[ordered[0]]
+        series = winner.series
+        for k in ordered[1:]:
+            other = sites[k]
+            overlaps = (
+                other.series.index.min() <= series.index.max()
+                and other.series.index.max() >= series.index.min()
+            )
+            if overlaps:
+                why = (
+                    "it ends later"
+                    if other.series.index.max() < winner.series.index.max()
+                    else "it has more days"
+                    if other.series.size < winner.series.size
+                    else "it comes first in path order"
+                )
+                detail = f"{other.source}: a copy of the record in {winner.source} ({why})"
+                skips.skip_sensor(
+                    "duplicate_record", other.network, other.station, other.sensor, detail
+                )
+                LOGGER.warning("%s/%s: %s, not scored twice", other.network, other.station, detail)
+                winner.notes.append(f"also in {other.source}, not scored twice")
+            else:
+                series = pd.concat([series, other.series]).sort_index()
+                skips.counts["records_joined"] += 1
+                LOGGER.info("%s/%s: %s joined to %s", key[0], key[1], other.source, winner.source)
+                winner.notes.append(f"joined with {other.source} (periods do not overlap)")
+                winner.source = f"{winner.source}; {other.source}"
+        winner.series = series
+        out.append(winner)
+    return out
+
+
 def ismn_sites(
     archive: str | Path, window: Window, settings: Mapping[str, Any], skips: SkipLog
 ) -> list[Site]:
@@ -243,6 +313,14 @@ def cosmos_uk_sites(folder: str | Path, window: Window, skips: SkipLog) -> list[
     for path in files:
         frame = read_cosmos_uk(path, metadata)
         a = frame.attrs
+        if a.get("no_position"):
+            skips.skip_site(
+                "no_position",
+                "COSMOS-UK",
+                a["site_id"],
+                f"no latitude/longitude in {metadata_path}",
+            )
+            continue
         if "latitude" not in a:
             skips.skip_site(
                 "no_site_metadata", "COSMOS-UK", a["site_id"], f"not in {metadata_path}"
