@@ -39,3 +39,4 @@ rule all:
     input:
         all_targets(),
         manifest_path(),
+        lost_outputs(),

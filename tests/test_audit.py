@@ -23,6 +23,7 @@ from avhrrsm.ops.audit import (
     build_manifest,
     format_lineage,
     lineage,
+    raw_input_changes,
     rerun_selection,
     verify_run,
 )
@@ -267,6 +268,74 @@ def test_lineage_says_what_it_checked_and_finds_a_chunk_changed_behind_its_mtime
     )
     day2.write_text("day two, longer now")
     assert lineage(chain.metrics).inputs[0].status == "CHANGED since (bytes differ)"
+
+
+def test_a_raw_input_replaced_behind_its_mtime_is_found_by_a_byte_check(chain, capsys):
+    """What ``cp -p``, ``rsync -a`` and untar do: other bytes, same size and mtime. Snakemake
+    reruns nothing; ``raw_input_changes`` (``inputs check --check-bytes``) finds it, and
+    ``audit lineage --check-bytes`` exits 1 on it."""
+    from avhrrsm.cli import main
+
+    assert raw_input_changes(chain.run) == ([], 1)
+    assert main(["audit", "lineage", str(chain.metrics), "--check-bytes"]) == 0
+    before = chain.raw.stat()
+    chain.raw.write_text("RAW observations")  # same size
+    os.utime(chain.raw, ns=(before.st_atime_ns, before.st_mtime_ns))
+    changes, checked = raw_input_changes(chain.run)
+    assert checked == 1 and [str(c) for c in changes] == [
+        f"CHANGED since the run (bytes differ): {Path.cwd() / chain.raw}"
+    ]
+    capsys.readouterr()
+    assert main(["audit", "lineage", str(chain.metrics)]) == 0  # not re-hashed: not seen
+    assert main(["audit", "lineage", str(chain.metrics), "--check-bytes"]) == 1
+    err = capsys.readouterr().err
+    assert f"1 input(s) not as recorded: {chain.raw} [raw input, CHANGED since]" in err
+    chain.raw.unlink()
+    assert [c.what for c in raw_input_changes(chain.run)[0]] == ["missing"]
+
+
+def test_verify_says_the_manifest_is_behind_a_remade_output_with_the_same_bytes(chain):
+    """After `--forcerun ... --until ...` an output is made again, byte for byte, but the
+    manifest rule did not run: verify says the manifest is behind and how to refresh it."""
+    manifest_file = chain.run / "MANIFEST.json"
+    manifest = json.loads(manifest_file.read_text())
+    manifest["created"] = "2000-01-01T00:00:00+00:00"  # written before the job below
+    manifest_file.write_text(json.dumps(manifest))
+    with run_job(
+        _fake_job(Path.cwd(), [chain.metrics], {"stack": str(chain.stack)}, "compare_models")
+    ):
+        chain.metrics.write_text("model,rmse\natlstm,0.011\n")  # the same bytes
+    [problem] = verify_run(chain.run).problems
+    assert problem.path == "comparison/metrics.csv.prov.json"
+    assert "the manifest is behind" in problem.what and "--forcerun manifest" in problem.what
+
+
+def test_verify_names_an_output_that_changes_while_it_is_read(chain, monkeypatch):
+    import avhrrsm.ops.audit as audit
+
+    def vanishing(path):
+        raise FileNotFoundError(2, "No such file or directory", str(Path(path) / "day2.csv"))
+
+    monkeypatch.setattr(audit, "content_digest", vanishing)
+    problems = [str(p) for p in verify_run(chain.run).problems]
+    assert problems[0].startswith("changed while being read (FileNotFoundError: ")
+    assert "run verify again when the workflow has finished" in problems[0]
+
+
+def test_a_rerun_whose_scratch_cannot_be_made_says_to_give_scratch(chain, monkeypatch):
+    import tempfile
+
+    from avhrrsm.ops.audit import AuditError, rerun
+
+    def read_only(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(chain.run.parent))
+
+    monkeypatch.setattr(tempfile, "mkdtemp", read_only)
+    snakefile = Path.cwd() / "Snakefile"
+    snakefile.write_text("")
+    with pytest.raises(AuditError, match="give --scratch DIR") as info:
+        rerun(chain.run, snakefile, year=2001)
+    assert str(chain.run.parent) in str(info.value) and "Permission denied" in str(info.value)
 
 
 def test_lineage_of_a_file_without_provenance_is_a_clear_error(tmp_path):
@@ -521,3 +590,21 @@ def test_raw_inputs_are_hashed_once_through_the_hash_cache(tmp_path, monkeypatch
     monkeypatch.setenv("AVHRRSM_HASH_CACHE", "off")
     provenance.cached_file_sha256(raw)
     assert len(calls) == 5  # the folder member (cached, then by content_digest), no cache
+
+
+def test_lost_outputs_are_found_from_the_manifest(chain):
+    """The unit under the workflow's check: outputs the last manifest lists that are gone, and
+    folders of files that lost files; a --forcerun of the folder or of its rule lets it pass."""
+    from avhrrsm.ops.lost import find_lost_outputs
+
+    expected = [str(chain.stack), str(chain.metrics), str(chain.run / "not_listed.csv")]
+    assert find_lost_outputs(chain.run, expected).missing == []
+    (chain.stack / "day2.csv").unlink()
+    chain.metrics.unlink()
+    lost = find_lost_outputs(chain.run, expected)
+    assert lost.missing == [str(chain.metrics)]
+    assert lost.incomplete == {str(chain.stack): ["day2.csv"]}
+    assert lost.not_forced([]) == lost.incomplete
+    assert lost.not_forced([str(chain.stack)]) == {} and lost.not_forced(["stack_year"]) == {}
+    assert lost.not_forced([], force_all=True) == {}
+    assert find_lost_outputs(chain.run / "nowhere", expected).missing == []  # no manifest

@@ -7,6 +7,7 @@ for"); each entry names its test."""
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +55,59 @@ def test_a_damaged_stack_chunk_is_named_not_a_codec_traceback(
     assert str(stack) in message and "input stack cannot be read" in message
     assert "delete it and rerun the job that wrote it" in message
     assert not out.exists()
+
+
+def _predict(stack, test_stacks, test_config, model_path, out):
+    return predict_tile(
+        out, 2001, "h359v94", 0.5, stack, None, test_stacks["static"], model_path,
+        test_config["region"], INFERENCE, PRODUCT["valid_range"], {}, threads=1,
+    )  # fmt: skip
+
+
+def test_one_flipped_byte_in_a_stack_chunk_fails_its_checksum_named(
+    test_stacks, test_config, model_path, tmp_path
+):
+    """The stores carry a crc32c per chunk: a byte changed behind an unchanged size and mtime
+    is found when the chunk is read, and the error names the store, the variable and chunk."""
+    stack = _copy_tree(test_stacks["stacks"][2001], tmp_path / "2001.zarr")
+    with open(stack / "lst" / "zarr.json") as meta:
+        assert '"crc32c"' in meta.read()
+    chunk = stack / "lst" / "c" / "0" / "0" / "0"
+    before = chunk.stat()
+    damaged = bytearray(chunk.read_bytes())
+    damaged[len(damaged) // 2] ^= 0x10
+    chunk.write_bytes(bytes(damaged))
+    os.utime(chunk, ns=(before.st_atime_ns, before.st_mtime_ns))
+    out = tmp_path / "tile.zarr"
+    with pytest.raises(InputError) as info:
+        _predict(stack, test_stacks, test_config, model_path, out)
+    message = str(info.value)
+    assert "checksum" in message and f"damaged chunk: {chunk}" in message
+    assert not out.exists()
+
+
+def test_values_outside_their_valid_range_in_a_store_are_named_with_their_chunk(
+    test_stacks, test_config, model_path, tmp_path
+):
+    """A chunk that decodes but holds an LST of 2.6e38 K (a store without checksums, a bug
+    upstream): the readers' range check stops the job, naming store, variable and chunk."""
+    import zarr
+
+    from avhrrsm.io.chunks import check_range, damaged_chunks
+
+    stack = _copy_tree(test_stacks["stacks"][2001], tmp_path / "2001.zarr")
+    lst = zarr.open_array(str(stack / "lst"), mode="r+")
+    values = lst[:]
+    values[40, :, :] = 2.6e38  # a whole day of the first time chunk
+    lst[:] = values
+    chunk = f"{stack}/lst/c/1/0/0"  # day 40 lies in the second chunk of 32 days
+    assert damaged_chunks(stack, ["lst"])[0].startswith(f"{chunk} (")
+    with pytest.raises(InputError) as info:
+        _predict(stack, test_stacks, test_config, model_path, tmp_path / "tile.zarr")
+    message = str(info.value)
+    assert "lst holds" in message and "outside its valid range 150..360 (e.g. 2.6e+38)" in message
+    assert f"damaged chunk(s): {chunk} (" in message and str(stack) in message
+    check_range(np.array([150.0, 360.0, np.nan], np.float32), "lst", stack)  # bounds and gaps
 
 
 def test_a_stack_without_metadata_is_named(test_stacks, test_config, tmp_path):
@@ -280,6 +334,84 @@ def test_the_scratch_of_an_interrupted_audit_rerun_is_removed_and_said(tmp_path)
         folder.mkdir()
         (folder / SCRATCH_OWNER).write_text(json.dumps({"host": HOST, "pid": pid}))
     (kept / SCRATCH_KEPT).touch()
+    # the rerun's process was killed, its Snakemake still runs in the folder: left, and said
+    orphaned = tmp_path / ".audit-test-2001-d"
+    orphaned.mkdir()
+    (orphaned / SCRATCH_OWNER).write_text(
+        json.dumps({"host": HOST, "pid": int(gone.stdout), "children": [os.getpid()]})
+    )
     said = _remove_interrupted_scratch(tmp_path, tmp_path / "current")
-    assert said == [f"removed {killed}, the scratch folder of an interrupted earlier rerun"]
-    assert not killed.exists() and kept.exists() and running.exists()
+    assert said == [
+        f"removed {killed}, the scratch folder of an interrupted earlier rerun",
+        f"left {orphaned}: the Snakemake of an interrupted earlier rerun (pid {os.getpid()}) "
+        "still runs in it",
+    ]
+    assert not killed.exists() and kept.exists() and running.exists() and orphaned.exists()
+
+
+def _gone_or_zombie(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return True
+    return state == "Z"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_the_snakemake_of_a_killed_audit_rerun_goes_with_it(tmp_path):
+    """SIGKILL of `audit rerun` cannot be handled; its Snakemake child is bound to die with it
+    instead of writing on into a scratch folder nobody owns."""
+    import json
+    import signal
+    import subprocess
+    import time
+
+    from avhrrsm.ops.audit import SCRATCH_OWNER
+
+    script = (
+        "import os, sys; from pathlib import Path; from avhrrsm.ops.audit import _run_child\n"
+        "_run_child([sys.executable, '-c', 'import time; time.sleep(300)'], Path(sys.argv[1]), "
+        "dict(os.environ))\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script, str(tmp_path)])
+    owner = tmp_path / SCRATCH_OWNER
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if owner.is_file() and json.loads(owner.read_text() or "{}").get("children"):
+            break
+        time.sleep(0.1)
+    [child] = json.loads(owner.read_text())["children"]
+    assert not _gone_or_zombie(child)
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 30
+    while not _gone_or_zombie(child) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _gone_or_zombie(child)
+
+
+def test_a_full_disk_during_a_write_says_so_and_names_the_output(tmp_path, monkeypatch):
+    """netCDF/HDF5 report a full file system as "NetCDF: HDF error": the write says "no
+    space left on the device", names the output and leaves nothing under its name."""
+    import errno
+    import shutil
+    from collections import namedtuple
+
+    import avhrrsm.atomic as atomic
+
+    usage = namedtuple("usage", "total used free")
+    real_disk_usage = shutil.disk_usage
+    monkeypatch.setattr(atomic.shutil, "disk_usage", lambda path: usage(10**9, 10**9, 4096))
+    target = tmp_path / "product" / "2001-01-01.nc"
+    with pytest.raises(OSError, match="no space left on the device while writing") as info:
+        with atomic.atomic_path(target) as tmp:
+            tmp.write_bytes(b"half a file")
+            raise RuntimeError("NetCDF: HDF error")
+    assert info.value.errno == errno.ENOSPC and str(target) in str(info.value)
+    assert "NetCDF: HDF error" in str(info.value) and "results_dir" in str(info.value)
+    assert not target.exists() and not list(target.parent.iterdir())
+    # with space left, the library's own error stands
+    monkeypatch.setattr(atomic.shutil, "disk_usage", real_disk_usage)
+    with pytest.raises(RuntimeError, match="NetCDF: HDF error"):
+        with atomic.atomic_path(target):
+            raise RuntimeError("NetCDF: HDF error")

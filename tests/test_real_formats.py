@@ -4,6 +4,7 @@ files, and the bad inputs of those layouts."""
 
 from __future__ import annotations
 
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -14,8 +15,9 @@ import pytest
 import xarray as xr
 from conftest import REPO_ROOT
 
+from avhrrsm.config import validate_config
 from avhrrsm.grid import region_window
-from avhrrsm.io.check import check_inputs
+from avhrrsm.io.check import check_glass_modis, check_inputs
 from avhrrsm.io.errors import InputError
 from avhrrsm.io.glass import composite_start, find_file, read_glass_sds
 from avhrrsm.io.glass_modis import glass_modis_files, glass_modis_on_grid
@@ -23,6 +25,7 @@ from avhrrsm.io.gridded import read_era5land
 from avhrrsm.io.insitu import nsidc0712_files
 from avhrrsm.io.layouts import GLASS_ALBEDO, GLASS_LST, glass_layout
 from avhrrsm.io.rasters import merit_tiles_for_bounds
+from avhrrsm.validate.check import check_insitu
 
 ERA5_DATA = REPO_ROOT / "tests" / "data" / "era5"
 
@@ -402,8 +405,19 @@ def test_soilgrids_is_read_through_its_vrt(synthetic_world, test_stacks):
 # --------------------------------------------------------------------- avhrrsm inputs check
 
 
+def _checks(patterns, region, years=(2001,)):
+    validation = validate_config({})["validation"]
+    return {
+        c.product: c
+        for c in [
+            *check_inputs(patterns, list(years), region),
+            *check_insitu(patterns, region, validation),
+        ]
+    }
+
+
 def test_inputs_check_reports_every_product(world_patterns, test_config, tmp_path):
-    checks = {c.product: c for c in check_inputs(world_patterns, [2001], test_config["region"])}
+    checks = _checks(world_patterns, test_config["region"])
     assert all(c.ok for c in checks.values()), [c.line() for c in checks.values() if not c.ok]
     assert checks["glass_albedo"].found == 46 and checks["glass_lst"].found == 365
     assert checks["era5land"].found == 12 and checks["glass_modis"].found == 365
@@ -417,7 +431,7 @@ def test_inputs_check_reports_every_product(world_patterns, test_config, tmp_pat
     bad_lst.parent.mkdir()
     bad_lst.write_text("not hdf")
     broken["glass_lst"] = str(tmp_path / "lst" / "GLASS08B31.V40.A{year}{doy:03d}.*.hdf")
-    checks = {c.product: c for c in check_inputs(broken, [2001], test_config["region"])}
+    checks = _checks(broken, test_config["region"])
     assert not checks["era5land"].ok and len(checks["era5land"].missing) == 12
     lst = checks["glass_lst"]
     assert len(lst.unreadable) == 1 and str(bad_lst) in lst.unreadable[0]
@@ -427,6 +441,86 @@ def test_inputs_check_reports_every_product(world_patterns, test_config, tmp_pat
         "reference pixel 16000901 of NSIDC-0712_16000901_SMAPL2SMPE_R18290_20150101_20151231.txt",
         "reference pixel 16003601 of NSIDC-0712_16003601_SMAPL2SMP_R18290_20150101_20151231.txt",
     ]
+
+
+def test_inputs_check_names_glass_modis_days_off_or_thinly_over_the_region(
+    world_patterns, test_config, tmp_path
+):
+    """From the files' footprints (no pixel read): a day whose file covers a quarter of the
+    region is named as a thin target; a day georeferenced off the region blocks the run."""
+    import rasterio
+    from rasterio.transform import Affine
+
+    folder = tmp_path / "glass_modis" / "2001"
+    folder.mkdir(parents=True)
+    for day in pd.date_range("2001-01-01", "2001-12-31"):
+        for source in glass_modis_files(world_patterns["glass_modis"], day):
+            (folder / source.name).symlink_to(source)
+    pattern = str(folder / Path(world_patterns["glass_modis"]).name)
+    window = region_window(test_config["region"])
+    check = check_glass_modis(pattern, [2001], window)
+    assert check.ok and check.found == 365 and not check.skipped
+    [thin] = glass_modis_files(pattern, pd.Timestamp("2001-03-01"))
+    [off] = glass_modis_files(pattern, pd.Timestamp("2001-03-02"))
+    with rasterio.open(thin.resolve()) as src:
+        profile, data = src.profile, src.read(1)
+    thin.unlink()
+    rows, cols = data.shape[0] // 2, data.shape[1] // 2
+    with rasterio.open(thin, "w", **{**profile, "height": rows, "width": cols}) as out:
+        out.write(data[:rows, :cols], 1)  # the north-west quarter only
+    off.unlink()
+    shifted = profile["transform"] @ Affine.translation(0, 3000)  # 3000 km south
+    with rasterio.open(off, "w", **{**profile, "transform": shifted}) as out:
+        out.write(data, 1)
+    check = check_glass_modis(pattern, [2001], window)
+    assert not check.ok and check.found == 364
+    assert check.unreadable == [f"{off}: the day's 1 file(s) lie off the region (georeferencing?)"]
+    [named] = check.skipped
+    assert named.startswith("2001-03-01: its files cover 2") and "thin training target" in named
+
+
+def test_inputs_check_reads_the_in_situ_sources_as_the_validation_does(
+    world_patterns, test_config, tmp_path
+):
+    """A truncated ISMN zip and a COSMOS-UK file with a header only: the validation would fail
+    on them, so the check says so, naming the file; a duplicated sensor file is listed as the
+    run would skip it."""
+    from avhrrsm.io.ismn import parse_file_name
+
+    region, validation = test_config["region"], validate_config({})["validation"]
+    checks = _checks(world_patterns, region)
+    assert checks["ismn"].ok and checks["cosmos"].ok
+    assert any("site(s) with valid days in the region" in note for note in checks["ismn"].notes)
+    broken = dict(world_patterns)
+    archive = tmp_path / "ismn.zip"
+    whole = Path(world_patterns["ismn"]).read_bytes()
+    archive.write_bytes(whole[: len(whole) // 2])  # an interrupted download
+    broken["ismn"] = str(archive)
+    cosmos = tmp_path / "cosmos"
+    shutil.copytree(world_patterns["cosmos"], cosmos)
+    daily = sorted(cosmos.glob("COSMOS-UK_*_HydroSoil_Daily_*.csv"))
+    daily[0].write_text(daily[0].read_text().splitlines()[0] + "\n")
+    broken["cosmos"] = str(cosmos)
+    checks = _checks(broken, region)
+    assert not checks["ismn"].ok and str(archive) in checks["ismn"].unreadable[0]
+    assert "truncated" in checks["ismn"].unreadable[0]
+    assert not checks["cosmos"].ok and str(daily[0]) in checks["cosmos"].unreadable[0]
+    assert "a header but no data rows" in checks["cosmos"].line()
+    # a second copy of one sensor file: read, and listed as the run would skip it
+    folder = tmp_path / "ismn_folder"
+    with zipfile.ZipFile(world_patterns["ismn"]) as synthetic:
+        synthetic.extractall(folder)
+    first = next(
+        path
+        for path in sorted(folder.rglob("*.stm"))
+        if parse_file_name(path.name).depth_to <= validation["ismn_max_depth_m"]
+    )
+    (first.parent / "copy").mkdir()
+    shutil.copy(first, first.parent / "copy" / first.name)
+    checks = _checks({**world_patterns, "ismn": str(folder)}, region)
+    assert checks["ismn"].ok
+    assert "1 sensors_duplicate_record" in checks["ismn"].skipped
+    assert "skipped: 1 sensors_duplicate_record" in checks["ismn"].line()
 
 
 def test_inputs_check_command_exits_1_where_a_run_would_fail(

@@ -278,3 +278,80 @@ def test_a_samples_key_reruns_only_the_jobs_that_read_it(tiny_run):
     assert not length_changed & sample_rules
     assert planned(per_year=1000) & sample_rules == {"samples_year", "samples_merge"}
     assert planned(wet_threshold=0.35) & sample_rules == sample_rules
+
+
+def test_outputs_lost_after_a_complete_run_are_made_again_or_named(tiny_run, tmp_path):
+    """An inference tile gone (its forced rerun terminated after Snakemake removed it) and a
+    day deleted from a product year: Snakemake alone says "Nothing to be done". The lost tile
+    is made again with what depends on it; the product folder that lost a file stops the run,
+    named, until --forcerun names it."""
+    from conftest import run_snakemake
+
+    workdir = tmp_path / "copy"
+    shutil.copytree(tiny_run.parents[1], workdir, symlinks=True)
+    run = workdir / "results" / "test"
+
+    def planned(*args):
+        result = run_snakemake(["-n", "--nolock", "--configfile", "config.yaml", *args], workdir)
+        log = result.stdout + result.stderr
+        counts = snakemake_job_counts(log) if "Job stats:" in log else {}
+        return result, counts, log
+
+    result, counts, log = planned()
+    assert result.returncode == 0 and counts == {}, result.stderr[-3000:]
+    tile = sorted((run / "inference" / "2015").iterdir())[0]
+    shutil.rmtree(tile)
+    result, counts, log = planned()
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert counts["inference_tile"] == 1 and counts["product_year"] == 1
+    assert "are gone and are made again" in log and tile.name in log
+    day = sorted((run / "product" / "2001").glob("*.nc"))[3]
+    day.unlink()
+    result, counts, log = planned()
+    assert result.returncode != 0
+    assert "results/test/product/2001: 1 file(s)" in log and day.name in log
+    assert "--forcerun results/test/product/2001" in log
+    result, counts, log = planned("--forcerun", "results/test/product/2001")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert counts["product_year"] == 2 and counts["inference_tile"] == 1
+
+
+def test_pointing_the_in_situ_inputs_elsewhere_keeps_the_synthetic_world(tmp_path):
+    """The synthesize rule's params carry only the products the world writes: moving real
+    in-situ inputs to another folder reruns the validation, not the world and all after it."""
+    import yaml
+
+    def config_with_insitu(folder):
+        folder.mkdir()
+        (folder / "cosmos").mkdir()
+        (folder / "smap_cvs").mkdir()
+        (folder / "ismn.zip").write_bytes(b"")
+        (folder / "sites.csv").write_text("site_id,latitude,longitude\n")
+        config = yaml.safe_load(TEST_CONFIG.read_text())
+        config["inputs"] = {
+            **config.get("inputs", {}),
+            "ismn": str(folder / "ismn.zip"),
+            "cosmos": str(folder / "cosmos"),
+            "smap_cvs": str(folder / "smap_cvs"),
+            "smap_cvs_sites": str(folder / "sites.csv"),
+        }
+        path = tmp_path / f"{folder.name}.yaml"
+        path.write_text(yaml.safe_dump(config))
+        return path.name
+
+    first, second = config_with_insitu(tmp_path / "a"), config_with_insitu(tmp_path / "b")
+    made = _snakemake(["--cores", "2", "--configfile", first, "--until", "synthesize"], tmp_path)
+    assert made.returncode == 0, made.stderr[-3000:]
+    planned = _snakemake(
+        ["-n", "--quiet", "rules", "--configfile", second, "--until", "synthesize"], tmp_path
+    )
+    assert planned.returncode == 0, planned.stderr[-3000:]
+    log = planned.stdout + planned.stderr
+    assert "synthesize" not in (snakemake_job_counts(log) if "Job stats:" in log else {})
+    # the world's own products still rerun it
+    moved = _snakemake(
+        ["-n", "--quiet", "rules", "--configfile", second, "--until", "synthesize"]
+        + ["--config", "synthetic={seed: 7}"],
+        tmp_path,
+    )
+    assert "synthesize" in snakemake_job_counts(moved.stdout + moved.stderr)

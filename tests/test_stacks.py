@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+import json
+import shutil
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -20,6 +25,8 @@ from avhrrsm.variables import (
     FLAG_OBSERVED,
     FLAG_SEASONAL,
     FLAG_WATER,
+    INPUTS,
+    TARGET,
 )
 
 
@@ -75,17 +82,25 @@ def test_grid_alignment_is_checked(tmp_path):
         glass_modis_on_grid([geographic], window, 0.5)
 
 
-def _write_era5(path, seconds: np.ndarray, values: np.ndarray) -> None:
-    """Hourly swvl1 on a 2 x 2 grid (45.0/44.9 N, 0.0/0.1 E) in the new CDS NetCDF layout."""
+def _write_era5(
+    path,
+    seconds: np.ndarray,
+    values: np.ndarray,
+    lat: tuple[float, ...] | np.ndarray = (45.0, 44.9),
+    lon: tuple[float, ...] | np.ndarray = (0.0, 0.1),
+) -> None:
+    """Hourly swvl1 in the new CDS NetCDF layout, by default on a 2 x 2 grid (45.0/44.9 N,
+    0.0/0.1 E)."""
+    lat, lon = np.asarray(lat, np.float64), np.asarray(lon, np.float64)
     write_netcdf(
         path,
-        {"valid_time": 48, "latitude": 2, "longitude": 2},
+        {"valid_time": seconds.size, "latitude": lat.size, "longitude": lon.size},
         {
             "valid_time": NcVar(
                 ("valid_time",), seconds, np.int64, {"units": "seconds since 1970-01-01"}
             ),
-            "latitude": NcVar(("latitude",), np.array([45.0, 44.9])),
-            "longitude": NcVar(("longitude",), np.array([0.0, 0.1])),
+            "latitude": NcVar(("latitude",), lat),
+            "longitude": NcVar(("longitude",), lon),
             "swvl1": NcVar(
                 ("valid_time", "latitude", "longitude"),
                 values,
@@ -138,24 +153,7 @@ def test_era5land_global_file_covers_both_edges_of_the_dateline(tmp_path):
     field = (0.3 + 0.1 * np.cos(np.deg2rad(lon)))[None, None, :].repeat(2, axis=1)
     seconds = ((hours - pd.Timestamp("1970-01-01")) // pd.Timedelta("1s")).to_numpy()
     path = tmp_path / "era_global.nc"
-    write_netcdf(
-        path,
-        {"valid_time": 24, "latitude": 2, "longitude": lon.size},
-        {
-            "valid_time": NcVar(
-                ("valid_time",), seconds, np.int64, {"units": "seconds since 1970-01-01"}
-            ),
-            "latitude": NcVar(("latitude",), lat),
-            "longitude": NcVar(("longitude",), lon),
-            "swvl1": NcVar(
-                ("valid_time", "latitude", "longitude"),
-                field.repeat(24, axis=0).astype(np.float32),
-                np.float32,
-                {"units": "m**3 m**-3"},
-                np.float32(np.nan),
-            ),
-        },
-    )
+    _write_era5(path, seconds, field.repeat(24, axis=0).astype(np.float32), lat, lon)
     for west, east in ((-180.0, -179.8), (179.8, 180.0)):
         window = window_for_bounds(west, 44.9, east, 45.0)
         on_grid = era5land_daily_on_grid(path, window, pd.Timestamp("2001-01-01"))
@@ -306,3 +304,66 @@ def test_a_stack_built_in_two_workers_equals_the_serial_one(
     assert counts == test_stacks["missing"][2001]
     parallel = xr.open_zarr(parallel_path).load()
     xr.testing.assert_identical(parallel, stack)
+
+
+def test_every_day_records_its_land_coverage(stack_2001):
+    """Each input and the target carry their daily share of the region's land, as observed."""
+    stack, _ = stack_2001
+    for name in (*INPUTS, TARGET):
+        share = stack[f"{name}_land_coverage"].values
+        assert share.shape == (stack.sizes["time"],) and ((share >= 0) & (share <= 1)).all()
+        observed = stack[f"{name}_fill_flag"] == 0 if name != TARGET else np.isfinite(stack[name])
+        land = stack["era5land_swvl1_fill_flag"].values[0] != -1
+        np.testing.assert_allclose(share, observed.values[:, land].mean(axis=1), atol=1e-6)
+    assert np.median(stack[f"{TARGET}_land_coverage"].values) > 0.5
+
+
+def test_a_thinned_or_misplaced_target_day_is_counted_or_refused(
+    world_patterns, test_stacks, test_config, tmp_path, caplog
+):
+    """A GLASS-MODIS day that covers a quarter of the region is counted, logged and listed in
+    the stack; a day georeferenced off the region is an error naming the file."""
+    import rasterio
+    from rasterio.transform import Affine
+
+    from avhrrsm.io.glass_modis import glass_modis_files
+
+    folder = tmp_path / "glass_modis"
+    folder.mkdir()
+    days = pd.date_range("2001-01-01", periods=3)
+    for day in days:
+        for source in glass_modis_files(world_patterns["glass_modis"], day):
+            shutil.copy(source, folder / source.name)
+    pattern = str(folder / Path(world_patterns["glass_modis"]).name)
+    [thinned] = glass_modis_files(pattern, days[1])
+    with rasterio.open(thinned) as src:
+        profile, data = src.profile, src.read(1)
+    quarter = np.full_like(data, profile["nodata"])
+    rows, cols = data.shape[0] // 2, data.shape[1] // 2
+    quarter[:rows, :cols] = data[:rows, :cols]
+    with rasterio.open(thinned, "w", **profile) as out:
+        out.write(quarter, 1)
+    patterns = {**world_patterns, "glass_modis": pattern}
+    build = functools.partial(
+        build_year_stack, year=2001, patterns=patterns, static_path=test_stacks["static"],
+        region=test_config["region"], tile_deg=0.5, settings=test_config["stacks"],
+        global_attrs={}, day_count=3,
+    )  # fmt: skip
+    counts = build(tmp_path / "thin.zarr")
+    key = f"{TARGET} (below 0.5 of the land)"
+    assert counts[key] == 1
+    with xr.open_zarr(tmp_path / "thin.zarr") as stack:
+        share = stack[f"{TARGET}_land_coverage"].values
+        assert share[1] < 0.4 and share[0] > 0.5 and share[2] > 0.5
+        assert json.loads(stack.attrs["days_below_min_coverage"])[key] == 1
+    assert f"{TARGET} covers less than 0.5 of the region's land on 1 day(s): 2001-01-02" in (
+        caplog.text
+    )
+    [misplaced] = glass_modis_files(pattern, days[2])
+    shifted = profile["transform"] @ Affine.translation(0, 3000)  # 3000 rows south: off the region
+    with rasterio.open(misplaced, "w", **{**profile, "transform": shifted}) as out:
+        out.write(data, 1)
+    with pytest.raises(InputError, match="lies off the region") as caught:
+        build(tmp_path / "off.zarr")
+    assert str(misplaced) in str(caught.value)
+    assert not (tmp_path / "off.zarr").exists()

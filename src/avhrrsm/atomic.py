@@ -6,6 +6,7 @@ another host."""
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import shutil
@@ -98,9 +99,37 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
         yield tmp
         _remove(target)
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as err:
+        full = _out_of_space(err, target)
         _remove(tmp)
+        if full is not None:
+            raise full from err
         raise
+
+
+# below this much free space a failed write is taken for a full file system (libraries such as
+# netCDF/HDF5 report it as "NetCDF: HDF error" and lose the errno)
+NEARLY_FULL_BYTES = 64 * 2**20
+
+
+def _out_of_space(err: BaseException, target: Path) -> OSError | None:
+    """An OSError that says "no space left on the device" and names the output, where ``err``
+    came from a full file system (ENOSPC, or a library error while almost no space is free);
+    None otherwise."""
+    if not isinstance(err, OSError | RuntimeError):
+        return None
+    try:
+        free = shutil.disk_usage(target.parent).free
+    except OSError:
+        return None
+    if getattr(err, "errno", None) != errno.ENOSPC and free >= NEARLY_FULL_BYTES:
+        return None
+    return OSError(
+        errno.ENOSPC,
+        f"no space left on the device while writing {target} ({free / 2**20:.0f} MiB free in "
+        f"{target.parent}; {type(err).__name__}: {err}): free space there, or point "
+        "results_dir at a larger file system, then run again",
+    )
 
 
 def write_text_atomic(target: str | Path, text: str) -> Path:

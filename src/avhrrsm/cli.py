@@ -2,7 +2,7 @@
 
 avhrrsm config check [CONFIG]   validate a config file, print the resolved config
 avhrrsm synth [--config CONFIG] [--out DIR]   write the synthetic world
-avhrrsm inputs check [--configfile CONFIG]   scan every input a run would read
+avhrrsm inputs check [--configfile CONFIG] [--check-bytes]   scan every input a run would read
 avhrrsm audit verify [RUN]      recompute every checksum of a run against its MANIFEST.json
 avhrrsm audit lineage FILE      the chain from a file back to the raw inputs
 avhrrsm audit rerun --year Y [--tile T] [RUN]   rerun a year's jobs, compare the bytes
@@ -54,22 +54,53 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 def _cmd_inputs_check(args: argparse.Namespace) -> int:
     from avhrrsm.config import input_patterns
     from avhrrsm.io.check import check_inputs
+    from avhrrsm.validate.check import check_insitu
 
     config = load_config(args.configfile)
-    checks = check_inputs(
-        input_patterns(config), config["years"], config["region"], config["layouts"]
-    )
+    patterns = input_patterns(config)
+    checks = [
+        *check_inputs(
+            patterns,
+            config["years"],
+            config["region"],
+            config["layouts"],
+            config["stacks"]["min_day_coverage"],
+        ),
+        *check_insitu(patterns, config["region"], config["validation"], config["layouts"]),
+    ]
     years = config["years"]
     span = f"{years[0]}-{years[-1]}" if len(years) > 1 else str(years[0])
     print(f"inputs of {args.configfile} ({len(years)} years, {span}; region {config['region']})")
     for check in checks:
         print(check.line())
     blocking = [c.product for c in checks if not c.ok]
+    changed = _raw_bytes_changed(config) if args.check_bytes else False
     if blocking:
         print(f"a run would fail on: {', '.join(blocking)}")
         return 1
+    if changed:
+        return 1
     print("every input a run needs is present and readable")
     return 0
+
+
+def _raw_bytes_changed(config: dict) -> bool:
+    """``inputs check --check-bytes``: the raw inputs re-hashed against the run's records."""
+    from avhrrsm.ops.audit import raw_input_changes
+
+    changes, checked = raw_input_changes(run_dir(config))
+    for change in changes:
+        print(change)
+    print(
+        f"raw inputs of {run_dir(config)}: {checked} re-hashed, {len(changes)} not as recorded"
+        + (
+            " (Snakemake reruns on mtime: a copy that kept the old mtime reruns nothing; "
+            "force the stages that read them, e.g. --forcerun stack_year)"
+            if changes
+            else ""
+        )
+    )
+    return bool(changes)
 
 
 def _checkout(args: argparse.Namespace) -> Checkout:
@@ -136,13 +167,22 @@ def _cmd_audit_verify(args: argparse.Namespace) -> int:
 
 
 def _cmd_audit_lineage(args: argparse.Namespace) -> int:
-    from avhrrsm.ops.audit import format_lineage, lineage
+    from avhrrsm.ops.audit import format_lineage, lineage, lineage_problems
 
     tree = lineage(args.file, check_bytes=args.check_bytes)
     if args.json:
         print(json.dumps(tree.as_dict(), indent=1))
     else:
         print("\n".join(format_lineage(tree)))
+    problems = lineage_problems(tree)
+    if problems:
+        print(
+            f"{len(problems)} input(s) not as recorded: "
+            + ", ".join(f"{node.path} [{node.status}]" for node in problems[:5])
+            + (" ..." if len(problems) > 5 else ""),
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 
@@ -205,6 +245,12 @@ def build_parser() -> argparse.ArgumentParser:
         "a run would fail",
     )
     scan.add_argument("--configfile", default="config.yaml")
+    scan.add_argument(
+        "--check-bytes",
+        action="store_true",
+        help="also re-hash every raw input the config's finished run recorded (its MANIFEST.json "
+        "and provenance records); exit 1 where any changed, e.g. replaced behind its mtime",
+    )
     scan.set_defaults(func=_cmd_inputs_check)
 
     slurm = commands.add_parser(

@@ -47,6 +47,7 @@ import xarray as xr
 from avhrrsm.atomic import atomic_path
 from avhrrsm.device import describe_device
 from avhrrsm.grid import region_window
+from avhrrsm.io.chunks import check_range
 from avhrrsm.io.errors import reading
 from avhrrsm.learn.predictor import DeepPredictor, Predictor, block_batches, load_predictor
 from avhrrsm.stacks import open_year_stacks
@@ -279,8 +280,8 @@ def predict_tile(
             t0 = time.perf_counter()
             with reading(stack_path, previous_stack_path, what="input stack"):
                 raw = _read_block(
-                    stack, previous, block, length, rows, cols, land_rows, land_cols,
-                    variable_readers,
+                    (stack, stack_path), (previous, previous_stack_path), block, length, rows,
+                    cols, land_rows, land_cols, variable_readers,
                 )  # fmt: skip
             result.read_seconds += time.perf_counter() - t0
             return raw
@@ -337,12 +338,15 @@ def read_inference_tile(path: str | Path, days: slice) -> tuple[np.ndarray, np.n
     """Soil moisture and quality flags ``(days, rows, cols)`` of a tile store written by
     :func:`predict_tile`; errors name the store."""
     with reading(path, what="inference tile"), xr.open_zarr(path, chunks=None) as stored:
-        return stored["soil_moisture"][days].values, stored["quality_flag"][days].values
+        soil_moisture = stored["soil_moisture"][days].values
+        quality = stored["quality_flag"][days].values
+    check_range(soil_moisture, "soil_moisture", path)
+    return soil_moisture, quality
 
 
 def _read_block(
-    stack: xr.Dataset,
-    previous: xr.Dataset | None,
+    stack: tuple[xr.Dataset, str | Path],
+    previous: tuple[xr.Dataset | None, str | Path | None],
     block: tuple[int, int],
     length: int,
     rows: slice,
@@ -353,21 +357,23 @@ def _read_block(
 ) -> RawBlock:
     """The inputs and their fill flags of a block with its history, at the land pixels, each
     variable read by one of the ``readers``; the history is padded with the first day where
-    there is no previous year."""
+    there is no previous year. ``stack`` and ``previous``: the stores with their paths; every
+    value read is checked against its variable's valid range (a damaged chunk, named)."""
     start, stop = block
     history_start = start - (length - 1)
 
     def read(name: str) -> np.ndarray:
         """``(L-1 + days, land pixels)`` of one variable."""
 
-        def land_days(source: xr.Dataset, days: slice) -> np.ndarray:
-            values = source[name][days, rows, cols].values
-            return _at_land(values, land_rows, land_cols)
+        def land_days(source: tuple[Any, Any], days: slice) -> np.ndarray:
+            values = _at_land(source[0][name][days, rows, cols].values, land_rows, land_cols)
+            check_range(values, name, source[1])
+            return values
 
         parts = []
         if history_start < 0:
             before = -history_start
-            if previous is not None:
+            if previous[0] is not None:
                 parts.append(land_days(previous, slice(-before, None)))
             else:
                 parts.append(np.repeat(land_days(stack, slice(0, 1)), before, axis=0))
@@ -379,7 +385,7 @@ def _read_block(
     read_values = list(readers.map(read, (*value_names, *flag_names)))
     series = np.stack(read_values[: len(value_names)], axis=-1).astype(np.float32, copy=False)
     fill_flags = np.stack(read_values[len(value_names) :], axis=-1).astype(np.int8, copy=False)
-    return RawBlock(series, fill_flags, short=history_start < 0 and previous is None)
+    return RawBlock(series, fill_flags, short=history_start < 0 and previous[0] is None)
 
 
 def _at_land(values: np.ndarray, land_rows: np.ndarray, land_cols: np.ndarray) -> np.ndarray:

@@ -19,6 +19,11 @@ One Zarr store per year (``time x lat x lon``, chunked by day-block x tile) with
   same day, then (days with no observation anywhere) with the pixel's mean of the year, or
   its nearest land pixel's. Flag values: -1 water, 0 observed, 1 interpolated in time,
   2 seasonal mean, 3 nearest pixel, 4 annual mean. The target is never filled.
+- ``{variable}_land_coverage`` (time) per input and the target: the share of the region's land
+  pixels with a valid value that day, as observed; days below ``min_day_coverage`` are counted
+  per variable, logged with their dates and listed in the attribute ``days_below_min_coverage``
+  (a GLASS-MODIS day that covers a quarter of the region thins the training target). A target
+  day whose files lie off the region is an error naming them.
 
 Pass 1 reads the inputs time chunk by time chunk (memory: one block of days of the whole region
 per worker); pass 2 fills gaps tile by tile (memory: one year of one tile per worker). Both
@@ -28,6 +33,7 @@ passes spread over the job's cores (:mod:`avhrrsm.parallel`): pieces write disjo
 from __future__ import annotations
 
 import functools
+import json
 import logging
 from collections.abc import Mapping
 from pathlib import Path
@@ -39,18 +45,21 @@ import xarray as xr
 from scipy import ndimage
 
 from avhrrsm.atomic import atomic_path
+from avhrrsm.days import year_days
 from avhrrsm.grid import STEP_DEG, Window, chunk_groups, region_window, tiles
+from avhrrsm.io.chunks import checksummed
 from avhrrsm.io.errors import InputError
 from avhrrsm.io.glass import composite_start, find_file, read_glass_bands, read_glass_sds
 from avhrrsm.io.glass_modis import glass_modis_files, glass_modis_on_grid
 from avhrrsm.io.gridded import read_era5land
 from avhrrsm.io.layouts import glass_layout, glass_modis_layout
-from avhrrsm.parallel import map_pieces
+from avhrrsm.parallel import map_pieces, map_shared
 from avhrrsm.regrid import bilinear_to_points, outside_source
 from avhrrsm.static import read_static_layers
 from avhrrsm.store import create_store, write_region
 from avhrrsm.variables import (
     AVHRR_VARIABLES,
+    COVERAGE_SUFFIX,
     FILL_FLAG_ATTRS,
     FLAG_ANNUAL,
     FLAG_INTERPOLATED,
@@ -62,6 +71,7 @@ from avhrrsm.variables import (
     INPUTS,
     STACK_ATTRS,
     TARGET,
+    coverage_attrs,
 )
 
 LOGGER = logging.getLogger(__name__)
@@ -77,10 +87,6 @@ GAP_FILLING_ATTRS = {
 def missing_keys() -> tuple[str, ...]:
     """The variables whose missing days are counted while reading."""
     return (*AVHRR_VARIABLES, TARGET)
-
-
-def year_days(year: int) -> pd.DatetimeIndex:
-    return pd.date_range(f"{year}-01-01", f"{year}-12-31", freq="D")
 
 
 def era5land_daily_on_grid(
@@ -359,7 +365,7 @@ def build_year_stack(
     processes read the time chunks and fill the tiles (the bytes do not depend on it).
     """
     window = region_window(region)
-    days = year_days(year)[:day_count]
+    days = year_days(year, day_count)
     land = read_static_layers(static_path, window)["land_mask"]
     chunk_days = int(settings["chunk_days"])
     tile_px = int(round(tile_deg / STEP_DEG))
@@ -428,10 +434,16 @@ def build_year_stack(
             dims=dims,
         )
         starts = range(0, len(days), chunk_days)
-        for counts in map_pieces(reading, starts, workers):
+        shares: dict[str, list[np.ndarray]] = {name: [] for name in (*INPUTS, TARGET)}
+        for counts, chunk_shares in map_shared(reading, land, starts, workers):
             for name, count in counts.items():
                 missing[name] = missing.get(name, 0) + count
+            for name, share in chunk_shares.items():
+                shares[name].append(share)
         LOGGER.info("stack %d: %d day(s) read", year, len(days))
+        coverage = {name: np.concatenate(parts) for name, parts in shares.items()}
+        below = _record_coverage(tmp, year, days, coverage, float(settings["min_day_coverage"]))
+        missing.update(below)
         # pass 2: gap filling, tile by tile; a piece is the tiles that share chunks (one tile
         # where the region lies on the tiling), so that parallel pieces write disjoint chunks
         tile_list = tiles(window, tile_deg)
@@ -464,7 +476,71 @@ def build_year_stack(
     return missing
 
 
+def land_coverage(values: np.ndarray, land: np.ndarray) -> np.ndarray:
+    """Per day of a (time, y, x) block: the share of ``land`` pixels with a finite value."""
+    n_land = int(land.sum())
+    if n_land == 0:
+        return np.zeros(values.shape[0], dtype=np.float32)
+    valid = np.isfinite(values) & land
+    return (valid.sum(axis=(1, 2)) / n_land).astype(np.float32)
+
+
+def _record_coverage(
+    store: Path,
+    year: int,
+    days: pd.DatetimeIndex,
+    coverage: Mapping[str, np.ndarray],
+    min_share: float,
+) -> dict[str, int]:
+    """Write each variable's daily land coverage into the store (``{name}_land_coverage``),
+    log the days below ``min_share`` per variable and return their counts (the target only in
+    the years it exists)."""
+    import zarr
+
+    group = zarr.open_group(str(store), mode="r+")
+    attrs = dict(group.attrs)  # xarray's append replaces the group's attributes: kept here
+    dataset = xr.Dataset(
+        {
+            f"{name}{COVERAGE_SUFFIX}": xr.DataArray(share, dims="time", attrs=coverage_attrs(name))
+            for name, share in coverage.items()
+        }
+    )
+    dataset.to_zarr(
+        store, mode="a", consolidated=False, encoding=checksummed({}, dataset.data_vars)
+    )
+    below: dict[str, int] = {}
+    for name, share in coverage.items():
+        if name == TARGET and year not in GLASS_MODIS_YEARS:
+            continue
+        thin = np.flatnonzero(share < min_share)
+        if thin.size:
+            key = f"{name} (below {min_share:g} of the land)"
+            below[key] = int(thin.size)
+            named = ", ".join(f"{days[k].date()} ({share[k]:.0%})" for k in thin[:5]) + (
+                f" and {thin.size - 5} more" if thin.size > 5 else ""
+            )
+            LOGGER.warning(
+                "stack %d: %s covers less than %g of the region's land on %d day(s): %s",
+                year,
+                name,
+                min_share,
+                thin.size,
+                named,
+            )
+    group = zarr.open_group(str(store), mode="r+")
+    group.attrs.update(
+        {
+            **attrs,
+            "days_below_min_coverage": json.dumps(below, sort_keys=True),
+            "min_day_coverage": str(min_share),
+        }
+    )
+    zarr.consolidate_metadata(str(store))
+    return below
+
+
 def _read_chunk_into_store(
+    land: np.ndarray,
     start: int,
     store: Path,
     days: pd.DatetimeIndex,
@@ -473,11 +549,13 @@ def _read_chunk_into_store(
     settings: Mapping[str, float],
     layouts: Mapping[str, Mapping[str, object]],
     dims: Mapping[str, tuple[str, ...]],
-) -> dict[str, int]:
+) -> tuple[dict[str, int], dict[str, np.ndarray]]:
     """Pass 1 for the time chunk of ``days`` from ``start``: read every input day and write it
-    into the store, in blocks of days that fit ``memory_budget_mb``; the missing-day counts."""
+    into the store, in blocks of days that fit ``memory_budget_mb``; the missing-day counts
+    and every variable's daily share of the ``land`` pixels with a valid value."""
     chunk = days[start : start + int(settings["chunk_days"])]
     missing = dict.fromkeys(missing_keys(), 0)
+    shares: dict[str, list[np.ndarray]] = {name: [] for name in (*INPUTS, TARGET)}
     glass = GlassDays(patterns, window, layouts)
     block_days = read_block_days(
         window, int(settings["chunk_days"]), float(settings["memory_budget_mb"])
@@ -492,8 +570,10 @@ def _read_chunk_into_store(
             path = Path(patterns["era5land"].format(year=day.year, month=day.month))
             era[k] = era5land_daily_on_grid(path, window, day, missing)
         arrays["era5land_swvl1"] = era
+        for name in shares:
+            shares[name].append(land_coverage(arrays[name], land))
         write_region(store, window, window, arrays, dims, starts={"time": start + offset})
-    return missing
+    return missing, {name: np.concatenate(parts) for name, parts in shares.items()}
 
 
 def _fill_tiles_into_store(group: list[tuple[str, Window, np.ndarray]], **job: Any) -> None:

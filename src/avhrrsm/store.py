@@ -17,6 +17,7 @@ import xarray as xr
 from pyproj import CRS
 
 from avhrrsm.grid import Window
+from avhrrsm.io.chunks import checksum_codecs
 
 CONVENTIONS = "CF-1.8"
 
@@ -88,7 +89,7 @@ def create_store(
             dims=dims,
             attrs={**attrs, "grid_mapping": "crs"},
         )
-        encoding[name] = {"chunks": chunk_shape}
+        encoding[name] = {"chunks": chunk_shape, "compressors": checksum_codecs()}
         if np.dtype(dtype).kind != "f":
             encoding[name]["_FillValue"] = None
     dataset = xr.Dataset(data_vars, coords=coords)

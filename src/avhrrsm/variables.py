@@ -103,6 +103,28 @@ STATIC_ATTRS: Mapping[str, Mapping[str, object]] = {
     },
 }
 
+# ---- valid ranges: what a value read back from a store may be (a value outside is damage) -------
+# physical bounds, as the readers decode the inputs (LST: the GLASS LST layout's 150..360 K);
+# the fill flags' codes; the product's soil moisture and quality bits
+VALID_RANGES: Mapping[str, tuple[float, float]] = {
+    **dict.fromkeys(ALBEDO_VARIABLES, (0.0, 1.0)),
+    "lst": (150.0, 360.0),
+    "era5land_swvl1": (0.0, 1.0),
+    TARGET: (0.0, 1.0),
+    **{f"{name}_fill_flag": (-1.0, 4.0) for name in INPUTS},
+    "land_mask": (0.0, 1.0),
+    "land_fraction": (0.0, 1.0),
+    "elevation": (-500.0, 9000.0),
+    "slope": (0.0, 90.0),
+    "aspect_sin": (-1.0, 1.0),
+    "aspect_cos": (-1.0, 1.0),
+    "sand_fraction": (0.0, 1.0),
+    "silt_fraction": (0.0, 1.0),
+    "clay_fraction": (0.0, 1.0),
+    "target": (0.0, 1.0),  # a sample set's target
+    "soil_moisture": (0.0, 1.0),  # an inference tile's
+}
+
 # ---- the model-input contract -----------------------------------------------------------------
 DYNAMIC_FEATURES: tuple[str, ...] = INPUTS
 STATIC_FEATURES: tuple[str, ...] = (
@@ -152,6 +174,21 @@ SAMPLE_ATTRS: Mapping[str, Mapping[str, Any]] = {
     "row": {"long_name": "row of the global 0.05 degree grid (0 = northernmost)"},
     "col": {"long_name": "column of the global 0.05 degree grid (0 = 180 W)"},
 }
+# per day and variable of a stack: the share of the region's land its valid values cover
+COVERAGE_SUFFIX = "_land_coverage"
+
+
+def coverage_attrs(name: str) -> dict[str, Any]:
+    """Attributes of ``{name}_land_coverage`` in a stack."""
+    return {
+        "long_name": f"share of the region's land pixels with a valid {name} value, as observed "
+        "(before gap filling)",
+        "units": "1",
+        "valid_min": 0.0,
+        "valid_max": 1.0,
+    }
+
+
 DYNAMIC_UNITS = {name: STACK_ATTRS[name]["units"] for name in DYNAMIC_FEATURES}
 STATIC_UNITS = {name: str(STATIC_ATTRS[name]["units"]) for name in STATIC_FEATURES}
 

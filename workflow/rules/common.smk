@@ -24,6 +24,7 @@ from avhrrsm.grid import region_window, tiles
 from avhrrsm.requests import job_request
 from avhrrsm.learn.splitting import SPLIT_SETTINGS
 from avhrrsm.learn.samples import YEAR_SETTINGS
+from avhrrsm.ops.lost import MANIFEST_NAME, find_lost_outputs, incomplete_message
 from avhrrsm.io.rawfiles import (
     stack_year_files,
     static_files,
@@ -147,6 +148,15 @@ def benchmark_path(name):
 
 def synthetic_dir():
     return run_path("synthetic")
+
+
+def synthetic_input_patterns():
+    """The input patterns that lie in the synthetic world: the products it writes."""
+    return {
+        name: pattern
+        for name, pattern in config["inputs"].items()
+        if in_synthetic_world(pattern)
+    }
 
 
 def uses_synthetic(*products):
@@ -392,4 +402,28 @@ def run_outputs():
 
 
 def manifest_path():
-    return run_path("MANIFEST.json")
+    return run_path(MANIFEST_NAME)
+
+
+def lost_outputs():
+    """Outputs of the run's last complete pass (its manifest) that are gone: targets of the
+    default run, so that they and what depends on them are made again (Snakemake alone would
+    say "Nothing to be done"). A folder output that lost files stops the run, named, unless
+    --forcerun names it (avhrrsm.ops.lost). Checked once, in the main process."""
+    if not getattr(workflow, "is_main_process", True):
+        return []
+    lost = find_lost_outputs(RUN_DIR, run_outputs())
+    dag_settings = getattr(workflow, "dag_settings", None)
+    incomplete = lost.not_forced(
+        getattr(dag_settings, "forcerun", None) or (),
+        bool(getattr(dag_settings, "forceall", False)),
+    )
+    if incomplete:
+        raise WorkflowError(incomplete_message(incomplete))
+    if lost.missing:
+        logger.warning(
+            f"avhrrsm: {len(lost.missing)} output(s) of the run's last complete pass are gone "
+            f"and are made again, with what depends on them: {', '.join(lost.missing[:5])}"
+            + (" ..." if len(lost.missing) > 5 else "")
+        )
+    return lost.missing

@@ -21,7 +21,8 @@ rule synthesize:
         region=config["region"],
         years=config["years"],
         synthetic=config["synthetic"],
-        inputs=config["inputs"],
+        # only the products the world writes: pointing another input elsewhere keeps the world
+        inputs=synthetic_input_patterns(),
     message:
         "Writing the synthetic world (seed {params.synthetic[seed]}) for years {params.years} [{threads} threads, {resources.mem_mb} MB, {resources.runtime} min]"
     script:

@@ -11,23 +11,25 @@ them and count them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from avhrrsm.days import year_days, years_days
 from avhrrsm.grid import Window, region_window
 from avhrrsm.io.errors import InputError
 from avhrrsm.io.glass import composite_start, find_file, read_glass_bands
 from avhrrsm.io.glass_modis import glass_modis_files, open_tile
 from avhrrsm.io.gridded import open_era5land, pick_variable
-from avhrrsm.io.insitu import nsidc0712_files, read_nsidc0712, read_nsidc0712_site_table
-from avhrrsm.io.layouts import glass_layout, nsidc0712_layout
+from avhrrsm.io.layouts import glass_layout
 from avhrrsm.variables import GLASS_MODIS_YEARS
 
 MAX_REASONS = 5
+PROBE_POINTS = 60  # per side of the grid of points a GLASS-MODIS day's footprint is probed on
 
 
 @dataclass
@@ -40,6 +42,8 @@ class ProductCheck:
     missing: list[str] = field(default_factory=list)
     unreadable: list[str] = field(default_factory=list)
     blocking: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # what a run would leave out, counted
+    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -58,11 +62,9 @@ class ProductCheck:
         if len(self.missing) > MAX_REASONS:
             details.append(f"    ... and {len(self.missing) - MAX_REASONS} more missing")
         details += [f"    blocks: {reason}" for reason in self.blocking]
+        details += [f"    skipped: {reason}" for reason in self.skipped]
+        details += [f"    {note}" for note in self.notes]
         return "\n".join([text, *details])
-
-
-def _days(years: Iterable[int]) -> list[pd.Timestamp]:
-    return [d for y in years for d in pd.date_range(f"{y}-01-01", f"{y}-12-31", freq="D")]
 
 
 def _probe_window(window: Window) -> Window:
@@ -81,7 +83,7 @@ def check_glass(
     check = ProductCheck(name)
     probe = _probe_window(window)
     for year in years:
-        starts = sorted({composite_start(day, layout.composite_days) for day in _days([year])})
+        starts = sorted({composite_start(day, layout.composite_days) for day in year_days(year)})
         found_year = 0
         for day in starts:
             check.expected += 1
@@ -146,21 +148,73 @@ def check_era5land(pattern: str, years: Sequence[int], window: Window) -> Produc
     return check
 
 
-def check_glass_modis(pattern: str, years: Sequence[int]) -> ProductCheck:
+def _footprint_share(
+    paths: Sequence[Path],
+    probe: tuple[np.ndarray, np.ndarray],
+    projected: dict[str, tuple[np.ndarray, np.ndarray]],
+) -> float:
+    """The share of the probe points (lat, lon grids) inside any file's bounds; ``projected``
+    keeps the points in each CRS met (a day's tiles share one)."""
+    from pyproj import Transformer
+
+    lat_grid, lon_grid = probe
+    inside = np.zeros(lat_grid.shape, dtype=bool)
+    for path in paths:
+        with open_tile(path) as dataset:
+            key = dataset.crs.to_wkt()
+            if key not in projected:
+                projected[key] = Transformer.from_crs(
+                    "EPSG:4326", dataset.crs, always_xy=True
+                ).transform(lon_grid, lat_grid)
+            left, bottom, right, top = dataset.bounds
+        x, y = projected[key]
+        inside |= (x >= left) & (x <= right) & (y >= bottom) & (y <= top)
+    return float(inside.mean())
+
+
+def check_glass_modis(
+    pattern: str, years: Sequence[int], window: Window, min_day_coverage: float = 0.5
+) -> ProductCheck:
+    """Every target day's files open as sinusoidal GeoTIFFs, and their footprints cover the
+    region (from the files' bounds on a grid of probe points, no pixel read): a day off the
+    region blocks the run (the stack job stops on it); a day whose files cover less than
+    ``min_day_coverage`` of what a typical day of the check covers thins the training target,
+    and is named (the stack job counts the valid cells of every day)."""
     check = ProductCheck("glass_modis")
-    for day in _days([y for y in years if y in GLASS_MODIS_YEARS]):
+    lat, lon = window.lat(), window.lon()
+    lat = lat[np.linspace(0, lat.size - 1, min(lat.size, PROBE_POINTS)).astype(int)]
+    lon = lon[np.linspace(0, lon.size - 1, min(lon.size, PROBE_POINTS)).astype(int)]
+    lon_grid, lat_grid = np.meshgrid(lon, lat)
+    projected: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    shares: dict[str, float] = {}
+    for day in years_days(y for y in years if y in GLASS_MODIS_YEARS):
         check.expected += 1
         files = glass_modis_files(pattern, day)
         if not files:
             check.missing.append(str(day.date()))
             continue
         try:
-            for path in files:
-                open_tile(path).close()
+            share = _footprint_share(files, (lat_grid, lon_grid), projected)
         except InputError as err:
             check.unreadable.append(str(err))
             continue
+        if share == 0.0:
+            check.unreadable.append(
+                f"{files[0]}: the day's {len(files)} file(s) lie off the region (georeferencing?)"
+            )
+            continue
         check.found += 1
+        shares[str(day.date())] = share
+    if shares:
+        typical = float(np.median(list(shares.values())))
+        thin = [(d, share) for d, share in shares.items() if share < min_day_coverage * typical]
+        check.skipped += [
+            f"{d}: its files cover {share:.0%} of the region (a typical day {typical:.0%}): "
+            "a thin training target"
+            for d, share in thin[:MAX_REASONS]
+        ]
+        if len(thin) > MAX_REASONS:
+            check.skipped.append(f"... and {len(thin) - MAX_REASONS} more thin days")
     return check
 
 
@@ -204,7 +258,7 @@ def check_static(patterns: Mapping[str, str], window: Window) -> list[ProductChe
 def check_daily_files(name: str, pattern: str, years: Sequence[int]) -> ProductCheck:
     """Products the validation reads where present (missing days are left out and counted)."""
     check = ProductCheck(name)
-    for day in _days(years):
+    for day in years_days(years):
         check.expected += 1
         path = Path(
             pattern.format(year=day.year, month=day.month, day=day.day, doy=day.day_of_year)
@@ -216,54 +270,15 @@ def check_daily_files(name: str, pattern: str, years: Sequence[int]) -> ProductC
     return check
 
 
-def check_insitu(
-    patterns: Mapping[str, str], layouts: Mapping[str, Any] | None = None
-) -> list[ProductCheck]:
-    """The in-situ inputs: the ISMN archive and the COSMOS-UK release exist; every NSIDC-0712
-    file reads and its reference pixel is in the site table."""
-    out = []
-    for name in ("ismn", "cosmos"):
-        check = ProductCheck(name, expected=1)
-        path = Path(patterns[name])
-        if path.exists():
-            check.found = 1
-        else:
-            check.missing.append(str(path))
-            check.blocking.append(f"{path} does not exist")
-        out.append(check)
-    table_check = ProductCheck("smap_cvs_sites", expected=1)
-    table = None
-    try:
-        table = read_nsidc0712_site_table(patterns["smap_cvs_sites"])
-        table_check.found = 1
-    except InputError as err:
-        table_check.unreadable.append(str(err))
-    files, _ = nsidc0712_files(patterns["smap_cvs"])
-    check = ProductCheck("smap_cvs", expected=len(files))
-    layout = nsidc0712_layout((layouts or {}).get("nsidc0712"))
-    for path in files:
-        try:
-            attrs = read_nsidc0712(path, layout).attrs
-        except InputError as err:
-            check.unreadable.append(str(err))
-            continue
-        check.found += 1
-        if table is not None and not {attrs["reference_pixel"], attrs["site_id"]} & set(
-            table.index
-        ):
-            check.missing.append(f"reference pixel {attrs['reference_pixel']} of {path.name}")
-    if not files:
-        check.blocking.append(f"no NSIDC-0712 match-up file under {patterns['smap_cvs']}")
-    return [*out, check, table_check]
-
-
 def check_inputs(
     patterns: Mapping[str, str],
     years: Sequence[int],
     region: Mapping[str, float],
     layouts: Mapping[str, Any] | None = None,
+    min_day_coverage: float = 0.5,
 ) -> list[ProductCheck]:
-    """Every product's check, in the order of the workflow's stages."""
+    """Every gridded product's check, in the order of the workflow's stages (the in-situ
+    inputs: :func:`avhrrsm.validate.check.check_insitu`)."""
     window = region_window(region)
     layouts = layouts or {}
     return [
@@ -273,7 +288,6 @@ def check_inputs(
         ),
         check_glass("glass_lst", patterns["glass_lst"], years, window, layouts.get("glass_lst")),
         check_era5land(patterns["era5land"], years, window),
-        check_glass_modis(patterns["glass_modis"], years),
+        check_glass_modis(patterns["glass_modis"], years, window, min_day_coverage),
         check_daily_files("esa_cci", patterns["esa_cci"], years),
-        *check_insitu(patterns, layouts),
     ]

@@ -44,9 +44,18 @@ def reading(*paths: str | Path | None, what: str = "store") -> Iterator[None]:
     except InputError:
         raise
     except READ_ERRORS as err:
+        from avhrrsm.io.chunks import damaged_chunks  # it raises InputError: imported here
+
         named = " or ".join(str(p) for p in paths if p is not None)
+        chunks = [
+            chunk
+            for path in paths
+            if path is not None and Path(path).is_dir()
+            for chunk in damaged_chunks(path, limit=1)
+        ]
+        where = f"; damaged chunk: {', '.join(chunks)}" if chunks else ""
         raise InputError(
             named,
-            f"the {what} cannot be read: {type(err).__name__}: {err}",
+            f"the {what} cannot be read: {type(err).__name__}: {err}{where}",
             "it is damaged or truncated: delete it and rerun the job that wrote it",
         ) from err

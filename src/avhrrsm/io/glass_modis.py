@@ -148,6 +148,7 @@ def glass_modis_on_grid(
     valid_area = np.zeros(window.shape, dtype=np.float64)
     single_mean = np.full(window.shape, np.nan, dtype=np.float32)
     single_fraction = np.zeros(window.shape, dtype=np.float32)
+    met = False  # whether any file's footprint meets the window
     for path in paths:
         with open_tile(path) as dataset:
             for start in range(0, window.shape[0], STRIPE_ROWS):
@@ -160,6 +161,7 @@ def glass_modis_on_grid(
                 source_window = _source_window(dataset, stripe.bounds())
                 if source_window is None:
                     continue
+                met = True
                 values = _read_values(dataset, source_window, path, layout)
                 transform = dataset.window_transform(source_window)
                 valid = np.isfinite(values)
@@ -177,6 +179,14 @@ def glass_modis_on_grid(
                 area = np.nan_to_num(area) * abs(transform.a * transform.e)
                 mean_area[rows] += np.where(np.isfinite(mean), mean * area, 0.0)
                 valid_area[rows] += np.where(np.isfinite(mean), area, 0.0)
+    if paths and not met:
+        west, south, east, north = window.bounds()
+        raise InputError(
+            paths[0] if len(paths) == 1 else f"{paths[0]} (and {len(paths) - 1} more tiles)",
+            f"{PRODUCT} lies off the region ({west:g}..{east:g} E, {south:g}..{north:g} N): "
+            "no pixel of the day's file(s) falls in it",
+            "check the files' georeferencing (GeoTIFF transform and CRS) and the input pattern",
+        )
     if tiles:
         with np.errstate(invalid="ignore", divide="ignore"):
             single_mean = (mean_area / valid_area).astype(np.float32)

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 import xarray as xr
 
+from avhrrsm.io.chunks import check_range
 from avhrrsm.io.errors import InputError
 from avhrrsm.variables import (
     DYNAMIC_FEATURES,
@@ -248,10 +249,16 @@ def load_split(path: str | Path, split: str, sequence_length: int) -> SampleArra
         chosen = np.flatnonzero(samples["split"].values == SPLITS.index(split))
         subset = samples.isel(sample=chosen)
         last = slice(lags - sequence_length, None)
+        dynamic = np.ascontiguousarray(subset["dynamic"].values[:, last])
+        target = subset["target"].values
+        # a damaged chunk (named) rather than an input no stack could hold
+        for k, name in enumerate(DYNAMIC_FEATURES):
+            check_range(dynamic[..., k], name, path, array="dynamic")
+        check_range(target, "target", path)
         return SampleArrays(
-            dynamic=np.ascontiguousarray(subset["dynamic"].values[:, last]),
+            dynamic=dynamic,
             static=subset["static"].values,
-            target=subset["target"].values,
+            target=target,
             time=subset["time"].values,
             lat=subset["lat"].values,
             lon=subset["lon"].values,

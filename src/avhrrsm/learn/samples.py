@@ -29,6 +29,7 @@ import xarray as xr
 
 from avhrrsm.atomic import atomic_path, write_text_atomic
 from avhrrsm.grid import STEP_DEG, Window, region_window, tiles
+from avhrrsm.io.chunks import check_range, checksummed
 from avhrrsm.io.errors import InputError, reading
 from avhrrsm.learn.features import Scaler
 from avhrrsm.learn.gaps import GapSimulation, draw_gaps, gap_run_lengths, simulate_gap
@@ -241,7 +242,9 @@ def draw_year_samples(
         **global_attrs,
     }
     with atomic_path(out_path) as tmp:
-        samples.to_zarr(tmp, mode="w", consolidated=True)
+        samples.to_zarr(
+            tmp, mode="w", consolidated=True, encoding=checksummed({}, samples.data_vars)
+        )
     stack.close()
     if previous is not None:
         previous.close()
@@ -287,6 +290,7 @@ def _scan_tile(
     n_days, first_day = scan["n_days"], scan["first_day"]
     with reading(scan["stack_path"], what="input stack"):
         target = scan["stack"][TARGET][:, rows, cols].values
+    check_range(target, TARGET, scan["stack_path"])
     valid = np.isfinite(target) & tile_land[None]
     counts["land_pixel_days"] += int(tile_land.sum()) * n_days
     counts["target_missing"] += int(tile_land.sum()) * n_days - int(valid.sum())
@@ -316,8 +320,8 @@ def _gather_tile(
     rng = np.random.default_rng([gather["seed"], gather["year"], tile_index, GAP_STREAM])
     with reading(gather["stack_path"], gather["previous_stack_path"], what="input stack"):
         return _gather(
-            gather["stack"],
-            gather["previous"],
+            (gather["stack"], gather["stack_path"]),
+            (gather["previous"], gather["previous_stack_path"]),
             gather["head"],
             gather["window"],
             tile,
@@ -331,19 +335,27 @@ def _gather_tile(
 
 
 def _tile_series(
-    stack: xr.Dataset, previous: xr.Dataset | None, head: int, name: str, rows: slice, cols: slice
+    stack: tuple[xr.Dataset, str | Path],
+    previous: tuple[xr.Dataset | None, str | Path | None],
+    head: int,
+    name: str,
+    rows: slice,
+    cols: slice,
 ) -> np.ndarray:
-    """``name`` over one tile for the year, after the last ``head`` days of the previous year."""
-    values = stack[name][:, rows, cols].values
-    if previous is None or head == 0:
+    """``name`` over one tile for the year, after the last ``head`` days of the previous year;
+    each store's values checked against the variable's valid range (a damaged chunk, named)."""
+    values = stack[0][name][:, rows, cols].values
+    check_range(values, name, stack[1])
+    if previous[0] is None or head == 0:
         return values
-    tail = previous[name][-head:, rows, cols].values
+    tail = previous[0][name][-head:, rows, cols].values
+    check_range(tail, name, previous[1])
     return np.concatenate([tail, values], axis=0)
 
 
 def _gather(
-    stack: xr.Dataset,
-    previous: xr.Dataset | None,
+    stack: tuple[xr.Dataset, str | Path],
+    previous: tuple[xr.Dataset | None, str | Path | None],
     head: int,
     window: Window,
     tile: Window,
@@ -355,9 +367,10 @@ def _gather(
     rng: np.random.Generator,
 ) -> tuple[dict[str, np.ndarray], dict[str, int]]:
     """The samples at ``flat`` (indices into the tile's day x row x column) as arrays, with
-    their simulated gaps; and the counts of gaps drawn but not simulated."""
+    their simulated gaps; and the counts of gaps drawn but not simulated. ``stack`` and
+    ``previous``: the year's and the previous year's stack (or None), with their paths."""
     rows, cols = tile.within(window)
-    day, row, col = np.unravel_index(flat, (stack.sizes["time"], *tile.shape))
+    day, row, col = np.unravel_index(flat, (stack[0].sizes["time"], *tile.shape))
     series_index = day + head  # the day in the series that starts ``head`` days before 1 January
     values = {
         name: _tile_series(stack, previous, head, name, rows, cols)[:, row, col]
@@ -413,7 +426,7 @@ def _gather(
     columns = np.arange(flat.size)[:, None]
     dynamic = np.stack([values[name][lag_index, columns] for name in DYNAMIC_FEATURES], axis=-1)
     flags = np.stack([flag_values[name][lag_index, columns] for name in DYNAMIC_FEATURES], axis=-1)
-    target = stack[TARGET][:, rows, cols].values[day, row, col]
+    target = stack[0][TARGET][:, rows, cols].values[day, row, col]
     local_rows, local_cols = row + rows.start, col + cols.start
     static = np.stack(
         [static_values[name][local_rows, local_cols] for name in STATIC_FEATURES], axis=1
@@ -424,7 +437,7 @@ def _gather(
         "gap_simulated": simulated,
         "static": static,
         "target": target.astype(np.float32),
-        "time": stack["time"].values[day],
+        "time": stack[0]["time"].values[day],
         "row": (local_rows + window.row_start).astype(np.int32),
         "col": (local_cols + window.col_start).astype(np.int32),
         "split": split_map[local_rows, local_cols].astype(np.int8),
@@ -582,7 +595,7 @@ def merge_sample_sets(
     for name in merged.variables:
         merged[name].encoding = {}
     with atomic_path(out_path) as tmp:
-        merged.to_zarr(tmp, mode="w", consolidated=True)
+        merged.to_zarr(tmp, mode="w", consolidated=True, encoding=checksummed({}, merged.data_vars))
     write_text_atomic(manifest_path, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     LOGGER.info("merged %d samples: %s", manifest["samples"], totals)
     return manifest

@@ -20,6 +20,7 @@ from scipy import ndimage
 
 from avhrrsm.atomic import atomic_path
 from avhrrsm.grid import STEP_DEG, Window, region_window
+from avhrrsm.io.chunks import checksummed
 from avhrrsm.io.errors import InputError
 from avhrrsm.parallel import iter_pieces
 from avhrrsm.stacks import open_stack
@@ -209,7 +210,9 @@ def build_split_map(
         **global_attrs,
     }
     with atomic_path(out_path) as tmp:
-        dataset.to_zarr(tmp, mode="w", consolidated=True)
+        dataset.to_zarr(
+            tmp, mode="w", consolidated=True, encoding=checksummed({}, dataset.data_vars)
+        )
     counts = {name: int((split == i).sum()) for i, name in enumerate(SPLITS)}
     counts["excluded"] = int(((split == EXCLUDED) & land).sum())
     LOGGER.info("split map: land pixels per split %s", counts)

@@ -32,6 +32,7 @@ from avhrrsm import __version__
 from avhrrsm.atomic import HOST, process_alive, write_text_atomic
 from avhrrsm.config import config_hash, in_synthetic_world
 from avhrrsm.io.paths import walk_files
+from avhrrsm.ops.lost import MANIFEST_NAME
 from avhrrsm.provenance import (
     IGNORED_NAMES,
     SIDECAR_SUFFIX,
@@ -50,7 +51,6 @@ from avhrrsm.provenance import (
 )
 
 LOGGER = logging.getLogger(__name__)
-MANIFEST_NAME = "MANIFEST.json"
 MANIFEST_FORMAT = "avhrrsm-manifest-1"
 # the jobs `audit rerun` re-executes: a year's ...
 YEAR_RULES = ("stack_year", "samples_year", "inference_tile", "product_year")
@@ -206,7 +206,17 @@ def verify_run(run: str | Path) -> VerifyReport:
         if not path.exists():
             report.problems.append(Problem(rel, "missing"))
             continue
-        digest = content_digest(path)  # every byte read once
+        try:
+            digest = content_digest(path)  # every byte read once
+        except OSError as err:  # a file gone between listing and reading it
+            report.problems.append(
+                Problem(
+                    rel,
+                    f"changed while being read ({type(err).__name__}: {err.filename}): a job "
+                    "may be replacing it; run verify again when the workflow has finished",
+                )
+            )
+            continue
         if digest.members is not None and entry.get("members") is not None:
             found = list(_member_problems(rel, digest.members, entry["members"]))
             if found:
@@ -220,8 +230,31 @@ def verify_run(run: str | Path) -> VerifyReport:
             if not record_path.is_file():
                 report.problems.append(Problem(record["path"], "provenance record missing"))
             elif file_sha256(record_path) != record["sha256"]:
-                report.problems.append(Problem(record["path"], "provenance record changed"))
+                report.problems.append(
+                    Problem(record["path"], _record_change(record_path, digest, manifest))
+                )
     return report
+
+
+MANIFEST_BEHIND = (
+    "provenance record newer than the manifest (the output was made again, with the same "
+    "bytes, after the manifest was written, e.g. by --forcerun ... --until ...): the manifest "
+    "is behind; refresh it with `snakemake --forcerun manifest` (or run the workflow to its end)"
+)
+
+
+def _record_change(record_path: Path, digest: Any, manifest: Mapping[str, Any]) -> str:
+    """What a changed provenance record means: a later job that remade the output with the same
+    bytes (the manifest is behind), or an edit."""
+    sidecar = read_sidecar(record_path.with_name(record_path.name[: -len(".prov.json")]))
+    try:
+        finished = sidecar["job"]["finished"] if sidecar else ""
+        later = finished > manifest.get("created", "")
+    except (KeyError, TypeError):
+        later = False
+    if sidecar and sidecar.get("sha256") == digest.sha256 and later:
+        return MANIFEST_BEHIND
+    return "provenance record changed"
 
 
 # --- outputs made by other code ---------------------------------------------------------------
@@ -362,6 +395,66 @@ def lineage(file: str | Path, check_bytes: bool = False) -> LineageNode:
     if holder != file:
         top.status = f"inside {holder}"
     return expand(top)
+
+
+def lineage_problems(node: LineageNode) -> list[LineageNode]:
+    """The inputs of a lineage that are not what their consumers recorded: changed, remade
+    since or gone (``audit lineage`` exits 1 on any)."""
+    found = [
+        child
+        for child in node.inputs
+        if "CHANGED" in child.status or child.status in ("missing", "REBUILT since")
+    ]
+    for child in node.inputs:
+        if not child.repeated:
+            found += lineage_problems(child)
+    return found
+
+
+@dataclass
+class RawInputChange:
+    path: str
+    what: str
+
+    def __str__(self) -> str:
+        return f"{self.what}: {self.path}"
+
+
+def raw_input_changes(run: str | Path) -> tuple[list[RawInputChange], int]:
+    """Every raw input a run's jobs recorded, re-hashed against the records (the changes, and
+    the number of raw inputs checked).
+
+    A raw input is an input of a job that is not itself an output of the run; the run's outputs
+    are :func:`verify_run`'s. This sees what size and mtime cannot: a file replaced by a copy
+    that keeps its mtime (``cp -p``, ``rsync -a``, untar), which Snakemake does not rerun for.
+    """
+    manifest_path, manifest = load_manifest(run)
+    run_dir = manifest_path.parent
+    recorded: dict[Path, set[str]] = {}
+    for relative in sorted(manifest["outputs"]):
+        output = run_dir / relative
+        sidecar = read_sidecar(output)
+        if sidecar is None:
+            continue
+        workdir = workdir_of(output)
+        for recorded_path, sha256 in sidecar["provenance"].get("inputs", {}).items():
+            path = Path(recorded_path)
+            absolute = path if path.is_absolute() else workdir / path
+            found = find_record(absolute) if absolute.exists() else None
+            if found is not None and found[0] == absolute:
+                continue  # an output of the workflow: audit verify checks it
+            recorded.setdefault(absolute, set()).add(sha256)
+    changes = []
+    for path, digests in sorted(recorded.items()):
+        if not path.exists():
+            changes.append(RawInputChange(str(path), "missing"))
+        elif content_digest(path).sha256 not in digests:
+            changes.append(RawInputChange(str(path), "CHANGED since the run (bytes differ)"))
+        elif len(digests) > 1:
+            changes.append(
+                RawInputChange(str(path), "CHANGED during the run (its jobs recorded other bytes)")
+            )
+    return changes, len(recorded)
 
 
 def format_lineage(node: LineageNode, indent: str = "") -> Iterator[str]:
@@ -555,17 +648,22 @@ def rerun(
     workdir = run_dir.absolute().parents[len(recorded_run_dir.parts) - 1]
     selected = rerun_selection(manifest, year, tile)
     rules = sorted({entry["rule"] for entry in selected.values()})
-    scratch_dir = Path(
-        scratch
-        or tempfile.mkdtemp(prefix=f".audit-{config.get('run')}-{year}-", dir=run_dir.parent)
-    )
-    scratch_dir = scratch_dir.absolute()
-    scratch_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        scratch_dir = Path(
+            scratch
+            or tempfile.mkdtemp(prefix=f".audit-{config.get('run')}-{year}-", dir=run_dir.parent)
+        ).absolute()
+        scratch_dir.mkdir(parents=True, exist_ok=True)
+        _write_owner(scratch_dir)
+    except OSError as err:
+        where = Path(scratch) if scratch else run_dir.parent
+        raise AuditError(
+            f"{where}: cannot make the rerun's scratch folder there ({err.strerror or err}); "
+            "give --scratch DIR on a file system you can write (the same one as the run keeps "
+            "its outputs as hard links, another one copies them)"
+        ) from err
     report = RerunReport(year, tile, scratch_dir)
     report.warnings += _remove_interrupted_scratch(run_dir.parent, scratch_dir)
-    (scratch_dir / SCRATCH_OWNER).write_text(
-        json.dumps({"host": HOST, "pid": os.getpid()}), encoding="utf-8"
-    )
     commit, dirty = git_state()
     if commit != manifest.get("git_commit") or dirty:
         report.warnings.append(
@@ -608,14 +706,12 @@ def rerun(
         ]
         LOGGER.info("rerunning %s in %s: %s", ", ".join(rules), scratch_dir, " ".join(command))
         env = {**os.environ, "PYTHONHASHSEED": os.environ.get("PYTHONHASHSEED", "0")}
-        done = subprocess.run(
-            command, cwd=scratch_dir, capture_output=True, text=True, env=env, check=False
-        )
-        (scratch_dir / "rerun.log").write_text(done.stdout + done.stderr, encoding="utf-8")
-        if done.returncode != 0:
+        stdout, stderr, returncode = _run_child(command, scratch_dir, env)
+        (scratch_dir / "rerun.log").write_text(stdout + stderr, encoding="utf-8")
+        if returncode != 0:
             keep = True
             raise AuditError(
-                f"the rerun failed (log: {scratch_dir / 'rerun.log'}):\n{done.stderr[-3000:]}"
+                f"the rerun failed (log: {scratch_dir / 'rerun.log'}):\n{stderr[-3000:]}"
             )
         for rel, entry in sorted(selected.items()):
             original, again = run_dir / rel, scratch_run / rel
@@ -654,9 +750,53 @@ def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+def _write_owner(scratch_dir: Path, child: int | None = None) -> None:
+    """Who uses a scratch folder: this process and, once started, its Snakemake."""
+    owner = {"host": HOST, "pid": os.getpid(), "children": [child] if child else []}
+    (scratch_dir / SCRATCH_OWNER).write_text(json.dumps(owner), encoding="utf-8")
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
+    """Linux: the child gets SIGTERM when the rerun's process dies, even by SIGKILL (no
+    Snakemake left writing into a scratch folder nobody owns)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _run_child(command: list[str], scratch_dir: Path, env: dict[str, str]) -> tuple[str, str, int]:
+    """Snakemake in the scratch folder, recorded as its user; stopped (SIGTERM, then SIGKILL)
+    when the rerun is interrupted, and bound to die with this process."""
+    child = subprocess.Popen(
+        command,
+        cwd=scratch_dir,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,  # noqa: PLW1509
+    )
+    _write_owner(scratch_dir, child.pid)
+    try:
+        stdout, stderr = child.communicate()
+    except BaseException:
+        child.terminate()
+        try:
+            child.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+        raise
+    return stdout, stderr, child.returncode
+
+
 def _remove_interrupted_scratch(folder: Path, current: Path) -> list[str]:
     """Scratch folders of earlier reruns beside the run that were killed before they could
-    clean up (their process is gone): removed, and said. Kept ones (--keep, failures) stay."""
+    clean up (their process and its Snakemake are gone): removed, and said. Kept ones (--keep,
+    failures) stay; one whose Snakemake still runs is left, and said."""
     said = []
     for candidate in sorted(folder.glob(".audit-*")):
         owner_file = candidate / SCRATCH_OWNER
@@ -667,6 +807,14 @@ def _remove_interrupted_scratch(folder: Path, current: Path) -> list[str]:
         except (OSError, ValueError):
             continue
         if owner.get("host") != HOST or process_alive(int(owner.get("pid", -1))):
+            continue
+        running = [pid for pid in owner.get("children", []) if process_alive(int(pid))]
+        if running:
+            said.append(
+                f"left {candidate}: the Snakemake of an interrupted earlier rerun (pid "
+                f"{running[0]}) still runs in it"
+            )
+            LOGGER.warning("%s", said[-1])
             continue
         shutil.rmtree(candidate, ignore_errors=True)
         said.append(f"removed {candidate}, the scratch folder of an interrupted earlier rerun")
