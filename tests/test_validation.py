@@ -170,6 +170,9 @@ def test_an_in_situ_record_held_twice_is_scored_once(tmp_path):
     _write_stm(archive, "NETA", "Other", 42.61, 0.12, 0.05, 0.05)
     (path.parent / "again").mkdir()
     shutil.copy(path, path.parent / "again" / path.name)
+    # and under a second network folder: the archive's layout would name it another network
+    (archive / "NETB" / "Inside").mkdir(parents=True)
+    shutil.copy(path, archive / "NETB" / "Inside" / path.name)
     cosmos = tmp_path / "cosmos"
     cosmos.mkdir()
     # the same probe in ISMN's COSMOS-UK network, a shorter record: the EIDC release wins
@@ -186,16 +189,18 @@ def test_an_in_situ_record_held_twice_is_scored_once(tmp_path):
     skips = SkipLog()
     sites = _collect(archive, cosmos, skips)
     assert sorted(s.station for s in sites) == ["Alpha", "Inside", "Other"]
-    assert skips.counts["sensors_duplicate_record"] == 3
+    assert skips.counts["sensors_duplicate_record"] == 4
+    assert sorted(s.network for s in sites) == ["COSMOS-UK", "NETA", "NETA"]
     newer = next(s for s in sites if s.station == "Alpha")
     assert newer.source.endswith("2015-2016.csv") and len(newer.series) == 30
     by_station = {entry["station"]: entry for entry in skips.sensors}
     assert by_station["Alpha"]["detail"].endswith("(it ends later)")
     assert "2015-2015.csv: a copy of the record in" in by_station["Alpha"]["detail"]
-    assert by_station["Inside"]["detail"] == (
-        f"{path.parent / 'again' / path.name}: a copy of the record in {path} "
-        "(it comes first in path order)"
-    )
+    copies = sorted(e["detail"] for e in skips.sensors if e["station"] == "Inside")
+    assert copies == [
+        f"{folder}: a copy of the record in {path} (it comes first in path order)"
+        for folder in (path.parent / "again" / path.name, archive / "NETB" / "Inside" / path.name)
+    ]
     # a zip holding one member twice (zipfile writes it, with a warning)
     doubled = tmp_path / "doubled.zip"
     with zipfile.ZipFile(doubled, "w") as out, pytest.warns(UserWarning, match="Duplicate"):
@@ -419,3 +424,57 @@ def test_every_site_is_listed_with_its_status_and_unscored_networks_are_named():
         ("XYZ", "skipped: no_site_metadata"),
     ]
     assert rows[0]["detail"] == "1 period(s)" and without == ["B", "COSMOS-UK"]
+
+
+def _site(lat: float, lon: float) -> Site:
+    return Site(
+        "NET", f"S{lat}/{lon}", "Probe", "point", lat, lon, 0.0, 0.05, "test",
+        pd.Series(dtype=np.float64), np.array([[0, 0]]),
+    )  # fmt: skip
+
+
+def test_era5land_at_sites_on_a_real_file_and_across_the_dateline(tmp_path):
+    """The real ECMWF NetCDF (packed int16, 0..359.25 E, two time steps): read, and no day with
+    fewer than 24 hours; a generated 48-hour global file: the daily means at the nearest cell,
+    across the dateline too, and a day with a missing hour left out."""
+    from avhrrsm.io.netcdf import NcVar, write_netcdf
+    from avhrrsm.validate.extract import era5land_at_sites
+
+    real = DATA_DIR / "era5" / "eraint_example_downloaded_raw.nc"
+    series = era5land_at_sites([real], [_site(42.5, -0.2), _site(-10.0, 179.9)])
+    assert [s.size for s in series] == [0, 0]
+    lon = np.round(0.1 * np.arange(3600), 6)
+    lat = np.array([45.0, 44.9])
+    hours = pd.date_range("2001-01-01", periods=48, freq="h")
+    values = (
+        np.broadcast_to((0.2 + lon / 3600.0)[None, None, :], (48, 2, lon.size))
+        .astype(np.float32)
+        .copy()
+    )
+    values[24:] += 0.1
+    values[30, 0, 5] = np.nan  # one hour missing on day 2 at 0.5 E, 45 N
+    seconds = ((hours - pd.Timestamp("1970-01-01")) // pd.Timedelta("1s")).to_numpy()
+    path = tmp_path / "era5.nc"
+    write_netcdf(
+        path,
+        {"valid_time": 48, "latitude": 2, "longitude": lon.size},
+        {
+            "valid_time": NcVar(
+                ("valid_time",), seconds, np.int64, {"units": "seconds since 1970-01-01"}
+            ),
+            "latitude": NcVar(("latitude",), lat),
+            "longitude": NcVar(("longitude",), lon),
+            "swvl1": NcVar(
+                ("valid_time", "latitude", "longitude"), values, np.float32,
+                {"units": "m**3 m**-3"}, np.float32(np.nan),
+            ),
+        },
+    )  # fmt: skip
+    east, dateline, gap = era5land_at_sites(
+        [path], [_site(44.9, 0.3), _site(45.0, -0.03), _site(45.0, 0.5)]
+    )
+    assert east.to_numpy() == pytest.approx([0.2 + 0.3 / 3600, 0.3 + 0.3 / 3600], abs=1e-6)
+    # 0.03 W lies nearest the 0.0 E cell (across 360), not the 359.9 E one
+    assert dateline.to_numpy() == pytest.approx([0.2, 0.3], abs=1e-6)
+    assert list(gap.index) == [pd.Timestamp("2001-01-01")]
+    assert east.index.name == "date" and east.dtype == np.float64

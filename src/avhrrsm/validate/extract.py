@@ -64,10 +64,10 @@ def era5land_at_sites(paths: Sequence[str | Path], sites: Sequence[Site]) -> lis
                 hourly[block] = array.isel({time_name: block}).values[:, rows, cols]
             # small negative values of the land-surface model count as 0, as in the stacks
             hourly = np.clip(hourly, 0.0, None)
+            grouped = pd.DataFrame(hourly, index=times).groupby(times.floor("D"))
+            means, counts = grouped.mean(), grouped.count()  # every site at once
             for k in range(len(sites)):
-                series = pd.Series(hourly[:, k], index=times)
-                grouped = series.groupby(series.index.floor("D"))
-                parts[k].append(grouped.mean()[grouped.count() == 24])
+                parts[k].append(means[k][counts[k] == 24].rename(None))
     out = []
     for pieces in parts:
         series = pd.concat(pieces).sort_index() if pieces else pd.Series(dtype=np.float64)

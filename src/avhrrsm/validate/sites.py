@@ -61,17 +61,23 @@ class Site:
 
     def record_key(self) -> tuple[Any, ...]:
         """What identifies the in-situ record (two files with the same one are one record): a
-        sensor by network, station, sensor and depths; a cosmic-ray probe (one per site, its
-        effective depth a statistic of its days) by network and position to about 100 m, so
-        that a site read from ISMN's COSMOS-UK network and from the EIDC release is one."""
+        sensor by station, sensor, depths and position (to about 10 m), so that one file
+        copied under two network folders of an archive, which the archive's layout names as
+        two networks, is one record; a cosmic-ray probe (one per site, its effective depth a
+        statistic of its days) by its position to about 100 m, so that a site read from
+        ISMN's COSMOS-UK network and from the EIDC release is one. A footprint site: its
+        network and reference pixel."""
         if self.scale == "field":
-            return (self.network, "field", round(self.latitude, 3), round(self.longitude, 3))
+            return ("field", round(self.latitude, 3), round(self.longitude, 3))
+        if self.scale != "point":
+            return (self.network, self.station)
         return (
-            self.network,
             self.station,
             self.sensor,
             round(self.depth_from, 4),
             round(self.depth_to, 4),
+            round(self.latitude, 4),
+            round(self.longitude, 4),
         )
 
 
