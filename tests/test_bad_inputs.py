@@ -415,3 +415,18 @@ def test_a_full_disk_during_a_write_says_so_and_names_the_output(tmp_path, monke
     with pytest.raises(RuntimeError, match="NetCDF: HDF error"):
         with atomic.atomic_path(target):
             raise RuntimeError("NetCDF: HDF error")
+
+
+def test_a_damaged_static_layers_chunk_is_named(test_stacks, test_config, tmp_path):
+    from avhrrsm.static import read_static_layers
+
+    static = _copy_tree(test_stacks["static"], tmp_path / "static_layers.zarr")
+    chunk = next(
+        p for p in sorted((static / "elevation").rglob("*")) if p.is_file() and p.stat().st_size
+    )
+    damaged = bytearray(chunk.read_bytes())
+    damaged[len(damaged) // 2] ^= 0x01
+    chunk.write_bytes(bytes(damaged))
+    with pytest.raises(InputError, match="static layers store cannot be read") as info:
+        read_static_layers(static, region_window(test_config["region"]), ("elevation",))
+    assert f"damaged chunk: {chunk}" in str(info.value)

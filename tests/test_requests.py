@@ -60,7 +60,8 @@ def test_global_jobs_fit_an_hour_on_their_threads(global_config):
 
 
 def test_the_workflow_profile_groups_tiles_as_the_cost_says(global_config, tmp_path):
-    profile = load_yaml(REPO_ROOT / "profiles" / "default" / "config.yaml")
+    profile = load_yaml(REPO_ROOT / "profiles" / "slurm" / "config.yaml")
+    assert "groups" not in load_yaml(REPO_ROOT / "profiles" / "default" / "config.yaml")
     components = dict(entry.split("=") for entry in profile["group-components"])
     size = inference_group_size(global_config)
     assert int(components["inference"]) == size
@@ -131,3 +132,21 @@ def test_global_year_costs_are_the_benchmarks_figures():
     )
     # two workers' figure, capped: it does not show what sixteen workers share
     assert COSTS["stack_year"].parallel_efficiency == min(0.9, stack["parallel_efficiency"])
+
+
+def test_the_tile_rule_asks_every_job_what_its_largest_job_needs(global_config):
+    """The inference rule's one request (no function per job in a DAG of 2,880 tiles): equal
+    to every tile's own on the global grid, at least each tile's on a region with edge tiles."""
+    from avhrrsm.grid import region_window, tiles
+    from avhrrsm.requests import envelope_request
+
+    envelope = envelope_request("inference_tile", global_config)
+    assert envelope == job_request("inference_tile", global_config, 2000, "h05v02")
+    region = {"lon_min": -7.5, "lon_max": 31.0, "lat_min": 35.0, "lat_max": 71.5}
+    europe = {**global_config, "region": region, "years": [2000, 2001]}
+    envelope = envelope_request("inference_tile", europe)
+    for tile, _ in tiles(region_window(region), europe["tile_deg"]):
+        for year in (2000, 2001):
+            job = job_request("inference_tile", europe, year, tile)
+            assert envelope.runtime >= job.runtime and envelope.mem_mb >= job.mem_mb
+            assert envelope.projected_minutes >= job.projected_minutes

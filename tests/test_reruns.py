@@ -283,8 +283,8 @@ def test_a_samples_key_reruns_only_the_jobs_that_read_it(tiny_run):
 def test_outputs_lost_after_a_complete_run_are_made_again_or_named(tiny_run, tmp_path):
     """An inference tile gone (its forced rerun terminated after Snakemake removed it) and a
     day deleted from a product year: Snakemake alone says "Nothing to be done". The lost tile
-    is made again with what depends on it; the product folder that lost a file stops the run,
-    named, until --forcerun names it."""
+    is made again with what depends on it; the product folder that lost a file is named by a
+    dry run and stops a run before any job, until --forcerun names it."""
     from conftest import run_snakemake
 
     workdir = tmp_path / "copy"
@@ -307,10 +307,14 @@ def test_outputs_lost_after_a_complete_run_are_made_again_or_named(tiny_run, tmp
     assert "are gone and are made again" in log and tile.name in log
     day = sorted((run / "product" / "2001").glob("*.nc"))[3]
     day.unlink()
-    result, counts, log = planned()
-    assert result.returncode != 0
+    result, counts, log = planned()  # a dry run names it
+    assert result.returncode == 0, result.stderr[-3000:]
     assert "results/test/product/2001: 1 file(s)" in log and day.name in log
     assert "--forcerun results/test/product/2001" in log
+    refused = run_snakemake(["--cores", "1", "--configfile", "config.yaml"], workdir)
+    assert refused.returncode != 0  # a run stops before any job
+    log = refused.stdout + refused.stderr
+    assert "output folders lost files" in log and "Predict soil moisture" not in log
     result, counts, log = planned("--forcerun", "results/test/product/2001")
     assert result.returncode == 0, result.stderr[-3000:]
     assert counts["product_year"] == 2 and counts["inference_tile"] == 1

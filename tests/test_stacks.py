@@ -367,3 +367,18 @@ def test_a_thinned_or_misplaced_target_day_is_counted_or_refused(
         build(tmp_path / "off.zarr")
     assert str(misplaced) in str(caught.value)
     assert not (tmp_path / "off.zarr").exists()
+
+
+def test_a_real_global_ecmwf_file_covers_both_edges_of_the_dateline(caplog):
+    """The real legacy-CDS NetCDF (0.75 degree, 0..359.25 E, packed int16, two time steps):
+    no column of a window at either edge of -180..180 lies outside it; with two hours the day
+    is missing (logged), not an error."""
+    from conftest import DATA_DIR
+
+    path = DATA_DIR / "era5" / "eraint_example_downloaded_raw.nc"
+    day = pd.Timestamp(xr.open_dataset(path)["time"].values[0]).normalize()
+    for west, east in ((-180.0, -179.0), (179.0, 180.0)):
+        window = window_for_bounds(west, 44.0, east, 45.0)
+        on_grid = era5land_daily_on_grid(path, window, day)
+        assert on_grid.shape == window.shape and np.isnan(on_grid).all()
+    assert "has only 2 hour(s); the day is missing" in caplog.text

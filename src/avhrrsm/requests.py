@@ -276,6 +276,26 @@ def job_request(
     )
 
 
+def envelope_request(rule: str, config: Mapping[str, Any]) -> Request:
+    """The largest request of any (year, tile) job of ``rule`` in a run of ``config``: what a
+    rule of thousands of jobs (the inference tiles) asks for every one of them, so that
+    Snakemake evaluates no function per job (each evaluation costs it far more than the
+    request itself). Equal to every job's own request where the tiles are of one size (the
+    global run); a region's smaller edge tiles ask as much as its largest."""
+    region = tuple(sorted(config["region"].items()))
+    tile_ids = list(_tile_pixels(region, float(config["tile_deg"])))
+    # years that ask alike: one of each length and target status
+    years = {(year_days(y), y in TARGET_YEARS): y for y in config["years"]}.values()
+    requests = [job_request(rule, config, year, tile) for year in years for tile in tile_ids]
+    return Request(
+        threads=max(r.threads for r in requests),
+        mem_mb=max(r.mem_mb for r in requests),
+        runtime=max(r.runtime for r in requests),
+        projected_minutes=max(r.projected_minutes for r in requests),
+        core_seconds=max(r.core_seconds for r in requests),
+    )
+
+
 @lru_cache(maxsize=64)
 def _grid_pixels(region: tuple[tuple[str, float], ...]) -> int:
     window = region_window(dict(region))

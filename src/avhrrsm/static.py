@@ -35,7 +35,7 @@ from scipy import ndimage
 
 from avhrrsm.atomic import atomic_path
 from avhrrsm.grid import STEP_DEG, Window, chunk_groups, region_window, tiles
-from avhrrsm.io.errors import InputError
+from avhrrsm.io.errors import InputError, reading
 from avhrrsm.io.rasters import (
     SOIL_FRACTIONS,
     check_merit_crs,
@@ -376,7 +376,8 @@ def read_static_layers(
                 f"static layers have shape {shape}, the region needs {window.shape}",
                 "rebuild the static layers for this region",
             )
-        layers = {name: store[name].values for name in names}
+        with reading(path, what="static layers store"):
+            layers = {name: store[name].values for name in names}
     if "land_mask" in layers:
         layers["land_mask"] = layers["land_mask"].astype(bool)
     return layers

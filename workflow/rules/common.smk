@@ -21,10 +21,14 @@ from avhrrsm.config import (
 )
 from avhrrsm.codeversion import code_version as _code_version
 from avhrrsm.grid import region_window, tiles
-from avhrrsm.requests import job_request
-from avhrrsm.learn.splitting import SPLIT_SETTINGS
-from avhrrsm.learn.samples import YEAR_SETTINGS
-from avhrrsm.ops.lost import MANIFEST_NAME, find_lost_outputs, incomplete_message
+from avhrrsm.requests import envelope_request, job_request
+from avhrrsm.learn.stage_keys import SPLIT_SETTINGS, YEAR_SETTINGS
+from avhrrsm.ops.lost import (
+    MANIFEST_NAME,
+    LostOutputs,
+    find_lost_outputs,
+    incomplete_message,
+)
 from avhrrsm.io.rawfiles import (
     stack_year_files,
     static_files,
@@ -63,6 +67,9 @@ def _job_request(rule_name, wildcards, threads=None):
     )
 
 
+INFERENCE_TILE_REQUEST = envelope_request("inference_tile", config)
+
+
 def request_threads(rule_name):
     """A rule's threads from its job's projected cost (avhrrsm.requests, profiles/README.md)."""
     return lambda wildcards: _job_request(rule_name, wildcards).threads
@@ -97,6 +104,14 @@ STAGE_SCRIPTS = sorted(
 
 
 onstart:
+    # a folder output that lost files: stop before any job unless this command remakes it
+    if LOST.get("incomplete"):
+        _settings = workflow.dag_settings
+        _incomplete = LostOutputs(**LOST).not_forced(
+            _settings.forcerun, _settings.forceall
+        )
+        if _incomplete:
+            raise WorkflowError(incomplete_message(_incomplete))
     # one workflow per run folder (Snakemake only locks the working directory)
     from avhrrsm.runlock import RunFolderInUse, acquire_run_folder
 
@@ -408,22 +423,22 @@ def manifest_path():
 def lost_outputs():
     """Outputs of the run's last complete pass (its manifest) that are gone: targets of the
     default run, so that they and what depends on them are made again (Snakemake alone would
-    say "Nothing to be done"). A folder output that lost files stops the run, named, unless
-    --forcerun names it (avhrrsm.ops.lost). Checked once, in the main process."""
+    say "Nothing to be done"). A folder output that lost files is named here (a dry run shows
+    it) and stops the run before any job unless --forcerun or --forceall remakes it (onstart:
+    the command's settings are known only then). avhrrsm.ops.lost; in the main process only.
+    """
     if not getattr(workflow, "is_main_process", True):
         return []
-    lost = find_lost_outputs(RUN_DIR, run_outputs())
-    dag_settings = getattr(workflow, "dag_settings", None)
-    incomplete = lost.not_forced(
-        getattr(dag_settings, "forcerun", None) or (),
-        bool(getattr(dag_settings, "forceall", False)),
-    )
-    if incomplete:
-        raise WorkflowError(incomplete_message(incomplete))
-    if lost.missing:
+    LOST.update(vars(find_lost_outputs(RUN_DIR, run_outputs())))
+    if LOST["incomplete"]:
+        logger.warning(incomplete_message(LOST["incomplete"]))
+    if LOST["missing"]:
         logger.warning(
-            f"avhrrsm: {len(lost.missing)} output(s) of the run's last complete pass are gone "
-            f"and are made again, with what depends on them: {', '.join(lost.missing[:5])}"
-            + (" ..." if len(lost.missing) > 5 else "")
+            f"avhrrsm: {len(LOST['missing'])} output(s) of the run's last complete pass are gone "
+            f"and are made again, with what depends on them: {', '.join(LOST['missing'][:5])}"
+            + (" ..." if len(LOST["missing"]) > 5 else "")
         )
-    return lost.missing
+    return LOST["missing"]
+
+
+LOST = {}

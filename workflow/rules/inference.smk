@@ -1,7 +1,7 @@
 # Inference: the product's model over every land pixel-day, one job per (year, tile). A year
 # reads the last L-1 days of the previous year's stack where that year is part of the run.
 #
-# On a cluster the tiles run in groups (group `inference`, profiles/default/): as many tiles to
+# On a cluster the tiles run in groups (group `inference`, profiles/slurm/): as many tiles to
 # one allocation as fill hpc.gpu_group_minutes at the projected cost of a tile
 # (avhrrsm.requests.inference_group_size; `avhrrsm slurm-profile --configfile` writes it).
 
@@ -23,10 +23,12 @@ rule inference_tile:
         tile=r"h\d+v\d+",
     conda:
         "../../envs/learn.yaml"
-    threads: request_threads("inference_tile")
+    # one request for every tile job (requests.envelope_request): a function per job would
+    # cost the DAG of 2,880 tiles more time than anything else it evaluates
+    threads: INFERENCE_TILE_REQUEST.threads
     resources:
-        mem_mb=request_mem_mb("inference_tile"),
-        runtime=request_runtime("inference_tile"),
+        mem_mb=INFERENCE_TILE_REQUEST.mem_mb,
+        runtime=INFERENCE_TILE_REQUEST.runtime,
         gpu=config["hpc"]["gpus_per_job"],
     params:
         code=code_version("inference_tile"),

@@ -19,7 +19,7 @@ import torch
 import xarray as xr
 
 from avhrrsm.io.chunks import check_range
-from avhrrsm.io.errors import InputError
+from avhrrsm.io.errors import InputError, reading
 from avhrrsm.variables import (
     DYNAMIC_FEATURES,
     FILL_INDICATORS,
@@ -238,7 +238,7 @@ class SampleArrays:
 
 def load_split(path: str | Path, split: str, sequence_length: int) -> SampleArrays:
     """The samples of ``split`` ('train', 'validation', 'test') with the last L lags."""
-    with xr.open_zarr(path) as samples:
+    with reading(path, what="sample set"), xr.open_zarr(path) as samples:
         lags = samples.sizes["lag"]
         if sequence_length > lags:
             raise InputError(

@@ -106,16 +106,6 @@ class _TileCandidates:
     indices: dict[tuple[int, int], np.ndarray]
 
 
-YEAR_SETTINGS = (
-    "stored_lags",
-    "holdout_years",
-    "wet_threshold",
-    "per_year",
-    "wet_min_fraction",
-    "gap_simulation",
-)
-
-
 # random streams of a tile: (split, regime) draw the samples, (GAP_STREAM, group) the gaps
 GAP_STREAM = len(SPLITS)
 

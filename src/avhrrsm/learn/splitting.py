@@ -21,7 +21,7 @@ from scipy import ndimage
 from avhrrsm.atomic import atomic_path
 from avhrrsm.grid import STEP_DEG, Window, region_window
 from avhrrsm.io.chunks import checksummed
-from avhrrsm.io.errors import InputError
+from avhrrsm.io.errors import InputError, reading
 from avhrrsm.parallel import iter_pieces
 from avhrrsm.stacks import open_stack
 from avhrrsm.static import read_static_layers
@@ -220,18 +220,13 @@ def build_split_map(
 
 
 def read_split_map(path: str | Path, window: Window) -> np.ndarray:
-    with xr.open_zarr(path) as stored:
+    with reading(path, what="split map"), xr.open_zarr(path) as stored:
         split = stored["split"].values
     if split.shape != window.shape:
         raise InputError(
             path, f"split map has shape {split.shape}, not {window.shape}", "rebuild it"
         )
     return split
-
-
-# The keys of the config's `samples` section each stage reads: its rule passes only these, so
-# that a key reruns only the jobs whose outputs depend on it.
-SPLIT_SETTINGS = ("wet_threshold", "block_deg", "split_fractions", "guard_pixels")
 
 
 def split_description(settings: Mapping[str, Any]) -> str:

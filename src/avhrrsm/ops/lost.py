@@ -15,6 +15,7 @@ config is not brought back). Standard library only: the Snakefile imports it at 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,10 +70,24 @@ def find_lost_outputs(run_dir: str | Path, expected: Iterable[str]) -> LostOutpu
             continue
         members = entry.get("members") if entry.get("kind") == "folder" else None
         if isinstance(members, dict):
-            gone = sorted(name for name in members if not (output / name).is_file())
+            gone = _gone_members(output, members)
             if gone:
                 lost.incomplete[path] = gone
     return lost
+
+
+def _gone_members(folder: Path, members: Iterable[str]) -> list[str]:
+    """The listed files no longer in ``folder``: one listing of the folder for the files at
+    its top (a year of daily files), a stat for each deeper one."""
+    try:
+        top = {entry.name for entry in os.scandir(folder) if entry.is_file()}
+    except OSError:
+        top = set()
+    return sorted(
+        name
+        for name in members
+        if not (name in top if "/" not in name else (folder / name).is_file())
+    )
 
 
 def incomplete_message(incomplete: dict[str, list[str]]) -> str:

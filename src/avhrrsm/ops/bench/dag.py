@@ -44,7 +44,7 @@ def _dry_run(workdir: Path, snakefile: Path, config: Path, *extra: str) -> tuple
 
 def bench_dag(work: Path, checkout: Checkout, repeat: int = 2) -> dict[str, Any]:
     """Wall time of `snakemake -n` on the global 1982-2021 config, its jobs, and the SLURM
-    submissions after job grouping (group jobs of the workflow profile, local rules excluded)."""
+    submissions after job grouping (group jobs of the SLURM profile, local rules excluded)."""
     workdir = work / "dag"
     workdir.mkdir(parents=True, exist_ok=True)
     write_global_standins(workdir)
@@ -54,20 +54,23 @@ def bench_dag(work: Path, checkout: Checkout, repeat: int = 2) -> dict[str, Any]
         seconds, log = _dry_run(workdir, checkout.snakefile, config, "--quiet", "rules")
         times.append(seconds)
     counts = snakemake_job_counts(log)
-    # the same plan as the SLURM executor sees it: group jobs are printed one by one
-    _, slurm_log = _dry_run(
-        workdir, checkout.snakefile, config, "--executor", "slurm", "--jobs", "500"
+    # the same plan as the SLURM executor sees it, with the SLURM profile's job groups: group
+    # jobs are printed one by one
+    profile = load_yaml(checkout.profile("slurm"))
+    groups = ["--groups", *profile.get("groups", [])] if profile.get("groups") else []
+    if profile.get("group-components"):
+        groups += ["--group-components", *profile["group-components"]]
+    slurm_seconds, slurm_log = _dry_run(
+        workdir, checkout.snakefile, config, "--executor", "slurm", "--jobs", "500", *groups
     )
     group_jobs = len(re.findall(r"Group job \w+", slurm_log))
-    grouped_rules = set()
-    profile = load_yaml(checkout.profile("default"))
-    for entry in profile.get("groups", []):
-        grouped_rules.add(entry.split("=")[0].strip())
+    grouped_rules = {entry.split("=")[0].strip() for entry in profile.get("groups", [])}
     local = local_rules(checkout.rules_dir)
     single = sum(n for rule, n in counts.items() if rule not in grouped_rules | local)
     return {
         "seconds": min(times),
         "seconds_all": times,
+        "slurm_plan_seconds": slurm_seconds,
         "jobs": sum(counts.values()),
         "jobs_per_rule": counts,
         "local_rules": sorted(local),

@@ -353,9 +353,14 @@ def _dag_markdown(dag: dict[str, Any]) -> list[str]:
         "",
         f"`snakemake -n` plans {dag['jobs']:,} jobs in {dag['seconds']:.1f} s "
         f"(best of {len(dag['seconds_all'])}; target <= 20 s: {met}). Under SLURM, with the "
-        f"workflow profile's job groups ({', '.join(dag['grouped_rules'])}), they are "
+        f"SLURM profile's job groups ({', '.join(dag['grouped_rules'])}), they are "
         f"{dag['slurm_submissions']:,} submissions ({dag['group_jobs']:,} group jobs; local "
-        f"rules {', '.join(dag['local_rules'])} run on the head node).",
+        f"rules {', '.join(dag['local_rules'])} run on the head node)"
+        + (
+            f"; that plan takes {dag['slurm_plan_seconds']:.1f} s (Snakemake's group checks)."
+            if "slurm_plan_seconds" in dag
+            else "."
+        ),
         "",
         "| rule | jobs |",
         "|---|---|",

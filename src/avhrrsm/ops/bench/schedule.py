@@ -2,7 +2,7 @@
 job's projected cost (:mod:`avhrrsm.requests`, the per-unit costs the benchmarks measured).
 
 The DAG comes from ``snakemake --dag`` on the global config (jobs, wildcards, dependencies);
-job groups are formed as the workflow profile says (``groups`` and ``group-components``: a
+job groups are formed as the SLURM profile says (``groups`` and ``group-components``: a
 group job holds that many independent jobs of the group and runs them one after another on
 its allocation's GPU, or side by side on its cores). The schedule is a list schedule: a job is
 ready when the jobs it needs are done; ready jobs start, longest remaining path first, on the
@@ -276,7 +276,7 @@ def bench_schedule(work: Path, checkout: Checkout) -> dict[str, Any]:
     workdir.mkdir(parents=True, exist_ok=True)
     jobs, edges = parse_dot(global_dag(workdir, checkout))
     config = validate_config(load_yaml(checkout.config("global")), source="global config")
-    profile = load_yaml(checkout.profile("default"))
+    profile = load_yaml(checkout.profile("slurm"))
     groups = dict(entry.split("=", 1) for entry in profile.get("groups", []))
     components = {
         name: int(n) for name, n in (e.split("=", 1) for e in profile.get("group-components", []))
