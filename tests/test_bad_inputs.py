@@ -430,3 +430,16 @@ def test_a_damaged_static_layers_chunk_is_named(test_stacks, test_config, tmp_pa
     with pytest.raises(InputError, match="static layers store cannot be read") as info:
         read_static_layers(static, region_window(test_config["region"]), ("elevation",))
     assert f"damaged chunk: {chunk}" in str(info.value)
+
+
+def test_the_validation_names_a_damaged_stack_chunk(test_stacks, test_config, tmp_path):
+    from avhrrsm.validate.gridded import year_has_target
+
+    stack = _copy_tree(test_stacks["stacks"][2001], tmp_path / "2001.zarr")
+    chunk = stack / "glass_modis_sm" / "c" / "0" / "0" / "0"
+    damaged = bytearray(chunk.read_bytes())
+    damaged[len(damaged) // 2] ^= 0x04
+    chunk.write_bytes(bytes(damaged))
+    with pytest.raises(InputError, match="input stack cannot be read") as info:
+        year_has_target(stack, region_window(test_config["region"]))
+    assert f"damaged chunk: {chunk}" in str(info.value)

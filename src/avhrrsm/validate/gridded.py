@@ -14,7 +14,8 @@ import pandas as pd
 import xarray as xr
 
 from avhrrsm.grid import STEP_DEG, Window
-from avhrrsm.io.errors import InputError
+from avhrrsm.io.chunks import check_range
+from avhrrsm.io.errors import InputError, reading
 from avhrrsm.product import read_product_day
 from avhrrsm.stacks import open_stack
 from avhrrsm.store import crs_variable, lat_lon_coords
@@ -121,8 +122,12 @@ def region_block(
     with open_stack(stack_path, window, names) as stack:
         for sub in range(start, stop, READ_DAYS):  # a few days of the grid in memory at once
             sub_stop = min(stop, sub + READ_DAYS)
-            era5 = stack["era5land_swvl1"][sub:sub_stop].values
-            modis = stack["glass_modis_sm"][sub:sub_stop].values if has_target else None
+            with reading(stack_path, what="input stack"):
+                era5 = stack["era5land_swvl1"][sub:sub_stop].values
+                modis = stack["glass_modis_sm"][sub:sub_stop].values if has_target else None
+            check_range(era5, "era5land_swvl1", stack_path)
+            if modis is not None:
+                check_range(modis, "glass_modis_sm", stack_path)
             for k, path in enumerate(files[sub:sub_stop]):
                 daily_modis = None if modis is None else modis[k]
                 days.append(
@@ -156,7 +161,10 @@ def _add_product_day(
 
 def year_has_target(stack_path: str | Path, window: Window) -> bool:
     """Whether a year's stack holds a GLASS-MODIS target (any value on every 30th day)."""
-    with open_stack(stack_path, window, ("glass_modis_sm",)) as stack:
+    with (
+        open_stack(stack_path, window, ("glass_modis_sm",)) as stack,
+        reading(stack_path, what="input stack"),
+    ):
         return bool(np.isfinite(stack["glass_modis_sm"][::30].values).any())
 
 

@@ -20,7 +20,7 @@ import pandas as pd
 import xarray as xr
 
 from avhrrsm.grid import Window
-from avhrrsm.io.errors import InputError
+from avhrrsm.io.errors import InputError, reading
 from avhrrsm.metrics import rmse_bias_intervals
 from avhrrsm.stacks import open_stack
 from avhrrsm.variables import FLAG_GAP_FILLED, FLAG_SHORT_HISTORY
@@ -197,7 +197,7 @@ def truth_part(
     with xr.open_dataset(truth_path) as opened:
         truth_year = opened["soil_moisture_true"].values
     names = ("lst_fill_flag", *(f"{name}_fill_flag" for name in OTHER_INPUTS))
-    with open_stack(stack_path, window, names) as stack:
+    with open_stack(stack_path, window, names) as stack, reading(stack_path, what="input stack"):
         lst_fill = stack["lst_fill_flag"].values
         other = np.zeros(lst_fill.shape, bool)
         for name in OTHER_INPUTS:
