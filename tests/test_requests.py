@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import yaml
 from conftest import REPO_ROOT
@@ -10,7 +12,15 @@ from conftest import REPO_ROOT
 from avhrrsm.config import load_yaml, validate_config
 from avhrrsm.ops.bench.schedule import Task, critical_path, list_schedule, parse_dot
 from avhrrsm.ops.slurm_profile import install_slurm_profile
-from avhrrsm.requests import COSTS, inference_group_size, job_request, request
+from avhrrsm.requests import (
+    COSTS,
+    cpu_inference_group_size,
+    cpu_inference_tiles,
+    inference_group_size,
+    job_request,
+    request,
+    tile_pattern,
+)
 
 
 @pytest.fixture(scope="module")
@@ -67,12 +77,45 @@ def test_the_workflow_profile_groups_tiles_as_the_cost_says(global_config, tmp_p
     assert int(components["inference"]) == size
     tile = job_request("inference_tile", global_config, 2021, "h05v02")
     assert 20 <= size * tile.projected_minutes <= 30  # about hpc.gpu_group_minutes of GPU
-    # a user's configuration: its own group size in the installed SLURM profile
+    # the CPU tiles: side by side on a group job's 16 cores, rounds of about the same minutes
+    cpu_size = cpu_inference_group_size(global_config)
+    assert int(components["inference_cpu"]) == cpu_size
+    on_cpu = job_request("inference_tile_cpu", global_config, 2021, "h00v00")
+    assert on_cpu.projected_minutes > 5 * tile.projected_minutes  # no GPU: a slower tile
+    rounds = cpu_size / (16 // on_cpu.threads)
+    assert rounds == int(rounds) and 20 <= rounds * on_cpu.projected_minutes <= 30
+    # a user's configuration: its own group sizes in the installed SLURM profile
     source = REPO_ROOT / "profiles" / "slurm" / "config.yaml"
-    target = install_slurm_profile(source, tmp_path, inference_group=7, job_gpus=2)
+    groups = {"inference": 7, "inference_cpu": 24}
+    target = install_slurm_profile(source, tmp_path, inference_groups=groups, job_gpus=2)
     settings = yaml.safe_load(target.read_text())
-    assert "inference=7" in settings["group-components"]
+    assert settings["group-components"] == ["inference=7", "inference_cpu=24"]
     assert "gpu=2" in settings["resources"] and settings["set-resource-scopes"] == ["gpu=local"]
+
+
+def test_a_share_of_the_tiles_runs_on_cpu_cores_under_its_own_rule(global_config):
+    """hpc.cpu_inference_share of the tiles (by pixels, spread over the tile order) match rule
+    inference_tile_cpu's tile pattern, the others inference_tile's; none where no job has a
+    GPU or the share is 0."""
+    every = [f"h{h:02d}v{v:02d}" for h in range(12) for v in range(6)]
+    for share, expected in ((0.5, 36), (0.25, 18), (1.0, 72)):
+        config = {**global_config, "hpc": {**global_config["hpc"], "cpu_inference_share": share}}
+        cpu_tiles = cpu_inference_tiles(config)
+        assert len(cpu_tiles) == expected and set(cpu_tiles) <= set(every)
+        rows = {tile[-2:] for tile in cpu_tiles}
+        assert len(rows) == 6  # every tile row has its share, not the first rows only
+        on_cpu = re.compile(rf"{tile_pattern(config, on_cpu=True)}\.zarr$")
+        on_gpu = re.compile(rf"{tile_pattern(config, on_cpu=False)}\.zarr$")
+        for tile in every:
+            assert bool(on_cpu.match(f"{tile}.zarr")) == (tile in cpu_tiles), tile
+            assert bool(on_gpu.match(f"{tile}.zarr")) != (tile in cpu_tiles), tile
+    no_gpu = {**global_config, "hpc": {**global_config["hpc"], "gpus_per_job": 0}}
+    assert cpu_inference_tiles(no_gpu) == ()
+    assert not re.match(tile_pattern(no_gpu, on_cpu=True), "h00v00")
+    assert re.fullmatch(tile_pattern(no_gpu, on_cpu=False), "h11v05")
+    on_cpu_job = job_request("inference_tile_cpu", global_config, 2000, "h00v00")
+    on_gpu_job = job_request("inference_tile", global_config, 2000, "h00v00")
+    assert on_cpu_job.core_seconds > on_gpu_job.core_seconds and on_cpu_job.threads == 2
 
 
 def test_dot_labels_get_the_year_their_input_jobs_have():

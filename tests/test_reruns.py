@@ -70,7 +70,10 @@ def test_global_forty_year_configuration_plans(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     counts = snakemake_job_counts(result.stdout + result.stderr)
     assert counts["stack_year"] == 40
-    assert counts["inference_tile"] == 40 * 72  # 30 degree tiles of the globe
+    # 30 degree tiles of the globe: hpc.cpu_inference_share (0.5) of them on CPU cores, every
+    # tile under one rule only
+    assert counts["inference_tile"] + counts["inference_tile_cpu"] == 40 * 72
+    assert counts["inference_tile_cpu"] == 40 * 36
     assert counts["product_year"] == 40
     assert counts["samples_year"] == 21  # GLASS-MODIS years 2000-2020
     assert counts["validation_year"] == 40 and counts["validation_sites"] == 1
@@ -82,6 +85,10 @@ MESSAGE_RULES = (
     (r"^Input stack of (?P<year>\d{4})", "stack_year"),
     (r"^Daily product files of (?P<year>\d{4})", "product_year"),
     (r"^Validation part of (?P<year>\d{4})", "validation_year"),
+    (
+        r"^Predict soil moisture for tile (?P<tile>h\d+v\d+) of (?P<year>\d{4}) on CPU cores",
+        "inference_tile_cpu",
+    ),
     (r"^Predict soil moisture for tile (?P<tile>h\d+v\d+) of (?P<year>\d{4})", "inference_tile"),
     (r"^Training samples of (?P<year>\d{4})", "samples_year"),
     (r"^Train the XGBoost", "train_xgboost"),

@@ -121,17 +121,24 @@ def _cmd_slurm_profile(args: argparse.Namespace) -> int:
         job_cores=args.job_cores,
         job_mem_mb=args.job_mem_mb,
         job_gpus=args.job_gpus,
-        inference_group=_inference_group(args.configfile) if args.configfile else None,
+        inference_groups=(
+            _inference_groups(args.configfile, args.job_cores) if args.configfile else None
+        ),
     )
     print(f"SLURM profile written to {target}; run: snakemake --profile slurm")
     return 0
 
 
-def _inference_group(configfile: str) -> int:
+def _inference_groups(configfile: str, job_cores: int) -> dict[str, int]:
+    """Tiles per group job of the GPU and the CPU inference tiles of a configuration."""
     from avhrrsm.config import load_yaml, validate_config
-    from avhrrsm.requests import inference_group_size
+    from avhrrsm.requests import cpu_inference_group_size, inference_group_size
 
-    return inference_group_size(validate_config(load_yaml(configfile), source=configfile))
+    config = validate_config(load_yaml(configfile), source=configfile)
+    return {
+        "inference": inference_group_size(config),
+        "inference_cpu": cpu_inference_group_size(config, job_cores),
+    }
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:

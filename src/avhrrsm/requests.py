@@ -124,6 +124,7 @@ DEFAULT_HPC = {
     "min_runtime_minutes": 10.0,
     "land_share": GLOBAL_LAND_SHARE,
     "gpu_group_minutes": 30.0,
+    "cpu_inference_share": 0.0,
     "validation_sites": 3000,
     "resources": {},
 }
@@ -226,8 +227,66 @@ def inference_group_size(config: Mapping[str, Any]) -> int:
     return gpu_group_size(60.0 * tile_minutes, config.get("hpc"))
 
 
+# The cores one group job of CPU inference tiles runs side by side on: the job cores of the
+# installed SLURM profile (`avhrrsm slurm-profile --job-cores`, 16 by default).
+GROUP_JOB_CORES = 16
+TILE_ID_PATTERN = r"h\d+v\d+"
+
+
+def cpu_inference_tiles(config: Mapping[str, Any]) -> tuple[str, ...]:
+    """The tiles whose inference runs on CPU cores (rule ``inference_tile_cpu``) while the GPUs
+    take the others: ``hpc.cpu_inference_share`` of the region's pixels, spread evenly over the
+    tile order (a tile is taken where the taken share would otherwise fall more than half a tile
+    behind). None where the jobs have no GPU (``hpc.gpus_per_job`` 0): every tile then runs on
+    CPU cores under rule ``inference_tile`` anyway."""
+    share = float(hpc_settings(config.get("hpc"))["cpu_inference_share"])
+    if int(config.get("hpc", {}).get("gpus_per_job", 0)) == 0 or share <= 0.0:
+        return ()
+    region = tuple(sorted(config["region"].items()))
+    chosen, taken, seen = [], 0, 0
+    for tile_id, pixels in _tile_pixels(region, float(config["tile_deg"])).items():
+        seen += pixels
+        if share * seen - taken >= pixels / 2:
+            chosen.append(tile_id)
+            taken += pixels
+    return tuple(chosen)
+
+
+def tile_pattern(config: Mapping[str, Any], on_cpu: bool) -> str:
+    """The ``tile`` wildcard's regular expression of rule ``inference_tile_cpu`` (``on_cpu``)
+    or ``inference_tile``: the two match disjoint tiles, together every tile."""
+    cpu_tiles = set(cpu_inference_tiles(config))
+    if not cpu_tiles:
+        return r"(?!x)x" if on_cpu else TILE_ID_PATTERN
+    region = tuple(sorted(config["region"].items()))
+    every = _tile_pixels(region, float(config["tile_deg"]))
+    ids = [t for t in every if (t in cpu_tiles) == on_cpu]
+    if not ids:
+        return r"(?!x)x"
+    # longest first, so that no id stops the match at a shorter id it starts with
+    return "(?:" + "|".join(sorted(ids, key=lambda t: (-len(t), t))) + ")"
+
+
+def cpu_inference_group_size(config: Mapping[str, Any], job_cores: int = GROUP_JOB_CORES) -> int:
+    """Tiles per group job of rule ``inference_tile_cpu``: side by side on the group job's
+    ``job_cores`` (the SLURM profile's `cores`), in as many rounds as fill ``hpc.gpu_group_minutes`` at the
+    projected cost of the run's largest tile on its CPU threads."""
+    window = region_window(config["region"])
+    year = max(config["years"])
+    largest = max(
+        (
+            job_request("inference_tile_cpu", config, year=year, tile=tile_id)
+            for tile_id, _ in tiles(window, float(config["tile_deg"]))
+        ),
+        key=lambda r: r.projected_minutes,
+    )
+    side = max(1, int(job_cores) // largest.threads)
+    rounds = gpu_group_size(60.0 * largest.projected_minutes, config.get("hpc"))
+    return side * rounds
+
+
 # rules whose jobs run in groups on a cluster (a group asks for the sum of its members' runtimes)
-GROUPED = ("inference_tile",)
+GROUPED = ("inference_tile", "inference_tile_cpu")
 # what a spread job's pieces are: the stack's time chunks or tiles, whichever are more (its two
 # passes), the product's blocks of days, the validation year's blocks of days
 PRODUCT_BLOCK_DAYS = 32
@@ -247,6 +306,9 @@ def job_request(
     ``config`` (resolved): its year and tile where it has them; ``threads`` where Snakemake
     fixed them already (capped by --cores, or --set-threads)."""
     rule = rule.removesuffix("_replicate")
+    # the CPU share of the inference tiles: the tile job on its CPU threads
+    on_cpu = rule == "inference_tile_cpu"
+    rule = rule.removesuffix("_cpu")
     region = tuple(sorted(config["region"].items()))
     units, pieces = _job_units(
         rule,
@@ -261,7 +323,11 @@ def job_request(
         int(hpc_settings(config.get("hpc"))["validation_sites"]),
         int(config["stacks"]["chunk_days"]),
     )
-    gpu = rule == "inference_tile" and int(config.get("hpc", {}).get("gpus_per_job", 0)) > 0
+    gpu = (
+        rule == "inference_tile"
+        and not on_cpu
+        and int(config.get("hpc", {}).get("gpus_per_job", 0)) > 0
+    )
     if threads is None and rule in FIXED_THREADS:
         threads = FIXED_THREADS[rule]
     return request(

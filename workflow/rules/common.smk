@@ -21,7 +21,7 @@ from avhrrsm.config import (
 )
 from avhrrsm.codeversion import code_version as _code_version
 from avhrrsm.grid import region_window, tiles
-from avhrrsm.requests import envelope_request, job_request
+from avhrrsm.requests import envelope_request, job_request, tile_pattern
 from avhrrsm.learn.stage_keys import SPLIT_SETTINGS, YEAR_SETTINGS
 from avhrrsm.ops.lost import (
     MANIFEST_NAME,
@@ -68,6 +68,10 @@ def _job_request(rule_name, wildcards, threads=None):
 
 
 INFERENCE_TILE_REQUEST = envelope_request("inference_tile", config)
+# the tiles that run on CPU cores while the GPUs take the others (hpc.cpu_inference_share)
+INFERENCE_TILE_CPU_REQUEST = envelope_request("inference_tile_cpu", config)
+GPU_TILES = tile_pattern(config, on_cpu=False)
+CPU_TILES = tile_pattern(config, on_cpu=True)
 
 
 def request_threads(rule_name):

@@ -4,6 +4,11 @@
 # On a cluster the tiles run in groups (group `inference`, profiles/slurm/): as many tiles to
 # one allocation as fill hpc.gpu_group_minutes at the projected cost of a tile
 # (avhrrsm.requests.inference_group_size; `avhrrsm slurm-profile --configfile` writes it).
+#
+# hpc.cpu_inference_share of the tiles run on CPU cores instead (rule inference_tile_cpu, the
+# same job without a GPU, group `inference_cpu`: tiles side by side on a group job's cores),
+# so that a node's cores take part of the work its one GPU would otherwise do alone
+# (avhrrsm.requests.cpu_inference_tiles; none where hpc.gpus_per_job is 0).
 
 
 rule inference_tile:
@@ -20,7 +25,7 @@ rule inference_tile:
         benchmark_path("inference_{year}_{tile}")
     wildcard_constraints:
         year=r"\d{4}",
-        tile=r"h\d+v\d+",
+        tile=GPU_TILES,
     conda:
         "../../envs/learn.yaml"
     # one request for every tile job (requests.envelope_request): a function per job would
@@ -40,3 +45,16 @@ rule inference_tile:
         "Predict soil moisture for tile {wildcards.tile} of {wildcards.year} [{threads} threads, {resources.mem_mb} MB, {resources.runtime} min]"
     script:
         "../scripts/inference_tile.py"
+
+
+use rule inference_tile as inference_tile_cpu with:
+    wildcard_constraints:
+        year=r"\d{4}",
+        tile=CPU_TILES,
+    threads: INFERENCE_TILE_CPU_REQUEST.threads
+    resources:
+        mem_mb=INFERENCE_TILE_CPU_REQUEST.mem_mb,
+        runtime=INFERENCE_TILE_CPU_REQUEST.runtime,
+        gpu=0,
+    message:
+        "Predict soil moisture for tile {wildcards.tile} of {wildcards.year} on CPU cores [{threads} threads, {resources.mem_mb} MB, {resources.runtime} min]"

@@ -53,9 +53,16 @@ from avhrrsm.provenance import (
 LOGGER = logging.getLogger(__name__)
 MANIFEST_FORMAT = "avhrrsm-manifest-1"
 # the jobs `audit rerun` re-executes: a year's ...
-YEAR_RULES = ("stack_year", "samples_year", "inference_tile", "product_year")
-# ... or, with a tile, that tile's inference only
-TILE_RULES = ("inference_tile",)
+YEAR_RULES = (
+    "stack_year",
+    "samples_year",
+    "inference_tile",
+    "inference_tile_cpu",
+    "product_year",
+)
+# ... or, with a tile, that tile's inference only (on a GPU, or on CPU cores: the share of
+# hpc.cpu_inference_share)
+TILE_RULES = ("inference_tile", "inference_tile_cpu")
 
 
 class AuditError(RuntimeError):

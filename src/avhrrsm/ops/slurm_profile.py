@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import yaml
+
+from avhrrsm.requests import GROUP_JOB_CORES
 
 
 def user_profile_dir() -> Path:
@@ -22,15 +25,16 @@ def install_slurm_profile(
     status_command: str = "",
     init_seconds: int | None = None,
     logdir: str = "",
-    job_cores: int = 16,
+    job_cores: int = GROUP_JOB_CORES,
     job_mem_mb: int = 128000,
     job_gpus: int = 1,
-    inference_group: int | None = None,
+    inference_groups: Mapping[str, int] | None = None,
 ) -> Path:
     """Write the workflow's SLURM profile ``source`` (profiles/slurm/config.yaml of a checkout),
     with the cluster's settings, as ``destination/slurm/config.yaml``; returns that file.
-    ``inference_group``: tiles per inference group job (avhrrsm.requests.inference_group_size
-    of the user's configuration), where it differs from the workflow profile's."""
+    ``inference_groups``: tiles per group job of groups ``inference`` and ``inference_cpu``
+    (avhrrsm.requests.inference_group_size and cpu_inference_group_size of the user's
+    configuration), where they differ from the workflow profile's."""
     settings = yaml.safe_load(Path(source).read_text())
     # The largest job to ask for: group jobs (several tiles in one allocation) run their members
     # in series beyond this, instead of asking for the sum of their cores and memory.
@@ -40,8 +44,10 @@ def install_slurm_profile(
     settings["cores"] = int(job_cores)
     settings["resources"] = [f"mem_mb={int(job_mem_mb)}", f"gpu={int(job_gpus)}"]
     settings["set-resource-scopes"] = ["gpu=local"]
-    if inference_group is not None:
-        settings["group-components"] = [f"inference={int(inference_group)}"]
+    if inference_groups:
+        components = dict(entry.split("=", 1) for entry in settings.get("group-components", []))
+        components.update({name: str(int(n)) for name, n in inference_groups.items()})
+        settings["group-components"] = [f"{name}={n}" for name, n in components.items()]
     resources = {}
     if partition:
         resources["slurm_partition"] = repr(partition)

@@ -27,7 +27,7 @@ from avhrrsm.config import load_yaml, validate_config
 from avhrrsm.ops.bench.dag import local_rules
 from avhrrsm.ops.bench.fixtures import write_global_standins
 from avhrrsm.ops.checkout import Checkout
-from avhrrsm.requests import job_request
+from avhrrsm.requests import GROUP_JOB_CORES, job_request
 
 NODE_CORES = 32
 NODE_GPUS = 1
@@ -49,7 +49,14 @@ class Task:
 
 
 # rules with a {year} wildcard: the dot labels show it only where no input job has it already
-YEAR_RULES = {"stack_year", "samples_year", "inference_tile", "product_year", "validation_year"}
+YEAR_RULES = {
+    "stack_year",
+    "samples_year",
+    "inference_tile",
+    "inference_tile_cpu",
+    "product_year",
+    "validation_year",
+}
 
 
 def parse_dot(text: str) -> tuple[dict[int, tuple[str, dict[str, str]]], list[tuple[int, int]]]:
@@ -101,15 +108,17 @@ def tasks_of(
     groups: Mapping[str, str],
     group_components: Mapping[str, int],
     local: set[str],
-    node_cores: int = NODE_CORES,
+    job_cores: int = GROUP_JOB_CORES,
 ) -> tuple[list[Task], list[Task]]:
-    """The submissions of the DAG (jobs grouped as the profile says) and the head-node jobs."""
+    """The submissions of the DAG (jobs grouped as the profile says) and the head-node jobs.
+    ``job_cores``: the most cores a (group) job asks for, the installed SLURM profile's
+    `cores`; a group job runs its CPU members side by side on them."""
     requests = {}
     for job_id, (rule, wildcards) in jobs.items():
         if rule in local:
             continue
         year = int(wildcards["year"]) if "year" in wildcards else None
-        threads = min(node_cores, job_request(rule, config, year, wildcards.get("tile")).threads)
+        threads = min(job_cores, job_request(rule, config, year, wildcards.get("tile")).threads)
         requests[job_id] = job_request(rule, config, year, wildcards.get("tile"), threads)
     gpu_rules = {"inference_tile", "train_deep", "train_deep_replicate"}
     has_gpu = int(config["hpc"]["gpus_per_job"]) > 0
@@ -145,11 +154,11 @@ def tasks_of(
                 minutes = sum(requests[j].projected_minutes for j in chunk)
                 runtime = sum(requests[j].runtime for j in chunk)
             else:  # side by side on the allocation's cores
-                side = max(1, node_cores // threads)
+                side = max(1, job_cores // threads)
                 layers = math.ceil(len(chunk) / side)
                 minutes = layers * max(requests[j].projected_minutes for j in chunk)
                 runtime = layers * max(requests[j].runtime for j in chunk)
-                threads = min(node_cores, threads * min(side, len(chunk)))
+                threads = min(job_cores, threads * min(side, len(chunk)))
             for j in chunk:
                 task_of[j] = len(tasks)
             tasks.append(
