@@ -10,7 +10,14 @@ import yaml
 from conftest import REPO_ROOT
 
 from avhrrsm.config import load_yaml, validate_config
-from avhrrsm.ops.bench.schedule import Task, critical_path, list_schedule, parse_dot
+from avhrrsm.ops.bench.schedule import (
+    Task,
+    critical_path,
+    list_schedule,
+    lower_bound_hours,
+    parse_dot,
+    work_per_rule,
+)
 from avhrrsm.ops.slurm_profile import install_slurm_profile
 from avhrrsm.requests import (
     COSTS,
@@ -146,6 +153,18 @@ def test_a_list_schedule_packs_cores_and_follows_dependencies():
     two = list_schedule(tasks, 2)
     assert two["wall_hours"] == pytest.approx(1.5)
     assert 0 < two["core_utilisation"] <= 1 and 0 < two["gpu_utilisation"] <= 1
+    # the work by rule and the bound no schedule beats: 80 core-hours on one node of 32
+    # cores is 2.5 h, more than the critical path (1.5 h); on two nodes the path bounds it
+    work = work_per_rule(tasks)
+    assert work["a"] == {"submissions": 1, "core_hours": 32.0, "gpu_hours": 0.0}
+    assert work["d"]["gpu_hours"] == 0.5
+    core_hours = sum(w["core_hours"] for w in work.values())
+    assert core_hours == 80.0
+    assert lower_bound_hours(core_hours, 0.5, length / 60, 1) == pytest.approx(2.5)
+    assert lower_bound_hours(core_hours, 0.5, length / 60, 2) == pytest.approx(1.5)
+    for nodes in (1, 2):
+        bound = lower_bound_hours(core_hours, 0.5, length / 60, nodes)
+        assert list_schedule(tasks, nodes)["wall_hours"] >= bound - 1e-9
 
 
 def test_global_year_costs_are_the_benchmarks_figures():

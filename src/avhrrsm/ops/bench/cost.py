@@ -323,7 +323,12 @@ def cost_markdown(cost: Mapping[str, Any]) -> list[str]:
     node = cost["node"]
     lines += [
         "",
-        f"Wall time on nodes of {node['cores']} cores and {node['gpus']} GPU, a lower bound: "
+        "These CPU-hours scale whole jobs of the default run, their fixed costs (start-up, "
+        "imports, opening files) included, so they overstate the rules measured only here (the "
+        "product and validation years where their global benchmark was not at hand, the "
+        "samples, the inference tiles on CPU); the schedule below projects every job from the "
+        "per-unit costs measured at global size instead. Spread over nodes of "
+        f"{node['cores']} cores and {node['gpus']} GPU, these figures would give at least: "
         "the CPU stages packed perfectly, the GPU inference, or the longest single job "
         f"({cost['longest_single_job']['rule']}, {cost['longest_single_job']['hours']:,.1f} h on "
         "the threads it asks for), whichever is longest: "

@@ -298,13 +298,12 @@ def schedule_summary(tasks: Sequence[Task], head: Sequence[Task]) -> dict[str, A
     length, chain, _ = critical_path(tasks)
     longest = max(tasks, key=lambda t: t.minutes)
     tight = min(tasks, key=lambda t: t.runtime_requested / max(t.minutes, 1e-9))
-    per_rule: dict[str, int] = defaultdict(int)
-    for task in tasks:
-        per_rule[task.rules[0]] += 1
+    work = work_per_rule(tasks)
+    core_hours = sum(w["core_hours"] for w in work.values())
+    gpu_hours = sum(w["gpu_hours"] for w in work.values())
     return {
         "node": {"cores": NODE_CORES, "gpus": NODE_GPUS},
         "submissions": len(tasks),
-        "submissions_per_rule": dict(sorted(per_rule.items())),
         "jobs": sum(t.members for t in tasks),
         "head_node_rules": sorted({t.rules[0] for t in head}),
         "critical_path_hours": length / 60.0,
@@ -319,8 +318,48 @@ def schedule_summary(tasks: Sequence[Task], head: Sequence[Task]) -> dict[str, A
             "name": tight.name,
             "ratio": tight.runtime_requested / max(tight.minutes, 1e-9),
         },
-        "on_nodes": [list_schedule(tasks, n) for n in NODE_COUNTS],
+        "core_hours": core_hours,
+        "gpu_hours": gpu_hours,
+        "work_per_rule": work,
+        "on_nodes": [
+            {
+                **list_schedule(tasks, n),
+                "lower_bound_hours": lower_bound_hours(core_hours, gpu_hours, length / 60.0, n),
+            }
+            for n in NODE_COUNTS
+        ],
     }
+
+
+def work_per_rule(tasks: Sequence[Task]) -> dict[str, dict[str, float]]:
+    """Each rule's submissions and work in the schedule: core-hours (the cores a submission
+    holds x its projected hours) and GPU-hours."""
+    work: dict[str, dict[str, float]] = defaultdict(
+        lambda: {"submissions": 0, "core_hours": 0.0, "gpu_hours": 0.0}
+    )
+    for task in tasks:
+        entry = work[task.rules[0]]
+        entry["submissions"] += 1
+        entry["core_hours"] += min(NODE_CORES, task.threads) * task.minutes / 60.0
+        entry["gpu_hours"] += task.minutes / 60.0 if task.gpu else 0.0
+    return dict(work)
+
+
+def lower_bound_hours(
+    core_hours: float,
+    gpu_hours: float,
+    critical_path_hours: float,
+    nodes: int,
+    cores: int = NODE_CORES,
+    gpus: int = NODE_GPUS,
+) -> float:
+    """No schedule of the run on ``nodes`` nodes is shorter than the cores' work spread
+    perfectly over all cores, the GPUs' over all GPUs, or the critical path."""
+    return max(
+        core_hours / (nodes * cores),
+        gpu_hours / (nodes * gpus) if gpus else 0.0,
+        critical_path_hours,
+    )
 
 
 def schedule_markdown(schedule: Mapping[str, Any] | None) -> list[str]:
@@ -329,9 +368,18 @@ def schedule_markdown(schedule: Mapping[str, Any] | None) -> list[str]:
         return []
     node, longest = schedule["node"], schedule["longest_job"]
     rows = [
-        f"| {r['nodes']} | {r['wall_hours']:,.1f} | {100 * r['core_utilisation']:.0f}% | "
-        f"{100 * r['gpu_utilisation']:.0f}% |"
+        f"| {r['nodes']} | {r['wall_hours']:,.1f} | {_bound(r)} | "
+        f"{100 * r['core_utilisation']:.0f}% | {100 * r['gpu_utilisation']:.0f}% |"
         for r in schedule["on_nodes"]
+    ]
+    work = [
+        f"| {rule} | {w['submissions']:,} | {w['core_hours']:,.1f} | "
+        + (f"{w['gpu_hours']:,.1f}" if w["gpu_hours"] else "")
+        + " |"
+        for rule, w in sorted(
+            schedule.get("work_per_rule", {}).items(),
+            key=lambda item: (-item[1]["core_hours"], item[0]),
+        )
     ]
     return [
         "",
@@ -341,9 +389,17 @@ def schedule_markdown(schedule: Mapping[str, Any] | None) -> list[str]:
         f"scheduled on nodes of {node['cores']} cores and {node['gpus']} GPU (head-node rules "
         f"{', '.join(schedule['head_node_rules'])} apart):",
         "",
-        "| nodes | wall (h) | cores busy | GPU busy |",
-        "|---:|---:|---:|---:|",
+        "| nodes | wall (h) | lower bound (h) | cores busy | GPU busy |",
+        "|---:|---:|---:|---:|---:|",
         *rows,
+        "",
+        "Lower bound: the projected work of the cores spread perfectly over all cores, that of "
+        "the GPUs over all GPUs, or the critical path, whichever is longest. The work by rule "
+        "(core-hours: the cores a submission holds x its projected hours):",
+        "",
+        "| rule | submissions | core-hours | GPU-hours |",
+        "|---|---:|---:|---:|",
+        *work,
         "",
         f"Critical path {schedule['critical_path_hours']:,.1f} h: "
         + " -> ".join(schedule["critical_path"])
@@ -352,3 +408,8 @@ def schedule_markdown(schedule: Mapping[str, Any] | None) -> list[str]:
         f"margin of a request over its projection: {schedule['smallest_margin']['ratio']:.2f} "
         f"({schedule['smallest_margin']['name']}).",
     ]
+
+
+def _bound(row: Mapping[str, Any]) -> str:
+    bound = row.get("lower_bound_hours")
+    return "" if bound is None else f"{bound:,.1f}"
