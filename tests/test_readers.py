@@ -12,7 +12,7 @@ import pytest
 import xarray as xr
 
 from avhrrsm.io.errors import InputError
-from avhrrsm.io.gridded import read_era5land, read_esa_cci
+from avhrrsm.io.gridded import _ordered, read_era5land, read_esa_cci
 from avhrrsm.io.insitu import (
     Nsidc0712Name,
     cosmos_uk_files,
@@ -43,6 +43,25 @@ def _truth(world: Path, year: int) -> xr.DataArray:
 
 
 # ------------------------------------------------------------------------------ ERA5-Land
+
+
+@pytest.mark.parametrize(
+    "lon",
+    [
+        np.arange(-179.5, 180.0, 1.0),  # in order
+        np.arange(179.5, -180.0, -1.0),  # reversed
+        np.round(np.where((v := np.arange(0.0, 360.0, 1.0)) > 180.0, v - 360.0, v), 10),  # ERA5
+        np.array([3.0, -1.0, 7.0, 0.0, 5.0]),  # no pattern: sortby's own order
+        np.array([2.0]),
+    ],
+)
+def test_coordinates_are_put_in_order_as_sortby_puts_them(lon):
+    """The readers' fast ordering (nothing, a reversed view, a rotation) gives what
+    ``sortby`` gives, values and coordinates, ascending and descending."""
+    values = np.random.default_rng(3).random((2, 3, lon.size), dtype=np.float32)
+    array = xr.DataArray(values, dims=("time", "lat", "lon"), coords={"lon": lon})
+    for ascending in (True, False):
+        assert _ordered(array, "lon", ascending).identical(array.sortby("lon", ascending=ascending))
 
 
 def test_era5land_wraps_longitudes_and_keeps_raw_values(synthetic_world):
