@@ -43,12 +43,12 @@ bench: $(STAMP)
 
 ## slurm-profile: install the SLURM profile so that `snakemake --profile slurm` finds it
 ##   make slurm-profile SLURM_PARTITION=gpu SLURM_ACCOUNT=myproject [SLURM_STATUS_COMMAND=squeue]
-##   [SLURM_JOB_CORES=16 SLURM_JOB_MEM_MB=128000 SLURM_JOB_GPUS=1]
+##   [SLURM_JOB_CORES=15 SLURM_JOB_MEM_MB=128000 SLURM_JOB_GPUS=1]
 SLURM_PARTITION ?=
 SLURM_ACCOUNT ?=
 SLURM_STATUS_COMMAND ?=
 SLURM_INIT_SECONDS ?=
-SLURM_JOB_CORES ?= 16
+SLURM_JOB_CORES ?= 15
 SLURM_JOB_MEM_MB ?= 128000
 SLURM_JOB_GPUS ?= 1
 slurm-profile: $(STAMP)

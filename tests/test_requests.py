@@ -21,6 +21,7 @@ from avhrrsm.ops.bench.schedule import (
 from avhrrsm.ops.slurm_profile import install_slurm_profile
 from avhrrsm.requests import (
     COSTS,
+    GROUP_JOB_CORES,
     cpu_inference_group_size,
     cpu_inference_tiles,
     inference_group_size,
@@ -84,12 +85,12 @@ def test_the_workflow_profile_groups_tiles_as_the_cost_says(global_config, tmp_p
     assert int(components["inference"]) == size
     tile = job_request("inference_tile", global_config, 2021, "h05v02")
     assert 20 <= size * tile.projected_minutes <= 30  # about hpc.gpu_group_minutes of GPU
-    # the CPU tiles: side by side on a group job's 16 cores, rounds of about the same minutes
+    # the CPU tiles: side by side on a group job's cores, rounds of about the same minutes
     cpu_size = cpu_inference_group_size(global_config)
     assert int(components["inference_cpu"]) == cpu_size
     on_cpu = job_request("inference_tile_cpu", global_config, 2021, "h00v00")
     assert on_cpu.projected_minutes > 5 * tile.projected_minutes  # no GPU: a slower tile
-    rounds = cpu_size / (16 // on_cpu.threads)
+    rounds = cpu_size / (GROUP_JOB_CORES // on_cpu.threads)
     assert rounds == int(rounds) and 20 <= rounds * on_cpu.projected_minutes <= 30
     # a user's configuration: its own group sizes in the installed SLURM profile
     source = REPO_ROOT / "profiles" / "slurm" / "config.yaml"

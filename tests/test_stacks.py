@@ -247,7 +247,9 @@ def test_read_blocks_shrink_for_large_regions():
     assert read_block_days(small, 32, 2000) == 32
     globe = Window(0, 3600, 0, 7200)
     assert read_block_days(globe, 32, 2000) == 1
-    assert read_block_days(globe, 32, 8000) == 6
+    # six global days fit 8000 MiB: four, so that blocks never straddle the chunks of 32
+    assert read_block_days(globe, 32, 8000) == 4
+    assert read_block_days(globe, 30, 8000) == 6
 
 
 def test_modis_target_read_in_stripes_equals_whole(world_patterns, test_config, monkeypatch):
@@ -304,6 +306,42 @@ def test_a_stack_built_in_two_workers_equals_the_serial_one(
     assert counts == test_stacks["missing"][2001]
     parallel = xr.open_zarr(parallel_path).load()
     xr.testing.assert_identical(parallel, stack)
+
+
+def test_a_stack_read_in_blocks_shorter_than_its_chunks_equals_the_direct_one(
+    stack_2001, test_stacks, world_patterns, test_config, tmp_path, monkeypatch
+):
+    """A region too large for a chunk of days in memory (the globe: a day at a time into
+    chunks of 32) reads pass 1 into a scratch store chunked by the block, and pass 2 moves
+    the tiles into the stack: the same stack, and no scratch left beside it."""
+    import avhrrsm.stacks as stacks
+
+    stack, _ = stack_2001
+    assert int(test_config["stacks"]["chunk_days"]) > 1
+    monkeypatch.setattr(stacks, "read_block_days", lambda *args: 1)
+    written = []
+    original = stacks.create_store
+    monkeypatch.setattr(
+        stacks,
+        "create_store",
+        lambda path, *a, **k: written.append(path) or original(path, *a, **k),
+    )
+    path = tmp_path / "2001.zarr"
+    counts = build_year_stack(
+        path,
+        2001,
+        world_patterns,
+        test_stacks["static"],
+        test_config["region"],
+        0.5,
+        test_config["stacks"],
+        {"avhrrsm_rule": "stack_year"},
+        workers=2,
+    )
+    assert len(written) == 2 and ".pass1.tmp-" in written[1].name  # the scratch was used
+    assert counts == test_stacks["missing"][2001]
+    xr.testing.assert_identical(xr.open_zarr(path).load(), stack)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["2001.zarr"]
 
 
 def test_every_day_records_its_land_coverage(stack_2001):

@@ -107,6 +107,23 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
         raise
 
 
+@contextmanager
+def scratch_path(target: str | Path, purpose: str) -> Iterator[Path]:
+    """A temporary path beside ``target`` for its writer's intermediate data (e.g. a stack's
+    first pass), named as a temporary of ``{target}.{purpose}``: removed when the block ends,
+    whether it succeeded or not, and by the next attempt where a killed one left it."""
+    target = Path(target)
+    name = target.with_name(f"{target.name}.{purpose}")
+    name.parent.mkdir(parents=True, exist_ok=True)
+    for stale in stale_temporaries(name):
+        _remove(stale)
+    tmp = name.with_name(_temporary_name(name))
+    try:
+        yield tmp
+    finally:
+        _remove(tmp)
+
+
 # below this much free space a failed write is taken for a full file system (libraries such as
 # netCDF/HDF5 report it as "NetCDF: HDF error" and lose the errno)
 NEARLY_FULL_BYTES = 64 * 2**20

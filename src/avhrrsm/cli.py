@@ -23,6 +23,7 @@ from avhrrsm.logs import configure_logging
 from avhrrsm.ops.audit import AuditError
 from avhrrsm.ops.bench import BENCH_SECTIONS
 from avhrrsm.ops.checkout import Checkout, CheckoutNotFound, checkout_at, find_checkout
+from avhrrsm.requests import GROUP_JOB_CORES
 
 LOGGER = logging.getLogger("avhrrsm")
 
@@ -274,7 +275,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     slurm.add_argument("--init-seconds", type=int, default=None, help="first status check after")
     slurm.add_argument(
-        "--job-cores", type=int, default=16, help="most cores one (group) job asks for (default 16)"
+        "--job-cores",
+        type=int,
+        default=GROUP_JOB_CORES,
+        help=f"most cores one (group) job asks for (default {GROUP_JOB_CORES}: two such jobs "
+        "and a GPU tile job's 2 threads fill a node of 32 cores)",
     )
     slurm.add_argument(
         "--job-mem-mb", type=int, default=128000, help="most memory one (group) job asks for"

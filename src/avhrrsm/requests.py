@@ -54,8 +54,8 @@ class Cost:
 # Measured on this project's 2-core machine (benchmarks/results.json). The default run: 6,400
 # grid pixels (5,553 land), 2,192 days, 5 target years, 40,000 samples per target year
 # (run_cost's per-job CPU seconds divided by the job's units). The global jobs, measured on the
-# global grid itself: stack_global (40.8 s per global day without the target, 76 s fixed; one
-# worker to two at 1.04, counted as 0.9: two workers do not show what sixteen share),
+# global grid itself: stack_global (21.3 s per global day without the target, 17 s fixed; one
+# worker to two at 0.92, counted as 0.9: two workers do not show what sixteen share),
 # modis_sinusoidal (29.8 s for the 1 km sinusoidal target of one global day),
 # product_validation_global (product 2.29 s per global day, 12.6 s fixed, 0.63 from one worker
 # to two; validation year 9.42 s per global day at 3,000 sites, 3.5 s fixed). Memory: run_cost's
@@ -66,12 +66,12 @@ COSTS: dict[str, Cost] = {
         1.55e-4, "grid pixels", "run_cost (default run)", 10.0, 500.0, 2e-4, spreads=True
     ),
     "stack_year": Cost(
-        40.8 / GLOBAL_GRID_PIXELS,
+        21.3 / GLOBAL_GRID_PIXELS,
         "grid pixel-days",
-        "stack_global: 40.8 s per global day; target years add modis_sinusoidal's 29.8 s",
-        76.0,
+        "stack_global: 21.3 s per global day; target years add modis_sinusoidal's 29.8 s",
+        17.0,
         300.0,
-        1.43e-4,  # 3.7 GiB at the global grid (stack_global)
+        1.43e-4,  # 3.7 GiB at the global grid (stack_global: 3.3 GiB since the scratch pass)
         spreads=True,
         target_per_unit_s=29.8 / GLOBAL_GRID_PIXELS,  # modis_sinusoidal, per global day
         parallel_efficiency=0.9,
@@ -227,9 +227,12 @@ def inference_group_size(config: Mapping[str, Any]) -> int:
     return gpu_group_size(60.0 * tile_minutes, config.get("hpc"))
 
 
-# The cores one group job of CPU inference tiles runs side by side on: the job cores of the
-# installed SLURM profile (`avhrrsm slurm-profile --job-cores`, 16 by default).
-GROUP_JOB_CORES = 16
+# The most cores one job (or group job) asks for: the installed SLURM profile's `cores`
+# (`avhrrsm slurm-profile --job-cores`). 15 by default: on a node of 32 cores and one GPU, two
+# jobs of 15 fill the node beside a GPU tile job's 2 threads, where jobs of 16 would leave 14
+# cores that no job of 16 fits (the schedule benchmark of the global config: 23.1 h against
+# 19.4 h on one node).
+GROUP_JOB_CORES = 15
 TILE_ID_PATTERN = r"h\d+v\d+"
 
 
