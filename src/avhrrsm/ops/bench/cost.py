@@ -140,6 +140,12 @@ def run_cost(
         entry["cpu_s"] += _number(row.get("cpu_time"))
         entry["rss_mb"] = max(entry["rss_mb"], _number(row.get("max_rss")))
     global_jobs = dict((dag or {}).get("jobs_per_rule", {}))
+    # the tiles on CPU cores (hpc.cpu_inference_share) are tile jobs too: one row for both
+    global_jobs["inference_tile"] = global_jobs.get("inference_tile", 0) + global_jobs.pop(
+        "inference_tile_cpu", 0
+    )
+    if not global_jobs["inference_tile"]:
+        del global_jobs["inference_tile"]
     rules: dict[str, dict[str, Any]] = {}
     for rule, (mode, factor_key, grows_with) in SCALING.items():
         here = measured.get(rule)
@@ -306,7 +312,8 @@ def cost_markdown(cost: Mapping[str, Any]) -> list[str]:
     lines += [
         "",
         f"CPU-hours in all: {cost['cpu_hours_total']:,.0f} "
-        f"({cost['cpu_hours_without_inference']:,.0f} without inference, which the GPUs take). "
+        f"({cost['cpu_hours_without_inference']:,.0f} without inference, which the GPUs "
+        "take, but for the share of the tiles hpc.cpu_inference_share sends to CPU cores). "
         f"Inference on one H100: {low:,.1f}-{high:,.1f} GPU-hours at the 2-4 M pixel-days/s the "
         "tile job reached on a real H100 (host-bound, issue 18, measured before the host was "
         "left with I/O alone; the inference benchmark re-measures it where a card is at hand).",
