@@ -285,15 +285,10 @@ def test_glass_modis_part_of_the_region_equals_that_part_of_the_whole(world_patt
     assert np.isfinite(whole).mean() > 0.05 and ((fraction >= 0) & (fraction <= 1)).all()
 
 
-def test_a_stack_built_in_two_workers_equals_the_serial_one(
-    stack_2001, test_stacks, world_patterns, test_config, tmp_path
-):
-    """Time chunks (pass 1) and tiles (pass 2) written by two processes: the same values and
-    counts as the one-process build."""
-    stack, _ = stack_2001
-    parallel_path = tmp_path / "2001.zarr"
-    counts = build_year_stack(
-        parallel_path,
+def _stack_2001_in_two_workers(path, test_stacks, world_patterns, test_config) -> dict:
+    """The test region's 2001 stack built by two worker processes; its missing-day counts."""
+    return build_year_stack(
+        path,
         2001,
         world_patterns,
         test_stacks["static"],
@@ -303,6 +298,16 @@ def test_a_stack_built_in_two_workers_equals_the_serial_one(
         {"avhrrsm_rule": "stack_year"},
         workers=2,
     )
+
+
+def test_a_stack_built_in_two_workers_equals_the_serial_one(
+    stack_2001, test_stacks, world_patterns, test_config, tmp_path
+):
+    """Time chunks (pass 1) and tiles (pass 2) written by two processes: the same values and
+    counts as the one-process build."""
+    stack, _ = stack_2001
+    parallel_path = tmp_path / "2001.zarr"
+    counts = _stack_2001_in_two_workers(parallel_path, test_stacks, world_patterns, test_config)
     assert counts == test_stacks["missing"][2001]
     parallel = xr.open_zarr(parallel_path).load()
     xr.testing.assert_identical(parallel, stack)
@@ -327,17 +332,7 @@ def test_a_stack_read_in_blocks_shorter_than_its_chunks_equals_the_direct_one(
         lambda path, *a, **k: written.append(path) or original(path, *a, **k),
     )
     path = tmp_path / "2001.zarr"
-    counts = build_year_stack(
-        path,
-        2001,
-        world_patterns,
-        test_stacks["static"],
-        test_config["region"],
-        0.5,
-        test_config["stacks"],
-        {"avhrrsm_rule": "stack_year"},
-        workers=2,
-    )
+    counts = _stack_2001_in_two_workers(path, test_stacks, world_patterns, test_config)
     assert len(written) == 2 and ".pass1.tmp-" in written[1].name  # the scratch was used
     assert counts == test_stacks["missing"][2001]
     xr.testing.assert_identical(xr.open_zarr(path).load(), stack)

@@ -87,14 +87,19 @@ def stale_temporaries(target: Path) -> list[Path]:
     return stale
 
 
+def _fresh_temporary(target: Path) -> Path:
+    """This process's temporary of ``target``, its folder made and stale ones removed."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    for stale in stale_temporaries(target):
+        _remove(stale)
+    return target.with_name(_temporary_name(target))
+
+
 @contextmanager
 def atomic_path(target: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; rename it onto ``target`` on success only."""
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    for stale in stale_temporaries(target):
-        _remove(stale)
-    tmp = target.with_name(_temporary_name(target))
+    tmp = _fresh_temporary(target)
     try:
         yield tmp
         _remove(target)
@@ -113,11 +118,7 @@ def scratch_path(target: str | Path, purpose: str) -> Iterator[Path]:
     first pass), named as a temporary of ``{target}.{purpose}``: removed when the block ends,
     whether it succeeded or not, and by the next attempt where a killed one left it."""
     target = Path(target)
-    name = target.with_name(f"{target.name}.{purpose}")
-    name.parent.mkdir(parents=True, exist_ok=True)
-    for stale in stale_temporaries(name):
-        _remove(stale)
-    tmp = name.with_name(_temporary_name(name))
+    tmp = _fresh_temporary(target.with_name(f"{target.name}.{purpose}"))
     try:
         yield tmp
     finally:
