@@ -21,6 +21,8 @@ from avhrrsm.infer import (
     day_windows,
     predict_tile,
     prepare_static_inputs,
+    tile_workers,
+    worker_segments,
 )
 from avhrrsm.learn.features import float32_bounds
 from avhrrsm.learn.predictor import load_predictor
@@ -364,10 +366,82 @@ def test_block_memory_is_bounded_whatever_the_tile_size():
     small = block_days(10_000, 365, 4, 1500, 32)
     assert small == 32
     huge = block_days(1800 * 1800, 365, 4, 1500, 32)  # a 90-degree tile
-    assert 1 <= huge < 32
+    assert 1 <= huge < 32 and 32 % huge == 0  # blocks never share a chunk of the tile store
     per_day_bytes = 1800 * 1800 * 5 * 9 * 1.5
     assert (huge + 3) * per_day_bytes <= 1500 * 2**20
     assert block_days(10**9, 365, 4, 100, 32) == 1
+    assert block_days(10_000, 20, 4, 1500, 32) == 20  # a short run: one block
+    assert block_days(1800 * 1800, 365, 4, 1500, 30) in (3, 2)  # the largest divisor held
+
+
+def test_workers_split_the_blocks_in_runs_of_whole_chunks():
+    blocks = [(s, min(365, s + 8)) for s in range(0, 365, 8)]  # 8-day blocks, 32-day chunks
+    runs = worker_segments(blocks, 3, 32)
+    assert len(runs) == 3 and [b for run in runs for b in run] == blocks
+    for run in runs:
+        assert run[0][0] % 32 == 0  # each run starts a chunk: no chunk is written by two
+        assert all(a[1] == b[0] for a, b in zip(run, run[1:], strict=False))  # contiguous
+    assert max(map(len, runs)) - min(map(len, runs)) <= 4  # as even as whole chunks allow
+    assert worker_segments(blocks[:2], 4, 32) == [blocks[:2]]  # one chunk: one worker
+    assert worker_segments([], 2, 32) == []
+    # the job's threads, never more than the blocks or than the memory holds
+    assert tile_workers(0, 4, 12, 100, 1500) == 4
+    assert tile_workers(0, 4, 2, 100, 1500) == 2
+    assert tile_workers(0, 16, 12, 600, 1500) == 2
+    assert tile_workers(3, 1, 12, 100, 1500) == 3
+    assert tile_workers(0, 0, 12, 5000, 1500) == 1
+
+
+def test_a_tile_job_gives_the_same_bytes_on_any_number_of_workers(
+    test_stacks, test_config, model_path, tmp_path, monkeypatch
+):
+    """Blocks shorter than the chunks, spread over one, two or three workers (each carrying
+    its history from block to block, or reading it across 1 January from the previous year):
+    the same values and flags, bit for bit, as one worker reading block by block."""
+    import avhrrsm.infer as infer
+
+    source = xr.open_zarr(test_stacks["stacks"][2001]).load()
+    days = np.arange("2014-01-01", "2015-01-01", dtype="datetime64[D]").astype("datetime64[ns]")
+    previous = source.isel(time=slice(0, days.size)).assign_coords(time=days)
+    for name in previous.variables:
+        previous[name].encoding = {}
+    previous_path = tmp_path / "2014.zarr"
+    previous.to_zarr(previous_path)
+    monkeypatch.setattr(infer, "block_days", lambda *args: 8)
+    window = region_window(test_config["region"])
+    land_mask = xr.open_zarr(test_stacks["static"])["land_mask"].values.astype(bool)
+    tile_id = next(  # a tile with water: its land pixels are gathered
+        tile_id
+        for tile_id, tile in tiles(window, 0.5)
+        if 0 < land_mask[tile.within(window)].mean() < 1
+    )
+    stores = {}
+    for workers, previous_stack in (
+        (1, None),
+        (2, None),
+        (3, None),
+        (1, previous_path),
+        (3, previous_path),
+    ):
+        out = tmp_path / f"{workers}_{previous_stack is not None}.zarr"
+        predict_tile(
+            out, 2015, tile_id, 0.5, test_stacks["stacks"][2015], previous_stack,
+            test_stacks["static"], model_path, test_config["region"],
+            {**INFERENCE, "workers": workers}, PRODUCT["valid_range"], {}, threads=1,
+        )  # fmt: skip
+        stores[workers, previous_stack is not None] = xr.open_zarr(out).load()
+    land = np.isfinite(stores[1, False]["soil_moisture"].values[0])
+    assert land.any() and not land.all()
+    for with_previous in (False, True):
+        one = stores[1, with_previous]
+        for workers in (2, 3) if not with_previous else (3,):
+            other = stores[workers, with_previous]
+            for name in ("soil_moisture", "quality_flag"):
+                np.testing.assert_array_equal(one[name].values, other[name].values)
+    # the runs read across 1 January only at the year's start
+    short = (stores[1, False]["quality_flag"].values[:, land] & FLAG_SHORT_HISTORY) > 0
+    assert short[:3].all() and not short[3:].any()
+    assert not (stores[3, True]["quality_flag"].values[:, land] & FLAG_SHORT_HISTORY).any()
 
 
 def test_inference_runs_on_the_detected_device(model_path):

@@ -354,10 +354,14 @@ def _write_static_tiles(job: _StaticJob, group: list[tuple[str, Window]]) -> lis
 
 
 def read_static_layers(
-    path: str | Path, window: Window, names: Sequence[str] = ("land_mask",)
+    path: str | Path,
+    window: Window,
+    names: Sequence[str] = ("land_mask",),
+    part: tuple[slice, slice] | None = None,
 ) -> dict[str, np.ndarray]:
     """The static layers ``names`` of a store written by :func:`build_static_layers`, checked to
-    cover the region ``window``; ``land_mask`` as bool. Errors name the store."""
+    cover the region ``window``; ``land_mask`` as bool. ``part``: only these (rows, cols) of the
+    region (a tile), read from the chunks that hold them. Errors name the store."""
     unknown = [name for name in names if name not in STATIC_ATTRS]
     if unknown:
         raise ValueError(f"no static layers named {unknown}; known: {list(STATIC_ATTRS)}")
@@ -377,7 +381,8 @@ def read_static_layers(
                 "rebuild the static layers for this region",
             )
         with reading(path, what="static layers store"):
-            layers = {name: store[name].values for name in names}
+            rows, cols = part or (slice(None), slice(None))
+            layers = {name: store[name][rows, cols].values for name in names}
     if "land_mask" in layers:
         layers["land_mask"] = layers["land_mask"].astype(bool)
     return layers

@@ -121,3 +121,13 @@ def write_region(
     # the metadata stays as create_store wrote it: regions of one store may be written by
     # several processes at once, and re-consolidating would rewrite the root's zarr.json
     xr.Dataset(data_vars).to_zarr(path, region=region, consolidated=False)
+
+
+def store_arrays(path: Path, names: tuple[str, ...]) -> dict[str, Any]:
+    """The arrays ``names`` of a store made by :func:`create_store`, opened once for writing
+    blocks into (a block over the whole extent of the other dimensions; blocks that hold whole
+    chunks may be written from several threads at once)."""
+    import zarr
+
+    group = zarr.open_group(str(path), mode="r+")
+    return {name: group[name] for name in names}

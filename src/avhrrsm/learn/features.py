@@ -124,22 +124,24 @@ class Scaler:
     def dynamic_tensor(
         self, values: torch.Tensor, fill_flags: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """The model's dynamic inputs ``(..., n_model_dynamic)`` on the inputs' device: the
-        channel groups of :meth:`dynamic_channels`, side by side."""
-        channels = self.dynamic_channels(values, fill_flags)
-        return channels[0] if len(channels) == 1 else torch.cat(channels, dim=-1)
+        """The model's dynamic inputs ``(..., n_model_dynamic)`` on the inputs' device (see
+        :meth:`dynamic_into`), in a new tensor."""
+        out = torch.empty(
+            (*values.shape[:-1], self.n_model_dynamic), dtype=torch.float32, device=values.device
+        )
+        self.dynamic_into(values, fill_flags, out)
+        return out
 
-    def dynamic_channels(
-        self, values: torch.Tensor, fill_flags: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, ...]:
-        """The model's dynamic inputs as channel groups, in order, on the inputs' device: the
-        normalised inputs (float32 arithmetic), then, for models that read them, the fill
-        indicators (1.0 where the input's stack fill flag, same shape as ``values``, is > 0).
-        Inference keeps the groups apart and joins them per batch, where the joined copy fits
-        in cache, rather than interleaving a whole block in memory."""
-        normalised = _normalise(values, self.dynamic_mean, self.dynamic_std)
+    def dynamic_into(
+        self, values: torch.Tensor, fill_flags: torch.Tensor | None, out: torch.Tensor
+    ) -> None:
+        """The model's dynamic inputs of ``values`` ``(..., F)`` written into ``out``
+        ``(..., n_model_dynamic)`` (any strides): the normalised inputs (float32 arithmetic), then, for models that read them, the fill indicators (1.0 where the
+        input's stack fill flag, same shape as ``values``, is > 0)."""
+        n_inputs = values.shape[-1]
+        _normalise(values, self.dynamic_mean, self.dynamic_std, out[..., :n_inputs])
         if not self.fill_indicators:
-            return (normalised,)
+            return
         if fill_flags is None or tuple(fill_flags.shape) != tuple(values.shape):
             raise ValueError(
                 f"the model reads fill indicators of {list(self.fill_indicators)}: fill flags "
@@ -148,7 +150,7 @@ class Scaler:
         index = [self.dynamic_features.index(name) for name in self.fill_indicators]
         if index != list(range(len(self.dynamic_features))):
             fill_flags = fill_flags[..., index]
-        return normalised, (fill_flags > 0).to(torch.float32)
+        out[..., n_inputs:].copy_(fill_flags > 0)
 
     def static(self, values: np.ndarray) -> np.ndarray:
         return self.static_tensor(_host_tensor(values)).numpy()
@@ -166,7 +168,8 @@ class Scaler:
         lo, hi = float32_bounds(getattr(self, f"{kind}_min"), getattr(self, f"{kind}_max"))
         lo_t = torch.from_numpy(lo).to(values.device)
         hi_t = torch.from_numpy(hi).to(values.device)
-        return ((values < lo_t) | (values > hi_t)).any(dim=-1)
+        # amax: the same answer as any(), and fast over a strided last axis
+        return ((values < lo_t) | (values > hi_t)).amax(dim=-1)
 
     def target(self, values: np.ndarray) -> np.ndarray:
         return ((values - self.target_mean) / self.target_std).astype(np.float32)
@@ -210,13 +213,17 @@ def _host_tensor(values: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(array)
 
 
-def _normalise(values: torch.Tensor, mean: np.ndarray, std: np.ndarray) -> torch.Tensor:
-    """(values - mean) * (1 / std) in float32 on the values' device, in a new tensor."""
+def _normalise(
+    values: torch.Tensor, mean: np.ndarray, std: np.ndarray, out: torch.Tensor | None = None
+) -> torch.Tensor:
+    """(values - mean) * (1 / std) in float32 on the values' device, in a new tensor or into
+    ``out`` (any strides; the same bits)."""
     mean32 = torch.from_numpy(mean.astype(np.float32)).to(values.device)
     inverse32 = torch.from_numpy((1.0 / std).astype(np.float32)).to(values.device)
-    out = torch.sub(values.to(torch.float32), mean32)
-    out.mul_(inverse32)
-    return out
+    centred = torch.sub(values.to(torch.float32), mean32)
+    if out is None:
+        return centred.mul_(inverse32)
+    return torch.mul(centred, inverse32, out=out)
 
 
 @dataclass(frozen=True)

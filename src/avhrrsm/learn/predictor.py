@@ -4,7 +4,7 @@ deep-model and XGBoost predictors, and :func:`load_predictor` for a trained run'
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -78,30 +78,30 @@ class DeepPredictor:
     @torch.inference_mode()
     def predict_windows(
         self,
-        channels: Sequence[torch.Tensor],
+        prepared: torch.Tensor,
         static: torch.Tensor,
         days_per_batch: int,
         pixels_per_batch: int,
     ) -> torch.Tensor:
-        """Soil moisture ``(days, pixels)`` (m3 m-3, on the device) of a prepared series, given
-        as channel groups ``(L-1 + days, pixels, F_k)`` that join along the last axis
-        (:meth:`Scaler.dynamic_channels`), and prepared static layers ``(pixels, S)``, all
-        already on the device: the sequence windows (``unfold``) and the static broadcast are
-        views there, each batch's windows are joined into one contiguous copy, and the batches
+        """Soil moisture ``(days, pixels)`` (m3 m-3, on the device) of a prepared series
+        ``(L-1 + days, pixels, C)`` (:meth:`Scaler.dynamic_into`, contiguous) and prepared
+        static layers ``(pixels, S)``, all already on the device: the sequence windows
+        (``unfold``) and the static broadcast are views there; a batch of one day's pixels is a
+        view the recurrent models read without a copy (its sequence-first form is a slice of
+        the series), a batch of whole days is gathered into one contiguous copy; the batches
         of :func:`block_batches` are predicted back to back into one device buffer, with no
-        wait for the device. Each batch holds the values :meth:`__call__` is given for it, so
-        the results are the same bits."""
+        wait for the device. Each batch holds the values :meth:`__call__` is given for it
+        (days, then pixels), so the results are the same bits."""
         length = self.sequence_length
-        n_days, n_pixels = channels[0].shape[0] - (length - 1), channels[0].shape[1]
-        windows = [part.unfold(0, length, 1).permute(0, 1, 3, 2) for part in channels]
-        n_channels = sum(part.shape[2] for part in channels)
+        n_days, n_pixels = prepared.shape[0] - (length - 1), prepared.shape[1]
+        n_channels = prepared.shape[2]
+        # (days, pixels, C, L) -> (days, pixels, L, C)
+        windows = prepared.unfold(0, length, 1).permute(0, 1, 3, 2)
         out = torch.empty((n_days, n_pixels), dtype=torch.float32, device=static.device)
         with self._autocast():
             for days, pixels in block_batches(n_days, n_pixels, days_per_batch, pixels_per_batch):
                 n_batch_days = days.stop - days.start
-                parts = [part[days, pixels] for part in windows]
-                joined = parts[0] if len(parts) == 1 else torch.cat(parts, dim=-1)
-                x = joined.reshape(-1, length, n_channels)
+                x = windows[days, pixels].reshape(-1, length, n_channels)
                 s = static[pixels].expand(n_batch_days, -1, -1).reshape(-1, static.shape[1])
                 out[days, pixels] = self.model(x, s).float().reshape(n_batch_days, -1)
         return self.scaler.target_back_tensor(out)

@@ -140,6 +140,7 @@ def inference_job(
     predictor = load_predictor(model, "auto", int(threads))
     if null == "yes":
         predictor.model = _null_model()  # type: ignore[union-attr]
+    result_start = time.perf_counter()
     result = predict_tile(
         f"{work}/tile_out.zarr", 1999, tile_id, 10, f"{work}/stack.zarr", None,
         f"{work}/static.zarr", model, json.loads(region),
@@ -152,6 +153,7 @@ def inference_job(
         "forward_seconds": result.forward_seconds,
         "read_seconds": result.read_seconds,
         "write_seconds": result.write_seconds,
+        "setup_seconds": result.setup_seconds + (result_start - start),
         "peak_rss_gib": _peak_rss_gib(),
         "device": describe_device(predictor.device),
     }

@@ -298,14 +298,17 @@ def _host_only_markdown(inference: dict[str, Any]) -> list[str]:
     if host:
         rates = ", ".join(
             f"{r['pixel_days_per_s'] / 1e6:.2f} M pixel-days/s on {threads} thread(s) "
-            f"({r['per_core'] / 1e6:.2f} M per core; read {r['read_seconds']:.1f} s, "
-            f"prepare and null model {r['forward_seconds']:.1f} s, write {r['write_seconds']:.1f} s)"
+            f"({r['per_core'] / 1e6:.2f} M per core; {r['seconds']:.2f} s, of which set-up "
+            f"{r.get('setup_seconds', 0.0):.2f} s; summed over the workers: read "
+            f"{r['read_seconds']:.2f} s, prepare and null model {r['forward_seconds']:.2f} s, "
+            f"write {r['write_seconds']:.2f} s)"
             for threads, r in host["threads"].items()
         )
         met = "met" if _host_only_met(host) else "**missed**"
         lines += [
             f"Host-only (the tile job with a null model that reads each sequence's last day, "
-            f"on {host['device']}): {rates}; {host['scaling']:.2f}x from 1 to 2 threads "
+            f"the fastest of {host.get('repeat', 1)} runs; the job's threads are its workers): "
+            f"{rates}; {host['scaling']:.2f}x from 1 to 2 threads "
             f"(target >= {TARGETS['host_only_per_core'] / 1e6:.0f} M per core and >= "
             f"{TARGETS['host_only_scaling']}x: {met}).",
             "",
