@@ -52,7 +52,7 @@ import torch
 import xarray as xr
 
 from avhrrsm.atomic import atomic_path
-from avhrrsm.device import describe_device
+from avhrrsm.device import autocast_dtype, describe_device
 from avhrrsm.grid import Window, region_window
 from avhrrsm.io.chunks import check_range
 from avhrrsm.io.errors import InputError, reading
@@ -552,10 +552,20 @@ def _create_tile_store(
         {
             "title": f"avhrrsm inference tile {job.tile_id} {year}",
             "tile": job.tile_id,
+            "inference_precision": _precision(job.predictor),
+            "inference_batch_size": job.batch,
             **global_attrs,
         },
         extra_coords={"time": time_coord},
     )
+
+
+def _precision(predictor: Predictor) -> str:
+    """The arithmetic the model's forward passes run in on its device (for the provenance)."""
+    if not isinstance(predictor, DeepPredictor):
+        return "float32 (XGBoost)"
+    dtype = autocast_dtype(predictor.device)
+    return "float32" if dtype is None else f"{str(dtype).replace('torch.', '')} autocast"
 
 
 def _run_workers(job: TileJob, arrays: Mapping[str, Any], workers: int) -> TileResult:

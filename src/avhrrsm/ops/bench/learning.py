@@ -65,7 +65,16 @@ def bench_inference(
                     predictor(x, s)
 
             sweep[str(batch)] = count * batch / best_of(forward_all, repeat=2)
-        tile = run_job("inference", str(work), tile_id, str(path), json.dumps(region), str(threads))
+        # the fastest of two runs, as the model-only figure is the fastest of two
+        tile = min(
+            (
+                run_job(
+                    "inference", str(work), tile_id, str(path), json.dumps(region), str(threads)
+                )
+                for _ in range(2)
+            ),
+            key=lambda run: run["seconds"],
+        )
         used_batch = auto_batch_size(0, predictor.device)
         tile_rate = tile["pixel_days"] / tile["seconds"]
         results[name] = {
