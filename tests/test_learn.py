@@ -676,3 +676,14 @@ def test_samples_and_split_drawn_in_two_workers_equal_the_serial_ones(
     xr.testing.assert_identical(
         xr.open_zarr(split).load(), xr.open_zarr(sample_set["split"]).load()
     )
+
+
+def test_the_learning_rate_scales_with_the_square_root_of_the_batch():
+    from avhrrsm.config import validate_config
+    from avhrrsm.learn.train import batch_learning_rate
+
+    default = validate_config({})["training"]
+    assert batch_learning_rate(default) == default["learning_rate"]  # the default run unchanged
+    large = {**default, "batch_size": 4 * default["reference_batch_size"]}
+    assert batch_learning_rate(large) == pytest.approx(2 * default["learning_rate"])
+    assert batch_learning_rate(TRAINING) == TRAINING["learning_rate"]  # no reference: as given

@@ -23,6 +23,7 @@ import hashlib
 import io
 import json
 import logging
+import math
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -172,7 +173,7 @@ def train_deep_model(
     )
     optimizer = torch.optim.Adam(
         model.parameters(),
-        lr=float(training["learning_rate"]),
+        lr=batch_learning_rate(training),
         weight_decay=float(training["weight_decay"]),
     )
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=2)
@@ -222,7 +223,9 @@ def train_deep_model(
         generator = torch.Generator().manual_seed(epoch_seed(seed, epoch))
         torch.manual_seed(epoch_seed(seed, epoch))  # dropout
         order = torch.randperm(n_train, generator=generator).to(device)
-        loss_sum, loss_count = 0.0, 0
+        # summed on the device (float64, as a Python float would): no host sync per step
+        loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+        loss_count = 0
         for step, start in enumerate(range(0, n_train, batch_size)):
             if step_hook is not None:
                 step_hook(epoch, step)
@@ -239,7 +242,7 @@ def train_deep_model(
             grad_scaler.scale(loss).backward()
             grad_scaler.step(optimizer)
             grad_scaler.update()
-            loss_sum += float(loss.detach()) * index.numel()
+            loss_sum += loss.detach().double() * index.numel()
             loss_count += index.numel()
             timing["data_seconds"] += data_done - step_start
             timing["loop_seconds"] += time.perf_counter() - step_start
@@ -257,7 +260,7 @@ def train_deep_model(
         state["history"].append(
             {
                 "epoch": epoch,
-                "train_loss": loss_sum / max(loss_count, 1),
+                "train_loss": float(loss_sum) / max(loss_count, 1),
                 "validation_loss": val_loss,
                 "validation_rmse_m3m3": float(np.sqrt(val_loss) * scaler.target_std),
                 "learning_rate": float(optimizer.param_groups[0]["lr"]),
@@ -339,6 +342,16 @@ def train_deep_model(
         100 * summary["timing"]["data_wait_fraction"],
     )
     return summary
+
+
+def batch_learning_rate(training: Mapping[str, Any]) -> float:
+    """The optimiser's learning rate: ``training.learning_rate`` holds for batches of
+    ``training.reference_batch_size`` (absent: the batch size itself); another batch size
+    scales it by the square root of the ratio (the rule for Adam, whose steps do not grow
+    with the gradient: large GPU batches keep the noise scale of the reference run)."""
+    batch = int(training["batch_size"])
+    reference = int(training.get("reference_batch_size") or batch)
+    return float(training["learning_rate"]) * math.sqrt(batch / reference)
 
 
 def _synchronise(device: torch.device) -> None:

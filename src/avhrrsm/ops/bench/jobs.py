@@ -6,6 +6,7 @@ holds only what its stage loads."""
 from __future__ import annotations
 
 import json
+import os
 import resource
 import sys
 import time
@@ -131,11 +132,14 @@ def inference_job(
     work: str, tile_id: str, model: str, region: str, threads: str, null: str = "no"
 ) -> dict[str, Any]:
     """One tile's inference job on ``fixtures.write_inference_inputs``' stack and layers;
-    ``null`` 'yes': with the model file's scaler but a null model (the host-only rate)."""
+    ``null`` 'yes': with the model file's scaler but a null model (the host-only rate). The
+    process runs on ``threads`` cores, as a SLURM job with that many CPUs would (its library
+    threads, e.g. Zarr's decoding, share them with the job's workers)."""
     from avhrrsm.device import describe_device
     from avhrrsm.infer import predict_tile
     from avhrrsm.learn.predictor import load_predictor
 
+    cores = pin_to_cores(int(threads))
     start = time.perf_counter()
     predictor = load_predictor(model, "auto", int(threads))
     if null == "yes":
@@ -156,7 +160,17 @@ def inference_job(
         "setup_seconds": result.setup_seconds + (result_start - start),
         "peak_rss_gib": _peak_rss_gib(),
         "device": describe_device(predictor.device),
+        "cores": cores,
     }
+
+
+def pin_to_cores(count: int) -> int:
+    """Confine this process to ``count`` of the cores it may run on (all where ``count`` is 0
+    or more than there are); the number it runs on."""
+    available = sorted(os.sched_getaffinity(0))
+    if 0 < count < len(available):
+        os.sched_setaffinity(0, available[:count])
+    return len(os.sched_getaffinity(0))
 
 
 def _null_model() -> Any:

@@ -307,7 +307,8 @@ def _host_only_markdown(inference: dict[str, Any]) -> list[str]:
         met = "met" if _host_only_met(host) else "**missed**"
         lines += [
             f"Host-only (the tile job with a null model that reads each sequence's last day, "
-            f"the fastest of {host.get('repeat', 1)} runs; the job's threads are its workers): "
+            f"the fastest of {host.get('repeat', 1)} runs; the job's threads are its workers, "
+            f"and it runs on as many cores, as under SLURM): "
             f"{rates}; {host['scaling']:.2f}x from 1 to 2 threads "
             f"(target >= {TARGETS['host_only_per_core'] / 1e6:.0f} M per core and >= "
             f"{TARGETS['host_only_scaling']}x: {met}).",
