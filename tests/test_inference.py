@@ -206,16 +206,22 @@ def test_a_missing_tile_or_a_hole_is_refused(
     assert not (tmp_path / "p").exists()
 
 
-def test_year_boundary_sequences_use_the_previous_year(
-    test_stacks, test_config, model_path, tmp_path
-):
+def _stack_of_2014(test_stacks, folder):
+    """The 2001 stack relabelled as 2014 (the year before the 2015 stack), and its path."""
     source = xr.open_zarr(test_stacks["stacks"][2001]).load()
     days = np.arange("2014-01-01", "2015-01-01", dtype="datetime64[D]").astype("datetime64[ns]")
     previous = source.isel(time=slice(0, days.size)).assign_coords(time=days)
     for name in previous.variables:
         previous[name].encoding = {}
-    previous_path = tmp_path / "2014.zarr"
+    previous_path = folder / "2014.zarr"
     previous.to_zarr(previous_path)
+    return previous, previous_path
+
+
+def test_year_boundary_sequences_use_the_previous_year(
+    test_stacks, test_config, model_path, tmp_path
+):
+    previous, previous_path = _stack_of_2014(test_stacks, tmp_path)
     with_previous = _predict_all(
         tmp_path / "with", 2015, 10, test_stacks, test_config, model_path, previous_path
     )
@@ -400,13 +406,7 @@ def test_a_tile_job_gives_the_same_bytes_on_any_number_of_workers(
     the same values and flags, bit for bit, as one worker reading block by block."""
     import avhrrsm.infer as infer
 
-    source = xr.open_zarr(test_stacks["stacks"][2001]).load()
-    days = np.arange("2014-01-01", "2015-01-01", dtype="datetime64[D]").astype("datetime64[ns]")
-    previous = source.isel(time=slice(0, days.size)).assign_coords(time=days)
-    for name in previous.variables:
-        previous[name].encoding = {}
-    previous_path = tmp_path / "2014.zarr"
-    previous.to_zarr(previous_path)
+    _, previous_path = _stack_of_2014(test_stacks, tmp_path)
     monkeypatch.setattr(infer, "block_days", lambda *args: 8)
     window = region_window(test_config["region"])
     land_mask = xr.open_zarr(test_stacks["static"])["land_mask"].values.astype(bool)
