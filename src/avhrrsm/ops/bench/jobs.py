@@ -129,24 +129,31 @@ def validation_job(
 
 
 def inference_job(
-    work: str, tile_id: str, model: str, region: str, threads: str, null: str = "no"
+    work: str,
+    tile_id: str,
+    model: str,
+    region: str,
+    threads: str,
+    null: str = "no",
+    first_core: str = "0",
 ) -> dict[str, Any]:
     """One tile's inference job on ``fixtures.write_inference_inputs``' stack and layers;
     ``null`` 'yes': with the model file's scaler but a null model (the host-only rate). The
-    process runs on ``threads`` cores, as a SLURM job with that many CPUs would (its library
-    threads, e.g. Zarr's decoding, share them with the job's workers)."""
+    process runs on ``threads`` cores from its ``first_core``-th, as a SLURM job with that many
+    CPUs would (its library threads, e.g. Zarr's decoding, share them with the job's workers);
+    it writes ``tile_out_<first_core>.zarr``, so jobs on other cores may run beside it."""
     from avhrrsm.device import describe_device
     from avhrrsm.infer import predict_tile
     from avhrrsm.learn.predictor import load_predictor
 
-    cores = pin_to_cores(int(threads))
+    cores = pin_to_cores(int(threads), int(first_core))
     start = time.perf_counter()
     predictor = load_predictor(model, "auto", int(threads))
     if null == "yes":
         predictor.model = _null_model()  # type: ignore[union-attr]
     result_start = time.perf_counter()
     result = predict_tile(
-        f"{work}/tile_out.zarr", 1999, tile_id, 10, f"{work}/stack.zarr", None,
+        f"{work}/tile_out_{first_core}.zarr", 1999, tile_id, 10, f"{work}/stack.zarr", None,
         f"{work}/static.zarr", model, json.loads(region),
         {"device": "auto", "batch_size": 0, "memory_budget_mb": 1500}, [0.0, 0.6], {},
         threads=int(threads), predictor=predictor,
@@ -164,12 +171,13 @@ def inference_job(
     }
 
 
-def pin_to_cores(count: int) -> int:
-    """Confine this process to ``count`` of the cores it may run on (all where ``count`` is 0
-    or more than there are); the number it runs on."""
+def pin_to_cores(count: int, first: int = 0) -> int:
+    """Confine this process to ``count`` of the cores it may run on, from the ``first``-th
+    (all where ``count`` is 0 or more than there are); the number it runs on."""
     available = sorted(os.sched_getaffinity(0))
     if 0 < count < len(available):
-        os.sched_setaffinity(0, available[:count])
+        first = min(max(0, first), len(available) - count)
+        os.sched_setaffinity(0, available[first : first + count])
     return len(os.sched_getaffinity(0))
 
 

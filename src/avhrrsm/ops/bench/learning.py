@@ -91,7 +91,7 @@ def bench_inference(
             "ratio_vs_model_only_best_batch": tile_rate / max(sweep.values()),
             **{k: v for k, v in tile.items() if k != "device"},
         }
-        shutil.rmtree(work / "tile_out.zarr", ignore_errors=True)
+        shutil.rmtree(work / "tile_out_0.zarr", ignore_errors=True)
     results["host_only"] = _host_only(work, tile_id, work / f"{models[0]}.pt", region, threads)
     results["global_projection"] = global_projection(results)
     return results
@@ -107,33 +107,65 @@ def _host_only(
 ) -> dict[str, Any]:
     """The tile job with a null model (read, prepare on the device, write) at 1 and
     ``threads`` threads, the fastest of ``repeat`` runs each (a job of a few seconds on a
-    noisy machine): pixel-days per second, per core, and the scaling between the two."""
+    noisy machine): pixel-days per second (of the whole job, and of its read-prepare-write
+    phase after the serial set-up), per core, and the scaling between the two; beside it the
+    machine's own ceiling: ``threads`` independent one-thread jobs at once, each on a core of
+    its own (what the cores give work that shares nothing but the memory and caches)."""
+    arguments = (str(work), tile_id, str(model_path), json.dumps(region))
     rates: dict[str, Any] = {}
     for used in sorted({1, threads}):
-        runs = []
-        for _ in range(repeat):
-            runs.append(
-                run_job(
-                    "inference",
-                    str(work),
-                    tile_id,
-                    str(model_path),
-                    json.dumps(region),
-                    str(used),
-                    "yes",
-                )  # fmt: skip
-            )
-            shutil.rmtree(work / "tile_out.zarr", ignore_errors=True)
-        job = min(runs, key=lambda run: run["seconds"])
-        rate = job["pixel_days"] / job["seconds"]
-        rates[str(used)] = {**job, "pixel_days_per_s": rate, "per_core": rate / used}
+        runs = [_side_by_side(arguments, 1, used)[0] for _ in range(repeat)]
+        rates[str(used)] = _host_only_rates(min(runs, key=lambda run: run["seconds"]), used)
     one, many = rates["1"], rates[str(max(1, threads))]
+    side_by_side = min(
+        (_side_by_side(arguments, threads) for _ in range(repeat)),
+        key=lambda runs: max(run["seconds"] for run in runs),
+    )
     return {
         "threads": rates,
         "scaling": many["pixel_days_per_s"] / one["pixel_days_per_s"],
+        "phase_scaling": many["phase_pixel_days_per_s"] / one["phase_pixel_days_per_s"],
+        "independent_jobs": {
+            "jobs": threads,
+            "scaling": sum(run["pixel_days"] for run in side_by_side)
+            / max(run["seconds"] for run in side_by_side)
+            / one["pixel_days_per_s"],
+            "phase_scaling": sum(run["pixel_days"] for run in side_by_side)
+            / max(run["seconds"] - run["setup_seconds"] for run in side_by_side)
+            / one["phase_pixel_days_per_s"],
+        },
         "repeat": repeat,
         "device": one["device"],
     }
+
+
+def _host_only_rates(job: dict[str, Any], threads: int) -> dict[str, Any]:
+    rate = job["pixel_days"] / job["seconds"]
+    phase = job["pixel_days"] / max(job["seconds"] - job["setup_seconds"], 1e-9)
+    return {
+        **job,
+        "pixel_days_per_s": rate,
+        "per_core": rate / threads,
+        "phase_pixel_days_per_s": phase,
+    }
+
+
+def _side_by_side(arguments: tuple[str, ...], jobs: int, threads: int = 1) -> list[dict[str, Any]]:
+    """``jobs`` null-model jobs of ``threads`` threads started together, each on cores of its
+    own; their outputs removed."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    work = Path(arguments[0])
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        runs = list(
+            pool.map(
+                lambda k: run_job("inference", *arguments, str(threads), "yes", str(k * threads)),
+                range(jobs),
+            )
+        )
+    for k in range(jobs):
+        shutil.rmtree(work / f"tile_out_{k * threads}.zarr", ignore_errors=True)
+    return runs
 
 
 def inference_models(inference: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -314,6 +314,16 @@ def _host_only_markdown(inference: dict[str, Any]) -> list[str]:
             f"{TARGETS['host_only_scaling']}x: {met}).",
             "",
         ]
+        if "independent_jobs" in host:
+            ceiling = host["independent_jobs"]
+            lines += [
+                f"Read, prepare and write alone (after the serial set-up): "
+                f"{host['phase_scaling']:.2f}x from 1 to 2 threads. The machine's own ceiling, "
+                f"{ceiling['jobs']} independent one-thread jobs at once, each on a core of its "
+                f"own: {ceiling['scaling']:.2f}x the one-thread job's rate "
+                f"({ceiling['phase_scaling']:.2f}x after set-up).",
+                "",
+            ]
     projection = inference.get("global_projection", {})
     if "card" in projection:
         hours = ", ".join(
