@@ -57,6 +57,50 @@ def test_a_damaged_stack_chunk_is_named_not_a_codec_traceback(
     assert not out.exists()
 
 
+def test_a_damaged_chunk_read_in_a_worker_process_is_named_and_leaves_no_tile(
+    test_stacks, test_config, model_path, tmp_path, monkeypatch
+):
+    """Two worker processes, the damaged chunk at the year's end (in the second worker's run):
+    the error comes back from the process whole, naming the chunk, and no tile is left."""
+    import avhrrsm.infer as infer
+
+    stack = _copy_tree(test_stacks["stacks"][2001], tmp_path / "2001.zarr")
+    last = max(
+        (p for p in (stack / "lst" / "c").iterdir() if p.name.isdigit()), key=lambda p: int(p.name)
+    )
+    chunk = next(p for p in sorted(last.rglob("*")) if p.is_file() and p.stat().st_size)
+    damaged = bytearray(chunk.read_bytes())
+    damaged[len(damaged) // 2] ^= 0x10
+    chunk.write_bytes(bytes(damaged))
+    monkeypatch.setattr(infer, "block_days", lambda *args: 32)
+    forked = []
+    real_map_shared = infer.map_shared
+
+    def map_shared(function, shared, pieces, workers):
+        forked.append(workers)
+        return real_map_shared(function, shared, pieces, workers)
+
+    monkeypatch.setattr(infer, "map_shared", map_shared)
+    out = tmp_path / "tile.zarr"
+    with pytest.raises(InputError) as info:
+        predict_tile(
+            out, 2001, "h359v94", 0.5, stack, None, test_stacks["static"], model_path,
+            test_config["region"], {**INFERENCE, "workers": 2}, PRODUCT["valid_range"], {},
+            threads=2,
+        )  # fmt: skip
+    assert forked == [2] or not torch_on_cpu()
+    message = str(info.value)
+    assert "checksum" in message and f"damaged chunk: {chunk}" in message
+    assert str(stack) in message
+    assert [p.name for p in tmp_path.iterdir()] == ["2001.zarr"]  # no tile, no temporary
+
+
+def torch_on_cpu() -> bool:
+    import torch
+
+    return not torch.cuda.is_available()
+
+
 def _predict(stack, test_stacks, test_config, model_path, out):
     return predict_tile(
         out, 2001, "h359v94", 0.5, stack, None, test_stacks["static"], model_path,

@@ -114,11 +114,11 @@ def _host_only(
     arguments = (str(work), tile_id, str(model_path), json.dumps(region))
     rates: dict[str, Any] = {}
     for used in sorted({1, threads}):
-        runs = [_side_by_side(arguments, 1, used)[0] for _ in range(repeat)]
+        runs = [_null_jobs(arguments, 1, used)[0] for _ in range(repeat)]
         rates[str(used)] = _host_only_rates(min(runs, key=lambda run: run["seconds"]), used)
     one, many = rates["1"], rates[str(max(1, threads))]
     side_by_side = min(
-        (_side_by_side(arguments, threads) for _ in range(repeat)),
+        (_null_jobs(arguments, threads) for _ in range(repeat)),
         key=lambda runs: max(run["seconds"] for run in runs),
     )
     return {
@@ -150,9 +150,9 @@ def _host_only_rates(job: dict[str, Any], threads: int) -> dict[str, Any]:
     }
 
 
-def _side_by_side(arguments: tuple[str, ...], jobs: int, threads: int = 1) -> list[dict[str, Any]]:
-    """``jobs`` null-model jobs of ``threads`` threads started together, each on cores of its
-    own; their outputs removed."""
+def _null_jobs(arguments: tuple[str, ...], jobs: int, threads: int = 1) -> list[dict[str, Any]]:
+    """``jobs`` null-model tile jobs of ``threads`` threads each, started together (one job:
+    simply run), each on cores of its own; their outputs removed."""
     from concurrent.futures import ThreadPoolExecutor
 
     work = Path(arguments[0])
