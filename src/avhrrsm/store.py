@@ -14,6 +14,7 @@ from typing import Any
 import dask.array as da
 import numpy as np
 import xarray as xr
+import zarr
 from pyproj import CRS
 
 from avhrrsm.grid import Window
@@ -127,7 +128,5 @@ def store_arrays(path: Path, names: tuple[str, ...]) -> dict[str, Any]:
     """The arrays ``names`` of a store made by :func:`create_store`, opened once for writing
     blocks into (a block over the whole extent of the other dimensions; blocks that hold whole
     chunks may be written from several threads at once)."""
-    import zarr
-
     group = zarr.open_group(str(path), mode="r+")
     return {name: group[name] for name in names}
