@@ -219,6 +219,10 @@ def _cmd_audit_rerun(args: argparse.Namespace) -> int:
     return 0 if report.identical else 1
 
 
+# what ``add_subparsers`` returns: each command adds its parser to it
+Subcommands = argparse._SubParsersAction  # noqa: SLF001
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="avhrrsm", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -232,12 +236,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
+    for add in (_add_config, _add_synth, _add_inputs, _add_slurm_profile, _add_bench, _add_audit):
+        add(commands)
+    return parser
+
+
+def _add_config(commands: Subcommands) -> None:
+    """``avhrrsm config check``."""
     config_parser = commands.add_parser("config", help="configuration tools")
     config_commands = config_parser.add_subparsers(dest="config_command", required=True)
     check = config_commands.add_parser("check", help="validate a config file against the schema")
     check.add_argument("config", nargs="?", default="config.yaml")
     check.set_defaults(func=_cmd_config_check)
 
+
+def _add_synth(commands: Subcommands) -> None:
+    """``avhrrsm synth``."""
     synth = commands.add_parser("synth", help="write the synthetic world of a config")
     synth.add_argument("--config", default="config.yaml")
     synth.add_argument("--out", help="target folder (default: {results_dir}/{run}/synthetic)")
@@ -245,6 +259,9 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--log", help="also log to this file")
     synth.set_defaults(func=_cmd_synth)
 
+
+def _add_inputs(commands: Subcommands) -> None:
+    """``avhrrsm inputs check``."""
     inputs = commands.add_parser("inputs", help="input data tools")
     inputs_commands = inputs.add_subparsers(dest="inputs_command", required=True)
     scan = inputs_commands.add_parser(
@@ -261,6 +278,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     scan.set_defaults(func=_cmd_inputs_check)
 
+
+def _add_slurm_profile(commands: Subcommands) -> None:
+    """``avhrrsm slurm-profile``."""
     slurm = commands.add_parser(
         "slurm-profile",
         help="install profiles/slurm as the user's `slurm` profile (~/.config/snakemake/slurm)",
@@ -299,6 +319,9 @@ def build_parser() -> argparse.ArgumentParser:
     slurm.add_argument("--dest", default="", help="profile folder (default: Snakemake's user dir)")
     slurm.set_defaults(func=_cmd_slurm_profile)
 
+
+def _add_bench(commands: Subcommands) -> None:
+    """``avhrrsm bench``."""
     bench = commands.add_parser(
         "bench", help="measure speed and memory; write benchmarks/results.json and RESULTS.md"
     )
@@ -314,6 +337,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.set_defaults(func=_cmd_bench)
 
+
+def _add_audit(commands: Subcommands) -> None:
+    """``avhrrsm audit verify | lineage | rerun``."""
     audit = commands.add_parser("audit", help="reproducibility audits of a run")
     audit_commands = audit.add_subparsers(dest="audit_command", required=True)
     run_help = "run folder, its MANIFEST.json, or a run name (default: the config's run)"
@@ -348,7 +374,6 @@ def build_parser() -> argparse.ArgumentParser:
     again.add_argument("--scratch", help="scratch folder (default: a new one beside the run)")
     again.add_argument("--keep", action="store_true", help="keep the scratch folder")
     again.set_defaults(func=_cmd_audit_rerun)
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:

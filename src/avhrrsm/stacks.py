@@ -386,7 +386,71 @@ def build_year_stack(
     land = read_static_layers(static_path, window)["land_mask"]
     chunk_days = int(settings["chunk_days"])
     tile_px = int(round(tile_deg / STEP_DEG))
-    variables = {
+    variables = _stack_variables()
+    time = xr.DataArray(
+        days.values, dims="time", attrs={"standard_name": "time", "long_name": "time (UTC day)"}
+    )
+    glass = GlassDays(patterns, window, layouts or {})
+    dims = dict.fromkeys(variables, ("time", "lat", "lon"))
+    block_days = read_block_days(window, chunk_days, float(settings["memory_budget_mb"]))
+    with atomic_path(out_path) as tmp, scratch_path(out_path, "pass1") as scratch:
+        create_store(
+            tmp,
+            window,
+            variables,
+            {"time": chunk_days, "lat": tile_px, "lon": tile_px},
+            _stack_attrs(year, settings, glass, global_attrs),
+            extra_coords={"time": time, "albedo_composite": _composite_coord(glass, days)},
+        )
+        # pass 1 writes whole chunks: the stack's where a block is a chunk, else a scratch
+        # store's chunked by the block (the observed inputs and the target only)
+        raw_store = tmp
+        if block_days < min(chunk_days, len(days)):
+            raw_store = scratch
+            create_store(
+                scratch,
+                window,
+                {name: variables[name] for name in (*INPUTS, TARGET)},
+                {"time": block_days, "lat": tile_px, "lon": tile_px},
+                {"title": f"first pass of {Path(out_path).name}, removed when it is done"},
+                extra_coords={"time": time},
+            )
+        reading = functools.partial(
+            _read_chunk_into_store,
+            store=raw_store,
+            days=days,
+            patterns=dict(patterns),
+            window=window,
+            settings=dict(settings),
+            layouts=dict(layouts or {}),
+            dims=dims,
+            block_days=block_days,
+        )
+        missing, coverage = _read_pass(reading, land, range(0, len(days), chunk_days), workers)
+        LOGGER.info("stack %d: %d day(s) read", year, len(days))
+        missing.update(
+            _record_coverage(tmp, year, days, coverage, float(settings["min_day_coverage"]))
+        )
+        filling = functools.partial(
+            _fill_tiles_into_store,
+            store=tmp,
+            raw_store=raw_store,
+            year=year,
+            window=window,
+            patterns=dict(patterns),
+            settings=dict(settings),
+            dims=dims,
+        )
+        _fill_pass(filling, land, window, tile_deg, tile_px, workers)
+        LOGGER.info("stack %d: %d tile(s) gap-filled", year, len(tiles(window, tile_deg)))
+    _log_missing(year, missing)
+    LOGGER.info("stack %d written to %s", year, out_path)
+    return missing
+
+
+def _stack_variables() -> dict[str, tuple[tuple[str, ...], Any, Mapping[str, Any]]]:
+    """The stack's variables: every input and the target (float32), a fill flag per input."""
+    variables: dict[str, tuple[tuple[str, ...], Any, Mapping[str, Any]]] = {
         name: (("time", "lat", "lon"), np.float32, STACK_ATTRS[name]) for name in (*INPUTS, TARGET)
     }
     variables.update(
@@ -399,11 +463,12 @@ def build_year_stack(
             for name in INPUTS
         }
     )
-    time = xr.DataArray(
-        days.values, dims="time", attrs={"standard_name": "time", "long_name": "time (UTC day)"}
-    )
-    glass = GlassDays(patterns, window, layouts or {})
-    composite = xr.DataArray(
+    return variables
+
+
+def _composite_coord(glass: GlassDays, days: pd.DatetimeIndex) -> xr.DataArray:
+    """Per day, the first day of the GLASS albedo composite that gives its albedo."""
+    return xr.DataArray(
         np.array([glass.composite_of(day) for day in days], dtype="datetime64[ns]"),
         dims="time",
         attrs={
@@ -411,7 +476,13 @@ def build_year_stack(
             "comment": f"{glass.albedo.composite_days}-day composites; every day of a period takes its composite",
         },
     )
-    attrs = {
+
+
+def _stack_attrs(
+    year: int, settings: Mapping[str, float], glass: GlassDays, global_attrs: Mapping[str, str]
+) -> dict[str, str]:
+    """The stack's global attributes: what it holds and how each input came onto the grid."""
+    return {
         "title": f"avhrrsm input stack {year} on the global 0.05 degree grid",
         "year": str(year),
         "target_available": str(year in GLASS_MODIS_YEARS).lower(),
@@ -427,74 +498,37 @@ def build_year_stack(
         "takes the composite that covers it (coordinate albedo_composite)",
         **global_attrs,
     }
+
+
+def _read_pass(
+    reading: Any, land: np.ndarray, starts: range, workers: int
+) -> tuple[dict[str, int], dict[str, np.ndarray]]:
+    """Pass 1: the inputs as observed, one time chunk of the store per piece (pieces write
+    disjoint chunks, so they may run in parallel); the missing-day counts and each
+    variable's per-day land coverage."""
     missing = dict.fromkeys(missing_keys(), 0)
-    dims = dict.fromkeys(variables, ("time", "lat", "lon"))
-    block_days = read_block_days(window, chunk_days, float(settings["memory_budget_mb"]))
-    with atomic_path(out_path) as tmp, scratch_path(out_path, "pass1") as scratch:
-        create_store(
-            tmp,
-            window,
-            variables,
-            {"time": chunk_days, "lat": tile_px, "lon": tile_px},
-            attrs,
-            extra_coords={"time": time, "albedo_composite": composite},
-        )
-        # pass 1 writes whole chunks: the stack's where a block is a chunk, else a scratch
-        # store's chunked by the block (the observed inputs and the target only)
-        raw_store = tmp
-        if block_days < min(chunk_days, len(days)):
-            raw_store = scratch
-            create_store(
-                scratch,
-                window,
-                {name: variables[name] for name in (*INPUTS, TARGET)},
-                {"time": block_days, "lat": tile_px, "lon": tile_px},
-                {"title": f"first pass of {Path(out_path).name}, removed when it is done"},
-                extra_coords={"time": time},
-            )
-        # pass 1: inputs as observed, one time chunk of the store per piece (pieces write
-        # disjoint chunks, so they may run in parallel)
-        reading = functools.partial(
-            _read_chunk_into_store,
-            store=raw_store,
-            days=days,
-            patterns=dict(patterns),
-            window=window,
-            settings=dict(settings),
-            layouts=dict(layouts or {}),
-            dims=dims,
-            block_days=block_days,
-        )
-        starts = range(0, len(days), chunk_days)
-        shares: dict[str, list[np.ndarray]] = {name: [] for name in (*INPUTS, TARGET)}
-        for counts, chunk_shares in map_shared(reading, land, starts, workers):
-            for name, count in counts.items():
-                missing[name] = missing.get(name, 0) + count
-            for name, share in chunk_shares.items():
-                shares[name].append(share)
-        LOGGER.info("stack %d: %d day(s) read", year, len(days))
-        coverage = {name: np.concatenate(parts) for name, parts in shares.items()}
-        below = _record_coverage(tmp, year, days, coverage, float(settings["min_day_coverage"]))
-        missing.update(below)
-        # pass 2: gap filling, tile by tile; a piece is the tiles that share chunks (one tile
-        # where the region lies on the tiling), so that parallel pieces write disjoint chunks
-        tile_list = tiles(window, tile_deg)
-        filling = functools.partial(
-            _fill_tiles_into_store,
-            store=tmp,
-            raw_store=raw_store,
-            year=year,
-            window=window,
-            patterns=dict(patterns),
-            settings=dict(settings),
-            dims=dims,
-        )
-        pieces = [
-            [(tile_id, tile, land[tile.within(window)]) for tile_id, tile in group]
-            for group in chunk_groups(window, tile_list, tile_px)
-        ]
-        map_pieces(filling, pieces, workers)
-        LOGGER.info("stack %d: %d tile(s) gap-filled", year, len(tile_list))
+    shares: dict[str, list[np.ndarray]] = {name: [] for name in (*INPUTS, TARGET)}
+    for counts, chunk_shares in map_shared(reading, land, starts, workers):
+        for name, count in counts.items():
+            missing[name] = missing.get(name, 0) + count
+        for name, share in chunk_shares.items():
+            shares[name].append(share)
+    return missing, {name: np.concatenate(parts) for name, parts in shares.items()}
+
+
+def _fill_pass(
+    filling: Any, land: np.ndarray, window: Window, tile_deg: float, tile_px: int, workers: int
+) -> None:
+    """Pass 2: gap filling, tile by tile; a piece is the tiles that share chunks (one tile
+    where the region lies on the tiling), so that parallel pieces write disjoint chunks."""
+    pieces = [
+        [(tile_id, tile, land[tile.within(window)]) for tile_id, tile in group]
+        for group in chunk_groups(window, tiles(window, tile_deg), tile_px)
+    ]
+    map_pieces(filling, pieces, workers)
+
+
+def _log_missing(year: int, missing: Mapping[str, int]) -> None:
     for name, count in missing.items():
         if count and name == ERA5_NEGATIVE:
             LOGGER.info("stack %d: %d negative ERA5-Land swvl1 values set to 0", year, count)
@@ -505,8 +539,6 @@ def build_year_stack(
                 name,
                 count,
             )
-    LOGGER.info("stack %d written to %s", year, out_path)
-    return missing
 
 
 def land_coverage(values: np.ndarray, land: np.ndarray) -> np.ndarray:

@@ -136,6 +136,30 @@ def test_pixels(arrays: SampleArrays) -> np.ndarray:
     return row * int(round(360 / STEP_DEG)) + col
 
 
+class _TestRuns:
+    """The test split at each sequence length, and each model file's predictor and test
+    predictions: each split loaded and each model applied once."""
+
+    def __init__(self, samples_path: str | Path) -> None:
+        self.samples_path = samples_path
+        self._arrays: dict[int, SampleArrays] = {}
+        self._predictors: dict[str, Predictor] = {}
+        self._predicted: dict[str, np.ndarray] = {}
+
+    def arrays(self, length: int) -> SampleArrays:
+        if length not in self._arrays:
+            self._arrays[length] = load_split(self.samples_path, "test", length)
+        return self._arrays[length]
+
+    def run(self, path: str | Path) -> tuple[Predictor, np.ndarray]:
+        key = str(path)
+        if key not in self._predictors:
+            self._predictors[key] = load_predictor(path, "auto")
+            length = self._predictors[key].sequence_length
+            self._predicted[key] = predict_run(self._predictors[key], self.arrays(length))
+        return self._predictors[key], self._predicted[key]
+
+
 def compare_models(
     samples_path: str | Path,
     model_runs: Mapping[str, str | Path],
@@ -154,16 +178,8 @@ def compare_models(
     model's file; ``replicate_runs`` a model name to the files of its other training seeds
     (the ranking is tested over them and the test pixels).
     """
-    from avhrrsm.learn import figures
-
-    cache: dict[int, SampleArrays] = {}
-
-    def test_arrays(length: int) -> SampleArrays:
-        if length not in cache:
-            cache[length] = load_split(samples_path, "test", length)
-        return cache[length]
-
-    base = test_arrays(1)
+    runs = _TestRuns(samples_path)
+    base = runs.arrays(1)
     target = base.target
     if target.size == 0:
         raise ValueError(f"{samples_path}: the test split is empty; nothing to compare")
@@ -171,52 +187,83 @@ def compare_models(
     predictions: dict[str, np.ndarray] = {BASELINE: baseline}
     classes = day_classes(base)
     rows = _rows(BASELINE, 1, baseline, target, wet_threshold, classes)
-    predictors: dict[str, Predictor] = {}
-    predicted: dict[str, np.ndarray] = {}
-
-    def run(path: str | Path) -> tuple[Predictor, np.ndarray]:
-        """A run's predictor and test predictions, each model file loaded and applied once."""
-        key = str(path)
-        if key not in predictors:
-            predictors[key] = load_predictor(path, "auto")
-            length = predictors[key].sequence_length
-            predicted[key] = predict_run(predictors[key], test_arrays(length))
-        return predictors[key], predicted[key]
-
     for name, path in model_runs.items():
-        predictor, predictions[name] = run(path)
+        predictor, predictions[name] = runs.run(path)
         rows += _rows(
             name, predictor.sequence_length, predictions[name], target, wet_threshold, classes
         )
+    seed_rmse, ranking_test = _seed_ranking(runs, model_runs, predictions, replicate_runs or {})
+    sweep_rows: list[dict[str, Any]] = []
+    for length, path in sorted(sweep_runs.items()):
+        sweep_rows += _rows(sweep_model, length, runs.run(path)[1], target, wet_threshold, classes)
+    attention_rows = _attention_rows(runs, model_runs, sweep_runs, sweep_model)
+    summary = summarise(rows, sweep_rows, wet_threshold, seed_rmse, ranking_test)
+    summary["provenance"] = dict(global_attrs or {})
+    _write_comparison(
+        outputs, sweep_model, predictions, target, rows, sweep_rows, attention_rows, summary
+    )
+    LOGGER.info("%s", summary["statement"])
+    return summary
+
+
+def _seed_ranking(
+    runs: _TestRuns,
+    model_runs: Mapping[str, str | Path],
+    predictions: Mapping[str, np.ndarray],
+    replicate_runs: Mapping[str, Sequence[str | Path]],
+) -> tuple[dict[str, list[float]], dict[str, Any] | None]:
+    """Each model's test RMSE per training seed, and the paired test of the best two."""
     seed_predictions = {
-        name: [predictions[name], *(run(path)[1] for path in (replicate_runs or {}).get(name, ()))]
+        name: [predictions[name], *(runs.run(path)[1] for path in replicate_runs.get(name, ()))]
         for name in model_runs
     }
+    target = runs.arrays(1).target
     seed_rmse = {
-        name: [regression_metrics(p, target)["rmse_m3m3"] for p in runs]
-        for name, runs in seed_predictions.items()
+        name: [regression_metrics(p, target)["rmse_m3m3"] for p in per_seed]
+        for name, per_seed in seed_predictions.items()
     }
     order = sorted(seed_rmse, key=lambda name: float(np.mean(seed_rmse[name])))
-    ranking_test = (
-        paired_rmse_difference(
-            seed_predictions[order[0]], seed_predictions[order[1]], target, test_pixels(base)
-        )
-        if len(order) > 1
-        else None
+    if len(order) < 2:
+        return seed_rmse, None
+    return seed_rmse, paired_rmse_difference(
+        seed_predictions[order[0]], seed_predictions[order[1]], target, test_pixels(runs.arrays(1))
     )
-    sweep_rows: list[dict[str, Any]] = []
+
+
+def _attention_rows(
+    runs: _TestRuns,
+    model_runs: Mapping[str, str | Path],
+    sweep_runs: Mapping[int, str | Path],
+    sweep_model: str,
+) -> list[dict[str, Any]]:
+    """The AtLSTM's mean attention weight per day before, for each sequence length of the
+    sweep (the sweep model is the AtLSTM) or else the compared AtLSTM's."""
     attention_runs = dict(sorted(sweep_runs.items())) if sweep_model == "atlstm" else {}
-    for length, path in sorted(sweep_runs.items()):
-        sweep_rows += _rows(sweep_model, length, run(path)[1], target, wet_threshold, classes)
     if not attention_runs and "atlstm" in model_runs:
-        attention_runs = {run(model_runs["atlstm"])[0].sequence_length: model_runs["atlstm"]}
-    attention_rows: list[dict[str, Any]] = []
+        attention_runs = {runs.run(model_runs["atlstm"])[0].sequence_length: model_runs["atlstm"]}
+    rows: list[dict[str, Any]] = []
     for length, path in attention_runs.items():
-        weights = mean_attention(run(path)[0], test_arrays(length))
-        attention_rows += [
+        weights = mean_attention(runs.run(path)[0], runs.arrays(length))
+        rows += [
             {"sequence_length": length, "days_before": length - 1 - k, "mean_weight": float(w)}
             for k, w in enumerate(weights if weights is not None else [])
         ]
+    return rows
+
+
+def _write_comparison(
+    outputs: Mapping[str, str | Path],
+    sweep_model: str,
+    predictions: Mapping[str, np.ndarray],
+    target: np.ndarray,
+    rows: list[dict[str, Any]],
+    sweep_rows: list[dict[str, Any]],
+    attention_rows: list[dict[str, Any]],
+    summary: Mapping[str, Any],
+) -> None:
+    """The comparison's tables, figures, summary JSON and HTML page."""
+    from avhrrsm.learn import figures
+
     _write_csv(Path(outputs["metrics"]), METRIC_FIELDS, rows)
     _write_csv(Path(outputs["sequence_length"]), METRIC_FIELDS, sweep_rows)
     _write_csv(
@@ -224,11 +271,9 @@ def compare_models(
         ("sequence_length", "days_before", "mean_weight"),
         attention_rows,
     )
-    figures.scatter_density(Path(outputs["scatter"]), predictions, target, rows)
+    figures.scatter_density(Path(outputs["scatter"]), dict(predictions), target, rows)
     figures.metric_vs_length(Path(outputs["length_figure"]), sweep_rows, sweep_model, rows)
     figures.attention_per_lag(Path(outputs["attention_figure"]), attention_rows)
-    summary = summarise(rows, sweep_rows, wet_threshold, seed_rmse, ranking_test)
-    summary["provenance"] = dict(global_attrs or {})
     write_text_atomic(
         Path(outputs["summary_json"]), json.dumps(summary, indent=2, sort_keys=True) + "\n"
     )
@@ -238,10 +283,8 @@ def compare_models(
         if key in outputs and Path(outputs[key]).parent == Path(outputs["summary"]).parent
     }
     write_text_atomic(
-        Path(outputs["summary"]), summary_html(summary, rows, sweep_rows, figure_names)
+        Path(outputs["summary"]), summary_html(dict(summary), rows, sweep_rows, figure_names)
     )
-    LOGGER.info("%s", summary["statement"])
-    return summary
 
 
 def summarise(
@@ -262,7 +305,6 @@ def summarise(
     best_rmse = seed_rmse[best["model"]]
     gain = 1.0 - float(np.mean(best_rmse)) / baseline["rmse_m3m3"]
     subsets = {(r["model"], r["subset"]): r for r in rows}
-    seeds = min(len(v) for v in seed_rmse.values())
     spread = (
         f"mean of {len(best_rmse)} training seeds, {min(best_rmse):.4f}-{max(best_rmse):.4f}"
         if len(best_rmse) > 1
@@ -276,53 +318,10 @@ def summarise(
     )
     distinguishable = None
     if len(models) > 1 and ranking_test is not None:
-        second = models[1]["model"]
-        low, high = ranking_test["low_m3m3"], ranking_test["high_m3m3"]
-        distinguishable = bool(high < 0)
-        statement += (
-            f" Against the runner-up {second} ({np.mean(seed_rmse[second]):.4f} m3 m-3) the "
-            f"difference is {ranking_test['difference_m3m3']:+.4f} m3 m-3, 95% interval "
-            f"[{low:+.4f}, {high:+.4f}] from a paired bootstrap over {ranking_test['pixels']} "
-            "test pixels and the training seeds: "
-            + (
-                "the lead holds."
-                if distinguishable
-                else f"not distinguishable, {best['model']} and {second} are level."
-            )
-        )
-        if seeds < 2:
-            statement += (
-                " (One training seed per model: seed noise is not assessed; "
-                "comparison.seeds >= 3 does.)"
-            )
-    parts = []
-    for subset, label in (
-        (OBSERVED, "every input of the day observed"),
-        (GAP_FILLED, "an input of the day gap-filled (cloudy days)"),
-        (SIMULATED_GAP, "a simulated gap on the day"),
-    ):
-        row = subsets[(best["model"], subset)]
-        if row["n"] >= 2:
-            parts.append(
-                f"{label}: RMSE {row['rmse_m3m3']:.4f}, bias {row['bias_m3m3']:+.4f} m3 m-3 "
-                f"(n = {row['n']})"
-            )
-    if parts:
-        statement += f" {best['model']} by the day's inputs: " + "; ".join(parts) + "."
-    wet_rows = [
-        r
-        for r in rows
-        if r["subset"].startswith("target_above_") and r["model"] != BASELINE and r["n"] >= 2
-    ]
-    if wet_rows:
-        low = min(wet_rows, key=lambda r: r["rmse_m3m3"])
-        high = max(wet_rows, key=lambda r: r["rmse_m3m3"])
-        statement += (
-            f" Above {wet_threshold:g} m3 m-3 (n = {low['n']}) the models' RMSE spans "
-            f"{low['rmse_m3m3']:.4f} ({low['model']}) to {high['rmse_m3m3']:.4f} m3 m-3 "
-            f"({high['model']}); no model is ranked there (the differences are not tested) and "
-            "R2 does not apply (the reference spans too narrow a range)."
-        )
+        distinguishable = bool(ranking_test["high_m3m3"] < 0)
+        statement += _runner_up_sentence(best["model"], models[1]["model"], seed_rmse, ranking_test)
+    statement += _by_inputs_sentence(best["model"], subsets)
+    statement += _wet_sentence(rows, wet_threshold)
     sweep_all = [r for r in sweep_rows if r["subset"] == "all"]
     best_length = min(sweep_all, key=lambda r: r["rmse_m3m3"]) if sweep_all else None
     if best_length is not None:
@@ -350,6 +349,69 @@ def summarise(
         "best_sequence_length": best_length["sequence_length"] if best_length else None,
         "statement": statement,
     }
+
+
+def _runner_up_sentence(
+    best: str,
+    second: str,
+    seed_rmse: Mapping[str, Sequence[float]],
+    ranking_test: Mapping[str, Any],
+) -> str:
+    """Whether the winner's lead over the runner-up holds under the paired bootstrap."""
+    low, high = ranking_test["low_m3m3"], ranking_test["high_m3m3"]
+    sentence = (
+        f" Against the runner-up {second} ({np.mean(seed_rmse[second]):.4f} m3 m-3) the "
+        f"difference is {ranking_test['difference_m3m3']:+.4f} m3 m-3, 95% interval "
+        f"[{low:+.4f}, {high:+.4f}] from a paired bootstrap over {ranking_test['pixels']} "
+        "test pixels and the training seeds: "
+        + (
+            "the lead holds."
+            if high < 0
+            else f"not distinguishable, {best} and {second} are level."
+        )
+    )
+    if min(len(v) for v in seed_rmse.values()) < 2:
+        sentence += (
+            " (One training seed per model: seed noise is not assessed; "
+            "comparison.seeds >= 3 does.)"
+        )
+    return sentence
+
+
+def _by_inputs_sentence(best: str, subsets: Mapping[tuple[str, str], Mapping[str, Any]]) -> str:
+    """The winner's RMSE and bias by the day's inputs (observed, gap-filled, simulated gap)."""
+    parts = []
+    for subset, label in (
+        (OBSERVED, "every input of the day observed"),
+        (GAP_FILLED, "an input of the day gap-filled (cloudy days)"),
+        (SIMULATED_GAP, "a simulated gap on the day"),
+    ):
+        row = subsets[(best, subset)]
+        if row["n"] >= 2:
+            parts.append(
+                f"{label}: RMSE {row['rmse_m3m3']:.4f}, bias {row['bias_m3m3']:+.4f} m3 m-3 "
+                f"(n = {row['n']})"
+            )
+    return f" {best} by the day's inputs: " + "; ".join(parts) + "." if parts else ""
+
+
+def _wet_sentence(rows: Sequence[Mapping[str, Any]], wet_threshold: float) -> str:
+    """The models' RMSE span on wet days (not ranked: the differences are not tested)."""
+    wet_rows = [
+        r
+        for r in rows
+        if r["subset"].startswith("target_above_") and r["model"] != BASELINE and r["n"] >= 2
+    ]
+    if not wet_rows:
+        return ""
+    low = min(wet_rows, key=lambda r: r["rmse_m3m3"])
+    high = max(wet_rows, key=lambda r: r["rmse_m3m3"])
+    return (
+        f" Above {wet_threshold:g} m3 m-3 (n = {low['n']}) the models' RMSE spans "
+        f"{low['rmse_m3m3']:.4f} ({low['model']}) to {high['rmse_m3m3']:.4f} m3 m-3 "
+        f"({high['model']}); no model is ranked there (the differences are not tested) and "
+        "R2 does not apply (the reference spans too narrow a range)."
+    )
 
 
 # Subsets whose target spans too narrow a range for R² (a share of explained variance) to say

@@ -143,82 +143,26 @@ def draw_year_samples(
     gaps = GapSimulation.from_settings(
         settings["gap_simulation"], gap_filling_settings(stack, stack_path)
     )
-    n_days = stack.sizes["time"]
-    head = lags - 1 if previous is not None else 0  # days of the previous year prepended
-    first_day = 0 if previous is not None else lags - 1  # first day with a full sequence
-    wet_threshold = float(settings["wet_threshold"])
-
-    counts: dict[str, int] = {
-        "land_pixel_days": 0,
-        "target_missing": 0,
-        "guard_pixel_days": 0,
-        "no_full_sequence": 0,
-    }
     scan = {
         "stack": stack, "stack_path": stack_path, "land": land, "split_map": split_map,
-        "window": window, "n_days": n_days, "first_day": first_day, "wet_threshold": wet_threshold,
+        "window": window, "n_days": stack.sizes["time"],
+        "first_day": 0 if previous is not None else lags - 1,  # first day with a full sequence
+        "wet_threshold": float(settings["wet_threshold"]),
     }  # fmt: skip
-    candidates: list[_TileCandidates] = []
-    tile_list = tiles(window, tile_deg)
-    LOGGER.info("samples %d: scan %d tiles on %d worker(s)", year, len(tile_list), workers)
-    for tile_counts, candidate in map_shared(_scan_tile, scan, tile_list, workers):
-        for key, value in tile_counts.items():
-            counts[key] += value
-        if candidate is not None:
-            candidates.append(candidate)
-
-    available = {
-        key: sum(c.indices[key].size for c in candidates)
-        for key in [(s, r) for s in range(len(SPLITS)) for r in (0, 1)]
-    }
-    wanted = stratum_targets(
-        available, int(settings["per_year"]), float(settings["wet_min_fraction"])
-    )
-    chosen: dict[str, dict[tuple[int, int], np.ndarray]] = {c.tile_id: {} for c in candidates}
-    for key, n_key in wanted.items():
-        per_tile = allocate(n_key, [c.indices[key].size for c in candidates])
-        for tile_index, (cand, n_tile) in enumerate(zip(candidates, per_tile, strict=True)):
-            rng = np.random.default_rng([seed, year, tile_index, key[0], key[1]])
-            pick = rng.choice(cand.indices[key].size, size=int(n_tile), replace=False)
-            chosen[cand.tile_id][key] = np.sort(cand.indices[key][pick])
-
+    counts, candidates = _scan_tiles(scan, tiles(window, tile_deg), year, workers)
+    available, wanted, chosen = _choose_samples(candidates, settings, seed, year)
     gather = {
-        "stack": stack, "previous": previous, "head": head, "window": window, "lags": lags,
+        "stack": stack, "previous": previous, "window": window, "lags": lags,
+        "head": lags - 1 if previous is not None else 0,  # days of the previous year prepended
         "static_values": static_values, "split_map": split_map, "gaps": gaps, "seed": seed,
         "year": year, "stack_path": stack_path, "previous_stack_path": previous_stack_path,
     }  # fmt: skip
-    pieces = [
-        (
-            tile_index,
-            cand.tile,
-            np.sort(np.concatenate([chosen[cand.tile_id][k] for k in sorted(wanted)])),
-        )
-        for tile_index, cand in enumerate(candidates)
-    ]
-    parts = []
-    gap_counts = {"gap_simulation_unfillable": 0, "gap_simulation_no_gaps_in_tile": 0}
-    LOGGER.info("samples %d: gather from %d tiles on %d worker(s)", year, len(pieces), workers)
-    for gathered in map_shared(_gather_tile, gather, pieces, workers):
-        if gathered is None:
-            continue
-        part, skipped = gathered
-        for key, value in skipped.items():
-            gap_counts[key] += value
-        parts.append(part)
-    samples = _assemble(parts, lags)
-    regime_counts = {
-        f"{SPLITS[s]}_{REGIMES[r]}": int(wanted[(s, r)]) for s in range(len(SPLITS)) for r in (0, 1)
-    }
-    available_counts = {
-        f"{SPLITS[s]}_{REGIMES[r]}": int(available[(s, r)])
-        for s in range(len(SPLITS))
-        for r in (0, 1)
-    }
+    samples, gap_counts = _gather_samples(gather, candidates, chosen, wanted, workers)
     summary = {
         "year": year,
         "samples": int(samples.sizes["sample"]),
-        "drawn": regime_counts,
-        "candidates": available_counts,
+        "drawn": _by_stratum(wanted),
+        "candidates": _by_stratum(available),
         "skipped": counts,
         "holdout_year": holdout,
         "previous_year_stack": bool(previous is not None),
@@ -238,11 +182,102 @@ def draw_year_samples(
     stack.close()
     if previous is not None:
         previous.close()
+    _log_year(year, summary, gap_counts, lags)
+    return summary
+
+
+def _scan_tiles(
+    scan: Mapping[str, Any], tile_list: list[tuple[str, Window]], year: int, workers: int
+) -> tuple[dict[str, int], list[_TileCandidates]]:
+    """Every tile's candidates per (split, regime), and the skipped pixel-days counted."""
+    counts: dict[str, int] = {
+        "land_pixel_days": 0,
+        "target_missing": 0,
+        "guard_pixel_days": 0,
+        "no_full_sequence": 0,
+    }
+    candidates: list[_TileCandidates] = []
+    LOGGER.info("samples %d: scan %d tiles on %d worker(s)", year, len(tile_list), workers)
+    for tile_counts, candidate in map_shared(_scan_tile, scan, tile_list, workers):
+        for key, value in tile_counts.items():
+            counts[key] += value
+        if candidate is not None:
+            candidates.append(candidate)
+    return counts, candidates
+
+
+Stratum = tuple[int, int]  # (split, regime)
+
+
+def _choose_samples(
+    candidates: list[_TileCandidates], settings: Mapping[str, Any], seed: int, year: int
+) -> tuple[dict[Stratum, int], dict[Stratum, int], dict[str, dict[Stratum, np.ndarray]]]:
+    """The candidates available and the samples wanted per stratum, and the candidates
+    chosen per tile and stratum (each tile's draw from its own seeded stream)."""
+    available = {
+        key: sum(c.indices[key].size for c in candidates)
+        for key in [(s, r) for s in range(len(SPLITS)) for r in (0, 1)]
+    }
+    wanted = stratum_targets(
+        available, int(settings["per_year"]), float(settings["wet_min_fraction"])
+    )
+    chosen: dict[str, dict[Stratum, np.ndarray]] = {c.tile_id: {} for c in candidates}
+    for key, n_key in wanted.items():
+        per_tile = allocate(n_key, [c.indices[key].size for c in candidates])
+        for tile_index, (cand, n_tile) in enumerate(zip(candidates, per_tile, strict=True)):
+            rng = np.random.default_rng([seed, year, tile_index, key[0], key[1]])
+            pick = rng.choice(cand.indices[key].size, size=int(n_tile), replace=False)
+            chosen[cand.tile_id][key] = np.sort(cand.indices[key][pick])
+    return available, wanted, chosen
+
+
+def _gather_samples(
+    gather: Mapping[str, Any],
+    candidates: list[_TileCandidates],
+    chosen: Mapping[str, Mapping[Stratum, np.ndarray]],
+    wanted: Mapping[Stratum, int],
+    workers: int,
+) -> tuple[xr.Dataset, dict[str, int]]:
+    """The chosen samples' sequences gathered tile by tile, gaps simulated, assembled; and
+    the counts of draws where no gap could be simulated."""
+    pieces = [
+        (
+            tile_index,
+            cand.tile,
+            np.sort(np.concatenate([chosen[cand.tile_id][k] for k in sorted(wanted)])),
+        )
+        for tile_index, cand in enumerate(candidates)
+    ]
+    parts = []
+    gap_counts = {"gap_simulation_unfillable": 0, "gap_simulation_no_gaps_in_tile": 0}
+    LOGGER.info(
+        "samples %d: gather from %d tiles on %d worker(s)", gather["year"], len(pieces), workers
+    )
+    for gathered in map_shared(_gather_tile, gather, pieces, workers):
+        if gathered is None:
+            continue
+        part, skipped = gathered
+        for key, value in skipped.items():
+            gap_counts[key] += value
+        parts.append(part)
+    return _assemble(parts, int(gather["lags"])), gap_counts
+
+
+def _by_stratum(counts: Mapping[Stratum, int]) -> dict[str, int]:
+    return {
+        f"{SPLITS[s]}_{REGIMES[r]}": int(counts[(s, r)]) for s in range(len(SPLITS)) for r in (0, 1)
+    }
+
+
+def _log_year(
+    year: int, summary: Mapping[str, Any], gap_counts: Mapping[str, int], lags: int
+) -> None:
+    counts = summary["skipped"]
     LOGGER.info(
         "samples %d: %d drawn (%s); skipped pixel-days: %s",
         year,
         summary["samples"],
-        regime_counts,
+        summary["drawn"],
         counts,
     )
     LOGGER.info("samples %d: simulated gaps %s", year, summary["gap_simulation"])
@@ -251,7 +286,7 @@ def draw_year_samples(
             "samples %d: gaps not simulated where drawn: %s (the samples keep their observed "
             "inputs)",
             year,
-            gap_counts,
+            dict(gap_counts),
         )
     if counts["no_full_sequence"]:
         LOGGER.warning(
@@ -262,7 +297,6 @@ def draw_year_samples(
             lags - 1,
             year - 1,
         )
-    return summary
 
 
 def _scan_tile(

@@ -26,6 +26,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -124,6 +125,31 @@ def _latest_checkpoint(folder: Path, fingerprint: str) -> dict[str, Any] | None:
     return None
 
 
+@dataclass
+class TrainingRun:
+    """One training run in progress: its device, data (on the device), model and optimiser,
+    and the early-stopping state a checkpoint holds."""
+
+    model_name: str
+    settings: dict[str, Any]
+    fingerprint: str
+    checkpoints: Path
+    device: torch.device
+    dtype: torch.dtype | None
+    threads: int
+    scaler: Scaler
+    train: tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+    validation: tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+    model: SequenceRegressor
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.ReduceLROnPlateau
+    grad_scaler: torch.amp.GradScaler
+    state: dict[str, Any]
+    timing: dict[str, float] = field(
+        default_factory=lambda: {"loop_seconds": 0.0, "data_seconds": 0.0, "samples": 0}
+    )
+
+
 def train_deep_model(
     samples_path: str | Path,
     run_dir: str | Path,
@@ -146,13 +172,73 @@ def train_deep_model(
     GPU around it, so that the split is exact there too).
     """
     run_dir = Path(run_dir)
-    checkpoints = run_dir / "checkpoints"
+    run = _set_up(
+        samples_path, run_dir / "checkpoints", model_name, hyperparameters, sequence_length,
+        training, seed, threads,
+    )  # fmt: skip
+    resumed_from = _resume(run) if training["resume"] else None
+    if resumed_from is None:
+        for old in run.checkpoints.glob("epoch_*.pt"):
+            old.unlink()
+    LOGGER.info(
+        "training %s (L=%d, %d parameters) on %s: %d train, %d validation samples",
+        model_name, sequence_length, sum(p.numel() for p in run.model.parameters()),
+        describe_device(run.device), run.train[0].shape[0], run.validation[0].shape[0],
+    )  # fmt: skip
+    patience = int(training["patience"])
+    while run.state["epoch"] < int(training["epochs"]):
+        if run.state["epochs_without_improvement"] >= patience:
+            break
+        started = time.monotonic()
+        epoch = run.state["epoch"] + 1
+        train_loss = _one_epoch(
+            run, epoch, int(training["batch_size"]), seed, step_hook, measure_data_wait
+        )
+        improved = _end_epoch(run, epoch, train_loss)
+        _checkpoint(run, epoch, global_attrs)
+        last = run.state["history"][-1]
+        LOGGER.info(
+            "%s epoch %d: train %.4f, validation %.4f (RMSE %.4f m3 m-3)%s, %.1f s",
+            model_name, epoch, last["train_loss"], last["validation_loss"],
+            last["validation_rmse_m3m3"], " *" if improved else "", time.monotonic() - started,
+        )  # fmt: skip
+    stopped_early = run.state["epochs_without_improvement"] >= patience
+    summary = _save_run(
+        run, run_dir, hyperparameters, sequence_length, training, samples_path, global_attrs,
+        {"stopped_early": stopped_early, "resumed_after_epoch": resumed_from},
+    )  # fmt: skip
+    loop = max(run.timing["loop_seconds"], 1e-9)
+    summary["timing"] = {
+        **run.timing,
+        "samples_per_second": run.timing["samples"] / loop,
+        "data_wait_fraction": run.timing["data_seconds"] / loop,
+    }
+    LOGGER.info(
+        "%s: %.0f samples/s in training steps, %.1f%% of each step assembling the batch",
+        model_name,
+        summary["timing"]["samples_per_second"],
+        100 * summary["timing"]["data_wait_fraction"],
+    )
+    return summary
+
+
+def _set_up(
+    samples_path: str | Path,
+    checkpoints: Path,
+    model_name: str,
+    hyperparameters: Mapping[str, Any],
+    sequence_length: int,
+    training: Mapping[str, Any],
+    seed: int,
+    threads: int,
+) -> TrainingRun:
+    """The device (deterministic), the splits as tensors on it, the model initialised from
+    the seed, its optimiser and scheduler, and a fresh early-stopping state."""
     checkpoints.mkdir(parents=True, exist_ok=True)
     device = select_device(str(training["device"]))
     threads_used = set_threads(threads)
     make_deterministic(device)
     dtype = autocast_dtype(device)
-
     scaler = load_scaler(samples_path)
     train, validation = load_training_splits(samples_path, sequence_length)
     settings = {
@@ -163,183 +249,191 @@ def train_deep_model(
         "seed": seed,
         "samples": sample_set_id(samples_path),
     }
-    fingerprint = config_hash(settings)
-    train_x, train_s, train_y = _tensors(train, scaler, device)
-    val_x, val_s, val_y = _tensors(validation, scaler, device)
-
+    train_tensors = _tensors(train, scaler, device)
+    validation_tensors = _tensors(validation, scaler, device)
     torch.manual_seed(seed)
-    model = build_model(model_name, train_x.shape[-1], train_s.shape[-1], hyperparameters).to(
-        device
-    )
+    model = build_model(
+        model_name, train_tensors[0].shape[-1], train_tensors[1].shape[-1], hyperparameters
+    ).to(device)
     optimizer = torch.optim.Adam(
         model.parameters(),
         lr=batch_learning_rate(training),
         weight_decay=float(training["weight_decay"]),
     )
-    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=2)
-    grad_scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
-    state: dict[str, Any] = {
-        "epoch": 0,
-        "best_val_loss": float("inf"),
-        "best_epoch": 0,
-        "epochs_without_improvement": 0,
-        "best_model_state": _to_cpu(model.state_dict()),
-        "history": [],
-    }
-    resumed_from = None
-    if training["resume"]:
-        checkpoint = _latest_checkpoint(checkpoints, fingerprint)
-        if checkpoint is not None:
-            model.load_state_dict(checkpoint["model_state"])
-            optimizer.load_state_dict(checkpoint["optimizer_state"])
-            scheduler.load_state_dict(checkpoint["scheduler_state"])
-            state = {key: checkpoint[key] for key in state}
-            resumed_from = int(checkpoint["epoch"])
-            LOGGER.info("resuming %s after epoch %d", model_name, resumed_from)
-    if resumed_from is None:
-        for old in checkpoints.glob("epoch_*.pt"):
-            old.unlink()
-
-    batch_size = int(training["batch_size"])
-    n_train = train_x.shape[0]
-    LOGGER.info(
-        "training %s (L=%d, %d parameters) on %s: %d train, %d validation samples",
+    return TrainingRun(
         model_name,
-        sequence_length,
-        sum(p.numel() for p in model.parameters()),
-        describe_device(device),
-        n_train,
-        val_x.shape[0],
+        settings,
+        config_hash(settings),
+        checkpoints,
+        device,
+        dtype,
+        threads_used,
+        scaler,
+        train_tensors,
+        validation_tensors,
+        model,
+        optimizer,
+        torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=2),
+        torch.amp.GradScaler(device.type, enabled=dtype == torch.float16),
+        {
+            "epoch": 0,
+            "best_val_loss": float("inf"),
+            "best_epoch": 0,
+            "epochs_without_improvement": 0,
+            "best_model_state": _to_cpu(model.state_dict()),
+            "history": [],
+        },
     )
-    stopped_early = False
-    timing = {"loop_seconds": 0.0, "data_seconds": 0.0, "samples": 0}
-    while state["epoch"] < int(training["epochs"]):
-        if state["epochs_without_improvement"] >= int(training["patience"]):
-            stopped_early = True
-            break
-        epoch = state["epoch"] + 1
-        started = time.monotonic()
-        model.train()
-        generator = torch.Generator().manual_seed(epoch_seed(seed, epoch))
-        torch.manual_seed(epoch_seed(seed, epoch))  # dropout
-        order = torch.randperm(n_train, generator=generator).to(device)
-        # summed on the device (float64, as a Python float would): no host sync per step
-        loss_sum = torch.zeros((), dtype=torch.float64, device=device)
-        loss_count = 0
-        for step, start in enumerate(range(0, n_train, batch_size)):
-            if step_hook is not None:
-                step_hook(epoch, step)
-            step_start = time.perf_counter()
-            index = order[start : start + batch_size]
-            batch_x, batch_s, batch_y = train_x[index], train_s[index], train_y[index]
-            if measure_data_wait:
-                _synchronise(device)
-            data_done = time.perf_counter()
-            with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-                prediction = model(batch_x, batch_s)
-            loss = masked_mse(prediction.float(), batch_y)
-            optimizer.zero_grad(set_to_none=True)
-            grad_scaler.scale(loss).backward()
-            grad_scaler.step(optimizer)
-            grad_scaler.update()
-            loss_sum += loss.detach().double() * index.numel()
-            loss_count += index.numel()
-            timing["data_seconds"] += data_done - step_start
-            timing["loop_seconds"] += time.perf_counter() - step_start
-            timing["samples"] += index.numel()
-        val_loss = float(masked_mse(predict_normalised(model, val_x, val_s), val_y))
-        scheduler.step(val_loss)
-        improved = val_loss < state["best_val_loss"]
-        if improved:
-            state["best_val_loss"] = val_loss
-            state["best_epoch"] = epoch
-            state["best_model_state"] = _to_cpu(model.state_dict())
-            state["epochs_without_improvement"] = 0
-        else:
-            state["epochs_without_improvement"] += 1
-        state["history"].append(
-            {
-                "epoch": epoch,
-                "train_loss": float(loss_sum) / max(loss_count, 1),
-                "validation_loss": val_loss,
-                "validation_rmse_m3m3": float(np.sqrt(val_loss) * scaler.target_std),
-                "learning_rate": float(optimizer.param_groups[0]["lr"]),
-            }
-        )
-        state["epoch"] = epoch
-        _save(
-            {
-                "format": CHECKPOINT_FORMAT,
-                "fingerprint": fingerprint,
-                "model_state": _to_cpu(model.state_dict()),
-                "optimizer_state": optimizer.state_dict(),
-                "scheduler_state": scheduler.state_dict(),
-                "provenance": dict(global_attrs or {}),
-                **state,
-            },
-            checkpoints / f"epoch_{epoch:03d}.pt",
-        )
-        LOGGER.info(
-            "%s epoch %d: train %.4f, validation %.4f (RMSE %.4f m3 m-3)%s, %.1f s",
-            model_name,
-            epoch,
-            state["history"][-1]["train_loss"],
-            val_loss,
-            state["history"][-1]["validation_rmse_m3m3"],
-            " *" if improved else "",
-            time.monotonic() - started,
-        )
-    else:
-        stopped_early = state["epochs_without_improvement"] >= int(training["patience"])
 
+
+def _resume(run: TrainingRun) -> int | None:
+    """Model, optimiser, scheduler and state from the run's last checkpoint of the same
+    settings and samples; the epoch it ended, or None (nothing to resume from)."""
+    checkpoint = _latest_checkpoint(run.checkpoints, run.fingerprint)
+    if checkpoint is None:
+        return None
+    run.model.load_state_dict(checkpoint["model_state"])
+    run.optimizer.load_state_dict(checkpoint["optimizer_state"])
+    run.scheduler.load_state_dict(checkpoint["scheduler_state"])
+    run.state = {key: checkpoint[key] for key in run.state}
+    LOGGER.info("resuming %s after epoch %d", run.model_name, int(checkpoint["epoch"]))
+    return int(checkpoint["epoch"])
+
+
+def _one_epoch(
+    run: TrainingRun,
+    epoch: int,
+    batch_size: int,
+    seed: int,
+    step_hook: StepHook | None,
+    measure_data_wait: bool,
+) -> float:
+    """One pass over the training split in the epoch's seeded order; the mean loss."""
+    train_x, train_s, train_y = run.train
+    model, device, dtype = run.model, run.device, run.dtype
+    model.train()
+    generator = torch.Generator().manual_seed(epoch_seed(seed, epoch))
+    torch.manual_seed(epoch_seed(seed, epoch))  # dropout
+    order = torch.randperm(train_x.shape[0], generator=generator).to(device)
+    # summed on the device (float64, as a Python float would): no host sync per step
+    loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+    loss_count = 0
+    for step, start in enumerate(range(0, train_x.shape[0], batch_size)):
+        if step_hook is not None:
+            step_hook(epoch, step)
+        step_start = time.perf_counter()
+        index = order[start : start + batch_size]
+        batch_x, batch_s, batch_y = train_x[index], train_s[index], train_y[index]
+        if measure_data_wait:
+            _synchronise(device)
+        data_done = time.perf_counter()
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+            prediction = model(batch_x, batch_s)
+        loss = masked_mse(prediction.float(), batch_y)
+        run.optimizer.zero_grad(set_to_none=True)
+        run.grad_scaler.scale(loss).backward()
+        run.grad_scaler.step(run.optimizer)
+        run.grad_scaler.update()
+        loss_sum += loss.detach().double() * index.numel()
+        loss_count += index.numel()
+        run.timing["data_seconds"] += data_done - step_start
+        run.timing["loop_seconds"] += time.perf_counter() - step_start
+        run.timing["samples"] += index.numel()
+    return float(loss_sum) / max(loss_count, 1)
+
+
+def _end_epoch(run: TrainingRun, epoch: int, train_loss: float) -> bool:
+    """The validation loss, the scheduler's step, the best epoch kept and the history row;
+    whether the epoch improved on the best."""
+    val_x, val_s, val_y = run.validation
+    val_loss = float(masked_mse(predict_normalised(run.model, val_x, val_s), val_y))
+    run.scheduler.step(val_loss)
+    state = run.state
+    improved = val_loss < state["best_val_loss"]
+    if improved:
+        state["best_val_loss"] = val_loss
+        state["best_epoch"] = epoch
+        state["best_model_state"] = _to_cpu(run.model.state_dict())
+        state["epochs_without_improvement"] = 0
+    else:
+        state["epochs_without_improvement"] += 1
+    state["history"].append(
+        {
+            "epoch": epoch,
+            "train_loss": train_loss,
+            "validation_loss": val_loss,
+            "validation_rmse_m3m3": float(np.sqrt(val_loss) * run.scaler.target_std),
+            "learning_rate": float(run.optimizer.param_groups[0]["lr"]),
+        }
+    )
+    state["epoch"] = epoch
+    return improved
+
+
+def _checkpoint(run: TrainingRun, epoch: int, global_attrs: Mapping[str, str] | None) -> None:
+    """``checkpoints/epoch_NNN.pt``: what a killed job resumes from."""
+    _save(
+        {
+            "format": CHECKPOINT_FORMAT,
+            "fingerprint": run.fingerprint,
+            "model_state": _to_cpu(run.model.state_dict()),
+            "optimizer_state": run.optimizer.state_dict(),
+            "scheduler_state": run.scheduler.state_dict(),
+            "provenance": dict(global_attrs or {}),
+            **run.state,
+        },
+        run.checkpoints / f"epoch_{epoch:03d}.pt",
+    )
+
+
+def _save_run(
+    run: TrainingRun,
+    run_dir: Path,
+    hyperparameters: Mapping[str, Any],
+    sequence_length: int,
+    training: Mapping[str, Any],
+    samples_path: str | Path,
+    global_attrs: Mapping[str, str] | None,
+    outcome: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The run folder's model.pt (the best epoch), metrics.csv, scaler.json and run.json;
+    the run summary."""
+    state = run.state
     write_model_file(
         run_dir / "model.pt",
-        model_name,
+        run.model_name,
         hyperparameters,
         sequence_length,
         state["best_model_state"],
-        scaler,
+        run.scaler,
         {
-            "fingerprint": fingerprint,
+            "fingerprint": run.fingerprint,
             "best_epoch": state["best_epoch"],
             "provenance": dict(global_attrs or {}),
         },
     )
     _write_history(run_dir / "metrics.csv", state["history"])
     write_text_atomic(
-        run_dir / "scaler.json", json.dumps(scaler.to_dict(), indent=2, sort_keys=True) + "\n"
+        run_dir / "scaler.json", json.dumps(run.scaler.to_dict(), indent=2, sort_keys=True) + "\n"
     )
     summary = {
-        **settings,
+        **run.settings,
         "training": dict(training),
-        "fingerprint": fingerprint,
-        "device": describe_device(device),
-        "threads": threads_used,
-        "mixed_precision": str(dtype).replace("torch.", "") if dtype else "none",
+        "fingerprint": run.fingerprint,
+        "device": describe_device(run.device),
+        "threads": run.threads,
+        "mixed_precision": str(run.dtype).replace("torch.", "") if run.dtype else "none",
         "samples_path": str(samples_path),
-        "n_train": int(n_train),
-        "n_validation": int(val_x.shape[0]),
+        "n_train": int(run.train[0].shape[0]),
+        "n_validation": int(run.validation[0].shape[0]),
         "epochs_run": state["epoch"],
         "best_epoch": state["best_epoch"],
-        "stopped_early": stopped_early,
-        "resumed_after_epoch": resumed_from,
-        "best_validation_rmse_m3m3": float(np.sqrt(state["best_val_loss"]) * scaler.target_std),
+        **outcome,
+        "best_validation_rmse_m3m3": float(np.sqrt(state["best_val_loss"]) * run.scaler.target_std),
         "provenance": dict(global_attrs or {}),
     }
     write_text_atomic(
         run_dir / "run.json", json.dumps(summary, indent=2, sort_keys=True, default=str) + "\n"
-    )
-    loop = max(timing["loop_seconds"], 1e-9)
-    summary["timing"] = {
-        **timing,
-        "samples_per_second": timing["samples"] / loop,
-        "data_wait_fraction": timing["data_seconds"] / loop,
-    }
-    LOGGER.info(
-        "%s: %.0f samples/s in training steps, %.1f%% of each step assembling the batch",
-        model_name,
-        summary["timing"]["samples_per_second"],
-        100 * summary["timing"]["data_wait_fraction"],
     )
     return summary
 

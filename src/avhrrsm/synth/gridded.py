@@ -53,103 +53,122 @@ def write_era5land(world: World, years: Collection[int] | None = None) -> int:
         hours = pd.date_range(
             pd.Timestamp(year=year, month=month, day=1), periods=24 * len(in_month), freq="h"
         )
-        # Linear in time between daily values placed at 12 UTC, plus a small diurnal drying.
-        day_pos = in_month[0] + (np.arange(len(hours)) - 12) / 24.0
-        lower = np.clip(np.floor(day_pos).astype(int), in_month[0] - 1, len(dates) - 1)
-        lower = np.clip(lower, 0, len(dates) - 1)
-        upper = np.clip(lower + 1, 0, len(dates) - 1)
-        frac = np.clip(day_pos - np.floor(day_pos), 0.0, 1.0)[:, None, None]
-        hourly = (1.0 - frac) * daily[lower] + frac * daily[upper]
-        diurnal = -0.003 * np.sin(2.0 * np.pi * (hours.hour.to_numpy() - 9) / 24.0)
-        hourly = np.round(hourly + diurnal[:, None, None], 4).astype(np.float32)
-        # the land-surface model's small negative values: the driest 0.1 % of land point-hours
-        driest = hourly <= np.nanquantile(hourly, 0.001)
-        hourly = np.where(driest, np.float32(-0.0004), hourly).astype(np.float32)
+        hourly = _era5land_hourly(daily, len(dates), in_month, hours)
         seconds = ((hours - pd.Timestamp("1970-01-01")) // pd.Timedelta("1s")).to_numpy(np.int64)
         path = format_path(pattern, year=year, month=month)
         write_netcdf(
             path,
             {"valid_time": len(hours), "latitude": len(lat), "longitude": len(lon360)},
-            {
-                "number": NcVar(
-                    (),
-                    np.int64(0),
-                    np.int64,
-                    {
-                        "long_name": "ensemble member numerical id",
-                        "units": "1",
-                        "standard_name": "realization",
-                    },
-                    compress=False,
-                ),
-                "valid_time": NcVar(
-                    ("valid_time",),
-                    seconds,
-                    np.int64,
-                    {
-                        "long_name": "time",
-                        "standard_name": "time",
-                        "units": "seconds since 1970-01-01",
-                        "calendar": "proleptic_gregorian",
-                    },
-                ),
-                "latitude": NcVar(
-                    ("latitude",),
-                    lat,
-                    np.float64,
-                    {
-                        "units": "degrees_north",
-                        "standard_name": "latitude",
-                        "long_name": "latitude",
-                        "stored_direction": "decreasing",
-                    },
-                ),
-                "longitude": NcVar(
-                    ("longitude",),
-                    lon360,
-                    np.float64,
-                    {
-                        "units": "degrees_east",
-                        "standard_name": "longitude",
-                        "long_name": "longitude",
-                    },
-                ),
-                "expver": NcVar(
-                    ("valid_time",),
-                    np.array(["0001"] * len(hours), dtype=object),
-                    str,
-                    {"long_name": "Experiment version"},
-                ),
-                "swvl1": NcVar(
-                    ("valid_time", "latitude", "longitude"),
-                    hourly,
-                    np.float32,
-                    {
-                        "GRIB_paramId": 39,
-                        "GRIB_shortName": "swvl1",
-                        "GRIB_units": "m**3 m**-3",
-                        "GRIB_name": "Volumetric soil water layer 1",
-                        "long_name": "Volumetric soil water layer 1",
-                        "units": "m**3 m**-3",
-                        "standard_name": "unknown",
-                        "GRIB_missingValue": 3.4028234663852886e38,
-                    },
-                    np.float32(np.nan),
-                ),
-            },
-            {
-                "GRIB_centre": "ecmf",
-                "GRIB_centreDescription": "European Centre for Medium-Range Weather Forecasts",
-                "GRIB_subCentre": 0,
-                "Conventions": "CF-1.7",
-                "institution": "European Centre for Medium-Range Weather Forecasts",
-                "history": "avhrrsm synthetic world in the layout of a CDS ERA5-Land download",
-            },
+            _era5land_variables(seconds, lat, lon360, hourly),
+            ERA5LAND_GLOBAL_ATTRS,
         )
         if year == dates[0].year:
             _zip_like_cds(path)
         n_files += 1
     return n_files
+
+
+ERA5LAND_GLOBAL_ATTRS = {
+    "GRIB_centre": "ecmf",
+    "GRIB_centreDescription": "European Centre for Medium-Range Weather Forecasts",
+    "GRIB_subCentre": 0,
+    "Conventions": "CF-1.7",
+    "institution": "European Centre for Medium-Range Weather Forecasts",
+    "history": "avhrrsm synthetic world in the layout of a CDS ERA5-Land download",
+}
+
+
+def _era5land_hourly(
+    daily: np.ndarray, n_dates: int, in_month: np.ndarray, hours: pd.DatetimeIndex
+) -> np.ndarray:
+    """A month's hourly swvl1 from the daily fields: linear in time between daily values placed
+    at 12 UTC, a small diurnal drying, and the land-surface model's small negative values."""
+    day_pos = in_month[0] + (np.arange(len(hours)) - 12) / 24.0
+    lower = np.clip(np.floor(day_pos).astype(int), in_month[0] - 1, n_dates - 1)
+    lower = np.clip(lower, 0, n_dates - 1)
+    upper = np.clip(lower + 1, 0, n_dates - 1)
+    frac = np.clip(day_pos - np.floor(day_pos), 0.0, 1.0)[:, None, None]
+    hourly = (1.0 - frac) * daily[lower] + frac * daily[upper]
+    diurnal = -0.003 * np.sin(2.0 * np.pi * (hours.hour.to_numpy() - 9) / 24.0)
+    hourly = np.round(hourly + diurnal[:, None, None], 4).astype(np.float32)
+    # the land-surface model's small negative values: the driest 0.1 % of land point-hours
+    driest = hourly <= np.nanquantile(hourly, 0.001)
+    hourly = np.where(driest, np.float32(-0.0004), hourly).astype(np.float32)
+    return hourly
+
+
+def _era5land_variables(
+    seconds: np.ndarray, lat: np.ndarray, lon360: np.ndarray, hourly: np.ndarray
+) -> dict[str, NcVar]:
+    """A month file's variables as the CDS writes them (scalar number, expver per time)."""
+    n_hours = len(seconds)
+    return {
+        "number": NcVar(
+            (),
+            np.int64(0),
+            np.int64,
+            {
+                "long_name": "ensemble member numerical id",
+                "units": "1",
+                "standard_name": "realization",
+            },
+            compress=False,
+        ),
+        "valid_time": NcVar(
+            ("valid_time",),
+            seconds,
+            np.int64,
+            {
+                "long_name": "time",
+                "standard_name": "time",
+                "units": "seconds since 1970-01-01",
+                "calendar": "proleptic_gregorian",
+            },
+        ),
+        "latitude": NcVar(
+            ("latitude",),
+            lat,
+            np.float64,
+            {
+                "units": "degrees_north",
+                "standard_name": "latitude",
+                "long_name": "latitude",
+                "stored_direction": "decreasing",
+            },
+        ),
+        "longitude": NcVar(
+            ("longitude",),
+            lon360,
+            np.float64,
+            {
+                "units": "degrees_east",
+                "standard_name": "longitude",
+                "long_name": "longitude",
+            },
+        ),
+        "expver": NcVar(
+            ("valid_time",),
+            np.array(["0001"] * n_hours, dtype=object),
+            str,
+            {"long_name": "Experiment version"},
+        ),
+        "swvl1": NcVar(
+            ("valid_time", "latitude", "longitude"),
+            hourly,
+            np.float32,
+            {
+                "GRIB_paramId": 39,
+                "GRIB_shortName": "swvl1",
+                "GRIB_units": "m**3 m**-3",
+                "GRIB_name": "Volumetric soil water layer 1",
+                "long_name": "Volumetric soil water layer 1",
+                "units": "m**3 m**-3",
+                "standard_name": "unknown",
+                "GRIB_missingValue": 3.4028234663852886e38,
+            },
+            np.float32(np.nan),
+        ),
+    }
 
 
 CCI_FLAG_MEANINGS = (
@@ -210,59 +229,7 @@ def write_esa_cci(world: World, years: Collection[int] | None = None) -> int:
         write_netcdf(
             path,
             {"time": 1, "lat": ny_c, "lon": nx_c},
-            {
-                "time": NcVar(
-                    ("time",),
-                    np.array([days_since], np.float64),
-                    np.float64,
-                    {
-                        "standard_name": "time",
-                        "units": "days since 1970-01-01 00:00:00 UTC",
-                        "calendar": "standard",
-                    },
-                ),
-                "lat": NcVar(
-                    ("lat",),
-                    lat,
-                    np.float32,
-                    {"standard_name": "latitude", "units": "degrees_north"},
-                ),
-                "lon": NcVar(
-                    ("lon",),
-                    lon,
-                    np.float32,
-                    {"standard_name": "longitude", "units": "degrees_east"},
-                ),
-                "sm": NcVar(
-                    ("time", "lat", "lon"),
-                    np.nan_to_num(sm, nan=-9999.0)[None],
-                    np.float32,
-                    {
-                        "long_name": "Volumetric Soil Moisture",
-                        "units": "m3 m-3",
-                        "valid_range": np.array([0.0, 1.0], np.float32),
-                    },
-                    np.float32(-9999.0),
-                ),
-                "sm_uncertainty": NcVar(
-                    ("time", "lat", "lon"),
-                    np.nan_to_num(uncertainty, nan=-9999.0)[None],
-                    np.float32,
-                    {"long_name": "Volumetric Soil Moisture Uncertainty", "units": "m3 m-3"},
-                    np.float32(-9999.0),
-                ),
-                "flag": NcVar(
-                    ("time", "lat", "lon"),
-                    flag[None],
-                    np.int8,
-                    {
-                        "long_name": "Flag",
-                        "flag_values": np.array([0, 1, 2, 4, 8, 16, 32, 64], np.int8),
-                        "flag_meanings": CCI_FLAG_MEANINGS,
-                    },
-                    np.int8(127),
-                ),
-            },
+            _esa_cci_variables(days_since, lat, lon, sm, uncertainty, flag),
             {
                 "title": "ESA CCI Surface Soil Moisture Product (synthetic)",
                 "product_version": "09.1",
@@ -273,3 +240,67 @@ def write_esa_cci(world: World, years: Collection[int] | None = None) -> int:
         )
         n_files += 1
     return n_files
+
+
+def _esa_cci_variables(
+    days_since: int,
+    lat: np.ndarray,
+    lon: np.ndarray,
+    sm: np.ndarray,
+    uncertainty: np.ndarray,
+    flag: np.ndarray,
+) -> dict[str, NcVar]:
+    """A day file's variables as ESA CCI SM COMBINED writes them (fill -9999, flag 127)."""
+    return {
+        "time": NcVar(
+            ("time",),
+            np.array([days_since], np.float64),
+            np.float64,
+            {
+                "standard_name": "time",
+                "units": "days since 1970-01-01 00:00:00 UTC",
+                "calendar": "standard",
+            },
+        ),
+        "lat": NcVar(
+            ("lat",),
+            lat,
+            np.float32,
+            {"standard_name": "latitude", "units": "degrees_north"},
+        ),
+        "lon": NcVar(
+            ("lon",),
+            lon,
+            np.float32,
+            {"standard_name": "longitude", "units": "degrees_east"},
+        ),
+        "sm": NcVar(
+            ("time", "lat", "lon"),
+            np.nan_to_num(sm, nan=-9999.0)[None],
+            np.float32,
+            {
+                "long_name": "Volumetric Soil Moisture",
+                "units": "m3 m-3",
+                "valid_range": np.array([0.0, 1.0], np.float32),
+            },
+            np.float32(-9999.0),
+        ),
+        "sm_uncertainty": NcVar(
+            ("time", "lat", "lon"),
+            np.nan_to_num(uncertainty, nan=-9999.0)[None],
+            np.float32,
+            {"long_name": "Volumetric Soil Moisture Uncertainty", "units": "m3 m-3"},
+            np.float32(-9999.0),
+        ),
+        "flag": NcVar(
+            ("time", "lat", "lon"),
+            flag[None],
+            np.int8,
+            {
+                "long_name": "Flag",
+                "flag_values": np.array([0, 1, 2, 4, 8, 16, 32, 64], np.int8),
+                "flag_meanings": CCI_FLAG_MEANINGS,
+            },
+            np.int8(127),
+        ),
+    }

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -416,15 +416,7 @@ def smap_sites(
             "longitude, from the NSIDC-0712 user guide's site list",
         )
     table = read_nsidc0712_site_table(site_table)
-    frames: dict[str, list[pd.DataFrame]] = {}
-    for path in files:
-        name = parse_nsidc0712_name(path.name)
-        assert name is not None  # nsidc0712_files matched it
-        if name.grid_km not in grid_km:
-            skips.counts[f"smap_cvs_files_{name.grid_km}km_not_selected"] += 1
-            LOGGER.info("%s: %d km reference pixel, not in %s km", path, name.grid_km, grid_km)
-            continue
-        frames.setdefault(name.reference_pixel, []).append(read_nsidc0712(path, layout))
+    frames = _nsidc0712_by_pixel(files, grid_km, layout, skips)
     sites = []
     for pixel_id, pixel_frames in sorted(frames.items()):
         a = pixel_frames[0].attrs
@@ -444,21 +436,7 @@ def smap_sites(
                 f"lat {meta['latitude']}, lon {meta['longitude']}",
             )
             continue
-        notes = []
-        for frame in pixel_frames:
-            skips.counts["readings_fill_value"] += frame.attrs["n_fill"]
-            if frame.attrs["n_bad_lines"]:
-                skips.counts["readings_malformed_line"] += frame.attrs["n_bad_lines"]
-                what = "truncated file, " if frame.attrs["truncated"] else ""
-                notes.append(
-                    f"{Path(frame.attrs['path']).name}: {what}{frame.attrs['n_bad_lines']} "
-                    f"malformed line(s) not read, first at line {frame.attrs['first_bad_line']}"
-                )
-                LOGGER.warning("%s", notes[-1])
-        readings = pd.concat([f["soil_moisture"] for f in pixel_frames])
-        repeated = readings.index.duplicated(keep="first")
-        skips.counts["readings_repeated_in_other_files"] += int(repeated.sum())
-        readings = readings[~repeated].dropna()
+        readings, notes = _merged_readings(pixel_frames, skips)
         if readings.empty:
             skips.skip_site("no_valid_day", "SMAP-CVS", station, "every reading is fill")
             continue
@@ -482,3 +460,42 @@ def smap_sites(
             )
         )
     return sites
+
+
+def _nsidc0712_by_pixel(
+    files: Sequence[Path], grid_km: Collection[int], layout: Nsidc0712Layout, skips: SkipLog
+) -> dict[str, list[pd.DataFrame]]:
+    """The match-up files of the selected grid sizes, read and grouped by reference pixel in
+    path order (the others counted)."""
+    frames: dict[str, list[pd.DataFrame]] = {}
+    for path in files:
+        name = parse_nsidc0712_name(path.name)
+        assert name is not None  # nsidc0712_files matched it
+        if name.grid_km not in grid_km:
+            skips.counts[f"smap_cvs_files_{name.grid_km}km_not_selected"] += 1
+            LOGGER.info("%s: %d km reference pixel, not in %s km", path, name.grid_km, grid_km)
+            continue
+        frames.setdefault(name.reference_pixel, []).append(read_nsidc0712(path, layout))
+    return frames
+
+
+def _merged_readings(
+    pixel_frames: Sequence[pd.DataFrame], skips: SkipLog
+) -> tuple[pd.Series, list[str]]:
+    """One reference pixel's readings from all its files (a time given twice keeps its first
+    value), fill removed; fill values, malformed lines and repeats counted, noted per file."""
+    notes = []
+    for frame in pixel_frames:
+        skips.counts["readings_fill_value"] += frame.attrs["n_fill"]
+        if frame.attrs["n_bad_lines"]:
+            skips.counts["readings_malformed_line"] += frame.attrs["n_bad_lines"]
+            what = "truncated file, " if frame.attrs["truncated"] else ""
+            notes.append(
+                f"{Path(frame.attrs['path']).name}: {what}{frame.attrs['n_bad_lines']} "
+                f"malformed line(s) not read, first at line {frame.attrs['first_bad_line']}"
+            )
+            LOGGER.warning("%s", notes[-1])
+    readings = pd.concat([f["soil_moisture"] for f in pixel_frames])
+    repeated = readings.index.duplicated(keep="first")
+    skips.counts["readings_repeated_in_other_files"] += int(repeated.sum())
+    return readings[~repeated].dropna(), notes

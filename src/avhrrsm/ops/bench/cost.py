@@ -111,110 +111,38 @@ def run_cost(
     manifest = json.loads((run_dir / "MANIFEST.json").read_text())
     config = manifest["config"]
     years = list(config["years"])
-    target_years = [y for y in years if y in GLASS_MODIS_YEARS]
     window = region_window(config["region"])
     grid = window.shape[0] * window.shape[1]
     land = int(
         read_static_layers(run_dir / "static" / "static_layers.zarr", window)["land_mask"].sum()
     )
     days = sum(366 if calendar.isleap(y) else 365 for y in years)
-    factors = {
-        "grid": GLOBAL_GRID_PIXELS / grid,
-        "grid_target_years": GLOBAL_GRID_PIXELS
-        * GLOBAL_TARGET_YEARS
-        / (grid * max(1, len(target_years))),
-        "land_pixel_days": GLOBAL_LAND_PIXELS * GLOBAL_DAYS / (land * days),
-        "grid_pixel_days": GLOBAL_GRID_PIXELS * GLOBAL_DAYS / (grid * days),
-        "samples": GLOBAL_TARGET_YEARS
-        * float(global_config["samples"]["per_year"])
-        / (max(1, len(target_years)) * float(config["samples"]["per_year"])),
-        "fixed": 1.0,
+    factors = _scale_factors(config, global_config, grid, land, days)
+    measured = _measured_rules(run_dir)
+    global_jobs = _global_jobs(dag)
+    rules = {
+        rule: _rule_cost(
+            rule, measured[rule], factors, global_jobs, stack_global, product_validation_global
+        )
+        for rule in SCALING
+        if rule in measured
     }
-    measured: dict[str, dict[str, Any]] = {}
-    for path in sorted((run_dir / "benchmarks").glob("*.tsv")):
-        rule = rule_of_benchmark(path.stem)
-        with open(path, newline="") as handle:
-            row = next(csv.DictReader(handle, delimiter="\t"))
-        entry = measured.setdefault(rule, {"jobs": 0, "cpu_s": 0.0, "rss_mb": 0.0})
-        entry["jobs"] += 1
-        entry["cpu_s"] += _number(row.get("cpu_time"))
-        entry["rss_mb"] = max(entry["rss_mb"], _number(row.get("max_rss")))
-    global_jobs = dict((dag or {}).get("jobs_per_rule", {}))
-    # the tiles on CPU cores (hpc.cpu_inference_share) are tile jobs too: one row for both
-    global_jobs["inference_tile"] = global_jobs.get("inference_tile", 0) + global_jobs.pop(
-        "inference_tile_cpu", 0
-    )
-    if not global_jobs["inference_tile"]:
-        del global_jobs["inference_tile"]
-    rules: dict[str, dict[str, Any]] = {}
-    for rule, (mode, factor_key, grows_with) in SCALING.items():
-        here = measured.get(rule)
-        if here is None:
-            continue
-        jobs_global = int(global_jobs.get(rule, here["jobs"]))
-        per_job_here = here["cpu_s"] / here["jobs"]
-        if mode == "per_job":
-            cpu_hours = per_job_here * factors[factor_key] * jobs_global / 3600
-        else:
-            cpu_hours = here["cpu_s"] * factors[factor_key] / 3600
-        note = f"scaled by {grows_with}"
-        if rule == "stack_year" and stack_global:
-            per_day = _stack_seconds_per_day(stack_global)
-            if per_day:
-                cpu_hours = per_day * GLOBAL_DAYS / 3600
-                note = "measured on the global grid (benchmark stack_global: wall s per day) x days"
-        year_job = {"product_year": "product", "validation_year": "validation"}.get(rule)
-        measured_global = (product_validation_global or {}).get(year_job or "", {})
-        if measured_global.get("seconds_per_day") is not None:
-            cpu_hours = (
-                measured_global["seconds_per_day"] * GLOBAL_DAYS
-                + max(0.0, measured_global["fixed_seconds"]) * jobs_global
-            ) / 3600
-            note = (
-                "measured on the global grid (benchmark product_validation_global: wall s per "
-                "day and fixed s per job) x days and jobs"
-            )
-        if rule in ("train_deep", "train_deep_replicate", "compare_models"):
-            note += "; runs on the GPU in a real run (CPU figures here)"
-        rules[rule] = {
-            "jobs_here": here["jobs"],
-            "cpu_s_per_job_here": per_job_here,
-            "max_rss_mb_here": here["rss_mb"],
-            "jobs_global": jobs_global,
-            "cpu_hours_global": cpu_hours,
-            "scaling": note,
-        }
     pixel_days = GLOBAL_LAND_PIXELS * GLOBAL_DAYS
     measured_h100 = [pixel_days / rate / 3600 for rate in reversed(H100_MEASURED_TILE_JOB)]
     gpu_hours = measured_h100[-1]  # plan for the slower of what a real H100 gave
-    disk = {}
-    for stage, (key, grows_with) in DISK_STAGES.items():
-        here = _folder_bytes(run_dir / stage)
-        disk[stage] = {
-            "bytes_here": here,
+    disk = {
+        stage: {
+            "bytes_here": (here := _folder_bytes(run_dir / stage)),
             "bytes_global": here * factors[key],
             "grows_with": grows_with,
         }
+        for stage, (key, grows_with) in DISK_STAGES.items()
+    }
     cpu_total = sum(r["cpu_hours_global"] for r in rules.values())
     cpu_total_without_inference = cpu_total - rules.get("inference_tile", {}).get(
         "cpu_hours_global", 0.0
     )
-    # a rule of one job is a floor under the wall time: its CPU time on the threads it asks
-    # for at the global size (the pieces it spreads over, at the assumed parallel efficiency)
-    single = {
-        r: v["cpu_hours_global"] / _spread(r, global_config)
-        for r, v in rules.items()
-        if v["jobs_global"] == 1 and r != "manifest"
-    }
-    longest = max(single.items(), key=lambda item: item[1]) if single else ("", 0.0)
-    wall = {
-        str(n): max(
-            cpu_total_without_inference / (n * NODE["cores"]),
-            gpu_hours / (n * NODE["gpus"]),
-            longest[1],
-        )
-        for n in nodes
-    }
+    longest, wall = _wall_hours(rules, global_config, cpu_total_without_inference, gpu_hours, nodes)
     return {
         "run_dir": str(run_dir),
         "measured_run": {
@@ -245,6 +173,126 @@ def run_cost(
         "longest_single_job": {"rule": longest[0], "hours": longest[1]},
         "manifest_hours": rules.get("manifest", {}).get("cpu_hours_global"),
     }
+
+
+def _scale_factors(
+    config: Mapping[str, Any], global_config: Mapping[str, Any], grid: int, land: int, days: int
+) -> dict[str, float]:
+    """What each rule's cost grows with, global size over the measured run's."""
+    target_years = [y for y in config["years"] if y in GLASS_MODIS_YEARS]
+    return {
+        "grid": GLOBAL_GRID_PIXELS / grid,
+        "grid_target_years": GLOBAL_GRID_PIXELS
+        * GLOBAL_TARGET_YEARS
+        / (grid * max(1, len(target_years))),
+        "land_pixel_days": GLOBAL_LAND_PIXELS * GLOBAL_DAYS / (land * days),
+        "grid_pixel_days": GLOBAL_GRID_PIXELS * GLOBAL_DAYS / (grid * days),
+        "samples": GLOBAL_TARGET_YEARS
+        * float(global_config["samples"]["per_year"])
+        / (max(1, len(target_years)) * float(config["samples"]["per_year"])),
+        "fixed": 1.0,
+    }
+
+
+def _measured_rules(run_dir: Path) -> dict[str, dict[str, Any]]:
+    """Per rule of the measured run (its Snakemake benchmark files): jobs, summed CPU
+    seconds, the largest peak memory."""
+    measured: dict[str, dict[str, Any]] = {}
+    for path in sorted((run_dir / "benchmarks").glob("*.tsv")):
+        rule = rule_of_benchmark(path.stem)
+        with open(path, newline="") as handle:
+            row = next(csv.DictReader(handle, delimiter="\t"))
+        entry = measured.setdefault(rule, {"jobs": 0, "cpu_s": 0.0, "rss_mb": 0.0})
+        entry["jobs"] += 1
+        entry["cpu_s"] += _number(row.get("cpu_time"))
+        entry["rss_mb"] = max(entry["rss_mb"], _number(row.get("max_rss")))
+    return measured
+
+
+def _global_jobs(dag: Mapping[str, Any] | None) -> dict[str, int]:
+    """Jobs per rule of the global DAG; the tiles on CPU cores (hpc.cpu_inference_share) are
+    tile jobs too: one row for both."""
+    global_jobs = dict((dag or {}).get("jobs_per_rule", {}))
+    global_jobs["inference_tile"] = global_jobs.get("inference_tile", 0) + global_jobs.pop(
+        "inference_tile_cpu", 0
+    )
+    if not global_jobs["inference_tile"]:
+        del global_jobs["inference_tile"]
+    return global_jobs
+
+
+def _rule_cost(
+    rule: str,
+    here: Mapping[str, Any],
+    factors: Mapping[str, float],
+    global_jobs: Mapping[str, int],
+    stack_global: Mapping[str, Any] | None,
+    product_validation_global: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    """One rule's global CPU-hours: its measured jobs scaled as :data:`SCALING` says, or the
+    global benchmark of its year job where one was measured."""
+    mode, factor_key, grows_with = SCALING[rule]
+    jobs_global = int(global_jobs.get(rule, here["jobs"]))
+    per_job_here = here["cpu_s"] / here["jobs"]
+    if mode == "per_job":
+        cpu_hours = per_job_here * factors[factor_key] * jobs_global / 3600
+    else:
+        cpu_hours = here["cpu_s"] * factors[factor_key] / 3600
+    note = f"scaled by {grows_with}"
+    if rule == "stack_year" and stack_global:
+        per_day = _stack_seconds_per_day(stack_global)
+        if per_day:
+            cpu_hours = per_day * GLOBAL_DAYS / 3600
+            note = "measured on the global grid (benchmark stack_global: wall s per day) x days"
+    year_job = {"product_year": "product", "validation_year": "validation"}.get(rule)
+    measured_global = (product_validation_global or {}).get(year_job or "", {})
+    if measured_global.get("seconds_per_day") is not None:
+        cpu_hours = (
+            measured_global["seconds_per_day"] * GLOBAL_DAYS
+            + max(0.0, measured_global["fixed_seconds"]) * jobs_global
+        ) / 3600
+        note = (
+            "measured on the global grid (benchmark product_validation_global: wall s per "
+            "day and fixed s per job) x days and jobs"
+        )
+    if rule in ("train_deep", "train_deep_replicate", "compare_models"):
+        note += "; runs on the GPU in a real run (CPU figures here)"
+    return {
+        "jobs_here": here["jobs"],
+        "cpu_s_per_job_here": per_job_here,
+        "max_rss_mb_here": here["rss_mb"],
+        "jobs_global": jobs_global,
+        "cpu_hours_global": cpu_hours,
+        "scaling": note,
+    }
+
+
+def _wall_hours(
+    rules: Mapping[str, Mapping[str, Any]],
+    global_config: Mapping[str, Any],
+    cpu_hours_without_inference: float,
+    gpu_hours: float,
+    nodes: tuple[int, ...],
+) -> tuple[tuple[str, float], dict[str, float]]:
+    """The longest single job and the wall hours on each number of nodes: the larger of the
+    CPU work over their cores, the inference over their GPUs and that longest job (a rule of
+    one job is a floor under the wall time: its CPU time on the threads it asks for at the
+    global size, the pieces it spreads over at the assumed parallel efficiency)."""
+    single = {
+        r: v["cpu_hours_global"] / _spread(r, global_config)
+        for r, v in rules.items()
+        if v["jobs_global"] == 1 and r != "manifest"
+    }
+    longest = max(single.items(), key=lambda item: item[1]) if single else ("", 0.0)
+    wall = {
+        str(n): max(
+            cpu_hours_without_inference / (n * NODE["cores"]),
+            gpu_hours / (n * NODE["gpus"]),
+            longest[1],
+        )
+        for n in nodes
+    }
+    return longest, wall
 
 
 def _spread(rule: str, global_config: Mapping[str, Any]) -> float:

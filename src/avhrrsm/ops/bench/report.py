@@ -23,8 +23,23 @@ TARGETS = {
 
 
 def target_verdicts(results: dict[str, Any]) -> list[dict[str, Any]]:
-    """The project's four targets against this run's figures (missing sections are omitted)."""
-    verdicts = []
+    """The project's targets against this run's figures (missing sections are omitted)."""
+    verdicts: list[dict[str, Any]] = []
+    for section in (
+        _block_verdicts,
+        _inference_verdicts,
+        _memory_verdicts,
+        _sinusoidal_verdicts,
+        _dag_verdicts,
+        _schedule_verdicts,
+    ):
+        verdicts += section(results)
+    return verdicts
+
+
+def _block_verdicts(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Block aggregation against gdalwarp: speed and equal values."""
+    verdicts: list[dict[str, Any]] = []
     block = results.get("regrid_block", {})
     if block and "skipped" not in block:
         worst = min(block.values(), key=lambda r: r["ratio"])
@@ -37,6 +52,12 @@ def target_verdicts(results: dict[str, Any]) -> list[dict[str, Any]]:
                 and max(r["max_abs_diff"] for r in block.values()) < 1e-5,
             }
         )
+    return verdicts
+
+
+def _inference_verdicts(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """The tile job against model-only; the host-only rate and its scaling."""
+    verdicts: list[dict[str, Any]] = []
     inference = inference_models(results.get("inference", {}))
     if inference:
         worst = min(r["ratio_vs_model_only_same_batch"] for r in inference.values())
@@ -59,6 +80,13 @@ def target_verdicts(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "met": _host_only_met(host),
             }
         )
+    return verdicts
+
+
+def _memory_verdicts(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Peak memory of every job measured at global size, flat in days."""
+    verdicts: list[dict[str, Any]] = []
+    inference = inference_models(results.get("inference", {}))
     stack = {k: v for k, v in results.get("stack_global", {}).items() if k.endswith("_days")}
     year_jobs = results.get("product_validation_global", {})
     peaks = (
@@ -83,6 +111,12 @@ def target_verdicts(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "met": max(peaks) <= TARGETS["stack_peak_memory_gib"] and flat,
             }
         )
+    return verdicts
+
+
+def _sinusoidal_verdicts(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """The global sinusoidal day against gdalwarp: speed, equal values, cells."""
+    verdicts: list[dict[str, Any]] = []
     sinusoidal = results.get("modis_sinusoidal", {})
     if sinusoidal and "skipped" not in sinusoidal:
         verdicts.append(
@@ -97,6 +131,12 @@ def target_verdicts(results: dict[str, Any]) -> list[dict[str, Any]]:
                 and sinusoidal["missing_differ_cells"] <= 1e-6 * sinusoidal["cells"],
             }
         )
+    return verdicts
+
+
+def _dag_verdicts(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """The global dry run's time."""
+    verdicts: list[dict[str, Any]] = []
     dag = results.get("dag", {})
     if dag:
         verdicts.append(
@@ -106,6 +146,12 @@ def target_verdicts(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "met": dag["seconds"] <= TARGETS["global_dry_run_seconds"],
             }
         )
+    return verdicts
+
+
+def _schedule_verdicts(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """The global run's schedule: wall hours, longest job, submissions."""
+    verdicts: list[dict[str, Any]] = []
     schedule = results.get("schedule", {})
     if schedule and "skipped" not in schedule:
         wall = {r["nodes"]: r["wall_hours"] for r in schedule["on_nodes"]}
@@ -142,6 +188,26 @@ def target_verdicts(results: dict[str, Any]) -> list[dict[str, Any]]:
 
 def render_markdown(results: dict[str, Any]) -> str:
     lines = ["# Benchmark results", "", f"Machine: {results['machine']}", ""]
+    for section in (
+        _targets_markdown,
+        _block_markdown,
+        _bilinear_markdown,
+        _hdf4_markdown,
+        _sinusoidal_markdown,
+        _stack_markdown,
+    ):
+        lines += section(results)
+    lines += _year_jobs_markdown(results.get("product_validation_global"))
+    lines += _inference_markdown(results)
+    lines += _training_markdown(results.get("training", {}))
+    lines += _dag_markdown(results.get("dag", {}))
+    lines += _cost_markdown_section(results)
+    return "\n".join(lines)
+
+
+def _targets_markdown(results: dict[str, Any]) -> list[str]:
+    """The targets and this machine's verdict on each."""
+    lines: list[str] = []
     verdicts = target_verdicts(results)
     if verdicts:
         lines += ["## Targets", "", "| target | this machine | verdict |", "|---|---|---|"]
@@ -150,6 +216,12 @@ def render_markdown(results: dict[str, Any]) -> str:
             for v in verdicts
         ]
         lines.append("")
+    return lines
+
+
+def _block_markdown(results: dict[str, Any]) -> list[str]:
+    """Block aggregation against gdalwarp -r average, case by case."""
+    lines: list[str] = []
     block = results.get("regrid_block", {})
     if "skipped" not in block and block:
         lines += [
@@ -165,6 +237,12 @@ def render_markdown(results: dict[str, Any]) -> str:
                 f"{r['gdalwarp_mpix_per_s']:.1f} | {r['ratio']:.2f} | {r['max_abs_diff']:.2e} | {met} |"
             )
         lines.append("")
+    return lines
+
+
+def _bilinear_markdown(results: dict[str, Any]) -> list[str]:
+    """ERA5-Land's bilinear regridding against gdalwarp -r bilinear."""
+    lines: list[str] = []
     bil = results.get("regrid_bilinear", {})
     if "skipped" not in bil and bil:
         lines += [
@@ -175,6 +253,12 @@ def render_markdown(results: dict[str, Any]) -> str:
             "(ours in memory, gdalwarp file to file).",
             "",
         ]
+    return lines
+
+
+def _hdf4_markdown(results: dict[str, Any]) -> list[str]:
+    """A global GLASS HDF4 day read onto the grid."""
+    lines: list[str] = []
     hdf4 = results.get("glass_hdf4", {})
     if hdf4:
         lines += [
@@ -186,6 +270,12 @@ def render_markdown(results: dict[str, Any]) -> str:
             f"{hdf4['file_mb']['lst']:.1f} MB and {hdf4['file_mb']['albedo']:.1f} MB).",
             "",
         ]
+    return lines
+
+
+def _sinusoidal_markdown(results: dict[str, Any]) -> list[str]:
+    """A global GLASS-MODIS sinusoidal day aggregated, against gdalwarp."""
+    lines: list[str] = []
     sinusoidal = results.get("modis_sinusoidal", {})
     if sinusoidal and "skipped" not in sinusoidal:
         met = sinusoidal["ratio"] >= TARGETS["sinusoidal_vs_gdalwarp_ratio"]
@@ -204,6 +294,12 @@ def render_markdown(results: dict[str, Any]) -> str:
             "the difference is in which source pixels a whole-file warp selects for a cell).",
             "",
         ]
+    return lines
+
+
+def _stack_markdown(results: dict[str, Any]) -> list[str]:
+    """The stack job at global size: time and memory by days, two workers."""
+    lines: list[str] = []
     stack_global = results.get("stack_global", {})
     stack = {k: v for k, v in stack_global.items() if k.endswith("_days")}
     if stack:
@@ -239,7 +335,12 @@ def render_markdown(results: dict[str, Any]) -> str:
                 f"{stack_global['parallel_efficiency']:.2f} from one core to two.",
             ]
         lines.append("")
-    lines += _year_jobs_markdown(results.get("product_validation_global"))
+    return lines
+
+
+def _inference_markdown(results: dict[str, Any]) -> list[str]:
+    """The inference section: model-only and tile-job rates per model, host-only."""
+    lines: list[str] = []
     inference = results.get("inference", {})
     if inference:
         lines += [
@@ -270,13 +371,17 @@ def render_markdown(results: dict[str, Any]) -> str:
                 f"{r['ratio_vs_model_only_best_batch']:.2f} | {r['peak_rss_gib']:.2f} | {met} |"
             )
         lines += ["", *_host_only_markdown(inference), ""]
-    lines += _training_markdown(results.get("training", {}))
-    lines += _dag_markdown(results.get("dag", {}))
+    return lines
+
+
+def _cost_markdown_section(results: dict[str, Any]) -> list[str]:
+    """The real 40-year global run's cost and schedule."""
+    lines: list[str] = []
     cost = results.get("run_cost", {})
     if cost and "skipped" not in cost:
         lines += ["## The real 40-year global run", "", *cost_markdown(cost)]
         lines += [*schedule_markdown(results.get("schedule")), ""]
-    return "\n".join(lines)
+    return lines
 
 
 def _host_only_worst_per_core(host: dict[str, Any]) -> float:
