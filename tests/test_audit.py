@@ -16,6 +16,7 @@ import pytest
 import xarray as xr
 from conftest import run_tiny_workflow
 
+from avhrrsm.hashing import content_digest
 from avhrrsm.jobs import run_job
 from avhrrsm.ops.audit import (
     CURRENT_BY_BYTES,
@@ -31,7 +32,6 @@ from avhrrsm.provenance import (
     CHECKED_BYTES,
     CHECKED_SIDECAR,
     attrs_to_record,
-    content_digest,
     embedded_record,
     provenance_record,
     read_sidecar,
@@ -570,25 +570,25 @@ def test_code_version_follows_every_kind_of_import(tmp_path, monkeypatch):
 
 
 def test_raw_inputs_are_hashed_once_through_the_hash_cache(tmp_path, monkeypatch):
-    from avhrrsm import provenance
+    from avhrrsm import hashing
 
     monkeypatch.setenv("AVHRRSM_HASH_CACHE", str(tmp_path / "cache"))
     raw = tmp_path / "day.hdf"
     raw.write_bytes(b"raw bytes")
     calls = []
-    real_sha256 = provenance.file_sha256
-    monkeypatch.setattr(provenance, "file_sha256", lambda p: calls.append(p) or real_sha256(p))
-    first = provenance.cached_file_sha256(raw)
+    real_sha256 = hashing.file_sha256
+    monkeypatch.setattr(hashing, "file_sha256", lambda p: calls.append(p) or real_sha256(p))
+    first = hashing.cached_file_sha256(raw)
     assert first == real_sha256(raw) and len(calls) == 1
-    assert provenance.cached_file_sha256(raw) == first and len(calls) == 1  # from the cache
+    assert hashing.cached_file_sha256(raw) == first and len(calls) == 1  # from the cache
     raw.write_bytes(b"other bytes")  # size (and mtime) change: hashed again
-    assert provenance.cached_file_sha256(raw) == real_sha256(raw) and len(calls) == 2
+    assert hashing.cached_file_sha256(raw) == real_sha256(raw) and len(calls) == 2
     folder = tmp_path / "folder"
     folder.mkdir()
     (folder / "a.txt").write_text("a")
-    assert provenance.raw_digest(folder) == content_digest(folder)
+    assert hashing.raw_digest(folder) == content_digest(folder)
     monkeypatch.setenv("AVHRRSM_HASH_CACHE", "off")
-    provenance.cached_file_sha256(raw)
+    hashing.cached_file_sha256(raw)
     assert len(calls) == 5  # the folder member (cached, then by content_digest), no cache
 
 

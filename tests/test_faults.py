@@ -16,8 +16,8 @@ import pytest
 from test_inference import INFERENCE, PRODUCT
 
 from avhrrsm.atomic import HOST, atomic_path, stale_temporaries, temporaries
+from avhrrsm.hashing import content_digest
 from avhrrsm.infer import predict_tile
-from avhrrsm.provenance import content_digest
 from avhrrsm.stacks import build_year_stack
 
 STACK_JOB = """

@@ -23,10 +23,10 @@ from avhrrsm import __version__
 from avhrrsm.atomic import atomic_path
 from avhrrsm.days import year_days
 from avhrrsm.grid import STEP_DEG, Window, region_window, tiles
+from avhrrsm.hashing import file_sha256
 from avhrrsm.infer import read_inference_tile
 from avhrrsm.io.errors import InputError
 from avhrrsm.parallel import map_pieces
-from avhrrsm.provenance import file_sha256
 from avhrrsm.static import read_static_layers
 from avhrrsm.store import crs_variable, lat_lon_coords
 from avhrrsm.variables import FLAG_GAP_FILLED, QUALITY_ATTRS, SM_ATTRS

@@ -5,7 +5,7 @@ not a reason to stop the DAG) and the in-situ data and MERIT tiles through folde
 files that exist, as the rules' inputs, makes every raw file a job reads part of what decides
 its rerun (a replaced file is newer than the output, an added or removed one changes the input
 set) and of its provenance (each is hashed, through the hash cache of
-:mod:`avhrrsm.provenance`).
+:mod:`avhrrsm.hashing`).
 """
 
 from __future__ import annotations

@@ -31,23 +31,25 @@ import yaml
 from avhrrsm import __version__
 from avhrrsm.atomic import HOST, process_alive, write_text_atomic
 from avhrrsm.config import config_hash, in_synthetic_world
+from avhrrsm.hashing import (
+    IGNORED_NAMES,
+    content_digest,
+    file_sha256,
+    keeps_members,
+    member_digests,
+    raw_digest,
+    stat_fingerprint,
+)
 from avhrrsm.io.paths import walk_files
 from avhrrsm.ops.lost import MANIFEST_NAME
 from avhrrsm.provenance import (
-    IGNORED_NAMES,
     SIDECAR_SUFFIX,
-    content_digest,
-    file_sha256,
     find_record,
     git_state,
-    keeps_members,
-    member_digests,
     now,
-    raw_digest,
     read_sidecar,
     recorded_digest,
     sidecar_path,
-    stat_fingerprint,
 )
 
 LOGGER = logging.getLogger(__name__)
@@ -655,20 +657,7 @@ def rerun(
     workdir = run_dir.absolute().parents[len(recorded_run_dir.parts) - 1]
     selected = rerun_selection(manifest, year, tile)
     rules = sorted({entry["rule"] for entry in selected.values()})
-    try:
-        scratch_dir = Path(
-            scratch
-            or tempfile.mkdtemp(prefix=f".audit-{config.get('run')}-{year}-", dir=run_dir.parent)
-        ).absolute()
-        scratch_dir.mkdir(parents=True, exist_ok=True)
-        _write_owner(scratch_dir)
-    except OSError as err:
-        where = Path(scratch) if scratch else run_dir.parent
-        raise AuditError(
-            f"{where}: cannot make the rerun's scratch folder there ({err.strerror or err}); "
-            "give --scratch DIR on a file system you can write (the same one as the run keeps "
-            "its outputs as hard links, another one copies them)"
-        ) from err
+    scratch_dir = _make_scratch(scratch, run_dir, f".audit-{config.get('run')}-{year}-")
     report = RerunReport(year, tile, scratch_dir)
     report.warnings += _remove_interrupted_scratch(run_dir.parent, scratch_dir)
     commit, dirty = git_state()
@@ -680,37 +669,15 @@ def rerun(
     previous_sigterm = _on_sigterm(_interrupt)
     try:
         scratch_run = scratch_dir / recorded_run_dir
-        for rel in manifest["outputs"]:
-            if rel in selected:
-                continue
-            _link_tree(run_dir / rel, scratch_run / rel)
-            side = sidecar_path(run_dir / rel)
-            if side.is_file():
-                _link_tree(side, sidecar_path(scratch_run / rel))
-        for root in _relative_roots(config):
-            if (workdir / root).exists() and not (scratch_dir / root).exists():
-                (scratch_dir / root).symlink_to((workdir / root).resolve())
+        _fill_scratch(run_dir, workdir, scratch_dir, scratch_run, manifest, selected)
         config_file = scratch_dir / "config.yaml"
         config_file.write_text(yaml.safe_dump(config, sort_keys=True), encoding="utf-8")
-        threads = _recorded_threads(run_dir, selected)
         command = [
-            sys.executable,
-            "-m",
-            "snakemake",
-            "--snakefile",
-            str(Path(snakefile).resolve()),
-            "--directory",
-            str(scratch_dir),
-            "--configfile",
-            str(config_file),
-            "--cores",
-            str(threads),
-            "--allowed-rules",
-            *rules,
-            *snakemake_args,
-            "--",
-            *(str(recorded_run_dir / rel) for rel in sorted(selected)),
-        ]
+            sys.executable, "-m", "snakemake", "--snakefile", str(Path(snakefile).resolve()),
+            "--directory", str(scratch_dir), "--configfile", str(config_file),
+            "--cores", str(_recorded_threads(run_dir, selected)), "--allowed-rules", *rules,
+            *snakemake_args, "--", *(str(recorded_run_dir / rel) for rel in sorted(selected)),
+        ]  # fmt: skip
         LOGGER.info("rerunning %s in %s: %s", ", ".join(rules), scratch_dir, " ".join(command))
         env = {**os.environ, "PYTHONHASHSEED": os.environ.get("PYTHONHASHSEED", "0")}
         stdout, stderr, returncode = _run_child(command, scratch_dir, env)
@@ -720,14 +687,7 @@ def rerun(
             raise AuditError(
                 f"the rerun failed (log: {scratch_dir / 'rerun.log'}):\n{stderr[-3000:]}"
             )
-        for rel, entry in sorted(selected.items()):
-            original, again = run_dir / rel, scratch_run / rel
-            if not original.exists():
-                report.results.append(RerunResult(rel, entry["rule"], False, "original missing"))
-                continue
-            same = content_digest(original).sha256 == content_digest(again).sha256
-            difference = "" if same else _first_difference(original, again)
-            report.results.append(RerunResult(rel, entry["rule"], same, difference))
+        report.results += _compare_reruns(run_dir, scratch_run, selected)
     except KeyboardInterrupt:
         LOGGER.warning("rerun interrupted: removing its scratch folder %s", scratch_dir)
         raise
@@ -738,6 +698,64 @@ def rerun(
         else:
             shutil.rmtree(scratch_dir, ignore_errors=True)
     return report
+
+
+def _make_scratch(scratch: str | Path | None, run_dir: Path, prefix: str) -> Path:
+    """The rerun's scratch folder (``scratch``, or a new one beside the run), owned by this
+    process; an error that says where it could not be made."""
+    try:
+        scratch_dir = Path(
+            scratch or tempfile.mkdtemp(prefix=prefix, dir=run_dir.parent)
+        ).absolute()
+        scratch_dir.mkdir(parents=True, exist_ok=True)
+        _write_owner(scratch_dir)
+    except OSError as err:
+        where = Path(scratch) if scratch else run_dir.parent
+        raise AuditError(
+            f"{where}: cannot make the rerun's scratch folder there ({err.strerror or err}); "
+            "give --scratch DIR on a file system you can write (the same one as the run keeps "
+            "its outputs as hard links, another one copies them)"
+        ) from err
+    return scratch_dir
+
+
+def _fill_scratch(
+    run_dir: Path,
+    workdir: Path,
+    scratch_dir: Path,
+    scratch_run: Path,
+    manifest: Mapping[str, Any],
+    selected: Mapping[str, Any],
+) -> None:
+    """Every output of the run but the selected ones, with its provenance record, linked
+    into the scratch run; the config's relative input folders linked beside it."""
+    for rel in manifest["outputs"]:
+        if rel in selected:
+            continue
+        _link_tree(run_dir / rel, scratch_run / rel)
+        side = sidecar_path(run_dir / rel)
+        if side.is_file():
+            _link_tree(side, sidecar_path(scratch_run / rel))
+    for root in _relative_roots(manifest["config"]):
+        if (workdir / root).exists() and not (scratch_dir / root).exists():
+            (scratch_dir / root).symlink_to((workdir / root).resolve())
+
+
+def _compare_reruns(
+    run_dir: Path, scratch_run: Path, selected: Mapping[str, Any]
+) -> list[RerunResult]:
+    """Each selected output made again against the original: the same bytes, or the first
+    difference."""
+    results = []
+    for rel, entry in sorted(selected.items()):
+        original, again = run_dir / rel, scratch_run / rel
+        if not original.exists():
+            results.append(RerunResult(rel, entry["rule"], False, "original missing"))
+            continue
+        same = content_digest(original).sha256 == content_digest(again).sha256
+        difference = "" if same else _first_difference(original, again)
+        results.append(RerunResult(rel, entry["rule"], same, difference))
+    return results
 
 
 SCRATCH_OWNER = ".avhrrsm-rerun-owner"
