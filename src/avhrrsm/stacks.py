@@ -441,8 +441,8 @@ def build_year_stack(
             settings=dict(settings),
             dims=dims,
         )
-        _fill_pass(filling, land, window, tile_deg, tile_px, workers)
-        LOGGER.info("stack %d: %d tile(s) gap-filled", year, len(tiles(window, tile_deg)))
+        filled = _fill_pass(filling, land, window, tile_deg, tile_px, workers)
+        LOGGER.info("stack %d: %d tile(s) gap-filled", year, filled)
     _log_missing(year, missing)
     LOGGER.info("stack %d written to %s", year, out_path)
     return missing
@@ -518,14 +518,16 @@ def _read_pass(
 
 def _fill_pass(
     filling: Any, land: np.ndarray, window: Window, tile_deg: float, tile_px: int, workers: int
-) -> None:
+) -> int:
     """Pass 2: gap filling, tile by tile; a piece is the tiles that share chunks (one tile
-    where the region lies on the tiling), so that parallel pieces write disjoint chunks."""
+    where the region lies on the tiling), so that parallel pieces write disjoint chunks. The
+    number of tiles filled."""
     pieces = [
         [(tile_id, tile, land[tile.within(window)]) for tile_id, tile in group]
         for group in chunk_groups(window, tiles(window, tile_deg), tile_px)
     ]
     map_pieces(filling, pieces, workers)
+    return sum(len(piece) for piece in pieces)
 
 
 def _log_missing(year: int, missing: Mapping[str, int]) -> None:

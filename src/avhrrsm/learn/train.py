@@ -191,9 +191,7 @@ def train_deep_model(
             break
         started = time.monotonic()
         epoch = run.state["epoch"] + 1
-        train_loss = _one_epoch(
-            run, epoch, int(training["batch_size"]), seed, step_hook, measure_data_wait
-        )
+        train_loss = _one_epoch(run, epoch, step_hook, measure_data_wait)
         improved = _end_epoch(run, epoch, train_loss)
         _checkpoint(run, epoch, global_attrs)
         last = run.state["history"][-1]
@@ -204,7 +202,7 @@ def train_deep_model(
         )  # fmt: skip
     stopped_early = run.state["epochs_without_improvement"] >= patience
     summary = _save_run(
-        run, run_dir, hyperparameters, sequence_length, training, samples_path, global_attrs,
+        run, run_dir, training, samples_path, global_attrs,
         {"stopped_early": stopped_early, "resumed_after_epoch": resumed_from},
     )  # fmt: skip
     loop = max(run.timing["loop_seconds"], 1e-9)
@@ -301,14 +299,10 @@ def _resume(run: TrainingRun) -> int | None:
 
 
 def _one_epoch(
-    run: TrainingRun,
-    epoch: int,
-    batch_size: int,
-    seed: int,
-    step_hook: StepHook | None,
-    measure_data_wait: bool,
+    run: TrainingRun, epoch: int, step_hook: StepHook | None, measure_data_wait: bool
 ) -> float:
     """One pass over the training split in the epoch's seeded order; the mean loss."""
+    batch_size, seed = int(run.settings["training"]["batch_size"]), int(run.settings["seed"])
     train_x, train_s, train_y = run.train
     model, device, dtype = run.model, run.device, run.dtype
     model.train()
@@ -389,21 +383,19 @@ def _checkpoint(run: TrainingRun, epoch: int, global_attrs: Mapping[str, str] | 
 def _save_run(
     run: TrainingRun,
     run_dir: Path,
-    hyperparameters: Mapping[str, Any],
-    sequence_length: int,
     training: Mapping[str, Any],
     samples_path: str | Path,
     global_attrs: Mapping[str, str] | None,
     outcome: Mapping[str, Any],
 ) -> dict[str, Any]:
     """The run folder's model.pt (the best epoch), metrics.csv, scaler.json and run.json;
-    the run summary."""
+    the run summary (``training``: the whole training settings, resume and device too)."""
     state = run.state
     write_model_file(
         run_dir / "model.pt",
         run.model_name,
-        hyperparameters,
-        sequence_length,
+        run.settings["hyperparameters"],
+        run.settings["sequence_length"],
         state["best_model_state"],
         run.scaler,
         {
