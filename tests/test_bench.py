@@ -183,3 +183,31 @@ def test_global_year_jobs_render_their_line_and_count_in_the_memory_verdict():
         if v["target"].startswith("peak memory")
     ]
     assert not memory["met"] and memory["figure"].startswith("4.50 GiB at most")
+
+
+def test_the_compiled_model_is_shown_against_its_eager_self():
+    """The torch.compile table: ratios against the eager model-only rate at the job's batch and
+    the eager tile job, the compile time and the largest difference."""
+    eager = {
+        "device": "cpu",
+        "model_only_pixel_days_per_s": {"4096": 2.0e6, "16384": 2.5e6},
+        "tile_job_pixel_days_per_s": 1.6e6,
+        "tile_job_batch_size": 4096,
+        "ratio_vs_model_only_same_batch": 0.8,
+        "ratio_vs_model_only_best_batch": 0.64,
+        "peak_rss_gib": 0.4,
+    }
+    compiled = {
+        "compile_seconds": 4.2,
+        "model_only_pixel_days_per_s": 3.0e6,
+        "max_abs_diff": 3.0e-8,
+        "tile_job_pixel_days_per_s": 0.8e6,
+        "tile_job_seconds": 18.0,
+    }
+    inference = {"tile_pixels": 40000, "days": 365, "threads": 2}
+    plain = render_markdown({**RESULTS, "inference": {**inference, "lstm": eager}})
+    assert "torch.compile against eager" not in plain
+    text = render_markdown(
+        {**RESULTS, "inference": {**inference, "lstm": {**eager, "compiled": compiled}}}
+    )
+    assert "| lstm | 4.2 | 1.50 | 800,000 | 0.50 | 3.0e-08 |" in text

@@ -485,7 +485,9 @@ def predict_tile(
     measures what the job costs around the model)."""
     started = time.perf_counter()
     if predictor is None:
-        predictor = load_predictor(model_path, str(settings["device"]), threads)
+        predictor = load_predictor(
+            model_path, str(settings["device"]), threads, bool(settings.get("compile", False))
+        )
     job = open_tile_job(
         year, tile_id, tile_deg, (stack_path, previous_stack_path), static_path, region,
         settings, valid_range, predictor,
@@ -557,6 +559,11 @@ def _create_tile_store(
             "title": f"avhrrsm inference tile {job.tile_id} {year}",
             "tile": job.tile_id,
             "inference_precision": _precision(job.predictor),
+            "inference_compiled": (
+                "torch.compile (inductor)"
+                if isinstance(job.predictor, DeepPredictor) and job.predictor.compiled
+                else "eager"
+            ),
             "inference_batch_size": job.batch,
             **global_attrs,
         },

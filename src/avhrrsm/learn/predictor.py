@@ -47,6 +47,7 @@ class DeepPredictor:
     sequence_length: int
     device: torch.device
     forward_seconds: float = 0.0
+    compiled: bool = False
 
     def prepare_dynamic(self, values: np.ndarray, fill_flags: np.ndarray) -> np.ndarray:
         return self.scaler.dynamic(values, fill_flags)
@@ -142,8 +143,14 @@ class BoostPredictor:
         return out
 
 
-def load_predictor(model_path: str | Path, device: str = "auto", threads: int = 0) -> Predictor:
-    """The predictor of a trained run (``model.pt`` or ``model.ubj``) on the selected device."""
+def load_predictor(
+    model_path: str | Path, device: str = "auto", threads: int = 0, compile_model: bool = False
+) -> Predictor:
+    """The predictor of a trained run (``model.pt`` or ``model.ubj``) on the selected device.
+
+    ``compile_model``: a deep model runs through ``torch.compile`` (inductor, compiled at its
+    first batch of each shape; config ``inference.compile``); the eager and the compiled model
+    agree to float32 rounding (tests/test_infer.py). XGBoost ignores it."""
     chosen = select_device(device)
     set_threads(threads)
     model_path = Path(model_path)
@@ -152,4 +159,8 @@ def load_predictor(model_path: str | Path, device: str = "auto", threads: int = 
         booster.set_param({"device": chosen.type, "nthread": max(threads, 0)})
         return BoostPredictor(booster, length, chosen, indicators)
     model, meta, scaler = load_deep_model(model_path, chosen)
-    return DeepPredictor(model, scaler, int(meta["sequence_length"]), chosen)
+    if compile_model:
+        model = torch.compile(model)
+    return DeepPredictor(
+        model, scaler, int(meta["sequence_length"]), chosen, compiled=compile_model
+    )

@@ -136,9 +136,11 @@ def inference_job(
     threads: str,
     null: str = "no",
     first_core: str = "0",
+    compiled: str = "no",
 ) -> dict[str, Any]:
     """One tile's inference job on ``fixtures.write_inference_inputs``' stack and layers;
-    ``null`` 'yes': with the model file's scaler but a null model (the host-only rate). The
+    ``null`` 'yes': with the model file's scaler but a null model (the host-only rate);
+    ``compiled`` 'yes': the model through ``torch.compile``, compiled in the job. The
     process runs on ``threads`` cores from its ``first_core``-th, as a SLURM job with that many
     CPUs would (its library threads, e.g. Zarr's decoding, share them with the job's workers);
     it writes ``tile_out_<first_core>.zarr``, so jobs on other cores may run beside it."""
@@ -148,7 +150,7 @@ def inference_job(
 
     cores = pin_to_cores(int(threads), int(first_core))
     start = time.perf_counter()
-    predictor = load_predictor(model, "auto", int(threads))
+    predictor = load_predictor(model, "auto", int(threads), compiled == "yes")
     if null == "yes":
         predictor.model = _null_model()  # type: ignore[union-attr]
     result_start = time.perf_counter()

@@ -370,8 +370,38 @@ def _inference_markdown(results: dict[str, Any]) -> list[str]:
                 f"{r['tile_job_pixel_days_per_s']:,.0f} | {ratio:.2f} | "
                 f"{r['ratio_vs_model_only_best_batch']:.2f} | {r['peak_rss_gib']:.2f} | {met} |"
             )
-        lines += ["", *_host_only_markdown(inference), ""]
+        lines += ["", *_compiled_markdown(inference), *_host_only_markdown(inference), ""]
     return lines
+
+
+def _compiled_markdown(inference: dict[str, Any]) -> list[str]:
+    """torch.compile against eager per model (config ``inference.compile``), where measured."""
+    measured = {n: r for n, r in inference_models(inference).items() if "compiled" in r}
+    if not measured:
+        return []
+    lines = [
+        "### torch.compile against eager",
+        "",
+        "The same model through `torch.compile` (inductor; config `inference.compile`): "
+        "model-only at the job's batch on the same distinct batches, and one tile job that "
+        "compiles the model in each of its workers, as every job would. The largest "
+        "difference is of the soil moisture (m3 m-3) over a batch.",
+        "",
+        "| model | compile (s, first batch) | model-only compiled / eager | tile job compiled "
+        "(px-days/s) | tile job compiled / eager | largest difference |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, r in measured.items():
+        c = r["compiled"]
+        eager_model = r["model_only_pixel_days_per_s"][str(r["tile_job_batch_size"])]
+        lines.append(
+            f"| {name} | {c['compile_seconds']:.1f} | "
+            f"{c['model_only_pixel_days_per_s'] / eager_model:.2f} | "
+            f"{c['tile_job_pixel_days_per_s']:,.0f} | "
+            f"{c['tile_job_pixel_days_per_s'] / r['tile_job_pixel_days_per_s']:.2f} | "
+            f"{c['max_abs_diff']:.1e} |"
+        )
+    return [*lines, ""]
 
 
 def _cost_markdown_section(results: dict[str, Any]) -> list[str]:
