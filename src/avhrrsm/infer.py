@@ -558,12 +558,7 @@ def _create_tile_store(
         {
             "title": f"avhrrsm inference tile {job.tile_id} {year}",
             "tile": job.tile_id,
-            "inference_precision": _precision(job.predictor),
-            "inference_compiled": (
-                "torch.compile (inductor)"
-                if isinstance(job.predictor, DeepPredictor) and job.predictor.compiled
-                else "eager"
-            ),
+            **_arithmetic_provenance(job.predictor),
             "inference_batch_size": job.batch,
             **global_attrs,
         },
@@ -571,12 +566,18 @@ def _create_tile_store(
     )
 
 
-def _precision(predictor: Predictor) -> str:
-    """The arithmetic the model's forward passes run in on its device (for the provenance)."""
+def _arithmetic_provenance(predictor: Predictor) -> dict[str, str]:
+    """How the model's forward passes run (for the tile's provenance): the arithmetic on its
+    device (``inference_precision``) and the eager or compiled path (``inference_compiled``)."""
     if not isinstance(predictor, DeepPredictor):
-        return "float32 (XGBoost)"
+        return {"inference_precision": "float32 (XGBoost)", "inference_compiled": "eager"}
     dtype = autocast_dtype(predictor.device)
-    return "float32" if dtype is None else f"{str(dtype).replace('torch.', '')} autocast"
+    return {
+        "inference_precision": (
+            "float32" if dtype is None else f"{str(dtype).replace('torch.', '')} autocast"
+        ),
+        "inference_compiled": "torch.compile (inductor)" if predictor.compiled else "eager",
+    }
 
 
 def _run_workers(job: TileJob, arrays: Mapping[str, Any], workers: int) -> TileResult:

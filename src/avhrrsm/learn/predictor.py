@@ -150,7 +150,7 @@ def load_predictor(
 
     ``compile_model``: a deep model runs through ``torch.compile`` (inductor, compiled at its
     first batch of each shape; config ``inference.compile``); the eager and the compiled model
-    agree to float32 rounding (tests/test_infer.py). XGBoost ignores it."""
+    agree to float32 rounding (tests/test_inference.py). XGBoost ignores it."""
     chosen = select_device(device)
     set_threads(threads)
     model_path = Path(model_path)

@@ -132,6 +132,7 @@ class TrainingRun:
 
     model_name: str
     settings: dict[str, Any]
+    training: dict[str, Any]
     fingerprint: str
     checkpoints: Path
     device: torch.device
@@ -202,7 +203,7 @@ def train_deep_model(
         )  # fmt: skip
     stopped_early = run.state["epochs_without_improvement"] >= patience
     summary = _save_run(
-        run, run_dir, training, samples_path, global_attrs,
+        run, run_dir, samples_path, global_attrs,
         {"stopped_early": stopped_early, "resumed_after_epoch": resumed_from},
     )  # fmt: skip
     loop = max(run.timing["loop_seconds"], 1e-9)
@@ -261,6 +262,7 @@ def _set_up(
     return TrainingRun(
         model_name,
         settings,
+        dict(training),
         config_hash(settings),
         checkpoints,
         device,
@@ -383,13 +385,12 @@ def _checkpoint(run: TrainingRun, epoch: int, global_attrs: Mapping[str, str] | 
 def _save_run(
     run: TrainingRun,
     run_dir: Path,
-    training: Mapping[str, Any],
     samples_path: str | Path,
     global_attrs: Mapping[str, str] | None,
     outcome: Mapping[str, Any],
 ) -> dict[str, Any]:
     """The run folder's model.pt (the best epoch), metrics.csv, scaler.json and run.json;
-    the run summary (``training``: the whole training settings, resume and device too)."""
+    the run summary (its ``training``: the whole training settings, resume and device too)."""
     state = run.state
     write_model_file(
         run_dir / "model.pt",
@@ -410,7 +411,7 @@ def _save_run(
     )
     summary = {
         **run.settings,
-        "training": dict(training),
+        "training": run.training,
         "fingerprint": run.fingerprint,
         "device": describe_device(run.device),
         "threads": run.threads,
