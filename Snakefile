@@ -8,6 +8,7 @@
 #   workflow/rules/stacks.smk      per-year stacks of the dynamic inputs and the training target
 #   workflow/rules/samples.smk     train/validation/test split map, per-year sample sets, merge
 #   workflow/rules/train.smk       the four deep models and the XGBoost benchmark
+#   workflow/rules/uncertainty.smk the product model's error model, on the validation split
 #   workflow/rules/compare.smk     the model comparison of the paper on the test split
 #   workflow/rules/inference.smk   the product's model over every land pixel-day, per (year, tile)
 #   workflow/rules/product.smk     one CF-NetCDF file per day, and a summary figure per year
@@ -27,6 +28,7 @@ include: "workflow/rules/static.smk"
 include: "workflow/rules/stacks.smk"
 include: "workflow/rules/samples.smk"
 include: "workflow/rules/train.smk"
+include: "workflow/rules/uncertainty.smk"
 include: "workflow/rules/compare.smk"
 include: "workflow/rules/inference.smk"
 include: "workflow/rules/product.smk"

@@ -398,6 +398,7 @@ def test_every_output_of_a_run_carries_provenance(tiny_run):
         "train_deep_replicate",  # the comparison's seed replicates (comparison.seeds: 2)
         "train_xgboost_replicate",
         "compare_models",
+        "uncertainty_calibration",
         "inference_tile",
         "product_year",
         "validation_sites",  # the validation's parts (parts/sites.nc, parts/{year}.nc)

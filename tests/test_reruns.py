@@ -101,6 +101,7 @@ MESSAGE_RULES = (
     (r"^Merge the sample sets", "samples_merge"),
     (r"^Static layers", "static_layers"),
     (r"^Compare the models", "compare_models"),
+    (r"^Calibrate the uncertainty", "uncertainty_calibration"),
     (r"^Read the in-situ sites", "validation_sites"),
     (r"^Merge the validation years", "validation"),
     (r"^Manifest and provenance", "manifest"),

@@ -86,6 +86,8 @@ COSTS: dict[str, Cost] = {
     "train_deep": Cost(2.1e-5, "samples x epochs / 8", "run_cost (default run, CPU)", 60.0, 2000.0),
     "train_xgboost": Cost(4.0e-5, "samples", "run_cost (default run)", 60.0, 2000.0),
     "compare_models": Cost(3.9e-5, "samples", "run_cost (default run, CPU)", 60.0, 2000.0),
+    # two forward passes of one model over the validation split (a share of the samples)
+    "uncertainty_calibration": Cost(1.0e-5, "samples", "run_cost (default run, CPU)", 60.0, 2000.0),
     # fixed: a tile job's start (imports, model) is bounded by the default run's whole tile
     # job, 5.1 s of CPU
     "inference_tile": Cost(
@@ -418,7 +420,7 @@ def _job_units(
         return pixels * len(target_years), max(1, len(target_years))
     if rule == "samples_year":  # the tiles, scanned and gathered one a piece
         return pixels, len(_tile_pixels(region, tile_deg))
-    if rule in ("samples_merge", "train_xgboost", "compare_models"):
+    if rule in ("samples_merge", "train_xgboost", "compare_models", "uncertainty_calibration"):
         return samples, 1
     if rule == "train_deep":
         return samples * epochs / 8, 1

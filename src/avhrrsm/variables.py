@@ -29,6 +29,13 @@ FLAG_WATER, FLAG_OBSERVED, FLAG_INTERPOLATED, FLAG_SEASONAL, FLAG_NEAREST, FLAG_
     3,
     4,
 )
+# the stack's fill methods by fill-flag value, as reports name them
+FILL_METHOD_NAMES = {
+    FLAG_INTERPOLATED: "temporal interpolation",
+    FLAG_SEASONAL: "seasonal window mean",
+    FLAG_NEAREST: "nearest land pixel",
+    FLAG_ANNUAL: "annual mean",
+}
 FILL_FLAG_ATTRS = {
     "flag_values": np.array([-1, 0, 1, 2, 3, 4], np.int8),
     "flag_meanings": "water observed temporal_interpolation seasonal_window_mean nearest_land_pixel annual_mean",

@@ -294,6 +294,11 @@ def product_model_file():
     return model_file(config["inference"]["model"], config["models"]["sequence_length"])
 
 
+def uncertainty_model_file():
+    """The product model's error model (rule uncertainty_calibration), beside the model."""
+    return str(Path(product_model_file()).parent / "uncertainty.json")
+
+
 def inference_tile_path(year, tile):
     return run_path("inference", str(year), f"{tile}.zarr")
 
@@ -390,6 +395,7 @@ def run_outputs():
     }
     models.add((config["inference"]["model"], length))
     outputs = set(all_targets())
+    outputs.add(uncertainty_model_file())
     if any(
         uses_synthetic(*group)
         for group in (

@@ -23,13 +23,10 @@ from avhrrsm.grid import Window
 from avhrrsm.io.errors import InputError, reading
 from avhrrsm.metrics import rmse_bias_intervals
 from avhrrsm.stacks import open_stack
-from avhrrsm.variables import FLAG_GAP_FILLED, FLAG_SHORT_HISTORY
+from avhrrsm.variables import FILL_METHOD_NAMES, FLAG_GAP_FILLED, FLAG_SHORT_HISTORY
 
 TRUTH_FILE = "surface_soil_moisture_truth_{year}.nc"
 WET_M3M3 = 0.4
-# the stack's fill methods (its *_fill_flag values), as the classes name them
-FILL_METHODS = {1: "temporal interpolation", 2: "seasonal window mean", 3: "nearest land pixel",
-                4: "annual mean"}  # fmt: skip
 OTHER_INPUTS = ("albedo_bsa_vis", "albedo_bsa_nir", "albedo_bsa_shortwave", "era5land_swvl1")
 
 
@@ -39,7 +36,7 @@ def _classes(
     """(class name, mask) for one day's pixels."""
     observed = (quality & FLAG_GAP_FILLED) == 0
     yield "every input observed", observed
-    for value, method in FILL_METHODS.items():
+    for value, method in FILL_METHOD_NAMES.items():
         yield f"LST gap-filled: {method}", lst_fill == value
     yield "LST observed, albedo or ERA5-Land gap-filled", (lst_fill == 0) & other_filled
     yield "short history (first days of the record)", (quality & FLAG_SHORT_HISTORY) != 0

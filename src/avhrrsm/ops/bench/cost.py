@@ -63,6 +63,7 @@ SCALING = {
     "train_xgboost": ("per_job", "samples", "samples, per model"),
     "train_xgboost_replicate": ("per_job", "samples", "samples, per model"),
     "compare_models": ("total", "samples", "test samples"),
+    "uncertainty_calibration": ("total", "samples", "validation samples"),
     "inference_tile": ("total", "land_pixel_days", "land pixel-days"),
     "product_year": ("per_job", "grid", "grid pixels, per year"),
     "validation_sites": ("total", "fixed", "not scaled: sites x days of the real networks"),
