@@ -201,3 +201,16 @@ def model_path(sample_set, tmp_path_factory) -> Path:
     run = tmp_path_factory.mktemp("model")
     train_deep_model(sample_set["merged"], run, "atlstm", MODEL_ATLSTM, 4, MODEL_TRAINING, 1, 2)
     return run / "model.pt"
+
+
+@pytest.fixture(scope="session")
+def uncertainty_path(sample_set, model_path) -> Path:
+    """The error model of ``model_path`` on the sample set's validation split (default
+    ``uncertainty`` settings), beside the model as the workflow writes it."""
+    from avhrrsm.config import validate_config
+    from avhrrsm.learn.uncertainty import calibrate_uncertainty
+
+    out = model_path.parent / "uncertainty.json"
+    settings = validate_config({})["uncertainty"]
+    calibrate_uncertainty(sample_set["merged"], model_path, out, settings, [0.0, 0.6], threads=2)
+    return out

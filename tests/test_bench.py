@@ -211,3 +211,40 @@ def test_the_compiled_model_is_shown_against_its_eager_self():
         {**RESULTS, "inference": {**inference, "lstm": {**eager, "compiled": compiled}}}
     )
     assert "| lstm | 4.2 | 1.50 | 800,000 | 0.50 | 3.0e-08 |" in text
+
+
+def test_the_uncertainty_cost_is_shown_and_judged_against_its_target():
+    """The uncertainty's table and verdict: the job's cost with it over without it, against
+    the 1.3x target, the worst model named."""
+    base = {
+        "device": "cpu",
+        "model_only_pixel_days_per_s": {"4096": 2.0e6},
+        "tile_job_pixel_days_per_s": 1.6e6,
+        "tile_job_batch_size": 4096,
+        "ratio_vs_model_only_same_batch": 0.8,
+        "ratio_vs_model_only_best_batch": 0.8,
+        "peak_rss_gib": 0.4,
+    }
+    inference = {
+        "tile_pixels": 40000,
+        "days": 365,
+        "threads": 2,
+        "lstm": {**base, "uncertainty": {"tile_job_pixel_days_per_s": 1.5e6, "cost_ratio": 1.07}},
+        "atlstm": {**base, "uncertainty": {"tile_job_pixel_days_per_s": 1.1e6, "cost_ratio": 1.45}},
+    }
+    text = render_markdown({**RESULTS, "inference": inference})
+    assert "| lstm | 1,500,000 | 1.07 | met |" in text
+    assert "| atlstm | 1,100,000 | 1.45 | **missed** |" in text
+    (verdict,) = [
+        v
+        for v in target_verdicts({**RESULTS, "inference": inference})
+        if "uncertainty" in v["target"]
+    ]
+    assert not verdict["met"] and verdict["figure"] == "1.45x (worst model: atlstm)"
+    inference["atlstm"]["uncertainty"]["cost_ratio"] = 1.2
+    (verdict,) = [
+        v
+        for v in target_verdicts({**RESULTS, "inference": inference})
+        if "uncertainty" in v["target"]
+    ]
+    assert verdict["met"]

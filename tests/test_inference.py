@@ -12,6 +12,7 @@ import torch
 import xarray as xr
 
 from avhrrsm.grid import region_window, tiles
+from avhrrsm.hashing import file_sha256
 from avhrrsm.infer import (
     DeviceInputs,
     RawBlock,
@@ -26,8 +27,10 @@ from avhrrsm.infer import (
 )
 from avhrrsm.learn.features import float32_bounds
 from avhrrsm.learn.predictor import load_predictor
+from avhrrsm.learn.uncertainty import ErrorModel, class_shape, input_states, read_error_model
 from avhrrsm.product import product_file_name, write_year_product
 from avhrrsm.variables import (
+    DYNAMIC_FEATURES,
     FLAG_CLIPPED,
     FLAG_GAP_FILLED,
     FLAG_OUTSIDE_TRAINING,
@@ -45,7 +48,10 @@ PRODUCT = {
 }
 
 
-def _predict_all(folder, year, tile_deg, test_stacks, test_config, model_path, previous=None, **kw):
+def _predict_all(
+    folder, year, tile_deg, test_stacks, test_config, model_path, previous=None,
+    uncertainty=None, **kw,
+):  # fmt: skip
     paths = {}
     window = region_window(test_config["region"])
     for tile_id, _ in tiles(window, tile_deg):
@@ -64,17 +70,21 @@ def _predict_all(folder, year, tile_deg, test_stacks, test_config, model_path, p
             PRODUCT["valid_range"],
             {"avhrrsm_rule": "inference_tile"},
             threads=2,
+            uncertainty_path=uncertainty,
         )
     return paths
 
 
 @pytest.fixture(scope="module")
-def products(test_stacks, test_config, model_path, tmp_path_factory):
+def products(test_stacks, test_config, model_path, uncertainty_path, tmp_path_factory):
     """The 2001 product made from 0.5 degree tiles and from 10 degree tiles."""
     out = {}
     for tile_deg in (0.5, 10):
         folder = tmp_path_factory.mktemp(f"tiles{tile_deg}")
-        paths = _predict_all(folder, 2001, tile_deg, test_stacks, test_config, model_path)
+        paths = _predict_all(
+            folder, 2001, tile_deg, test_stacks, test_config, model_path,
+            uncertainty=uncertainty_path,
+        )  # fmt: skip
         product_dir = folder / "product"
         counts = write_year_product(
             product_dir,
@@ -133,6 +143,50 @@ def test_product_reads_back_to_the_predictions(products):
     land = np.isfinite(expected)
     assert land.any()
     np.testing.assert_allclose(decoded[land], expected[land], atol=0.5e-4 + 1e-7)
+
+
+def test_every_pixel_day_has_the_standard_error_of_its_class(
+    products, test_stacks, test_config, uncertainty_path
+):
+    """The tile's sm_uncertainty is the error model's value for the pixel-day's class (the
+    day's stack fill flags, the range and history bits, the clipped value), on every land
+    pixel-day; the daily file holds it packed as the soil moisture is, an ancillary variable
+    of it."""
+    product = products[10]
+    error_model = read_error_model(uncertainty_path)
+    stack = xr.open_zarr(test_stacks["stacks"][2001])
+    fill_flags = np.stack([stack[f"{n}_fill_flag"].values for n in DYNAMIC_FEATURES], axis=-1)
+    window = region_window(test_config["region"])
+    layout = dict(tiles(window, 10))
+    mosaic = np.full((365, *window.shape), np.nan, np.float32)
+    for tile_id, path in product["tiles"].items():
+        rows, cols = layout[tile_id].within(window)
+        tile = xr.open_zarr(path).load()
+        land = np.isfinite(tile["soil_moisture"].values)
+        quality = tile["quality_flag"].values
+        expected = error_model.standard_error(
+            input_states(fill_flags[:, rows, cols])[land],
+            (quality[land] & FLAG_OUTSIDE_TRAINING) > 0,
+            (quality[land] & FLAG_SHORT_HISTORY) > 0,
+            tile["soil_moisture"].values[land],
+        )
+        uncertainty = tile["sm_uncertainty"].values
+        np.testing.assert_array_equal(uncertainty[land], expected)
+        assert (uncertainty[land] > 0).all() and np.isnan(uncertainty[~land]).all()
+        assert tile.attrs["uncertainty_model_sha256"] == file_sha256(uncertainty_path)
+        mosaic[:, rows, cols] = uncertainty
+    land = np.isfinite(mosaic[40])
+    assert land.any() and np.unique(mosaic[np.isfinite(mosaic)]).size > 1
+    day = xr.open_zarr(path).time.to_index()[40]
+    with xr.open_dataset(product["dir"] / product_file_name(day, "1.0")) as ds:
+        assert ds["soil_moisture"].attrs["ancillary_variables"] == "sm_uncertainty quality_flag"
+        assert ds["sm_uncertainty"].encoding["dtype"] == np.int16
+        assert ds["sm_uncertainty"].attrs["standard_name"] == (
+            "volume_fraction_of_condensed_water_in_soil standard_error"
+        )
+        decoded = ds["sm_uncertainty"].values[0]
+    np.testing.assert_allclose(decoded[land], mosaic[40][land], atol=0.5e-4 + 1e-7)
+    assert np.isnan(decoded[~land]).all()
 
 
 def test_daily_files_pass_the_cf_compliance_checker(products, tmp_path):
@@ -198,7 +252,9 @@ def test_a_missing_tile_or_a_hole_is_refused(
         store[name].encoding = {}
     store.to_zarr(copy)
     holed[tile_id] = copy
-    with pytest.raises(Exception, match="without a prediction, first on 2001-01-04"):
+    with pytest.raises(
+        Exception, match="without a prediction or its uncertainty, first on 2001-01-04"
+    ):
         write_year_product(
             tmp_path / "p", tmp_path / "s.png", 2001, holed, test_stacks["static"],
             test_config["region"], 0.5, PRODUCT, model_path, "atlstm", {},
@@ -331,14 +387,20 @@ def test_a_raw_block_prepared_on_the_device_equals_the_host_path_bit_for_bit(mod
         (n_pixels, len(STATIC_FEATURES)),
     ).astype(np.float32)
     static_inputs = prepare_static_inputs(predictor, static_land)
+    # an error model whose every class has a value of its own
+    shape = class_shape(3)
+    error_model = ErrorModel(
+        (0.2, 0.3), np.arange(1, np.prod(shape) + 1, dtype=np.float64).reshape(shape) / 1000,
+        np.full(shape, 100), np.zeros(shape, np.int64), 0.0, 50,
+    )  # fmt: skip
     seen = np.int8(0)
     for short in (True, False):
         raw = RawBlock(series, fill_flags, short)
         for batch in (4 * n_pixels, 10, n_days * n_pixels):
             days_per_batch, pixels_per_batch = max(1, batch // n_pixels), min(n_pixels, batch)
-            values, flags = _predict_block(
+            values, uncertainty, flags = _predict_block(
                 predictor, DeviceInputs(torch.device("cpu")), raw, static_inputs, length,
-                batch, 0.0, 0.6,
+                batch, 0.0, 0.6, error_model,
             )  # fmt: skip
             ref_values, ref_flags = _host_reference(
                 predictor, raw, static_land, length, days_per_batch, pixels_per_batch
@@ -346,6 +408,15 @@ def test_a_raw_block_prepared_on_the_device_equals_the_host_path_bit_for_bit(mod
             assert values.shape == (n_days, n_pixels)
             np.testing.assert_array_equal(values, ref_values)
             np.testing.assert_array_equal(flags, ref_flags)
+            # the device lookup is the host one of the same classes
+            ref_uncertainty = error_model.standard_error(
+                input_states(fill_flags[length - 1 :]),
+                (ref_flags & FLAG_OUTSIDE_TRAINING) > 0,
+                (ref_flags & FLAG_SHORT_HISTORY) > 0,
+                ref_values,
+            )
+            np.testing.assert_array_equal(uncertainty, ref_uncertainty)
+            assert np.unique(uncertainty).size > 5  # classes told apart
             seen |= np.bitwise_or.reduce(ref_flags, axis=None)
             assert ((ref_flags & FLAG_OUTSIDE_TRAINING) == 0).any()  # the range test tells apart
     assert seen & (FLAG_GAP_FILLED | FLAG_OUTSIDE_TRAINING | FLAG_SHORT_HISTORY) == 7

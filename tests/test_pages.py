@@ -87,7 +87,7 @@ def render(browser: str, page: Path, tmp_path: Path) -> dict:
 @pytest.mark.parametrize(
     ("page", "figures"),
     [
-        ("validation/report.html", 7),  # six validation figures and the comparison's scatter
+        ("validation/report.html", 8),  # six figures, the reliability, the comparison scatter
         ("comparison/summary.html", 3),
         ("provenance.html", 0),
     ],

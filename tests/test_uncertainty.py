@@ -15,8 +15,6 @@ from avhrrsm.learn.uncertainty import (
     LEVELS,
     N_INPUT_STATES,
     OTHER_FILLED,
-    ErrorModel,
-    coverage,
     fit_error_model,
     input_states,
     read_error_model,
@@ -139,10 +137,12 @@ def test_the_lookup_is_the_same_on_the_host_and_as_tensors_and_survives_its_file
 
 
 def test_coverage_counts_residuals_inside_the_gaussian_intervals():
+    from avhrrsm.learn.uncertainty import calibration_scores, calibration_sums
+
     residual = np.array([0.5, 1.0, 1.5, 2.0, np.nan])
-    shares = coverage(residual, np.ones(5))
+    scores = calibration_scores(calibration_sums(residual, np.ones(5)), 1.0)
     # z = 0.994, 1.645, 1.960 for 68, 90, 95 %
-    assert shares == {"68": 0.25, "90": 0.75, "95": 0.75}
+    assert [scores[f"coverage_{p}"] for p in (68, 90, 95)] == [0.25, 0.75, 0.75]
 
 
 def test_a_short_history_repeats_the_day_over_the_earlier_lags():
@@ -160,20 +160,16 @@ def test_a_short_history_repeats_the_day_over_the_earlier_lags():
     for lag in range(length):
         np.testing.assert_array_equal(short.dynamic[:, lag], dynamic[:, -1])
         np.testing.assert_array_equal(short.fill_flag[:, lag], flags[:, -1])
-    assert ErrorModel is not None
 
 
-def test_a_trained_model_is_calibrated_on_its_validation_split(sample_set, model_path, tmp_path):
-    """The fixture's AtLSTM on its validation split: every validation residual counted once
-    with its history and once as a short history, finite standard errors in every class, the
-    fit's own coverage recorded, and the file readable back."""
-    from avhrrsm.config import validate_config
+def test_a_trained_model_is_calibrated_on_its_validation_split(sample_set, uncertainty_path):
+    """The fixture's AtLSTM on its validation split (the session's calibration): every
+    validation residual counted once with its history and once as a short history, finite
+    standard errors in every class, the fit's own coverage recorded."""
     from avhrrsm.learn.features import load_split
-    from avhrrsm.learn.uncertainty import calibrate_uncertainty
 
-    settings = validate_config({})["uncertainty"]
-    out = tmp_path / "uncertainty.json"
-    model = calibrate_uncertainty(sample_set["merged"], model_path, out, settings, [0.0, 0.6])
+    out = uncertainty_path
+    model = read_error_model(out)
     validation = load_split(sample_set["merged"], "validation", 4)
     finite = int(np.isfinite(validation.target).sum())
     assert finite > 100
@@ -181,6 +177,38 @@ def test_a_trained_model_is_calibrated_on_its_validation_split(sample_set, model
     assert np.isfinite(model.sigma).all() and (model.sigma > 0).all()
     written = json.loads(out.read_text())
     assert written["validation_samples"] == len(validation)
-    fit = written["validation_coverage"]["all"]
-    assert 0.5 < fit["68"] < fit["90"] < fit["95"] <= 1.0
-    np.testing.assert_array_equal(read_error_model(out).sigma, model.sigma)
+    fit = written["validation_scores"]["all"]
+    assert fit["n"] == 2 * finite
+    assert 0.5 < fit["coverage_68"] < fit["coverage_90"] < fit["coverage_95"] <= 1.0
+    # the test split is scored, never fitted on
+    test = load_split(sample_set["merged"], "test", 4)
+    assert written["test_samples"] == len(test) > 0
+    assert written["test_scores"]["all"]["n"] == 2 * int(np.isfinite(test.target).sum())
+
+
+def test_calibration_scores_see_a_calibrated_and_a_too_small_uncertainty():
+    """Gaussian errors scored with their own sigma: coverage at the nominal shares, a flat
+    PIT histogram and RMS sigma equal to the RMSE; with half their sigma: coverage far below
+    and a U-shaped histogram. Sums of two halves score as the whole."""
+    from avhrrsm.learn.uncertainty import PIT_BINS, calibration_scores, calibration_sums
+
+    rng = np.random.default_rng(7)
+    sigma = rng.uniform(0.01, 0.05, 200_000)
+    errors = rng.standard_normal(sigma.size) * sigma
+    rmse = float(np.sqrt(np.mean(errors**2)))
+    halves = calibration_sums(errors[:1000], sigma[:1000]) + calibration_sums(
+        errors[1000:], sigma[1000:]
+    )
+    whole = calibration_sums(np.append(errors, np.nan), np.append(sigma, 0.02))
+    np.testing.assert_allclose(halves, whole, rtol=1e-12)
+    good = calibration_scores(whole, rmse)
+    for nominal in (68, 90, 95):
+        assert good[f"coverage_{nominal}"] == pytest.approx(nominal / 100, abs=0.005)
+    assert good["rms_sigma_over_rmse"] == pytest.approx(1.0, abs=0.01)
+    assert len(good["pit_histogram"]) == PIT_BINS
+    np.testing.assert_allclose(good["pit_histogram"], 1 / PIT_BINS, atol=0.003)
+    small = calibration_scores(calibration_sums(errors, sigma / 2), rmse)
+    assert small["coverage_68"] < 0.45 and small["rms_sigma_over_rmse"] < 0.55
+    pit = small["pit_histogram"]
+    assert pit[0] > 3 / PIT_BINS and pit[-1] > 3 / PIT_BINS and pit[PIT_BINS // 2] < 1 / PIT_BINS
+    assert calibration_scores(np.zeros_like(whole), rmse) == {}

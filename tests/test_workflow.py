@@ -146,6 +146,12 @@ def test_end_to_end_tiny_config(tiny_run):
     assert observed["rmse_low"] <= observed["rmse"] <= observed["rmse_high"]
     assert {("year", "2001"), ("year", "2015")} <= set(scores)
     assert "against the synthetic truth (every land pixel-day)" in page
+    # the uncertainty scored against the truth in the same classes, with its reliability figure
+    assert 0 < everything["rms_sigma"] < 0.1 and 0 < everything["mean_sigma"]
+    assert 0 < everything["coverage_68"] < everything["coverage_90"] < everything["coverage_95"]
+    assert len(everything["pit_histogram"]) == 20
+    assert sum(everything["pit_histogram"]) == pytest.approx(1.0)
+    assert "Reliability of the uncertainty" in page
     # the run's manifest and provenance page
     assert (run / "MANIFEST.json").is_file() and (run / "provenance.html").is_file()
     report_dir = workdir.parent / f"{workdir.name}-report"

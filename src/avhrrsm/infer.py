@@ -48,7 +48,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -57,9 +57,11 @@ import xarray as xr
 from avhrrsm.atomic import atomic_path
 from avhrrsm.device import autocast_dtype, describe_device
 from avhrrsm.grid import Window, region_window
+from avhrrsm.hashing import file_sha256
 from avhrrsm.io.chunks import check_range
 from avhrrsm.io.errors import InputError, reading
 from avhrrsm.learn.predictor import DeepPredictor, Predictor, block_batches, load_predictor
+from avhrrsm.learn.uncertainty import ErrorModel, input_states, read_error_model
 from avhrrsm.parallel import map_shared
 from avhrrsm.stacks import open_year_stacks
 from avhrrsm.static import read_static_layers
@@ -72,6 +74,7 @@ from avhrrsm.variables import (
     FLAG_SHORT_HISTORY,
     QUALITY_ATTRS,
     SM_ATTRS,
+    SM_UNCERTAINTY_ATTRS,
     STATIC_FEATURES,
 )
 
@@ -400,6 +403,7 @@ class TileJob:
     batch: int
     valid_range: tuple[float, float]
     chunk_days: int
+    error_model: ErrorModel | None = None
 
     @property
     def length(self) -> int:
@@ -475,6 +479,7 @@ def predict_tile(
     global_attrs: Mapping[str, str],
     threads: int = 0,
     predictor: Predictor | None = None,
+    uncertainty_path: str | Path | None = None,
 ) -> TileResult:
     """Predict every land pixel-day of ``tile_id`` in ``year`` and write the tile store.
 
@@ -482,7 +487,9 @@ def predict_tile(
     prepares, predicts and writes its own run of blocks); on the CPU each worker's tensor
     operations run in one thread, so the job uses its threads and no more. ``predictor``: one
     already loaded, used instead of ``model_path``'s (the benchmarks' null model, which
-    measures what the job costs around the model)."""
+    measures what the job costs around the model). ``uncertainty_path``: the model's error
+    model (rule ``uncertainty_calibration``), whose standard error of every pixel-day the tile
+    holds as ``sm_uncertainty`` (None: no uncertainty; the benchmark's cost without it)."""
     started = time.perf_counter()
     if predictor is None:
         predictor = load_predictor(
@@ -492,6 +499,8 @@ def predict_tile(
         year, tile_id, tile_deg, (stack_path, previous_stack_path), static_path, region,
         settings, valid_range, predictor,
     )  # fmt: skip
+    if uncertainty_path is not None:
+        job.error_model = read_error_model(uncertainty_path)
     n_land, length = job.stacks.n_land, job.length
     days_per_block = job.blocks[0][1] - job.blocks[0][0] if job.blocks else 0
     workers = tile_workers(
@@ -508,11 +517,9 @@ def predict_tile(
     )  # fmt: skip
     try:
         with atomic_path(out_path) as tmp, _cpu_threads_per_worker(predictor, workers):
-            _create_tile_store(tmp, job, year, global_attrs)
+            _create_tile_store(tmp, job, year, global_attrs, uncertainty_path)
             setup_seconds = time.perf_counter() - started
-            result = _run_workers(
-                job, store_arrays(tmp, ("soil_moisture", "quality_flag")), workers
-            )
+            result = _run_workers(job, store_arrays(tmp, _tile_variables(job)), workers)
     finally:
         job.stacks.close()
     result.seconds = time.perf_counter() - started
@@ -541,18 +548,40 @@ def _cpu_threads_per_worker(predictor: Predictor, workers: int) -> Iterator[None
         torch.set_num_threads(before)
 
 
+def _tile_variables(job: TileJob) -> tuple[str, ...]:
+    """The tile store's variables: the standard error with an error model."""
+    uncertainty = ("sm_uncertainty",) if job.error_model is not None else ()
+    return ("soil_moisture", *uncertainty, "quality_flag")
+
+
 def _create_tile_store(
-    path: Path, job: TileJob, year: int, global_attrs: Mapping[str, str]
+    path: Path,
+    job: TileJob,
+    year: int,
+    global_attrs: Mapping[str, str],
+    uncertainty_path: str | Path | None,
 ) -> None:
-    """The empty tile store: soil moisture and quality flags, chunked as the stack's days."""
+    """The empty tile store: soil moisture, its standard error (with an error model) and
+    quality flags, chunked as the stack's days."""
     stack = job.stacks.stack
     time_coord = xr.DataArray(stack["time"].values, dims="time", attrs={"standard_name": "time"})
+    attrs = {
+        "soil_moisture": SM_ATTRS,
+        "sm_uncertainty": SM_UNCERTAINTY_ATTRS,
+        "quality_flag": QUALITY_ATTRS,
+    }
+    dims = ("time", "lat", "lon")
+    uncertainty = (
+        {}
+        if uncertainty_path is None
+        else {"uncertainty_model_sha256": file_sha256(uncertainty_path)}
+    )
     create_store(
         path,
         job.tile,
         {
-            "soil_moisture": (("time", "lat", "lon"), np.float32, SM_ATTRS),
-            "quality_flag": (("time", "lat", "lon"), np.int8, QUALITY_ATTRS),
+            name: (dims, np.int8 if name == "quality_flag" else np.float32, attrs[name])
+            for name in _tile_variables(job)
         },
         {"time": job.chunk_days, "lat": job.tile.shape[0], "lon": job.tile.shape[1]},
         {
@@ -560,6 +589,7 @@ def _create_tile_store(
             "tile": job.tile_id,
             **_arithmetic_provenance(job.predictor),
             "inference_batch_size": job.batch,
+            **uncertainty,
             **global_attrs,
         },
         extra_coords={"time": time_coord},
@@ -655,17 +685,20 @@ def _predict_segment(
         raw = reader.read(block)
         t1 = time.perf_counter()
         if stacks.n_land:
-            values, flags = _predict_block(
-                predictor, inputs, raw, job.static, job.length, job.batch, *job.valid_range
-            )
+            values, uncertainty, flags = _predict_block(
+                predictor, inputs, raw, job.static, job.length, job.batch, *job.valid_range,
+                job.error_model,
+            )  # fmt: skip
             result.count_flags(flags)
             result.pixel_days += values.size
         else:
             values = np.empty((block[1] - block[0], 0), np.float32)
-            flags = np.empty(values.shape, np.int8)
+            uncertainty, flags = values, np.empty(values.shape, np.int8)
         t2 = time.perf_counter()
         days = slice(*block)
         arrays["soil_moisture"][days] = _on_tile(values, stacks, job.tile.shape, np.nan)
+        if uncertainty is not None:
+            arrays["sm_uncertainty"][days] = _on_tile(uncertainty, stacks, job.tile.shape, np.nan)
         arrays["quality_flag"][days] = _on_tile(flags, stacks, job.tile.shape, 0)
         result.read_seconds += t1 - t0
         result.forward_seconds += t2 - t1
@@ -684,14 +717,29 @@ def _on_tile(
     return out
 
 
-def read_inference_tile(path: str | Path, days: slice) -> tuple[np.ndarray, np.ndarray]:
-    """Soil moisture and quality flags ``(days, rows, cols)`` of a tile store written by
-    :func:`predict_tile`; errors name the store."""
+class TileDays(NamedTuple):
+    """Days of an inference tile ``(days, rows, cols)``: soil moisture and its standard error
+    (m3 m-3, NaN off land) and the quality flag bits."""
+
+    soil_moisture: np.ndarray
+    sm_uncertainty: np.ndarray
+    quality_flag: np.ndarray
+
+
+def read_inference_tile(path: str | Path, days: slice) -> TileDays:
+    """``days`` of a tile store written by :func:`predict_tile` with an error model; errors
+    name the store (a tile without ``sm_uncertainty`` among them)."""
     with reading(path, what="inference tile"), xr.open_zarr(path, chunks=None) as stored:
-        soil_moisture = stored["soil_moisture"][days].values
-        quality = stored["quality_flag"][days].values
-    check_range(soil_moisture, "soil_moisture", path)
-    return soil_moisture, quality
+        if "sm_uncertainty" not in stored:
+            raise InputError(
+                path,
+                "has no sm_uncertainty (predicted without an error model)",
+                "rerun its inference_tile job",
+            )
+        tile = TileDays(*(stored[name][days].values for name in TileDays._fields))
+    check_range(tile.soil_moisture, "soil_moisture", path)
+    check_range(tile.sm_uncertainty, "sm_uncertainty", path)
+    return tile
 
 
 def input_flags(
@@ -727,19 +775,23 @@ def _predict_block(
     batch: int,
     lo: float,
     hi: float,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Soil moisture and quality flags ``(days, land pixels)`` of one raw block: a deep model
-    prepares and predicts it on its device; the trees take host windows batch by batch."""
+    error_model: ErrorModel | None = None,
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """Soil moisture, its standard error (None without an ``error_model``) and quality flags
+    ``(days, land pixels)`` of one raw block: a deep model prepares and predicts it on its
+    device; the trees take host windows batch by batch. The standard error is the error
+    model's class of each pixel-day (the day's fill flags, the range and history bits, the
+    value after clipping), looked up on the same device."""
     n_pixels = raw.series.shape[1]
     # batches of whole days (or of pixels of one day where a day exceeds the batch)
     days_per_batch = max(1, batch // max(n_pixels, 1))
     pixels_per_batch = max(1, min(n_pixels, batch))
+    fill_flags = inputs.put("fill_flags", raw.fill_flags)
     if isinstance(predictor, DeepPredictor):
         values, flags = _predict_on_device(
-            predictor, inputs, raw, static, length, days_per_batch, pixels_per_batch
+            predictor, inputs, raw, fill_flags, static, length, days_per_batch, pixels_per_batch
         )
     else:
-        fill_flags = inputs.put("fill_flags", raw.fill_flags)
         flags = input_flags(fill_flags, raw.short, None, None, length)
         prepared = predictor.prepare_dynamic(raw.series, raw.fill_flags)
         values = torch.from_numpy(
@@ -750,13 +802,23 @@ def _predict_block(
         )  # fmt: skip
     clipped = (values < lo) | (values > hi)
     flags |= clipped.to(torch.int8) * FLAG_CLIPPED
-    return values.clamp(lo, hi).cpu().numpy(), flags.cpu().numpy()
+    values = values.clamp(lo, hi)
+    if error_model is None:
+        return values.cpu().numpy(), None, flags.cpu().numpy()
+    uncertainty = error_model.standard_error_tensor(
+        input_states(fill_flags[length - 1 :]),
+        (flags & FLAG_OUTSIDE_TRAINING) > 0,
+        (flags & FLAG_SHORT_HISTORY) > 0,
+        values,
+    )
+    return values.cpu().numpy(), uncertainty.cpu().numpy(), flags.cpu().numpy()
 
 
 def _predict_on_device(
     predictor: DeepPredictor,
     inputs: DeviceInputs,
     raw: RawBlock,
+    fill_flags: torch.Tensor,
     static: StaticInputs,
     length: int,
     days_per_batch: int,
@@ -765,9 +827,9 @@ def _predict_on_device(
     """Soil moisture (m3 m-3) and the input quality bits ``(days, land pixels)`` of a raw
     block on the model's device, in pieces of one batch's pixels where a batch is part of a
     day (the whole block where batches hold whole days): a piece's range test, flags,
-    normalisation and windows stay in cache, and the batches are those of the whole block."""
+    normalisation and windows stay in cache, and the batches are those of the whole block;
+    ``fill_flags``: the block's fill flags already on the device."""
     series = inputs.put("series", raw.series)
-    fill_flags = inputs.put("fill_flags", raw.fill_flags)
     scaler = predictor.scaler
     n_series, n_pixels = series.shape[0], series.shape[1]
     shape = (n_series - (length - 1), n_pixels)

@@ -17,3 +17,13 @@ def save_png(figure: plt.Figure, path: str | Path, dpi: int = 100) -> None:
     with atomic_path(Path(path)) as tmp:
         figure.savefig(tmp, format="png", dpi=dpi, metadata={"Software": None})
     plt.close(figure)
+
+
+def png_bytes(figure: plt.Figure, dpi: int = 100) -> bytes:
+    """The figure as PNG bytes (for a page that embeds it), without the creation metadata."""
+    import io
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi, metadata={"Software": None})
+    plt.close(figure)
+    return buffer.getvalue()

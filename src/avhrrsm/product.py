@@ -29,7 +29,7 @@ from avhrrsm.io.errors import InputError
 from avhrrsm.parallel import map_pieces
 from avhrrsm.static import read_static_layers
 from avhrrsm.store import crs_variable, lat_lon_coords
-from avhrrsm.variables import FLAG_GAP_FILLED, QUALITY_ATTRS, SM_ATTRS
+from avhrrsm.variables import FLAG_GAP_FILLED, QUALITY_ATTRS, SM_ATTRS, SM_UNCERTAINTY_ATTRS
 
 LOGGER = logging.getLogger(__name__)
 SM_FILL = np.int16(-32768)
@@ -54,47 +54,24 @@ def write_day(
     day: pd.Timestamp,
     window: Window,
     soil_moisture: np.ndarray,
+    sm_uncertainty: np.ndarray,
     quality: np.ndarray,
     land: np.ndarray,
     settings: Mapping[str, Any],
     global_attrs: Mapping[str, Any],
 ) -> None:
-    """One day's CF file: soil moisture packed to int16, the quality flag, the grid mapping."""
+    """One day's CF file: soil moisture and its standard error packed to int16 (the same
+    scale), the quality flag, the grid mapping."""
     scale = float(settings["scale_factor"])
     lo, hi = (float(v) for v in settings["valid_range"])
-    packed = np.where(land, np.round(soil_moisture / scale), SM_FILL)
-    packed = np.where(np.isfinite(packed), packed, SM_FILL).astype(np.int16)
+    packed = _pack(soil_moisture, land, scale)
+    packed_uncertainty = _pack(np.minimum(sm_uncertainty, hi - lo), land, scale)
     flags = np.where(land, quality, FLAG_FILL).astype(np.int8)
-    lat, lon = window.lat(), window.lon()
     chunks = (1, min(window.shape[0], 900), min(window.shape[1], 900))
     crs = crs_variable()
     with atomic_path(path) as tmp, netCDF4.Dataset(tmp, "w", format="NETCDF4") as nc:
         nc.set_auto_maskandscale(False)
-        nc.createDimension("time", 1)
-        nc.createDimension("lat", lat.size)
-        nc.createDimension("lon", lon.size)
-        nc.createDimension("nv", 2)
-        time = nc.createVariable("time", "f8", ("time",))
-        time.setncatts(
-            {
-                "standard_name": "time",
-                "long_name": "time (start of the UTC day)",
-                "units": "days since 1970-01-01 00:00:00",
-                "calendar": "standard",
-                "axis": "T",
-                "bounds": "time_bnds",
-            }
-        )
-        days_since = float((day - pd.Timestamp("1970-01-01")).days)
-        time[:] = [days_since]
-        time_bnds = nc.createVariable("time_bnds", "f8", ("time", "nv"))
-        time_bnds[:] = [[days_since, days_since + 1.0]]
-        for name, coord_values in lat_lon_coords(window).items():
-            coord = nc.createVariable(name, "f8", (name,))
-            coord.setncatts({**coord_values.attrs, "bounds": f"{name}_bnds"})
-            coord[:] = coord_values.values
-            bounds = nc.createVariable(f"{name}_bnds", "f8", (name, "nv"))
-            bounds[:] = _bounds(coord_values.values)
+        _write_coordinates(nc, day, window)
         grid = nc.createVariable("crs", "i4")
         grid.setncatts(crs.attrs)
         _packed_variable(
@@ -109,11 +86,26 @@ def write_day(
                 "add_offset": np.float32(0.0),
                 "valid_range": np.array([round(lo / scale), round(hi / scale)], np.int16),
                 "grid_mapping": "crs",
-                "ancillary_variables": "quality_flag",
+                "ancillary_variables": "sm_uncertainty quality_flag",
                 "cell_methods": "time: mean area: mean",
                 "comment": "0-5 cm; fill value over water and permanent ice",
             },
             packed,
+        )
+        _packed_variable(
+            nc,
+            "sm_uncertainty",
+            "i2",
+            SM_FILL,
+            chunks,
+            {
+                **SM_UNCERTAINTY_ATTRS,
+                "scale_factor": np.float32(scale),
+                "add_offset": np.float32(0.0),
+                "valid_range": np.array([0, round((hi - lo) / scale)], np.int16),
+                "grid_mapping": "crs",
+            },
+            packed_uncertainty,
         )
         _packed_variable(
             nc,
@@ -124,24 +116,62 @@ def write_day(
             {**QUALITY_ATTRS, "grid_mapping": "crs"},
             flags,
         )
-        west, south, east, north = window.bounds()
-        nc.setncatts(
-            {
-                **global_attrs,
-                "time_coverage_start": f"{day:%Y-%m-%d}T00:00:00Z",
-                "time_coverage_end": f"{day + pd.Timedelta(days=1):%Y-%m-%d}T00:00:00Z",
-                "time_coverage_duration": "P1D",
-                "time_coverage_resolution": "P1D",
-                "geospatial_lat_min": south,
-                "geospatial_lat_max": north,
-                "geospatial_lon_min": west,
-                "geospatial_lon_max": east,
-                "geospatial_lat_units": "degrees_north",
-                "geospatial_lon_units": "degrees_east",
-                "geospatial_lat_resolution": STEP_DEG,
-                "geospatial_lon_resolution": STEP_DEG,
-            }
-        )
+        nc.setncatts({**global_attrs, **_coverage_attrs(day, window)})
+
+
+def _write_coordinates(nc: netCDF4.Dataset, day: pd.Timestamp, window: Window) -> None:
+    """The time, lat and lon dimensions and coordinates, each with its CF bounds."""
+    lat, lon = window.lat(), window.lon()
+    nc.createDimension("time", 1)
+    nc.createDimension("lat", lat.size)
+    nc.createDimension("lon", lon.size)
+    nc.createDimension("nv", 2)
+    time = nc.createVariable("time", "f8", ("time",))
+    time.setncatts(
+        {
+            "standard_name": "time",
+            "long_name": "time (start of the UTC day)",
+            "units": "days since 1970-01-01 00:00:00",
+            "calendar": "standard",
+            "axis": "T",
+            "bounds": "time_bnds",
+        }
+    )
+    days_since = float((day - pd.Timestamp("1970-01-01")).days)
+    time[:] = [days_since]
+    time_bnds = nc.createVariable("time_bnds", "f8", ("time", "nv"))
+    time_bnds[:] = [[days_since, days_since + 1.0]]
+    for name, coord_values in lat_lon_coords(window).items():
+        coord = nc.createVariable(name, "f8", (name,))
+        coord.setncatts({**coord_values.attrs, "bounds": f"{name}_bnds"})
+        coord[:] = coord_values.values
+        bounds = nc.createVariable(f"{name}_bnds", "f8", (name, "nv"))
+        bounds[:] = _bounds(coord_values.values)
+
+
+def _coverage_attrs(day: pd.Timestamp, window: Window) -> dict[str, Any]:
+    """The ACDD time and space coverage attributes of one day's file over ``window``."""
+    west, south, east, north = window.bounds()
+    return {
+        "time_coverage_start": f"{day:%Y-%m-%d}T00:00:00Z",
+        "time_coverage_end": f"{day + pd.Timedelta(days=1):%Y-%m-%d}T00:00:00Z",
+        "time_coverage_duration": "P1D",
+        "time_coverage_resolution": "P1D",
+        "geospatial_lat_min": south,
+        "geospatial_lat_max": north,
+        "geospatial_lon_min": west,
+        "geospatial_lon_max": east,
+        "geospatial_lat_units": "degrees_north",
+        "geospatial_lon_units": "degrees_east",
+        "geospatial_lat_resolution": STEP_DEG,
+        "geospatial_lon_resolution": STEP_DEG,
+    }
+
+
+def _pack(values: np.ndarray, land: np.ndarray, scale: float) -> np.ndarray:
+    """``values`` (m3 m-3) as int16 of ``scale``, the fill value off land and where missing."""
+    packed = np.where(land, np.round(values / scale), SM_FILL)
+    return np.where(np.isfinite(packed), packed, SM_FILL).astype(np.int16)
 
 
 def _packed_variable(
@@ -194,15 +224,19 @@ def _mosaic_block(
     tile_deg: float,
     start: int,
     stop: int,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Soil moisture, its standard error and the quality flags of days ``start .. stop`` of
+    the tiles on the region's grid."""
     layout = dict(tiles(window, tile_deg))
     sm = np.full((stop - start, *window.shape), np.nan, np.float32)
-    quality = np.zeros((stop - start, *window.shape), np.int8)
+    uncertainty = np.full(sm.shape, np.nan, np.float32)
+    quality = np.zeros(sm.shape, np.int8)
     for tile_id, path in tile_paths.items():
-        tile = layout[tile_id]
-        rows, cols = tile.within(window)
-        sm[:, rows, cols], quality[:, rows, cols] = read_inference_tile(path, slice(start, stop))
-    return sm, quality
+        rows, cols = layout[tile_id].within(window)
+        sm[:, rows, cols], uncertainty[:, rows, cols], quality[:, rows, cols] = read_inference_tile(
+            path, slice(start, stop)
+        )
+    return sm, uncertainty, quality
 
 
 class BlockSums(NamedTuple):
@@ -229,13 +263,13 @@ def _write_block(
     """Mosaic the days ``start .. start + block`` of the tiles, check them seamless, and write
     one file per day into ``out_dir``."""
     stop = min(len(days), start + block)
-    sm, quality = _mosaic_block(tile_paths, window, tile_deg, start, stop)
-    holes = land[None] & ~np.isfinite(sm)
+    sm, uncertainty, quality = _mosaic_block(tile_paths, window, tile_deg, start, stop)
+    holes = land[None] & ~(np.isfinite(sm) & np.isfinite(uncertainty))
     if holes.any():
         k, r, c = (int(v[0]) for v in np.nonzero(holes))
         raise InputError(
             next(iter(tile_paths.values())),
-            f"{int(holes.sum())} land pixel-days without a prediction, first on "
+            f"{int(holes.sum())} land pixel-days without a prediction or its uncertainty, first on "
             f"{days[start + k]:%Y-%m-%d} at lat {window.lat()[r]}, lon {window.lon()[c]}",
             "rerun the inference tiles of this year",
         )
@@ -246,6 +280,7 @@ def _write_block(
             day,
             window,
             sm[k],
+            uncertainty[k],
             quality[k],
             land,
             settings,
@@ -288,7 +323,8 @@ def write_year_product(
     land = read_static_layers(static_path, window)["land_mask"]
     days = year_days(year, day_count)
     attrs = product_attrs(settings, model_name, file_sha256(model_path), provenance)
-    per_day = window.shape[0] * window.shape[1] * (4 + 1 + 2 + 1) * 2
+    # float32 values and uncertainty, int8 flags, their int16 / int8 packings, twice
+    per_day = window.shape[0] * window.shape[1] * (4 + 4 + 1 + 2 + 2 + 1) * 2
     block = max(1, min(len(days), int(float(settings["memory_budget_mb"]) * 2**20 // per_day)))
     total = np.zeros(window.shape, np.float64)
     filled_days = np.zeros(window.shape, np.int32)
@@ -346,20 +382,23 @@ def _summary_figure(
 
 class ProductDay(NamedTuple):
     """One daily product file: its day, soil moisture (m3 m-3, NaN over water and where
-    missing) and quality flag bits (0 there)."""
+    missing), quality flag bits (0 there) and the soil moisture's standard error (m3 m-3,
+    NaN where the soil moisture is)."""
 
     day: pd.Timestamp
     soil_moisture: np.ndarray
     quality_flag: np.ndarray
+    sm_uncertainty: np.ndarray
 
 
 def read_product_day(path: str | Path) -> ProductDay:
     """A daily file written by :func:`write_year_product`; errors name the file."""
     try:
         with netCDF4.Dataset(path) as nc:
-            variable = nc["soil_moisture"]
-            variable.set_auto_maskandscale(True)
-            values = np.ma.filled(variable[0].astype(np.float64), np.nan)
+            values, uncertainty = (
+                np.ma.filled(nc[name][0].astype(np.float64), np.nan)
+                for name in ("soil_moisture", "sm_uncertainty")
+            )
             flags = nc["quality_flag"]
             flags.set_auto_maskandscale(False)
             quality = np.asarray(flags[0]).astype(np.int64)
@@ -371,4 +410,4 @@ def read_product_day(path: str | Path) -> ProductDay:
         raise InputError(
             path, f"not a readable avhrrsm daily product file ({err})", "rerun rule product_year"
         ) from err
-    return ProductDay(day, values, quality)
+    return ProductDay(day, values, quality, uncertainty)

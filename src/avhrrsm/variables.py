@@ -130,6 +130,7 @@ VALID_RANGES: Mapping[str, tuple[float, float]] = {
     "clay_fraction": (0.0, 1.0),
     "target": (0.0, 1.0),  # a sample set's target
     "soil_moisture": (0.0, 1.0),  # an inference tile's
+    "sm_uncertainty": (0.0, 1.0),  # an inference tile's
 }
 
 # ---- the model-input contract -----------------------------------------------------------------
@@ -211,4 +212,17 @@ SM_ATTRS = {
     "long_name": "surface (0-5 cm) volumetric soil moisture",
     "standard_name": "volume_fraction_of_condensed_water_in_soil",
     "units": "m3 m-3",
+}
+# the soil moisture's standard error per pixel-day (avhrrsm.learn.uncertainty), an ancillary
+# variable of it (CF standard-name modifier standard_error)
+SM_UNCERTAINTY_ATTRS = {
+    "long_name": "standard error of the surface (0-5 cm) volumetric soil moisture",
+    "standard_name": "volume_fraction_of_condensed_water_in_soil standard_error",
+    "units": "m3 m-3",
+    "comment": (
+        "one standard deviation of the value's error, from the product model's residuals on "
+        "the validation split per error class (the day's gap-filled inputs, inputs outside the "
+        "training range, short history, wetness); a Gaussian interval of +-1.645 of it holds "
+        "the truth 90 % of the time where the calibration holds"
+    ),
 }

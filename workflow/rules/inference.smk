@@ -17,6 +17,7 @@ rule inference_tile:
         stack=stack_path("{year}"),
         static=run_path("static", "static_layers.zarr"),
         model=product_model_file(),
+        uncertainty=uncertainty_model_file(),
     output:
         directory(inference_tile_path("{year}", "{tile}")),
     log:

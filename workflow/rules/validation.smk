@@ -73,6 +73,7 @@ rule validation:
         static=run_path("static", "static_layers.zarr"),
         comparison_summary=comparison_path("summary_json"),
         comparison_scatter=comparison_path("scatter"),
+        uncertainty=uncertainty_model_file(),
     output:
         results=validation_path("results"),
         network_summary=report(

@@ -17,6 +17,7 @@ with run_job(snakemake, device=device) as job:
         previous_stack_path=snakemake.input.get("previous"),
         static_path=snakemake.input.static,
         model_path=snakemake.input.model,
+        uncertainty_path=snakemake.input.uncertainty,
         region=snakemake.params.region,
         settings=snakemake.params.inference,
         valid_range=snakemake.params.valid_range,

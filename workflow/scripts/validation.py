@@ -18,6 +18,7 @@ with run_job(snakemake) as job:
         comparison={
             "summary_json": snakemake.input.comparison_summary,
             "scatter": snakemake.input.comparison_scatter,
+            "uncertainty": snakemake.input.uncertainty,
         },
         provenance={
             **job.attrs,

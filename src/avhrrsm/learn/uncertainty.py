@@ -264,17 +264,54 @@ def fit_error_model(
     )  # fmt: skip
 
 
-def coverage(residuals: np.ndarray, sigma: np.ndarray) -> dict[str, float]:
-    """Share of ``|residual| <= z sigma`` at each nominal Gaussian coverage (68, 90, 95 %)."""
+PIT_BINS = 20  # the reliability histogram's bins of the probability integral transform
+CALIBRATION_SUMS = (
+    "n",
+    "sum_sigma",
+    "sum_sigma_squared",
+    *(f"inside_{round(p * 100)}" for p in NOMINAL_COVERAGES),
+    *(f"pit_bin_{k}" for k in range(PIT_BINS)),
+)
+
+
+def calibration_sums(errors: np.ndarray, sigma: np.ndarray) -> np.ndarray:
+    """What a set of errors (value minus reference) and their standard errors adds to a
+    calibration score (:data:`CALIBRATION_SUMS`, summed over sets): the count, the sums of
+    sigma and sigma², the errors inside each nominal Gaussian interval, and the histogram of
+    the probability integral transform (PIT) of the reference under N(value, sigma²) in
+    :data:`PIT_BINS` bins (flat where the uncertainty is calibrated; a U: too small; a hump:
+    too large)."""
     from scipy.stats import norm
 
-    valid = np.isfinite(residuals) & np.isfinite(sigma)
-    ratio = np.abs(residuals[valid]) / np.maximum(sigma[valid], 1e-12)
+    valid = np.isfinite(errors) & np.isfinite(sigma)
+    e, s = errors[valid].astype(np.float64), sigma[valid].astype(np.float64)
+    ratio = np.abs(e) / np.maximum(s, 1e-12)
+    inside = [np.count_nonzero(ratio <= norm.ppf(0.5 + p / 2)) for p in NOMINAL_COVERAGES]
+    pit = norm.cdf(-e / np.maximum(s, 1e-12))  # P(value + error below the reference)
+    bins = np.bincount(
+        np.minimum((pit * PIT_BINS).astype(np.int64), PIT_BINS - 1), minlength=PIT_BINS
+    )
+    return np.array([e.size, s.sum(), (s * s).sum(), *inside, *bins], np.float64)
+
+
+def calibration_scores(sums: np.ndarray, rmse: float) -> dict[str, Any]:
+    """The calibration of summed :func:`calibration_sums` against the errors' ``rmse``: mean
+    and root-mean-square sigma (the latter is what the RMSE should equal where the errors have
+    the variances the uncertainty gives), their ratio to the RMSE, the share inside each
+    nominal interval and the PIT histogram as shares."""
+    n = float(sums[0])
+    if n == 0:
+        return {}
+    rms = float(np.sqrt(sums[2] / n))
     return {
-        f"{round(p * 100)}": float(np.mean(ratio <= norm.ppf(0.5 + p / 2)))
-        if ratio.size
-        else np.nan
-        for p in NOMINAL_COVERAGES
+        "mean_sigma": float(sums[1] / n),
+        "rms_sigma": rms,
+        "rms_sigma_over_rmse": rms / rmse if rmse > 0 else np.nan,
+        **{
+            f"coverage_{round(p * 100)}": float(sums[3 + k] / n)
+            for k, p in enumerate(NOMINAL_COVERAGES)
+        },
+        "pit_histogram": [float(v / n) for v in sums[3 + len(NOMINAL_COVERAGES) :]],
     }
 
 
@@ -316,7 +353,7 @@ def outside_training(predictor: Predictor, arrays: SampleArrays) -> np.ndarray:
     return (dynamic.amax(dim=-1) | static).numpy().astype(bool)
 
 
-def validation_residuals(
+def split_residuals(
     predictor: Predictor, arrays: SampleArrays, valid_range: Sequence[float]
 ) -> dict[str, np.ndarray]:
     """Residuals (prediction clipped into ``valid_range`` as the product is, minus the target)
@@ -353,9 +390,10 @@ def calibrate_uncertainty(
     global_attrs: Mapping[str, str] | None = None,
 ) -> ErrorModel:
     """Fit the product model's error model on the validation split of the sample set and write
-    it (``settings``: config ``uncertainty``), with its coverage on the validation split
-    itself, per input state (a check of the fit, not of the calibration: that is scored
-    against the truth and the sites in the validation stage)."""
+    it (``settings``: config ``uncertainty``), with its scores per input state on the
+    validation split itself (a check of the fit) and on the test split (never used to fit:
+    the comparison's held-out samples); against the truth and the sites it is scored in the
+    validation stage."""
     from avhrrsm.learn.features import load_split
     from avhrrsm.learn.predictor import load_predictor
 
@@ -363,37 +401,61 @@ def calibrate_uncertainty(
     arrays = load_split(samples_path, "validation", predictor.sequence_length)
     if len(arrays) == 0:
         raise InputError(samples_path, "has no validation samples", "check samples.split_fractions")
-    rows = validation_residuals(predictor, arrays, valid_range)
+    rows = split_residuals(predictor, arrays, valid_range)
     model = fit_error_model(
         rows["residual"], rows["input_state"], rows["outside"], rows["short"], rows["predicted"],
         settings["wetness_edges_m3m3"], float(settings["target_error_m3m3"]),
         int(settings["min_samples"]),
     )  # fmt: skip
-    sigma = model.standard_error(
-        rows["input_state"], rows["outside"], rows["short"], rows["predicted"]
+    fit = scores_by_input_state(model, rows)
+    test = load_split(samples_path, "test", predictor.sequence_length)
+    tested = (
+        scores_by_input_state(model, split_residuals(predictor, test, valid_range))
+        if len(test)
+        else {}
     )
-    fit = {
-        "all": coverage(rows["residual"], sigma),
-        **{
-            INPUT_STATE_NAMES[state]: coverage(rows["residual"][chosen], sigma[chosen])
-            for state in range(N_INPUT_STATES)
-            if (chosen := rows["input_state"] == state).any()
-        },
-    }
     write_error_model(
         out_path,
         model,
         {
             "model_file": str(model_path),
             "validation_samples": len(arrays),
-            "validation_coverage": fit,
+            "validation_scores": fit,
+            "test_samples": len(test),
+            "test_scores": tested,
             "provenance": dict(global_attrs or {}),
         },
     )
-    LOGGER.info(
-        "uncertainty of %s: %d validation samples; standard error %.4f-%.4f m3 m-3; coverage "
-        "of the nominal 68/90/95 %% on the validation split %s",
-        model_path, len(arrays), float(np.nanmin(model.sigma)), float(np.nanmax(model.sigma)),
-        "/".join(f"{100 * v:.0f}" for v in fit["all"].values()),
-    )  # fmt: skip
+    for split, scores in (("validation", fit), ("test", tested)):
+        if "all" in scores:
+            LOGGER.info(
+                "uncertainty of %s on the %s split (%d residuals): RMSE %.4f, RMS uncertainty "
+                "%.4f m3 m-3; inside the nominal 68/90/95 %% intervals %.1f/%.1f/%.1f %%",
+                model_path, split, scores["all"]["n"], scores["all"]["rmse"],
+                scores["all"]["rms_sigma"], *(100 * scores["all"][f"coverage_{p}"]
+                                               for p in (68, 90, 95)),
+            )  # fmt: skip
     return model
+
+
+def scores_by_input_state(
+    model: ErrorModel, rows: Mapping[str, np.ndarray]
+) -> dict[str, dict[str, Any]]:
+    """The error model's calibration on a split's residuals (:func:`split_residuals`), over all
+    of them and per input state: count, RMSE, mean and RMS standard error, coverage of the
+    nominal intervals, PIT histogram (:func:`calibration_scores`); empty for no residuals."""
+    sigma = model.standard_error(
+        rows["input_state"], rows["outside"], rows["short"], rows["predicted"]
+    )
+    subsets = {"all": np.isfinite(rows["residual"])}
+    for state in range(N_INPUT_STATES):
+        subsets[INPUT_STATE_NAMES[state]] = subsets["all"] & (rows["input_state"] == state)
+    scores = {}
+    for name, chosen in subsets.items():
+        if not chosen.any():
+            continue
+        residual = rows["residual"][chosen]
+        rmse = float(np.sqrt(np.mean(residual**2)))
+        sums = calibration_sums(residual, sigma[chosen])
+        scores[name] = {"n": int(chosen.sum()), "rmse": rmse, **calibration_scores(sums, rmse)}
+    return scores

@@ -147,7 +147,8 @@ def _add_product_day(
     modis: np.ndarray | None,
 ) -> pd.Timestamp:
     """One daily product file into the statistics and the sites' series; its day."""
-    day, product, _ = read_product_day(path)
+    read = read_product_day(path)
+    day, product = read.day, read.soil_moisture
     if product.shape != window.shape:
         raise InputError(
             path, f"covers {product.shape}, the region {window.shape}", "rerun the product"

@@ -29,7 +29,7 @@ from matplotlib.patches import Patch  # noqa: E402
 
 from avhrrsm.atomic import write_text_atomic  # noqa: E402
 from avhrrsm.pages import STYLE, cell_text, html_table  # noqa: E402
-from avhrrsm.plotting import save_png  # noqa: E402
+from avhrrsm.plotting import png_bytes, save_png  # noqa: E402
 from avhrrsm.validate.at_sites import site_series  # noqa: E402
 from avhrrsm.validate.gridded import read_regional_means  # noqa: E402
 from avhrrsm.validate.homogeneity import monthly_anomalies  # noqa: E402
@@ -551,6 +551,8 @@ def write_html(
     truth_rows = intercomparison.get("truth_scores")
     if truth_rows:
         parts += _truth_section(pd.DataFrame(truth_rows))
+    if comparison.get("uncertainty"):
+        parts += _test_split_uncertainty(json.loads(Path(comparison["uncertainty"]).read_text()))
     parts += [
         "<h2>Intercomparison</h2>",
         intercomparison_table(intercomparison),
@@ -581,8 +583,11 @@ NARROW_RANGE_M3M3 = 0.1
 
 def _truth_section(scores: pd.DataFrame) -> list[str]:
     """The product against the synthetic truth on every land pixel-day, by quality class,
-    wetness and year: RMSE and bias with 95 % bootstrap intervals over days."""
+    wetness and year: RMSE and bias with 95 % bootstrap intervals over days; the uncertainty's
+    calibration in the same classes (table and reliability figure)."""
     table = scores[scores["n_pixel_days"] > 0].copy()
+    if "coverage_68" not in table:  # written before the product had an uncertainty
+        table = table.assign(rms_sigma=np.nan, **{f"coverage_{p}": np.nan for p in (68, 90, 95)})
     spans = table["truth_range"].str.split("..", regex=False, expand=True).astype(float)
     narrow = (spans[1] - spans[0]) < NARROW_RANGE_M3M3
     rows = [
@@ -593,16 +598,86 @@ def _truth_section(scores: pd.DataFrame) -> list[str]:
             f"{row['bias']:+.4f} [{row['bias_low']:+.4f}, {row['bias_high']:+.4f}]",
             "n/a: truth spans < 0.1" if flat else f"{row['r']:.3f}",
             row["truth_range"],
+            f"{row['rms_sigma']:.4f}",
+            " / ".join(f"{100 * row[f'coverage_{p}']:.1f}" for p in (68, 90, 95)),
         )
         for row, flat in zip(table.to_dict(orient="records"), narrow, strict=True)
     ]
     columns = ["pixel-days", "share", f"RMSE ({SM_UNITS}) [95 %]", f"bias ({SM_UNITS}) [95 %]"]
-    columns += ["R (–)", f"truth range ({SM_UNITS})"]
+    columns += ["R (–)", f"truth range ({SM_UNITS})", f"RMS uncertainty ({SM_UNITS})"]
+    columns += ["truth inside the 68 / 90 / 95 % intervals (%)"]
     return [
         "<h2>The product against the synthetic truth (every land pixel-day)</h2>",
         "<p>A synthetic run knows the truth everywhere: the product as users get it is scored on "
         "every land pixel-day, not only on clear-sky days (the test split) or at sites. Classes "
         "by the product's quality flag and the stack's LST fill flag; intervals from 500 "
-        "bootstrap resamples of days.</p>",
-        html_table(columns, rows, numeric=4),
+        "bootstrap resamples of days. The uncertainty (sm_uncertainty, the standard error "
+        "of each value) is calibrated where its root-mean-square equals the class's RMSE and "
+        "the truth falls inside the nominal Gaussian intervals (value ± 0.994, 1.645, "
+        "1.960 sigma) 68, 90 and 95 % of the time.</p>",
+        html_table(columns, rows, numeric=6),
+        *_reliability_figure(table),
+    ]
+
+
+def _test_split_uncertainty(error_model: Mapping[str, Any]) -> list[str]:
+    """The product model's uncertainty on the comparison's test split (held out of the fit,
+    which used the validation split), per input state, from its error model file."""
+    scores = error_model.get("test_scores") or {}
+    if not scores:
+        return []
+    rows = [
+        (
+            name,
+            row["n"],
+            f"{row['rmse']:.4f}",
+            f"{row['rms_sigma']:.4f}",
+            " / ".join(f"{100 * row[f'coverage_{p}']:.1f}" for p in (68, 90, 95)),
+        )
+        for name, row in scores.items()
+    ]
+    columns = ["residuals", f"RMSE against the target ({SM_UNITS})"]
+    columns += [f"RMS uncertainty ({SM_UNITS})", "target inside the 68 / 90 / 95 % intervals (%)"]
+    return [
+        "<h2>The uncertainty on the model comparison's test split</h2>",
+        "<p>The product model's error model was fitted on the validation split; here it is "
+        "scored on the test split (clear-sky days, where GLASS-MODIS exists), each sample with "
+        "its history and again as a short history, against the GLASS-MODIS target (whose own "
+        f"error, {error_model['target_error_m3m3']:g} m³ m⁻³ in the fit, the residuals carry)."
+        "</p>",
+        html_table(["input state", *columns], rows, numeric=4),
+    ]
+
+
+def _reliability_figure(table: pd.DataFrame) -> list[str]:
+    """The PIT histogram of the truth under N(value, sigma²) per class with more than 1 % of
+    the pixel-days (flat at 1 where calibrated), embedded in the page."""
+    if "pit_histogram" not in table:
+        return []
+    chosen = table[(table["group"].isin(["all", "class"])) & (table["share"] > 0.01)]
+    chosen = chosen[chosen["pit_histogram"].map(lambda h: isinstance(h, list) and len(h) > 0)]
+    if chosen.empty:
+        return []
+    figure, axis = plt.subplots(figsize=(8, 4.5))
+    for row in chosen.to_dict(orient="records"):
+        shares = np.asarray(row["pit_histogram"], float)
+        edges = np.linspace(0, 1, shares.size + 1)
+        density = np.append(shares, shares[-1]) * shares.size
+        axis.step(
+            edges, density, where="post", label=f"{row['subset']} ({100 * row['share']:.0f} %)"
+        )
+    axis.axhline(1.0, color="black", linestyle=":", linewidth=1)
+    axis.set_xlabel("PIT of the truth under N(value, sm_uncertainty²) (–)")
+    axis.set_ylabel("density (–)")
+    axis.set_xlim(0, 1)
+    axis.legend(fontsize=7, loc="upper center")
+    figure.tight_layout()
+    data = base64.b64encode(png_bytes(figure)).decode()
+    return [
+        "<h3>Reliability of the uncertainty</h3>",
+        "<p>Histogram of the probability integral transform of the truth (the share of the "
+        "predictive distribution below it), per class with more than 1 % of the pixel-days: "
+        "flat at 1 where the uncertainty is calibrated, a U where it is too small, a hump where "
+        "it is too large, tilted where the value is biased.</p>",
+        f"<img src='data:image/png;base64,{data}' alt='reliability of the uncertainty'>",
     ]

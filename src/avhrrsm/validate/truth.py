@@ -5,7 +5,10 @@ the GLASS-MODIS target exists. On a synthetic run the truth is known everywhere,
 as users get it is scored on every land pixel-day, split by quality class: every input observed,
 the day's LST gap-filled by each of the stack's methods, only albedo or ERA5-Land filled, a
 short history; by wetness (truth > 0.4 m3/m3) and by year. RMSE and bias come with bootstrap
-intervals over days (pixel-days of one day are not independent).
+intervals over days (pixel-days of one day are not independent). The product's standard error
+(``sm_uncertainty``) is scored in the same classes: the share of the truth inside its nominal
+68, 90 and 95 % Gaussian intervals, its mean and root-mean-square beside the class's RMSE, and
+the histogram of the truth's probability integral transform (the reliability figure).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import xarray as xr
 
 from avhrrsm.grid import Window
 from avhrrsm.io.errors import InputError, reading
+from avhrrsm.learn.uncertainty import CALIBRATION_SUMS, calibration_scores, calibration_sums
 from avhrrsm.metrics import rmse_bias_intervals
 from avhrrsm.stacks import open_stack
 from avhrrsm.variables import FILL_METHOD_NAMES, FLAG_GAP_FILLED, FLAG_SHORT_HISTORY
@@ -49,17 +53,20 @@ class TruthPart:
     """Sums of the product's error against the truth, per (group, subset) key in the order
     keys were met: one row [n, sum e, sum e^2] per day (the bootstrap's groups), and the
     co-moments of (product, truth) for r (n, means, M2s, co-moment; merged with Chan's
-    formulas) with the truth's range; ``total``: valid land pixel-days."""
+    formulas) with the truth's range; the sums of the uncertainty's calibration
+    (:data:`~avhrrsm.learn.uncertainty.CALIBRATION_SUMS`); ``total``: valid land pixel-days."""
 
     keys: list[tuple[str, str]] = field(default_factory=list)
     per_day: dict[tuple[str, str], list[np.ndarray]] = field(default_factory=dict)
     moments: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)
+    calibration: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)
     total: int = 0
 
     def _key(self, key: tuple[str, str]) -> None:
         if key not in self.per_day:
             self.keys.append(key)
             self.per_day[key] = []
+            self.calibration[key] = np.zeros(len(CALIBRATION_SUMS), np.float64)
 
     def add(self, other: TruthPart) -> None:
         """``other`` (later days) added to this part."""
@@ -67,6 +74,7 @@ class TruthPart:
         for key in other.keys:
             self._key(key)
             self.per_day[key].extend(other.per_day[key])
+            self.calibration[key] = self.calibration[key] + other.calibration[key]
             if key in other.moments:
                 self.moments[key] = _merged_moments(self.moments.get(key), other.moments[key])
 
@@ -100,6 +108,16 @@ class TruthPart:
                     "min truth, max truth"
                 },
             ),
+            "truth_calibration": (
+                ("truth_key", "truth_calibration_sum"),
+                np.array([self.calibration[key] for key in self.keys], np.float64).reshape(
+                    len(self.keys), len(CALIBRATION_SUMS)
+                ),
+                {
+                    "long_name": "sums of the uncertainty's calibration against the truth: "
+                    + ", ".join(CALIBRATION_SUMS)
+                },
+            ),
         }
 
     @classmethod
@@ -116,6 +134,8 @@ class TruthPart:
         for key, moments in zip(keys, dataset["truth_moments"].values, strict=True):
             if np.isfinite(moments[0]):
                 part.moments[key] = np.asarray(moments, np.float64)  # type: ignore[index]
+        for key, sums in zip(keys, dataset["truth_calibration"].values, strict=True):
+            part.calibration[key] = np.asarray(sums, np.float64)  # type: ignore[index]
         return part
 
     def scores(self, reps: int = 500, seed: int = 0) -> pd.DataFrame:
@@ -138,6 +158,7 @@ class TruthPart:
                 m = self.moments[key]
                 row["r"] = float(m[5] / np.sqrt(m[3] * m[4])) if n > 2 else np.nan
                 row["truth_range"] = f"{m[6]:.3f}..{m[7]:.3f}"
+                row.update(calibration_scores(self.calibration[key], row["rmse"]))
             rows.append(row)
         order = {"all": 0, "class": 1, "year": 2}
         frame = pd.DataFrame(rows)
@@ -208,7 +229,8 @@ def truth_part(
     part = TruthPart()
     pairs: dict[tuple[str, str], list[np.ndarray]] = {}
     for k, path in enumerate(files):
-        _, values, quality = read_product_day(path)
+        read = read_product_day(path)
+        values, quality, sigma = read.soil_moisture, read.quality_flag, read.sm_uncertainty
         truth = truth_year[k]
         valid = land & np.isfinite(values) & np.isfinite(truth)
         error = values - truth
@@ -223,6 +245,7 @@ def truth_part(
             key = (group, subset)
             part._key(key)
             part.per_day[key].append(np.array([e.size, e.sum(), (e**2).sum()], np.float64))
+            part.calibration[key] += calibration_sums(e, sigma[mask])
             if e.size:
                 pairs.setdefault(key, []).append(
                     np.stack([values[mask], truth[mask]]).astype(np.float64)
@@ -245,7 +268,8 @@ def truth_scores(
     """RMSE, bias (with bootstrap intervals over days) and r of the product against the truth,
     per class (see the module docstring), over all years and per year. Rows: ``group`` (class,
     or ``year``), ``subset``, ``n_pixel_days``, ``share``, ``rmse``, ``rmse_low``,
-    ``rmse_high``, ``bias``, ``bias_low``, ``bias_high``, ``r``, ``truth_range``."""
+    ``rmse_high``, ``bias``, ``bias_low``, ``bias_high``, ``r``, ``truth_range`` and the
+    uncertainty's calibration (:func:`~avhrrsm.learn.uncertainty.calibration_scores`)."""
     part = TruthPart()
     for year in sorted(product_files):
         part.add(

@@ -103,14 +103,19 @@ def write_global_inference_tiles(
 ) -> dict[str, str]:
     """The inference tile stores of the global grid (``tile_deg`` tiles) for the first
     ``n_days`` of ``year``, in :func:`avhrrsm.infer.predict_tile`'s layout: soil moisture over
-    the land of ``static_path`` (a smooth field with a little noise, in the valid range) and
-    quality flags. Returns tile id -> store."""
+    the land of ``static_path`` (a smooth field with a little noise, in the valid range), its
+    standard error (larger on gap-filled days) and quality flags. Returns tile id -> store."""
     import xarray as xr
 
     from avhrrsm.grid import tiles
     from avhrrsm.static import read_static_layers
     from avhrrsm.store import create_store, write_region
-    from avhrrsm.variables import FLAG_GAP_FILLED, QUALITY_ATTRS, SM_ATTRS
+    from avhrrsm.variables import (
+        FLAG_GAP_FILLED,
+        QUALITY_ATTRS,
+        SM_ATTRS,
+        SM_UNCERTAINTY_ATTRS,
+    )
 
     window = Window(0, 3600, 0, 7200)
     land = read_static_layers(static_path, window)["land_mask"]
@@ -118,6 +123,7 @@ def write_global_inference_tiles(
     rng = np.random.default_rng(5)
     variables = {
         "soil_moisture": (("time", "lat", "lon"), np.float32, SM_ATTRS),
+        "sm_uncertainty": (("time", "lat", "lon"), np.float32, SM_UNCERTAINTY_ATTRS),
         "quality_flag": (("time", "lat", "lon"), np.int8, QUALITY_ATTRS),
     }
     dims = dict.fromkeys(variables, ("time", "lat", "lon"))
@@ -134,13 +140,17 @@ def write_global_inference_tiles(
             sm[k] = np.where(tile_land, np.clip(base + noise, 0.0, 0.6), np.nan)
         cloudy = rng.random(sm.shape) < 0.3
         quality = np.where(tile_land & cloudy, FLAG_GAP_FILLED, 0).astype(np.int8)
+        uncertainty = np.where(tile_land, np.where(cloudy, 0.03, 0.02), np.nan).astype(np.float32)
         path = folder / "inference" / f"{tile_id}.zarr"
         create_store(
             path, tile, variables, {"time": 32, "lat": tile.shape[0], "lon": tile.shape[1]},
             {"title": f"avhrrsm inference tile {tile_id} {year}", "tile": tile_id},
             extra_coords={"time": time_coord},
         )  # fmt: skip
-        write_region(path, tile, tile, {"soil_moisture": sm, "quality_flag": quality}, dims)
+        write_region(
+            path, tile, tile,
+            {"soil_moisture": sm, "sm_uncertainty": uncertainty, "quality_flag": quality}, dims,
+        )  # fmt: skip
         paths[tile_id] = str(path)
     return paths
 

@@ -137,10 +137,12 @@ def inference_job(
     null: str = "no",
     first_core: str = "0",
     compiled: str = "no",
+    uncertainty: str = "",
 ) -> dict[str, Any]:
     """One tile's inference job on ``fixtures.write_inference_inputs``' stack and layers;
     ``null`` 'yes': with the model file's scaler but a null model (the host-only rate);
-    ``compiled`` 'yes': the model through ``torch.compile``, compiled in the job. The
+    ``compiled`` 'yes': the model through ``torch.compile``, compiled in the job;
+    ``uncertainty``: an error model file (the tile then holds ``sm_uncertainty``). The
     process runs on ``threads`` cores from its ``first_core``-th, as a SLURM job with that many
     CPUs would (its library threads, e.g. Zarr's decoding, share them with the job's workers);
     it writes ``tile_out_<first_core>.zarr``, so jobs on other cores may run beside it."""
@@ -158,7 +160,7 @@ def inference_job(
         f"{work}/tile_out_{first_core}.zarr", 1999, tile_id, 10, f"{work}/stack.zarr", None,
         f"{work}/static.zarr", model, json.loads(region),
         {"device": "auto", "batch_size": 0, "memory_budget_mb": 1500}, [0.0, 0.6], {},
-        threads=int(threads), predictor=predictor,
+        threads=int(threads), predictor=predictor, uncertainty_path=uncertainty or None,
     )  # fmt: skip
     return {
         "seconds": time.perf_counter() - start,

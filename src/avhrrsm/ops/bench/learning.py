@@ -41,6 +41,7 @@ def bench_inference(
     from avhrrsm.variables import STATIC_FEATURES
 
     region, tile_id = write_inference_inputs(work, n_days)
+    error_model_path = write_bench_error_model(work / "uncertainty.json")
     config = validate_config({})
     length = int(config["models"]["sequence_length"])
     rng = np.random.default_rng(1)
@@ -90,6 +91,9 @@ def bench_inference(
             "ratio_vs_model_only_best_batch": tile_rate / max(sweep.values()),
             **{k: v for k, v in tile.items() if k != "device"},
         }
+        results[name]["uncertainty"] = _uncertainty_cost(
+            (str(work), tile_id, str(path), json.dumps(region)), threads, error_model_path, tile
+        )
         if at_job_batch is not None:
             results[name]["compiled"] = _compiled_against_eager(
                 path, predictor, at_job_batch, (str(work), tile_id, json.dumps(region)), threads
@@ -132,6 +136,55 @@ def _compiled_against_eager(
         "max_abs_diff": float(np.max(np.abs(first - eager(xs[0], ss[0])))),
         "tile_job_pixel_days_per_s": tile["pixel_days"] / tile["seconds"],
         "tile_job_seconds": tile["seconds"],
+    }
+
+
+def write_bench_error_model(path: Path) -> Path:
+    """An error model of the default classes with a value of its own in every class (the
+    lookup's cost does not depend on the values), written where the tile jobs read it."""
+    from avhrrsm.config import validate_config
+    from avhrrsm.learn.uncertainty import ErrorModel, class_shape, write_error_model
+
+    edges = tuple(validate_config({})["uncertainty"]["wetness_edges_m3m3"])
+    shape = class_shape(len(edges) + 1)
+    sigma = np.linspace(0.01, 0.05, int(np.prod(shape))).reshape(shape)
+    ones = np.ones(shape, np.int64)
+    write_error_model(path, ErrorModel(edges, sigma, ones * 100, ones * 0, 0.0, 50), {})
+    return path
+
+
+def _uncertainty_cost(
+    job: tuple[str, str, str, str],
+    threads: int,
+    error_model_path: Path,
+    without: dict[str, Any],
+) -> dict[str, Any]:
+    """The tile job with the uncertainty (the error model's lookup on the device and the
+    ``sm_uncertainty`` array written) against the same job without it (``without``, the
+    fastest of two), the fastest of two each: the cost ratio of the whole job's rate."""
+    work, tile_id, model_path, region = job
+    runs = [
+        run_job(
+            "inference",
+            work,
+            tile_id,
+            model_path,
+            region,
+            str(threads),
+            "no",
+            "0",
+            "no",
+            str(error_model_path),
+        )  # fmt: skip
+        for _ in range(2)
+    ]
+    shutil.rmtree(Path(work) / "tile_out_0.zarr", ignore_errors=True)
+    best = min(runs, key=lambda run: run["seconds"])
+    rate = best["pixel_days"] / best["seconds"]
+    return {
+        "tile_job_pixel_days_per_s": rate,
+        "tile_job_seconds": best["seconds"],
+        "cost_ratio": (without["pixel_days"] / without["seconds"]) / rate,
     }
 
 
